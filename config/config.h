@@ -1,0 +1,69 @@
+/*
+ * iocpd configuration: one INI file -> a validated iocpd_config.
+ *
+ * The file is read with inih. Every problem found is reported through the
+ * caller's callback as one line "FILE:LINE: message" (or "FILE: message"
+ * when no line applies, e.g. a missing file); loading goes on after an error
+ * so that one run reports every problem. A config is returned only if there
+ * was no error at all: the daemon never starts half-configured.
+ */
+#ifndef IOCPD_CONFIG_H
+#define IOCPD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iocpd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum iocpd_handler_kind {
+  IOCPD_HANDLER_ECHO = 0,
+  IOCPD_HANDLER_FORWARD = 1
+} iocpd_handler_kind;
+
+typedef struct iocpd_config_listener {
+  char *name;                 /* NAME from [listener:NAME] */
+  int line;                   /* line of the section header */
+  iocpd_addr listen;          /* listen = */
+  char *listen_text;          /* listen = as written, for messages */
+  iocpd_handler_kind handler; /* handler = */
+} iocpd_config_listener;
+
+typedef struct iocpd_config {
+  char *path;                /* the file this was loaded from */
+  unsigned workers;          /* [service] workers, 0 = one per CPU */
+  uint64_t drain_timeout_ms; /* [service] drain_timeout, default 30 s */
+  iocpd_log_level log_level; /* [service] log_level, default info */
+  iocpd_config_listener *listeners; /* in file order, at least one */
+  size_t listener_count;
+} iocpd_config;
+
+/* Receives one problem, already formatted as "FILE:LINE: message". */
+typedef void (*iocpd_config_report_fn)(void *arg, const char *message);
+
+/* Loads and validates path. Returns 0 and sets *out (free it with
+ * iocpd_config_free) if the file is valid; otherwise returns the number of
+ * problems reported (> 0) and leaves *out NULL. */
+int iocpd_config_load(const char *path, iocpd_config **out,
+                      iocpd_config_report_fn report, void *report_arg);
+
+/* Frees a config from iocpd_config_load. NULL is fine. */
+void iocpd_config_free(iocpd_config *config);
+
+/* "500ms", "30s", "5m", "1h", or a bare number of seconds -> milliseconds.
+ * Returns 0, or IOCPD_EINVAL for anything else, a negative value or an
+ * overflow. */
+int iocpd_parse_duration(const char *text, uint64_t *ms);
+
+/* "64k", "1m", "1g" (powers of 1024), or a bare number of bytes -> bytes.
+ * Returns 0 or IOCPD_EINVAL as above. */
+int iocpd_parse_size(const char *text, uint64_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOCPD_CONFIG_H */

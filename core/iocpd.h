@@ -1,0 +1,277 @@
+/*
+ * iocpd engine: a completion-shaped TCP server library.
+ *
+ * The engine accepts connections on one or more listeners and drives each
+ * connection through a handler: a table of callbacks (see iocpd_handler).
+ * The handler submits operations (read, write, shutdown, close) and is
+ * called back when they complete, the way an I/O Completion Port works.
+ * The same API runs on IOCP (Windows) and on epoll (Linux).
+ *
+ * Threads: the engine runs `workers` threads. Every connection belongs to
+ * exactly one worker for its whole life, and all of its callbacks run on that
+ * worker, never two at once. The iocpd_conn_* functions and iocpd_read,
+ * iocpd_write, iocpd_shutdown, iocpd_close and iocpd_abort must be called on
+ * the connection's worker, i.e. from inside one of its callbacks (or a
+ * callback of another connection of the same worker). iocpd_server_send and
+ * the iocpd_server_* lifecycle functions may be called from any thread.
+ *
+ * Errors: every function that can fail returns an int, 0 on success or a
+ * negative IOCPD_E* code. A call that fails never invokes its callback.
+ */
+#ifndef IOCPD_H
+#define IOCPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IOCPD_VERSION "0.1.0"
+
+/* Error codes. OS-specific values are translated to these once, inside the
+ * backend; iocpd_error_info keeps the raw OS value for messages. */
+enum {
+  IOCPD_OK = 0,
+  IOCPD_ENOMEM = -1,        /* out of memory */
+  IOCPD_EINVAL = -2,        /* invalid argument */
+  IOCPD_EADDRINUSE = -3,    /* address already in use */
+  IOCPD_EADDRNOTAVAIL = -4, /* address not available on this machine */
+  IOCPD_EACCES = -5,        /* permission denied */
+  IOCPD_ECONNRESET = -6,    /* connection reset by peer */
+  IOCPD_ECONNREFUSED = -7,  /* connection refused */
+  IOCPD_ETIMEDOUT = -8,     /* operation timed out */
+  IOCPD_ENETUNREACH = -9,   /* network or host unreachable */
+  IOCPD_ECANCELED = -10,    /* operation canceled */
+  IOCPD_ECLOSED = -11,      /* the connection is closing or closed */
+  IOCPD_ENOTFOUND = -12,    /* no open connection has that id */
+  IOCPD_EBUSY = -13,        /* an operation of that kind is already pending */
+  IOCPD_EIO = -14           /* any other operating-system error */
+};
+
+/* Returns a short English description of an IOCPD_E* code. Never NULL. */
+const char *iocpd_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Addresses */
+
+#define IOCPD_AF_INET 4
+#define IOCPD_AF_INET6 6
+
+/* A numeric IPv4 or IPv6 address with a port, independent of any OS
+ * header. ip holds 4 bytes (IPv4) or 16 bytes (IPv6) in network order. */
+typedef struct iocpd_addr {
+  int family;        /* IOCPD_AF_INET or IOCPD_AF_INET6 */
+  uint16_t port;     /* host byte order */
+  uint8_t ip[16];
+  uint32_t scope_id; /* IPv6 zone index, 0 if none */
+} iocpd_addr;
+
+/* Enough room for "[ipv6%scope]:port" and its terminating NUL. */
+#define IOCPD_ADDR_STRLEN 64
+
+/* Parses "a.b.c.d:port" or "[ipv6]:port" (numeric only; port 1-65535).
+ * Returns 0 and fills *out, or IOCPD_EINVAL and leaves *out unspecified. */
+int iocpd_addr_parse(const char *text, iocpd_addr *out);
+
+/* Parses a numeric IPv4 or IPv6 address without a port or brackets.
+ * Returns 0 or IOCPD_EINVAL; the port of *out is set to 0. */
+int iocpd_addr_parse_ip(const char *text, iocpd_addr *out);
+
+/* Writes addr as "a.b.c.d:port" or "[ipv6]:port" into buf (IOCPD_ADDR_STRLEN
+ * bytes) and returns buf. */
+char *iocpd_addr_format(const iocpd_addr *addr, char *buf);
+
+/* ------------------------------------------------------------------------ */
+/* Logging */
+
+typedef enum iocpd_log_level {
+  IOCPD_LOG_ERROR = 0,
+  IOCPD_LOG_WARNING = 1,
+  IOCPD_LOG_INFO = 2,
+  IOCPD_LOG_DEBUG = 3
+} iocpd_log_level;
+
+/* Receives one complete message (no newline). May be called from any worker
+ * thread at once, so it must be thread-safe. */
+typedef void (*iocpd_log_fn)(void *arg, iocpd_log_level level,
+                             const char *message);
+
+/* Returns "error", "warning", "info" or "debug". */
+const char *iocpd_log_level_name(iocpd_log_level level);
+
+/* ------------------------------------------------------------------------ */
+/* Handlers and connections */
+
+typedef struct iocpd_server iocpd_server;
+typedef struct iocpd_conn iocpd_conn;
+
+/* A handler: what a listener does with each connection. Every slot may be
+ * NULL except on_accept. All slots run on the connection's worker. */
+typedef struct iocpd_handler {
+  /* Name shown in logs, e.g. "echo". */
+  const char *name;
+  /* A connection was accepted. Return 0 to keep it (typically after calling
+   * iocpd_read), or a negative code to have the engine abort it; on_closed
+   * follows in both cases. */
+  int (*on_accept)(iocpd_conn *conn);
+  /* The read requested by iocpd_read returned len > 0 bytes. data stays
+   * valid until the next iocpd_read on this connection or on_closed, so it
+   * may be passed to iocpd_write without copying. */
+  void (*on_data)(iocpd_conn *conn, const char *data, size_t len);
+  /* A write of len bytes queued by iocpd_write has been handed to the OS.
+   * arg is the value given to iocpd_write. */
+  void (*on_sent)(iocpd_conn *conn, size_t len, void *arg);
+  /* The peer shut down its sending side (FIN): the read requested by
+   * iocpd_read will deliver nothing more. Writing is still possible. */
+  void (*on_peer_closed)(iocpd_conn *conn);
+  /* A read or write failed (e.g. IOCPD_ECONNRESET). The engine aborts the
+   * connection right after this returns; on_closed follows. */
+  void (*on_error)(iocpd_conn *conn, int err);
+  /* Last callback for this connection, after every pending operation has
+   * completed. Free per-connection state here. The conn pointer is invalid
+   * once this returns. */
+  void (*on_closed)(iocpd_conn *conn);
+} iocpd_handler;
+
+/* The built-in echo handler: sends back every byte it receives, in order,
+ * one buffer in flight at a time; on FIN it finishes sending, then shuts
+ * down its own sending side and closes. */
+extern const iocpd_handler iocpd_echo_handler;
+
+/* After iocpd_close or iocpd_abort the engine calls nothing on that
+ * connection but on_closed. */
+
+/* Requests the next chunk of input. Exactly one of on_data, on_peer_closed
+ * or on_error follows. On IOCP an idle connection waits with a zero-byte
+ * receive, so it pins no buffer. Returns IOCPD_EBUSY if a read is already
+ * outstanding, IOCPD_ECLOSED after close/abort or after on_peer_closed. */
+int iocpd_read(iocpd_conn *conn);
+
+/* Queues len (> 0) bytes for sending. Writes go out in the order they were
+ * queued. data must stay valid until on_sent or on_closed. Returns
+ * IOCPD_ECLOSED after iocpd_shutdown, iocpd_close or iocpd_abort. */
+int iocpd_write(iocpd_conn *conn, const void *data, size_t len, void *arg);
+
+/* Sends FIN once every queued write has gone out (half-close). Reading may
+ * go on. Idempotent. */
+int iocpd_shutdown(iocpd_conn *conn);
+
+/* Graceful close: stops reading, lets queued writes finish, shuts down the
+ * sending side and closes. on_closed follows once nothing is pending.
+ * Idempotent; also fine after iocpd_abort. */
+void iocpd_close(iocpd_conn *conn);
+
+/* Abortive close: resets the connection (RST) and drops queued writes at
+ * once. on_closed follows once the OS has returned every pending operation.
+ * Idempotent. */
+void iocpd_abort(iocpd_conn *conn);
+
+/* The connection's id: unique within its server for the server's life. */
+uint64_t iocpd_conn_id(const iocpd_conn *conn);
+/* The handler's per-connection pointer, NULL until set. */
+void *iocpd_conn_get_data(const iocpd_conn *conn);
+void iocpd_conn_set_data(iocpd_conn *conn, void *data);
+/* The handler_arg of the listener that accepted the connection. */
+void *iocpd_conn_handler_arg(const iocpd_conn *conn);
+/* The name of the listener that accepted the connection. */
+const char *iocpd_conn_listener_name(const iocpd_conn *conn);
+/* The client's address and the local address it connected to. */
+const iocpd_addr *iocpd_conn_peer_addr(const iocpd_conn *conn);
+const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *conn);
+iocpd_server *iocpd_conn_server(const iocpd_conn *conn);
+
+/* ------------------------------------------------------------------------ */
+/* Servers */
+
+typedef struct iocpd_listener_options {
+  const char *name;              /* copied; shown in logs */
+  iocpd_addr addr;               /* where to listen */
+  const iocpd_handler *handler;  /* must outlive the server */
+  void *handler_arg;             /* see iocpd_conn_handler_arg */
+  size_t buffer_size;            /* read buffer per connection; 0 = 64 KiB */
+} iocpd_listener_options;
+
+typedef struct iocpd_server_options {
+  unsigned workers; /* worker threads; 0 = one per CPU (at most 64) */
+  const iocpd_listener_options *listeners; /* copied */
+  size_t listener_count;                   /* at least 1 */
+  iocpd_log_fn log;                        /* NULL = no logging */
+  void *log_arg;
+  iocpd_log_level log_level; /* messages above this level are skipped */
+} iocpd_server_options;
+
+/* Filled when iocpd_server_create fails: the IOCPD_E* code, the raw OS
+ * error (errno or WSA/Win32 code, 0 if none) and a one-line message that
+ * names the listener, the address and the OS error text. */
+typedef struct iocpd_error_info {
+  int code;
+  long os_error;
+  char message[256];
+} iocpd_error_info;
+
+/* Binds every listener, starts the workers and begins accepting. Either
+ * everything succeeds (returns 0, *out set) or nothing is left behind
+ * (returns a negative code, *out untouched, err filled if not NULL). */
+int iocpd_server_create(const iocpd_server_options *opts, iocpd_server **out,
+                        iocpd_error_info *err);
+
+/* Stops accepting: closes every listener and returns once no listener will
+ * accept again. Open connections go on. Any thread but a worker;
+ * idempotent. */
+void iocpd_server_close_listeners(iocpd_server *server);
+
+/* Number of worker threads the server runs. */
+unsigned iocpd_server_worker_count(const iocpd_server *server);
+
+/* Number of connections currently open (accepted and not yet closed). */
+size_t iocpd_server_connection_count(iocpd_server *server);
+
+/* Waits up to timeout_ms for the number of open connections to fall below
+ * `below` (use 1 to wait for none), and returns the number still open.
+ * Returns early whenever a connection closes, so a caller can report
+ * progress. */
+size_t iocpd_server_wait(iocpd_server *server, size_t below,
+                         uint32_t timeout_ms);
+
+/* Aborts every open connection (RST) and returns how many it aborted.
+ * Any thread but a worker. */
+size_t iocpd_server_abort_all(iocpd_server *server);
+
+/* Result of iocpd_server_drain. */
+typedef struct iocpd_drain_stats {
+  size_t open_at_stop; /* connections open when the drain began */
+  size_t drained;      /* of those, closed by themselves in time */
+  size_t aborted;      /* of those, aborted at the deadline */
+  uint64_t duration_ms;
+} iocpd_drain_stats;
+
+/* Called by iocpd_server_drain whenever the number of open connections
+ * falls, and at least once a second, with the number still open. */
+typedef void (*iocpd_drain_progress_fn)(void *arg, size_t open);
+
+/* Graceful stop: closes the listeners, waits up to drain_ms for open
+ * connections to finish, then aborts the rest and waits until every one is
+ * really gone. progress and stats may be NULL. Must not be called from a
+ * worker thread. The server stays valid for iocpd_server_destroy. */
+void iocpd_server_drain(iocpd_server *server, uint32_t drain_ms,
+                        iocpd_drain_progress_fn progress, void *progress_arg,
+                        iocpd_drain_stats *stats);
+
+/* Stops and frees the server in any state: closes listeners, aborts open
+ * connections, waits for their last completions and joins the workers. */
+void iocpd_server_destroy(iocpd_server *server);
+
+/* Any thread: copies len bytes and queues them on connection `id`. Returns
+ * IOCPD_ENOTFOUND if no open connection has that id (including one that is
+ * closing). If the connection closes before the bytes go out, they are
+ * dropped. */
+int iocpd_server_send(iocpd_server *server, uint64_t id, const void *data,
+                      size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOCPD_H */

@@ -1,0 +1,244 @@
+/*
+ * epoll backend: connections. Every request from the handler only records
+ * what is wanted and schedules the connection; iocpd__conn_process then
+ * does the recv/send and calls back. So callbacks never nest inside the
+ * handler's own calls, and teardown happens in one place.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "posix.h"
+#include "sockaddr.h"
+
+iocpd_conn *iocpd__conn_new(iocpd__listener *l, int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int on = 1;
+  iocpd_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return NULL;
+  c->kind = IOCPD__SRC_CONN;
+  c->fd = fd;
+  c->base.listener = l;
+  c->base.handler = l->handler;
+  len = sizeof(ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.peer);
+  len = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
+  /* Small echoes and relayed request/response traffic must not wait for
+   * Nagle's delayed ACK dance. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+  return c;
+}
+
+void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
+  struct epoll_event ev;
+
+  c->base.worker = w;
+  iocpd__conn_register(c);
+  memset(&ev, 0, sizeof(ev));
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &c->kind;
+  if (epoll_ctl(w->os.epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+    iocpd__log(w->server, IOCPD_LOG_WARNING, "listener %s: cannot watch a connection: %s",
+               c->base.listener->name, strerror(errno));
+    iocpd_abort(c);
+    return;
+  }
+  if (c->base.handler->on_accept(c) != 0) iocpd_abort(c);
+}
+
+static void free_write(iocpd_conn *c, iocpd__write_req *r) {
+  free(r->msg);
+  if (r == &c->spare) {
+    c->spare_used = 0;
+  } else {
+    free(r);
+  }
+}
+
+/* Last step of every connection: nothing can be pending on epoll, so the
+ * handler hears on_closed and the memory goes. */
+static void finish(iocpd_conn *c) {
+  while (c->wq_head != NULL) {
+    iocpd__write_req *r = c->wq_head;
+    c->wq_head = r->next;
+    free_write(c, r);
+  }
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+  if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
+  iocpd__conn_unregister(c);
+  free(c->rbuf);
+  free(c);
+}
+
+/* A read or write failed: tell the handler, then reset. */
+static void fail(iocpd_conn *c, int e) {
+  if (!c->closing && !c->aborting && c->base.handler->on_error != NULL)
+    c->base.handler->on_error(c, iocpd__translate_errno(e));
+  iocpd_abort(c);
+}
+
+static void do_read(iocpd_conn *c) {
+  size_t size = c->base.listener->buffer_size;
+  ssize_t n;
+
+  if (c->rbuf == NULL) {
+    c->rbuf = malloc(size);
+    if (c->rbuf == NULL) {
+      fail(c, ENOMEM);
+      return;
+    }
+  }
+  do {
+    n = recv(c->fd, c->rbuf, size, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    c->want_read = 0;
+    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, c->rbuf, (size_t)n);
+  } else if (n == 0) {
+    c->want_read = 0;
+    c->peer_closed = 1;
+    if (c->base.handler->on_peer_closed != NULL) c->base.handler->on_peer_closed(c);
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    c->readable = 0;
+  } else {
+    fail(c, errno);
+  }
+}
+
+/* Sends queued writes until done or the socket is full. */
+static void do_write(iocpd_conn *c) {
+  while (c->wq_head != NULL && c->writable && !c->aborting) {
+    iocpd__write_req *r = c->wq_head;
+    ssize_t n = send(c->fd, r->data + r->done, r->len - r->done, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->writable = 0;
+      } else {
+        fail(c, errno);
+      }
+      return;
+    }
+    r->done += (size_t)n;
+    if (r->done < r->len) continue;
+    c->wq_head = r->next;
+    if (c->wq_head == NULL) c->wq_tail = NULL;
+    if (r->msg == NULL && !c->closing && c->base.handler->on_sent != NULL) {
+      size_t len = r->len;
+      void *arg = r->arg;
+      free_write(c, r);
+      c->base.handler->on_sent(c, len, arg);
+    } else {
+      free_write(c, r);
+    }
+  }
+}
+
+void iocpd__conn_process(iocpd_conn *c) {
+  if (!c->aborting && !c->closing && c->want_read && c->readable) do_read(c);
+  if (!c->aborting && c->wq_head != NULL && c->writable) do_write(c);
+  /* If a callback above scheduled c again, leave the rest to that pass:
+   * c must not be freed while it is on the ready list. */
+  if (c->queued) return;
+  if (c->aborting) {
+    finish(c);
+    return;
+  }
+  if (c->wq_head == NULL && (c->shut_requested || c->closing) && !c->shut_done) {
+    shutdown(c->fd, SHUT_WR);
+    c->shut_done = 1;
+  }
+  if (c->closing && c->wq_head == NULL) {
+    finish(c);
+    return;
+  }
+}
+
+int iocpd_read(iocpd_conn *c) {
+  if (c->closing || c->aborting || c->peer_closed) return IOCPD_ECLOSED;
+  if (c->want_read) return IOCPD_EBUSY;
+  /* The handler is done with the previous data. Give the buffer back, so
+   * that an idle connection holds none. */
+  free(c->rbuf);
+  c->rbuf = NULL;
+  c->want_read = 1;
+  if (c->readable) iocpd__loop_schedule(c);
+  return 0;
+}
+
+int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
+  iocpd__write_req *r;
+  if (data == NULL || len == 0) return IOCPD_EINVAL;
+  if (c->closing || c->aborting || c->shut_requested) return IOCPD_ECLOSED;
+  if (!c->spare_used) {
+    r = &c->spare;
+    c->spare_used = 1;
+  } else {
+    r = malloc(sizeof(*r));
+    if (r == NULL) return IOCPD_ENOMEM;
+  }
+  r->next = NULL;
+  r->data = data;
+  r->len = len;
+  r->done = 0;
+  r->arg = arg;
+  r->msg = NULL;
+  if (c->wq_tail != NULL) {
+    c->wq_tail->next = r;
+  } else {
+    c->wq_head = r;
+  }
+  c->wq_tail = r;
+  if (c->writable) iocpd__loop_schedule(c);
+  return 0;
+}
+
+void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg) {
+  if (iocpd_write(c, msg->data, msg->len, NULL) != 0) {
+    free(msg);
+    return;
+  }
+  c->wq_tail->msg = msg;
+}
+
+int iocpd_shutdown(iocpd_conn *c) {
+  if (c->closing || c->aborting) return IOCPD_ECLOSED;
+  c->shut_requested = 1;
+  iocpd__loop_schedule(c);
+  return 0;
+}
+
+void iocpd_close(iocpd_conn *c) {
+  if (c->closing || c->aborting) return;
+  c->closing = 1;
+  c->want_read = 0;
+  iocpd__conn_mark_closing(c);
+  iocpd__loop_schedule(c);
+}
+
+void iocpd_abort(iocpd_conn *c) {
+  struct linger lg;
+  if (c->aborting) return;
+  c->aborting = 1;
+  iocpd__conn_mark_closing(c);
+  if (c->fd >= 0) {
+    /* A zero linger time makes close() send RST and drop unsent data. */
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(c->fd);
+    c->fd = -1;
+  }
+  iocpd__loop_schedule(c);
+}

@@ -1,0 +1,110 @@
+/*
+ * epoll backend: listening sockets and accepting.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "posix.h"
+#include "sockaddr.h"
+
+/* Connections accepted per readiness event before the loop looks at other
+ * sockets again, so one busy listener cannot starve its connections. */
+#define ACCEPTS_PER_EVENT 64
+
+static int fail(iocpd__listener *l, const char *what, int e,
+                iocpd_error_info *err) {
+  char addr[IOCPD_ADDR_STRLEN];
+  if (err != NULL) {
+    err->code = iocpd__translate_errno(e);
+    err->os_error = e;
+    snprintf(err->message, sizeof(err->message), "listener %s: %s %s: %s",
+             l->name, what, iocpd_addr_format(&l->addr, addr), strerror(e));
+  }
+  if (l->os.fd >= 0) close(l->os.fd);
+  l->os.fd = -1;
+  return iocpd__translate_errno(e);
+}
+
+int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
+  struct sockaddr_storage ss;
+  socklen_t len = (socklen_t)iocpd__sockaddr_from(&l->addr, &ss);
+  int on = 1;
+
+  l->os.kind = IOCPD__SRC_LISTENER;
+  l->os.fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (l->os.fd < 0) return fail(l, "cannot create a socket for", errno, err);
+  /* SO_REUSEADDR on Linux only lets a restart bind over TIME_WAIT
+   * leftovers; it never lets two live listeners share a port (that would
+   * take SO_REUSEPORT, which iocpd does not use). */
+  setsockopt(l->os.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  if (ss.ss_family == AF_INET6) {
+    /* An [ipv6]:port listener serves IPv6 only, as written. */
+    setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+  }
+  if (bind(l->os.fd, (struct sockaddr *)&ss, len) != 0)
+    return fail(l, "cannot bind", errno, err);
+  if (listen(l->os.fd, SOMAXCONN) != 0) return fail(l, "cannot listen on", errno, err);
+  l->open = 1;
+  return 0;
+}
+
+int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof(ev));
+  /* Level-triggered: whatever is left in the backlog after a batch of
+   * accepts reports again on the next wait. */
+  ev.events = EPOLLIN;
+  ev.data.ptr = &l->os.kind;
+  if (epoll_ctl(l->worker->os.epfd, EPOLL_CTL_ADD, l->os.fd, &ev) != 0)
+    return fail(l, "cannot watch", errno, err);
+  return 0;
+}
+
+void iocpd__listener_close(iocpd__listener *l) {
+  if (l->os.fd < 0 || !l->open) return;
+  /* Closing the descriptor also removes it from the epoll set. */
+  close(l->os.fd);
+  l->os.fd = -1;
+  l->open = 0;
+}
+
+void iocpd__listener_on_ready(iocpd__listener *l) {
+  iocpd__worker *w = l->worker;
+  int i;
+
+  for (i = 0; i < ACCEPTS_PER_EVENT && l->open; i++) {
+    iocpd__worker *target;
+    iocpd_conn *c;
+    int fd = accept4(l->os.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: accept failed: %s",
+                   l->name, strerror(errno));
+      }
+      return;
+    }
+    c = iocpd__conn_new(l, fd);
+    if (c == NULL) {
+      iocpd__log(l->server, IOCPD_LOG_WARNING,
+                 "listener %s: out of memory, connection dropped", l->name);
+      close(fd);
+      continue;
+    }
+    iocpd__server_conn_added(l->server);
+    target = iocpd__next_worker(l->server);
+    if (target == w) {
+      iocpd__conn_adopt(w, c);
+    } else {
+      c->base.adopt_msg.type = IOCPD__MSG_ADOPT;
+      c->base.adopt_msg.conn = c;
+      iocpd__worker_post(target, &c->base.adopt_msg);
+    }
+  }
+}

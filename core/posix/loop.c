@@ -1,0 +1,152 @@
+/*
+ * epoll backend: the worker loop, its wake-up and error translation.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "posix.h"
+
+#define EVENTS_PER_WAIT 256
+
+int iocpd__backend_init(iocpd_error_info *err) {
+  (void)err;
+  return 0;
+}
+
+void iocpd__backend_cleanup(void) {}
+
+int iocpd__translate_errno(int e) {
+  switch (e) {
+    case 0: return 0;
+    case ENOMEM:
+    case ENOBUFS: return IOCPD_ENOMEM;
+    case EINVAL: return IOCPD_EINVAL;
+    case EADDRINUSE: return IOCPD_EADDRINUSE;
+    case EADDRNOTAVAIL: return IOCPD_EADDRNOTAVAIL;
+    case EACCES:
+    case EPERM: return IOCPD_EACCES;
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED: return IOCPD_ECONNRESET;
+    case ECONNREFUSED: return IOCPD_ECONNREFUSED;
+    case ETIMEDOUT: return IOCPD_ETIMEDOUT;
+    case ENETUNREACH:
+    case EHOSTUNREACH: return IOCPD_ENETUNREACH;
+    case ECANCELED: return IOCPD_ECANCELED;
+    default: return IOCPD_EIO;
+  }
+}
+
+void iocpd__os_strerror(long os_error, char *buf, size_t len) {
+  snprintf(buf, len, "%s", strerror((int)os_error));
+}
+
+int iocpd__loop_init(iocpd__worker *w) {
+  struct epoll_event ev;
+  w->os.epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (w->os.epfd < 0) return iocpd__translate_errno(errno);
+  w->os.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w->os.wakefd < 0) {
+    int rc = iocpd__translate_errno(errno);
+    close(w->os.epfd);
+    return rc;
+  }
+  w->os.wake_kind = IOCPD__SRC_WAKE;
+  memset(&ev, 0, sizeof(ev));
+  ev.events = EPOLLIN;
+  ev.data.ptr = &w->os.wake_kind;
+  if (epoll_ctl(w->os.epfd, EPOLL_CTL_ADD, w->os.wakefd, &ev) != 0) {
+    int rc = iocpd__translate_errno(errno);
+    close(w->os.wakefd);
+    close(w->os.epfd);
+    return rc;
+  }
+  return 0;
+}
+
+void iocpd__loop_free(iocpd__worker *w) {
+  close(w->os.wakefd);
+  close(w->os.epfd);
+}
+
+void iocpd__loop_wakeup(iocpd__worker *w) {
+  uint64_t one = 1;
+  /* A full counter (EAGAIN) still means "readable", so nothing is lost. */
+  while (write(w->os.wakefd, &one, sizeof(one)) < 0 && errno == EINTR) {
+  }
+}
+
+void iocpd__loop_schedule(iocpd_conn *c) {
+  iocpd__worker_os *os = &c->base.worker->os;
+  if (c->queued) return;
+  c->queued = 1;
+  c->ready_next = NULL;
+  if (os->ready_tail != NULL) {
+    os->ready_tail->ready_next = c;
+  } else {
+    os->ready_head = c;
+  }
+  os->ready_tail = c;
+}
+
+static void on_conn_event(iocpd_conn *c, uint32_t events) {
+  /* Errors and hang-ups are surfaced by the next recv/send, which report
+   * them with the precise errno. */
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = 1;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->writable = 1;
+  iocpd__loop_schedule(c);
+}
+
+/* Processes the connections that were ready when this pass began. Those
+ * scheduled again meanwhile wait for the next pass, after the loop has
+ * looked at epoll and the inbox again, so one busy connection cannot starve
+ * the rest. */
+static void run_ready(iocpd__worker *w) {
+  iocpd_conn *c = w->os.ready_head, *next;
+  w->os.ready_head = w->os.ready_tail = NULL;
+  for (; c != NULL; c = next) {
+    next = c->ready_next;
+    c->queued = 0;
+    iocpd__conn_process(c);
+  }
+}
+
+void iocpd__loop_run(iocpd__worker *w) {
+  struct epoll_event events[EVENTS_PER_WAIT];
+
+  while (!w->quit) {
+    int i, n, timeout = w->os.ready_head != NULL ? 0 : -1;
+    n = epoll_wait(w->os.epfd, events, EVENTS_PER_WAIT, timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      iocpd__log(w->server, IOCPD_LOG_ERROR, "epoll_wait failed: %s",
+                 strerror(errno));
+      n = 0;
+    }
+    for (i = 0; i < n; i++) {
+      iocpd__source_kind *kind = events[i].data.ptr;
+      switch (*kind) {
+        case IOCPD__SRC_WAKE: {
+          uint64_t count;
+          while (read(w->os.wakefd, &count, sizeof(count)) < 0 && errno == EINTR) {
+          }
+          iocpd__worker_run_inbox(w);
+          break;
+        }
+        case IOCPD__SRC_LISTENER:
+          iocpd__listener_on_ready(container_of(kind, iocpd__listener, os.kind));
+          break;
+        case IOCPD__SRC_CONN:
+          on_conn_event(container_of(kind, iocpd_conn, kind), events[i].events);
+          break;
+      }
+    }
+    run_ready(w);
+  }
+}

@@ -1,0 +1,254 @@
+/*
+ * Connection ids and worker inboxes.
+ *
+ * Each worker keeps a small hash table from connection id to connection.
+ * Only the worker itself inserts and removes (under its lock); other
+ * threads only look up, under the same lock, when they send by id. The
+ * data path never touches the table: a completion leads straight to its
+ * connection.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TABLE_INITIAL_SIZE 64
+
+int iocpd__worker_table_init(iocpd__worker *w) {
+  w->table = calloc(TABLE_INITIAL_SIZE, sizeof(*w->table));
+  if (w->table == NULL) return IOCPD_ENOMEM;
+  w->table_size = TABLE_INITIAL_SIZE;
+  w->table_count = 0;
+  return 0;
+}
+
+void iocpd__worker_table_free(iocpd__worker *w) {
+  iocpd__msg *m, *next;
+  assert(w->table_count == 0);
+  free(w->table);
+  w->table = NULL;
+  /* Messages nobody will run any more (e.g. sends to a worker that is
+   * quitting) are dropped here. */
+  for (m = w->inbox_head; m != NULL; m = next) {
+    next = m->next;
+    if (m->type == IOCPD__MSG_SEND) free(m);
+  }
+  w->inbox_head = w->inbox_tail = NULL;
+}
+
+static size_t bucket_of(uint64_t id, size_t size) {
+  /* Ids are sequential above the worker bits, so the sequence number alone
+   * spreads them evenly. */
+  return (size_t)(id >> IOCPD__ID_WORKER_BITS) & (size - 1);
+}
+
+/* Doubles the table; called with the lock held. Failure to grow only makes
+ * chains longer, so it is not an error. */
+static void table_grow(iocpd__worker *w) {
+  size_t i, size = w->table_size * 2;
+  iocpd_conn **table = calloc(size, sizeof(*table));
+  if (table == NULL) return;
+  for (i = 0; i < w->table_size; i++) {
+    iocpd_conn *c = w->table[i], *next;
+    for (; c != NULL; c = next) {
+      size_t b = bucket_of(c->base.id, size);
+      next = c->base.table_next;
+      c->base.table_next = table[b];
+      table[b] = c;
+    }
+  }
+  free(w->table);
+  w->table = table;
+  w->table_size = size;
+}
+
+/* Looks c up by id; called with the lock held. */
+static iocpd_conn *table_find(iocpd__worker *w, uint64_t id) {
+  iocpd_conn *c = w->table[bucket_of(id, w->table_size)];
+  while (c != NULL && c->base.id != id) c = c->base.table_next;
+  return c;
+}
+
+int iocpd__conn_register(iocpd_conn *c) {
+  iocpd__worker *w = c->base.worker;
+  size_t b;
+
+  c->base.id = (++w->next_seq << IOCPD__ID_WORKER_BITS) | w->index;
+  iocpd__mutex_lock(w->lock);
+  if (w->table_count >= w->table_size) table_grow(w);
+  b = bucket_of(c->base.id, w->table_size);
+  c->base.table_next = w->table[b];
+  w->table[b] = c;
+  w->table_count++;
+  iocpd__mutex_unlock(w->lock);
+  return 0;
+}
+
+void iocpd__conn_mark_closing(iocpd_conn *c) {
+  iocpd__worker *w = c->base.worker;
+  if (c->base.closing) return;
+  iocpd__mutex_lock(w->lock);
+  c->base.closing = 1;
+  iocpd__mutex_unlock(w->lock);
+}
+
+void iocpd__conn_unregister(iocpd_conn *c) {
+  iocpd__worker *w = c->base.worker;
+  iocpd_server *s = w->server;
+  iocpd_conn **p;
+
+  iocpd__mutex_lock(w->lock);
+  p = &w->table[bucket_of(c->base.id, w->table_size)];
+  while (*p != NULL && *p != c) p = &(*p)->base.table_next;
+  assert(*p == c);
+  if (*p == c) {
+    *p = c->base.table_next;
+    w->table_count--;
+  }
+  iocpd__mutex_unlock(w->lock);
+
+  iocpd__mutex_lock(s->lock);
+  assert(s->conn_count > 0);
+  s->conn_count--;
+  iocpd__cond_broadcast(s->changed);
+  iocpd__mutex_unlock(s->lock);
+}
+
+void iocpd__worker_post(iocpd__worker *w, iocpd__msg *msg) {
+  int was_empty;
+  msg->next = NULL;
+  iocpd__mutex_lock(w->lock);
+  was_empty = w->inbox_head == NULL;
+  if (was_empty) {
+    w->inbox_head = msg;
+  } else {
+    w->inbox_tail->next = msg;
+  }
+  w->inbox_tail = msg;
+  iocpd__mutex_unlock(w->lock);
+  /* One wake-up per batch: a non-empty inbox already has one on its way. */
+  if (was_empty) iocpd__loop_wakeup(w);
+}
+
+int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
+                      size_t len) {
+  unsigned index = IOCPD__ID_WORKER(id);
+  iocpd__worker *w;
+  iocpd__msg *msg;
+  iocpd_conn *c;
+  int was_empty;
+
+  if (s == NULL || (data == NULL && len > 0) || len == 0) return IOCPD_EINVAL;
+  if (index >= s->worker_count) return IOCPD_ENOTFOUND;
+  w = &s->workers[index];
+  msg = malloc(sizeof(*msg) + len);
+  if (msg == NULL) return IOCPD_ENOMEM;
+  memset(msg, 0, sizeof(*msg));
+  msg->type = IOCPD__MSG_SEND;
+  msg->id = id;
+  msg->len = len;
+  msg->data = (char *)(msg + 1);
+  memcpy(msg->data, data, len);
+
+  /* Look up and enqueue under one lock hold, so that a connection that is
+   * open here is still in the table when its worker runs the message (it
+   * may have started closing by then; the worker checks again). */
+  iocpd__mutex_lock(w->lock);
+  c = w->table != NULL ? table_find(w, id) : NULL;
+  if (c == NULL || c->base.closing) {
+    iocpd__mutex_unlock(w->lock);
+    free(msg);
+    return IOCPD_ENOTFOUND;
+  }
+  was_empty = w->inbox_head == NULL;
+  if (was_empty) {
+    w->inbox_head = msg;
+  } else {
+    w->inbox_tail->next = msg;
+  }
+  w->inbox_tail = msg;
+  iocpd__mutex_unlock(w->lock);
+  if (was_empty) iocpd__loop_wakeup(w);
+  return 0;
+}
+
+/* Aborts every connection of w; returns how many were open. Iterating
+ * the table directly is safe because iocpd_abort never frees a connection
+ * synchronously: the final teardown always runs later from the loop. Only
+ * this thread mutates the table, so no lock is needed to read it. */
+static size_t abort_all(iocpd__worker *w) {
+  size_t i, count = w->table_count;
+  for (i = 0; i < w->table_size; i++) {
+    iocpd_conn *c;
+    for (c = w->table[i]; c != NULL; c = c->base.table_next) iocpd_abort(c);
+  }
+  return count;
+}
+
+void iocpd__worker_run_inbox(iocpd__worker *w) {
+  iocpd__msg *m, *next;
+
+  iocpd__mutex_lock(w->lock);
+  m = w->inbox_head;
+  w->inbox_head = w->inbox_tail = NULL;
+  iocpd__mutex_unlock(w->lock);
+
+  for (; m != NULL; m = next) {
+    next = m->next;
+    switch (m->type) {
+      case IOCPD__MSG_SEND: {
+        iocpd_conn *c;
+        iocpd__mutex_lock(w->lock);
+        c = table_find(w, m->id);
+        iocpd__mutex_unlock(w->lock);
+        if (c != NULL && !c->base.closing) {
+          iocpd__conn_send_msg(c, m);
+        } else {
+          free(m);
+        }
+        break;
+      }
+      case IOCPD__MSG_ADOPT:
+        iocpd__conn_adopt(w, m->conn);
+        break;
+      case IOCPD__MSG_START_LISTENERS: {
+        iocpd_server *s = w->server;
+        size_t i, failed = 0;
+        for (i = 0; i < s->listener_count; i++) {
+          iocpd__listener *l = &s->listeners[i];
+          if (l->worker == w && iocpd__listener_start(l, &l->start_error) != 0)
+            failed++;
+        }
+        free(m);
+        iocpd__server_ack(s, failed);
+        break;
+      }
+      case IOCPD__MSG_CLOSE_LISTENERS: {
+        iocpd_server *s = w->server;
+        size_t i;
+        for (i = 0; i < s->listener_count; i++) {
+          if (s->listeners[i].worker == w) iocpd__listener_close(&s->listeners[i]);
+        }
+        free(m);
+        iocpd__server_ack(s, 0);
+        break;
+      }
+      case IOCPD__MSG_ABORT_ALL: {
+        size_t n = abort_all(w);
+        free(m);
+        iocpd__server_ack(w->server, n);
+        break;
+      }
+      case IOCPD__MSG_QUIT:
+        w->quit = 1;
+        free(m);
+        break;
+    }
+  }
+}
+
+iocpd__worker *iocpd__next_worker(iocpd_server *s) {
+  int64_t n = iocpd__atomic_add(&s->next_worker, 1);
+  return &s->workers[(uint64_t)n % s->worker_count];
+}

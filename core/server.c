@@ -1,0 +1,364 @@
+/*
+ * Server lifecycle, shared by both backends: create (all or nothing),
+ * close listeners, drain, abort, destroy, and the connection accessors.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------------ */
+/* Connection accessors */
+
+uint64_t iocpd_conn_id(const iocpd_conn *c) { return c->base.id; }
+void *iocpd_conn_get_data(const iocpd_conn *c) { return c->base.data; }
+void iocpd_conn_set_data(iocpd_conn *c, void *data) { c->base.data = data; }
+void *iocpd_conn_handler_arg(const iocpd_conn *c) {
+  return c->base.listener->handler_arg;
+}
+const char *iocpd_conn_listener_name(const iocpd_conn *c) {
+  return c->base.listener->name;
+}
+const iocpd_addr *iocpd_conn_peer_addr(const iocpd_conn *c) {
+  return &c->base.peer;
+}
+const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
+  return &c->base.local;
+}
+iocpd_server *iocpd_conn_server(const iocpd_conn *c) {
+  return c->base.worker->server;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Counting and acknowledgements */
+
+void iocpd__server_conn_added(iocpd_server *s) {
+  iocpd__mutex_lock(s->lock);
+  s->conn_count++;
+  iocpd__mutex_unlock(s->lock);
+}
+
+void iocpd__server_ack(iocpd_server *s, size_t result) {
+  iocpd__mutex_lock(s->lock);
+  assert(s->acks_pending > 0);
+  s->acks_pending--;
+  s->ack_result += result;
+  iocpd__cond_broadcast(s->changed);
+  iocpd__mutex_unlock(s->lock);
+}
+
+/* Sends a message of `type` to every worker and waits until each has run
+ * it; returns the sum of what the workers reported. */
+static size_t broadcast(iocpd_server *s, iocpd__msg_type type) {
+  unsigned i;
+  size_t result;
+  iocpd__msg *msgs[IOCPD__MAX_WORKERS];
+
+  for (i = 0; i < s->worker_count; i++) {
+    /* A broadcast must not be lost to a failed allocation: retry, since
+     * the alternative is a server that cannot stop. */
+    while ((msgs[i] = calloc(1, sizeof(iocpd__msg))) == NULL) {
+      iocpd__mutex_lock(s->lock);
+      iocpd__cond_wait(s->changed, s->lock, 10);
+      iocpd__mutex_unlock(s->lock);
+    }
+    msgs[i]->type = type;
+  }
+  iocpd__mutex_lock(s->control);
+  iocpd__mutex_lock(s->lock);
+  s->acks_pending = s->worker_count;
+  s->ack_result = 0;
+  iocpd__mutex_unlock(s->lock);
+  for (i = 0; i < s->worker_count; i++) iocpd__worker_post(&s->workers[i], msgs[i]);
+  iocpd__mutex_lock(s->lock);
+  while (s->acks_pending > 0) iocpd__cond_wait(s->changed, s->lock, 1000);
+  result = s->ack_result;
+  iocpd__mutex_unlock(s->lock);
+  iocpd__mutex_unlock(s->control);
+  return result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Create and destroy */
+
+void iocpd__worker_main(void *arg) { iocpd__loop_run(arg); }
+
+static void set_error(iocpd_error_info *err, int code, const char *message) {
+  if (err == NULL) return;
+  err->code = code;
+  err->os_error = 0;
+  snprintf(err->message, sizeof(err->message), "%s", message);
+}
+
+static int validate_options(const iocpd_server_options *o,
+                            iocpd_error_info *err) {
+  size_t i;
+  if (o == NULL || o->listeners == NULL || o->listener_count == 0) {
+    set_error(err, IOCPD_EINVAL, "no listeners given");
+    return IOCPD_EINVAL;
+  }
+  for (i = 0; i < o->listener_count; i++) {
+    const iocpd_listener_options *l = &o->listeners[i];
+    if (l->name == NULL || l->handler == NULL || l->handler->on_accept == NULL ||
+        (l->addr.family != IOCPD_AF_INET && l->addr.family != IOCPD_AF_INET6)) {
+      set_error(err, IOCPD_EINVAL,
+                "a listener lacks a name, a handler with on_accept or an address");
+      return IOCPD_EINVAL;
+    }
+  }
+  return 0;
+}
+
+/* Frees what create built, in reverse order. Each step checks what exists,
+ * so this serves both a failed create and destroy. Worker threads must
+ * already be joined. */
+static void server_free(iocpd_server *s) {
+  size_t i;
+  if (s->listeners != NULL) {
+    for (i = 0; i < s->listener_count; i++) {
+      iocpd__listener_close(&s->listeners[i]);
+      free(s->listeners[i].name);
+    }
+    free(s->listeners);
+  }
+  if (s->workers != NULL) {
+    for (i = 0; i < s->worker_count; i++) {
+      iocpd__worker *w = &s->workers[i];
+      if (w->table != NULL) {
+        iocpd__loop_free(w);
+        iocpd__worker_table_free(w);
+      }
+      iocpd__mutex_destroy(w->lock);
+    }
+    free(s->workers);
+  }
+  iocpd__cond_destroy(s->changed);
+  iocpd__mutex_destroy(s->lock);
+  iocpd__mutex_destroy(s->control);
+  free(s);
+  iocpd__backend_cleanup();
+}
+
+static int create_workers(iocpd_server *s, unsigned count,
+                          iocpd_error_info *err) {
+  unsigned i;
+  s->workers = calloc(count, sizeof(*s->workers));
+  if (s->workers == NULL) goto nomem;
+  s->worker_count = count;
+  for (i = 0; i < count; i++) {
+    iocpd__worker *w = &s->workers[i];
+    int rc;
+    w->server = s;
+    w->index = i;
+    w->lock = iocpd__mutex_create();
+    if (w->lock == NULL) goto nomem;
+    if (iocpd__worker_table_init(w) != 0) goto nomem;
+    rc = iocpd__loop_init(w);
+    if (rc != 0) {
+      iocpd__worker_table_free(w);
+      set_error(err, rc, "cannot create an event loop");
+      return rc;
+    }
+  }
+  return 0;
+nomem:
+  set_error(err, IOCPD_ENOMEM, "out of memory");
+  return IOCPD_ENOMEM;
+}
+
+static int create_listeners(iocpd_server *s, const iocpd_server_options *o,
+                            iocpd_error_info *err) {
+  size_t i;
+  int rc;
+  s->listeners = calloc(o->listener_count, sizeof(*s->listeners));
+  if (s->listeners == NULL) goto nomem;
+  s->listener_count = o->listener_count;
+  for (i = 0; i < o->listener_count; i++) {
+    iocpd__listener *l = &s->listeners[i];
+    size_t n = strlen(o->listeners[i].name) + 1;
+    l->server = s;
+    l->name = malloc(n);
+    if (l->name == NULL) goto nomem;
+    memcpy(l->name, o->listeners[i].name, n);
+    l->addr = o->listeners[i].addr;
+    l->handler = o->listeners[i].handler;
+    l->handler_arg = o->listeners[i].handler_arg;
+    l->buffer_size = o->listeners[i].buffer_size != 0
+                         ? o->listeners[i].buffer_size
+                         : IOCPD__DEFAULT_BUFFER_SIZE;
+    l->worker = &s->workers[i % s->worker_count];
+    rc = iocpd__listener_bind(l, err);
+    if (rc != 0) return rc;
+  }
+  return 0;
+nomem:
+  set_error(err, IOCPD_ENOMEM, "out of memory");
+  return IOCPD_ENOMEM;
+}
+
+/* Stops and joins the first `started` worker threads. */
+static void join_workers(iocpd_server *s, unsigned started) {
+  unsigned i;
+  for (i = 0; i < started; i++) {
+    iocpd__msg *m;
+    while ((m = calloc(1, sizeof(*m))) == NULL) {
+      iocpd__mutex_lock(s->lock);
+      iocpd__cond_wait(s->changed, s->lock, 10);
+      iocpd__mutex_unlock(s->lock);
+    }
+    m->type = IOCPD__MSG_QUIT;
+    iocpd__worker_post(&s->workers[i], m);
+  }
+  for (i = 0; i < started; i++) {
+    iocpd__thread_join(s->workers[i].thread);
+    s->workers[i].thread = NULL;
+  }
+}
+
+/* Ends every connection and joins the workers: the common tail of destroy
+ * and of a create that failed after its threads started. */
+static void stop_everything(iocpd_server *s) {
+  iocpd_server_close_listeners(s);
+  broadcast(s, IOCPD__MSG_ABORT_ALL);
+  while (iocpd_server_wait(s, 1, 1000) > 0) {
+  }
+  join_workers(s, s->worker_count);
+}
+
+int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
+                        iocpd_error_info *err) {
+  iocpd_server *s;
+  unsigned count, i;
+  size_t k;
+  int rc;
+
+  if (err != NULL) memset(err, 0, sizeof(*err));
+  if (out == NULL) return IOCPD_EINVAL;
+  rc = validate_options(o, err);
+  if (rc != 0) return rc;
+  rc = iocpd__backend_init(err);
+  if (rc != 0) return rc;
+
+  s = calloc(1, sizeof(*s));
+  if (s == NULL) {
+    iocpd__backend_cleanup();
+    set_error(err, IOCPD_ENOMEM, "out of memory");
+    return IOCPD_ENOMEM;
+  }
+  s->log = o->log;
+  s->log_arg = o->log_arg;
+  s->log_level = o->log_level;
+  s->lock = iocpd__mutex_create();
+  s->control = iocpd__mutex_create();
+  s->changed = iocpd__cond_create();
+  if (s->lock == NULL || s->control == NULL || s->changed == NULL) {
+    set_error(err, IOCPD_ENOMEM, "out of memory");
+    rc = IOCPD_ENOMEM;
+    goto fail;
+  }
+
+  count = o->workers != 0 ? o->workers : iocpd__cpu_count();
+  if (count > IOCPD__MAX_WORKERS) count = IOCPD__MAX_WORKERS;
+  rc = create_workers(s, count, err);
+  if (rc != 0) goto fail;
+  /* Bind every listener before accepting on any, so that a bad address
+   * fails the whole start with nothing served. */
+  rc = create_listeners(s, o, err);
+  if (rc != 0) goto fail;
+
+  for (i = 0; i < s->worker_count; i++) {
+    s->workers[i].thread = iocpd__thread_start(iocpd__worker_main, &s->workers[i]);
+    if (s->workers[i].thread == NULL) {
+      join_workers(s, i);
+      set_error(err, IOCPD_ENOMEM, "cannot start a worker thread");
+      rc = IOCPD_ENOMEM;
+      goto fail;
+    }
+  }
+
+  /* Each worker starts accepting on its own listeners, on its own thread. */
+  if (broadcast(s, IOCPD__MSG_START_LISTENERS) > 0) {
+    for (k = 0; k < s->listener_count; k++) {
+      if (s->listeners[k].start_error.code != 0) {
+        if (err != NULL) *err = s->listeners[k].start_error;
+        rc = s->listeners[k].start_error.code;
+        break;
+      }
+    }
+    stop_everything(s);
+    goto fail;
+  }
+  *out = s;
+  return 0;
+
+fail:
+  server_free(s);
+  return rc;
+}
+
+void iocpd_server_close_listeners(iocpd_server *s) {
+  int closed;
+  iocpd__mutex_lock(s->lock);
+  closed = s->listeners_closed;
+  s->listeners_closed = 1;
+  iocpd__mutex_unlock(s->lock);
+  if (!closed) broadcast(s, IOCPD__MSG_CLOSE_LISTENERS);
+}
+
+unsigned iocpd_server_worker_count(const iocpd_server *s) { return s->worker_count; }
+
+size_t iocpd_server_connection_count(iocpd_server *s) {
+  size_t n;
+  iocpd__mutex_lock(s->lock);
+  n = s->conn_count;
+  iocpd__mutex_unlock(s->lock);
+  return n;
+}
+
+size_t iocpd_server_wait(iocpd_server *s, size_t below, uint32_t timeout_ms) {
+  size_t n;
+  iocpd__mutex_lock(s->lock);
+  if (s->conn_count >= below) iocpd__cond_wait(s->changed, s->lock, timeout_ms);
+  n = s->conn_count;
+  iocpd__mutex_unlock(s->lock);
+  return n;
+}
+
+size_t iocpd_server_abort_all(iocpd_server *s) {
+  return broadcast(s, IOCPD__MSG_ABORT_ALL);
+}
+
+void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms,
+                        iocpd_drain_progress_fn progress, void *progress_arg,
+                        iocpd_drain_stats *stats) {
+  uint64_t start = iocpd__now_ms(), deadline = start + drain_ms, now;
+  size_t open_at_stop, open, aborted = 0;
+
+  iocpd_server_close_listeners(s);
+  open_at_stop = open = iocpd_server_connection_count(s);
+  while (open > 0 && (now = iocpd__now_ms()) < deadline) {
+    uint64_t left = deadline - now;
+    size_t before = open;
+    open = iocpd_server_wait(s, open, (uint32_t)(left < 1000 ? left : 1000));
+    if (progress != NULL && (open < before || open > 0)) progress(progress_arg, open);
+  }
+  if (open > 0) aborted = iocpd_server_abort_all(s);
+  /* Aborted connections go quickly, but each must still see its last
+   * completion before it is freed. */
+  while (iocpd_server_wait(s, 1, 1000) > 0) {
+  }
+  if (stats != NULL) {
+    stats->open_at_stop = open_at_stop;
+    stats->aborted = aborted < open_at_stop ? aborted : open_at_stop;
+    stats->drained = open_at_stop - stats->aborted;
+    stats->duration_ms = iocpd__now_ms() - start;
+  }
+}
+
+void iocpd_server_destroy(iocpd_server *s) {
+  if (s == NULL) return;
+  stop_everything(s);
+  server_free(s);
+}

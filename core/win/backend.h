@@ -1,0 +1,91 @@
+/*
+ * IOCP backend: the per-worker, per-listener and per-connection state.
+ * Included by core/internal.h through the include path (core/win).
+ *
+ * Every overlapped operation is an iocpd__op that embeds its OVERLAPPED
+ * (with no event handle); the completion's OVERLAPPED pointer leads back to
+ * the op with container_of, and the op to its connection or listener. No
+ * table is consulted on the data path. An op and the buffer it names stay
+ * allocated until its completion has been dequeued, however the connection
+ * ends: `pending` counts them and the connection is freed only at zero.
+ */
+#ifndef IOCPD_BACKEND_H
+#define IOCPD_BACKEND_H
+
+#include <winsock2.h>
+#include <mswsock.h>
+#include <windows.h>
+
+typedef enum iocpd__op_type {
+  IOCPD__OP_ACCEPT, /* AcceptEx on a listener */
+  IOCPD__OP_READ,   /* zero-byte WSARecv: "data (or FIN) is waiting" */
+  IOCPD__OP_WRITE,  /* WSASend of one queued write */
+  IOCPD__OP_FINISH  /* posted by ourselves to tear down outside callbacks */
+} iocpd__op_type;
+
+typedef struct iocpd__op {
+  OVERLAPPED ov;
+  iocpd__op_type type;
+} iocpd__op;
+
+typedef struct iocpd__worker_os {
+  HANDLE port; /* this worker's completion port */
+} iocpd__worker_os;
+
+/* Room AcceptEx needs for one address: the largest sockaddr plus 16. */
+#define IOCPD__ACCEPT_ADDR_LEN (sizeof(struct sockaddr_storage) + 16)
+
+/* One pre-posted AcceptEx. */
+typedef struct iocpd__accept_op {
+  iocpd__op op;
+  iocpd__listener *listener;
+  SOCKET sock; /* the socket AcceptEx connects */
+  char addrs[2 * IOCPD__ACCEPT_ADDR_LEN];
+} iocpd__accept_op;
+
+typedef struct iocpd__listener_os {
+  SOCKET sock;
+  LPFN_ACCEPTEX accept_ex;
+  LPFN_GETACCEPTEXSOCKADDRS get_addrs;
+  iocpd__accept_op *accepts; /* the pool of pre-posted accepts */
+  unsigned accept_count;
+  unsigned pending;          /* AcceptEx calls not yet completed */
+} iocpd__listener_os;
+
+/* One queued write. Only the head of the queue is ever posted, so bytes
+ * leave in order even if a send completes partially. */
+typedef struct iocpd__write_req {
+  iocpd__op op;
+  iocpd_conn *conn;
+  struct iocpd__write_req *next;
+  WSABUF buf;
+  const char *data;
+  size_t len;
+  size_t done;
+  void *arg;
+  iocpd__msg *msg; /* a send by id: the message owns data; freed after */
+} iocpd__write_req;
+
+struct iocpd_conn {
+  iocpd__conn_base base;
+  SOCKET sock;       /* INVALID_SOCKET once closed */
+  unsigned pending;  /* ops posted whose completion is not yet processed */
+  unsigned char want_read;
+  unsigned char read_posted;
+  unsigned char write_posted;
+  unsigned char shut_requested;
+  unsigned char shut_done;
+  unsigned char peer_closed;
+  unsigned char closing;
+  unsigned char aborting;
+  unsigned char finish_posted;
+  iocpd__op read_op;
+  iocpd__op finish_op;
+  char *rbuf; /* only while the handler holds data */
+  iocpd__write_req *wq_head;
+  iocpd__write_req *wq_tail;
+  iocpd__write_req spare;
+  unsigned char spare_used;
+};
+
+#endif /* IOCPD_BACKEND_H */

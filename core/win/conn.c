@@ -1,0 +1,342 @@
+/*
+ * IOCP backend: connections.
+ *
+ * Reading: iocpd_read posts a zero-byte WSARecv, which pins no buffer while
+ * the connection is idle. Its completion says "data or FIN is waiting"; a
+ * buffer is then taken and filled with a non-blocking recv (the socket is in
+ * non-blocking mode, which does not affect overlapped calls), and the
+ * handler gets on_data or on_peer_closed. WSAEWOULDBLOCK there just means
+ * the zero-byte read completed early: post it again.
+ *
+ * Writing: writes queue per connection and only the head is posted, so a
+ * partial send can be continued without reordering bytes.
+ *
+ * Teardown: closing the socket makes every pending operation complete with
+ * an error (ERROR_OPERATION_ABORTED on Windows; Wine reports 676 instead,
+ * so the code never infers "we closed it" from the error, only from the
+ * connection's own closing/aborting flags). The connection is freed when
+ * `pending` reaches zero. When nothing is pending at close time a FINISH
+ * packet is posted to the worker's own port, so that teardown always runs
+ * from the loop and never inside a handler's call.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ws2tcpip.h>
+
+#include "sockaddr.h"
+#include "win.h"
+
+/* The buffer a zero-byte WSARecv names: never written. */
+static char zero_byte_buffer[1];
+
+iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
+                            const struct sockaddr *local,
+                            const struct sockaddr *peer) {
+  u_long nonblocking = 1;
+  BOOL on = TRUE;
+  iocpd_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return NULL;
+  c->sock = sock;
+  c->base.listener = l;
+  c->base.handler = l->handler;
+  c->read_op.type = IOCPD__OP_READ;
+  c->finish_op.type = IOCPD__OP_FINISH;
+  if (local != NULL) iocpd__sockaddr_to(local, &c->base.local);
+  if (peer != NULL) iocpd__sockaddr_to(peer, &c->base.peer);
+  ioctlsocket(sock, FIONBIO, &nonblocking);
+  /* Small echoes and relayed request/response traffic must not wait for
+   * Nagle's algorithm. */
+  setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
+  return c;
+}
+
+static void free_write(iocpd_conn *c, iocpd__write_req *r) {
+  free(r->msg);
+  if (r == &c->spare) {
+    c->spare_used = 0;
+  } else {
+    free(r);
+  }
+}
+
+/* Last step of every connection, once no operation is pending. */
+static void finish(iocpd_conn *c) {
+  assert(c->pending == 0 && c->sock == INVALID_SOCKET);
+  while (c->wq_head != NULL) {
+    iocpd__write_req *r = c->wq_head;
+    c->wq_head = r->next;
+    free_write(c, r);
+  }
+  if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
+  iocpd__conn_unregister(c);
+  free(c->rbuf);
+  free(c);
+}
+
+/* Tears down if the connection is closed and nothing is pending. Returns 1
+ * if c was freed. */
+static int check_done(iocpd_conn *c) {
+  if ((c->closing || c->aborting) && c->sock == INVALID_SOCKET && c->pending == 0) {
+    finish(c);
+    return 1;
+  }
+  return 0;
+}
+
+/* Makes sure teardown will run from the loop even if no operation is
+ * pending now. */
+static void post_finish(iocpd_conn *c) {
+  if (c->pending > 0 || c->finish_posted) return;
+  memset(&c->finish_op.ov, 0, sizeof(c->finish_op.ov));
+  c->finish_posted = 1;
+  c->pending++;
+  PostQueuedCompletionStatus(c->base.worker->os.port, 0, IOCPD__KEY_IO, &c->finish_op.ov);
+}
+
+/* Graceful close, once the last queued write is out: FIN, then close. */
+static void close_socket_if_flushed(iocpd_conn *c) {
+  if (!c->closing || c->aborting || c->wq_head != NULL || c->sock == INVALID_SOCKET) return;
+  if (!c->shut_done) shutdown(c->sock, SD_SEND);
+  c->shut_done = 1;
+  closesocket(c->sock);
+  c->sock = INVALID_SOCKET;
+}
+
+static void fail(iocpd_conn *c, DWORD e) {
+  if (!c->closing && !c->aborting && c->base.handler->on_error != NULL)
+    c->base.handler->on_error(c, iocpd__translate_win(e));
+  iocpd_abort(c);
+}
+
+/* Posts the zero-byte read. Returns 0 or the WSA error. */
+static DWORD post_read(iocpd_conn *c) {
+  WSABUF buf;
+  DWORD flags = 0;
+  buf.buf = zero_byte_buffer;
+  buf.len = 0;
+  memset(&c->read_op.ov, 0, sizeof(c->read_op.ov));
+  if (WSARecv(c->sock, &buf, 1, NULL, &flags, &c->read_op.ov, NULL) == SOCKET_ERROR) {
+    DWORD e = WSAGetLastError();
+    if (e != WSA_IO_PENDING) return e;
+  }
+  c->read_posted = 1;
+  c->pending++;
+  return 0;
+}
+
+/* Posts the head of the write queue. Returns 0 or the WSA error. */
+static DWORD post_write(iocpd_conn *c) {
+  iocpd__write_req *r = c->wq_head;
+  size_t left = r->len - r->done;
+  r->buf.buf = (char *)r->data + r->done;
+  /* WSABUF lengths are 32-bit; a longer write goes out in pieces. */
+  r->buf.len = (ULONG)(left > 0x40000000u ? 0x40000000u : left);
+  memset(&r->op.ov, 0, sizeof(r->op.ov));
+  if (WSASend(c->sock, &r->buf, 1, NULL, 0, &r->op.ov, NULL) == SOCKET_ERROR) {
+    DWORD e = WSAGetLastError();
+    if (e != WSA_IO_PENDING) return e;
+  }
+  c->write_posted = 1;
+  c->pending++;
+  return 0;
+}
+
+/* The zero-byte read came back: data or FIN is waiting. */
+static void read_done(iocpd_conn *c, DWORD error) {
+  size_t size = c->base.listener->buffer_size;
+  int n;
+
+  c->read_posted = 0;
+  if (c->closing || c->aborting || !c->want_read) return;
+  if (error != 0) {
+    fail(c, error);
+    return;
+  }
+  if (c->rbuf == NULL) {
+    c->rbuf = malloc(size);
+    if (c->rbuf == NULL) {
+      fail(c, ERROR_NOT_ENOUGH_MEMORY);
+      return;
+    }
+  }
+  n = recv(c->sock, c->rbuf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
+  if (n > 0) {
+    c->want_read = 0;
+    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, c->rbuf, (size_t)n);
+  } else if (n == 0) {
+    c->want_read = 0;
+    c->peer_closed = 1;
+    if (c->base.handler->on_peer_closed != NULL) c->base.handler->on_peer_closed(c);
+  } else if (WSAGetLastError() == WSAEWOULDBLOCK) {
+    DWORD e = post_read(c);
+    if (e != 0) fail(c, e);
+  } else {
+    fail(c, WSAGetLastError());
+  }
+}
+
+static void write_done(iocpd_conn *c, iocpd__write_req *r, DWORD bytes, DWORD error) {
+  c->write_posted = 0;
+  if (c->aborting) return;
+  if (error != 0) {
+    fail(c, error);
+    return;
+  }
+  r->done += bytes;
+  if (r->done >= r->len) {
+    c->wq_head = r->next;
+    if (c->wq_head == NULL) c->wq_tail = NULL;
+    if (r->msg == NULL && !c->closing && c->base.handler->on_sent != NULL) {
+      size_t len = r->len;
+      void *arg = r->arg;
+      free_write(c, r);
+      c->base.handler->on_sent(c, len, arg);
+    } else {
+      free_write(c, r);
+    }
+  }
+  if (c->aborting) return;
+  if (c->wq_head != NULL && !c->write_posted) {
+    DWORD e = post_write(c);
+    if (e != 0) {
+      fail(c, e);
+      return;
+    }
+  }
+  if (c->wq_head == NULL && c->shut_requested && !c->shut_done && c->sock != INVALID_SOCKET) {
+    shutdown(c->sock, SD_SEND);
+    c->shut_done = 1;
+  }
+  close_socket_if_flushed(c);
+}
+
+void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
+  iocpd_conn *c;
+  DWORD error;
+
+  switch (op->type) {
+    case IOCPD__OP_READ:
+      c = container_of(op, iocpd_conn, read_op);
+      error = status == 0 ? 0 : iocpd__op_error(c->sock, op);
+      c->pending--;
+      read_done(c, error);
+      break;
+    case IOCPD__OP_WRITE: {
+      iocpd__write_req *r = container_of(op, iocpd__write_req, op);
+      c = r->conn;
+      error = status == 0 ? 0 : iocpd__op_error(c->sock, op);
+      c->pending--;
+      write_done(c, r, bytes, error);
+      break;
+    }
+    case IOCPD__OP_FINISH:
+      c = container_of(op, iocpd_conn, finish_op);
+      c->pending--;
+      c->finish_posted = 0;
+      break;
+    default:
+      return;
+  }
+  check_done(c);
+}
+
+void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
+  c->base.worker = w;
+  iocpd__conn_register(c);
+  if (c->base.handler->on_accept(c) != 0) iocpd_abort(c);
+}
+
+int iocpd_read(iocpd_conn *c) {
+  DWORD e;
+  if (c->closing || c->aborting || c->peer_closed) return IOCPD_ECLOSED;
+  if (c->want_read) return IOCPD_EBUSY;
+  /* The handler is done with the previous data: give the buffer back so
+   * that an idle connection holds none. */
+  free(c->rbuf);
+  c->rbuf = NULL;
+  c->want_read = 1;
+  if (c->read_posted) return 0;
+  e = post_read(c);
+  if (e != 0) c->want_read = 0;
+  return iocpd__translate_win(e);
+}
+
+int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
+  iocpd__write_req *r;
+  if (data == NULL || len == 0) return IOCPD_EINVAL;
+  if (c->closing || c->aborting || c->shut_requested) return IOCPD_ECLOSED;
+  if (!c->spare_used) {
+    r = &c->spare;
+    c->spare_used = 1;
+  } else {
+    r = malloc(sizeof(*r));
+    if (r == NULL) return IOCPD_ENOMEM;
+  }
+  memset(r, 0, sizeof(*r));
+  r->op.type = IOCPD__OP_WRITE;
+  r->conn = c;
+  r->data = data;
+  r->len = len;
+  r->arg = arg;
+  if (c->wq_tail != NULL) {
+    c->wq_tail->next = r;
+  } else {
+    c->wq_head = r;
+  }
+  c->wq_tail = r;
+  if (!c->write_posted) {
+    DWORD e = post_write(c);
+    if (e != 0) {
+      /* Nothing was posted, so the queue held only r: take it back. */
+      c->wq_head = c->wq_tail = NULL;
+      free_write(c, r);
+      return iocpd__translate_win(e);
+    }
+  }
+  return 0;
+}
+
+void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg) {
+  if (iocpd_write(c, msg->data, msg->len, NULL) != 0) {
+    free(msg);
+    return;
+  }
+  c->wq_tail->msg = msg;
+}
+
+int iocpd_shutdown(iocpd_conn *c) {
+  if (c->closing || c->aborting) return IOCPD_ECLOSED;
+  c->shut_requested = 1;
+  if (c->wq_head == NULL && !c->shut_done) {
+    shutdown(c->sock, SD_SEND);
+    c->shut_done = 1;
+  }
+  return 0;
+}
+
+void iocpd_close(iocpd_conn *c) {
+  if (c->closing || c->aborting) return;
+  c->closing = 1;
+  c->want_read = 0;
+  iocpd__conn_mark_closing(c);
+  close_socket_if_flushed(c);
+  post_finish(c);
+}
+
+void iocpd_abort(iocpd_conn *c) {
+  struct linger lg;
+  if (c->aborting) return;
+  c->aborting = 1;
+  iocpd__conn_mark_closing(c);
+  if (c->sock != INVALID_SOCKET) {
+    /* A zero linger time makes closesocket send RST and drop unsent data;
+     * pending operations complete with errors, which are then ignored. */
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    setsockopt(c->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof(lg));
+    closesocket(c->sock);
+    c->sock = INVALID_SOCKET;
+  }
+  post_finish(c);
+}

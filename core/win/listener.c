@@ -1,0 +1,202 @@
+/*
+ * IOCP backend: listening sockets and a pool of pre-posted AcceptEx calls.
+ *
+ * Each listener keeps ACCEPT_POOL accepts posted, so a burst of connections
+ * is absorbed without waiting for the loop; each completed accept is
+ * re-posted at once. A new connection's socket is bound to the completion
+ * port of the worker that will own it before it is handed over, so its
+ * completions go straight to that worker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ws2tcpip.h>
+
+#include "sockaddr.h"
+#include "win.h"
+
+#define ACCEPT_POOL 32
+
+int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e,
+                         iocpd_error_info *err) {
+  char addr[IOCPD_ADDR_STRLEN], text[160];
+  if (err != NULL) {
+    iocpd__os_strerror((long)e, text, sizeof(text));
+    err->code = iocpd__translate_win(e);
+    err->os_error = (long)e;
+    snprintf(err->message, sizeof(err->message), "listener %s: %s %s: %s", l->name,
+             what, iocpd_addr_format(&l->addr, addr), text);
+  }
+  if (l->os.sock != INVALID_SOCKET) closesocket(l->os.sock);
+  l->os.sock = INVALID_SOCKET;
+  l->open = 0;
+  return iocpd__translate_win(e);
+}
+
+static SOCKET new_socket(int family) {
+  return WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                    WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+}
+
+int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
+  struct sockaddr_storage ss;
+  int len = iocpd__sockaddr_from(&l->addr, &ss);
+  BOOL on = TRUE;
+
+  l->os.sock = new_socket(ss.ss_family);
+  if (l->os.sock == INVALID_SOCKET)
+    return iocpd__listener_fail(l, "cannot create a socket for", WSAGetLastError(), err);
+  /* Exclusive use: no other process can bind the same port, even with
+   * SO_REUSEADDR, so a listener cannot be hijacked. */
+  setsockopt(l->os.sock, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof(on));
+  if (ss.ss_family == AF_INET6) {
+    setsockopt(l->os.sock, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&on, sizeof(on));
+  }
+  if (bind(l->os.sock, (struct sockaddr *)&ss, len) != 0)
+    return iocpd__listener_fail(l, "cannot bind", WSAGetLastError(), err);
+  if (listen(l->os.sock, SOMAXCONN) != 0)
+    return iocpd__listener_fail(l, "cannot listen on", WSAGetLastError(), err);
+  l->open = 1;
+  return 0;
+}
+
+/* Posts one AcceptEx. Returns 0, or the WSA error (the op is then idle). */
+static DWORD post_accept(iocpd__listener *l, iocpd__accept_op *a) {
+  DWORD bytes = 0;
+  memset(&a->op.ov, 0, sizeof(a->op.ov));
+  a->sock = new_socket(l->addr.family == IOCPD_AF_INET ? AF_INET : AF_INET6);
+  if (a->sock == INVALID_SOCKET) return WSAGetLastError();
+  if (!l->os.accept_ex(l->os.sock, a->sock, a->addrs, 0, IOCPD__ACCEPT_ADDR_LEN,
+                       IOCPD__ACCEPT_ADDR_LEN, &bytes, &a->op.ov)) {
+    DWORD e = WSAGetLastError();
+    if (e != ERROR_IO_PENDING) {
+      closesocket(a->sock);
+      a->sock = INVALID_SOCKET;
+      return e;
+    }
+  }
+  l->os.pending++;
+  return 0;
+}
+
+static int load_extension(SOCKET s, GUID guid, void *fn, size_t fn_size) {
+  DWORD bytes = 0;
+  return WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), fn,
+                  (DWORD)fn_size, &bytes, NULL, NULL) == 0
+             ? 0
+             : -1;
+}
+
+int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
+  GUID accept_guid = WSAID_ACCEPTEX, addrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
+  unsigned i;
+
+  if (CreateIoCompletionPort((HANDLE)l->os.sock, l->worker->os.port, IOCPD__KEY_IO, 0) ==
+      NULL)
+    return iocpd__listener_fail(l, "cannot attach a completion port to", GetLastError(),
+                                err);
+  if (load_extension(l->os.sock, accept_guid, &l->os.accept_ex, sizeof(l->os.accept_ex)) !=
+          0 ||
+      load_extension(l->os.sock, addrs_guid, &l->os.get_addrs, sizeof(l->os.get_addrs)) != 0)
+    return iocpd__listener_fail(l, "cannot load AcceptEx for", WSAGetLastError(), err);
+  l->os.accepts = calloc(ACCEPT_POOL, sizeof(*l->os.accepts));
+  if (l->os.accepts == NULL)
+    return iocpd__listener_fail(l, "out of memory for", ERROR_NOT_ENOUGH_MEMORY, err);
+  l->os.accept_count = ACCEPT_POOL;
+  for (i = 0; i < ACCEPT_POOL; i++) {
+    DWORD e;
+    l->os.accepts[i].op.type = IOCPD__OP_ACCEPT;
+    l->os.accepts[i].listener = l;
+    l->os.accepts[i].sock = INVALID_SOCKET;
+    e = post_accept(l, &l->os.accepts[i]);
+    /* Some accepts posted is enough to serve; none is a failure. */
+    if (e != 0 && l->os.pending == 0) {
+      return iocpd__listener_fail(l, "cannot accept on", e, err);
+    }
+  }
+  return 0;
+}
+
+void iocpd__listener_close(iocpd__listener *l) {
+  if (l->os.sock != INVALID_SOCKET) {
+    /* Closing the socket completes every pending AcceptEx with an error;
+     * each completion then closes its own accept socket. */
+    closesocket(l->os.sock);
+    l->os.sock = INVALID_SOCKET;
+    l->open = 0;
+  }
+  if (l->os.pending == 0 && l->os.accepts != NULL) {
+    free(l->os.accepts);
+    l->os.accepts = NULL;
+  }
+}
+
+/* Makes a connection of a completed accept and hands it to a worker. */
+static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
+  struct sockaddr *local = NULL, *peer = NULL;
+  int local_len = 0, peer_len = 0;
+  iocpd__worker *target;
+  iocpd_conn *c;
+  SOCKET s = a->sock;
+
+  a->sock = INVALID_SOCKET;
+  /* Without this the accepted socket does not know its listener, and
+   * shutdown(), getpeername() and friends fail on it. */
+  if (setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&l->os.sock,
+                 sizeof(l->os.sock)) != 0) {
+    closesocket(s);
+    return;
+  }
+  l->os.get_addrs(a->addrs, 0, IOCPD__ACCEPT_ADDR_LEN, IOCPD__ACCEPT_ADDR_LEN, &local,
+                  &local_len, &peer, &peer_len);
+  target = iocpd__next_worker(l->server);
+  c = iocpd__conn_new(l, s, local, peer);
+  if (c == NULL ||
+      CreateIoCompletionPort((HANDLE)s, target->os.port, IOCPD__KEY_IO, 0) == NULL) {
+    iocpd__log(l->server, IOCPD_LOG_WARNING,
+               "listener %s: cannot set up a new connection (error %lu); dropped", l->name,
+               c == NULL ? (unsigned long)ERROR_NOT_ENOUGH_MEMORY : GetLastError());
+    free(c);
+    closesocket(s);
+    return;
+  }
+  iocpd__server_conn_added(l->server);
+  if (target == l->worker) {
+    iocpd__conn_adopt(target, c);
+  } else {
+    c->base.adopt_msg.type = IOCPD__MSG_ADOPT;
+    c->base.adopt_msg.conn = c;
+    iocpd__worker_post(target, &c->base.adopt_msg);
+  }
+}
+
+void iocpd__accept_done(iocpd__accept_op *a, DWORD status) {
+  iocpd__listener *l = a->listener;
+  DWORD error = status == 0 ? 0 : iocpd__op_error(l->os.sock, &a->op);
+
+  l->os.pending--;
+  if (!l->open) {
+    /* The listener is closing: this accept was canceled, or it won a race
+     * with the close; either way nobody serves it now. */
+    if (a->sock != INVALID_SOCKET) closesocket(a->sock);
+    a->sock = INVALID_SOCKET;
+    iocpd__listener_close(l); /* frees the pool once the last one is back */
+    return;
+  }
+  if (error == 0) {
+    take_connection(l, a);
+  } else {
+    /* A client that reset before we accepted it, or a transient shortage:
+     * drop this socket and keep the accept posted. */
+    closesocket(a->sock);
+    a->sock = INVALID_SOCKET;
+  }
+  error = post_accept(l, a);
+  if (error != 0) {
+    char text[160];
+    iocpd__os_strerror((long)error, text, sizeof(text));
+    iocpd__log(l->server, IOCPD_LOG_WARNING,
+               "listener %s: cannot post an accept (%s); %u remain", l->name, text,
+               l->os.pending);
+  }
+}

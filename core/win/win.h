@@ -1,0 +1,28 @@
+/* Functions shared between the files of the IOCP backend. */
+#ifndef IOCPD_WIN_H
+#define IOCPD_WIN_H
+
+#include "internal.h"
+
+/* Completion keys: what a dequeued packet is about. */
+#define IOCPD__KEY_WAKE 1 /* the inbox has mail; no OVERLAPPED */
+#define IOCPD__KEY_IO 2   /* an iocpd__op completed */
+
+/* Win32 / WSA error code -> IOCPD_E* */
+int iocpd__translate_win(DWORD e);
+/* Fills err with "listener NAME: WHAT ADDR: <Windows text>". */
+int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e,
+                         iocpd_error_info *err);
+/* Completion handlers, called by the loop. `status` is the operation's
+ * NTSTATUS from its OVERLAPPED: 0 on success; see iocpd__op_error. */
+void iocpd__accept_done(iocpd__accept_op *a, DWORD status);
+void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status);
+/* The WSA error of an operation on socket s whose status was not 0; 0 if
+ * it succeeded after all. */
+DWORD iocpd__op_error(SOCKET s, iocpd__op *op);
+/* Wraps an accepted socket in a connection (not yet on any worker). */
+iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
+                            const struct sockaddr *local,
+                            const struct sockaddr *peer);
+
+#endif /* IOCPD_WIN_H */

@@ -1,0 +1,18 @@
+/* The executable's commands. Each returns the process exit code. */
+#ifndef IOCPD_COMMANDS_H
+#define IOCPD_COMMANDS_H
+
+enum {
+  EXIT_OK = 0,
+  EXIT_BAD_CONFIG = 1,
+  EXIT_USAGE = 2,
+  EXIT_RUNTIME = 3
+};
+
+/* iocpd run: serve in the foreground until Ctrl+C / SIGINT / SIGTERM. */
+int cmd_run(const char *config_path);
+
+/* iocpd check-config: print every problem; 0 if valid, 1 if not. */
+int cmd_check_config(const char *config_path);
+
+#endif /* IOCPD_COMMANDS_H */

@@ -1,0 +1,72 @@
+/* iocpd's command line: parses it and runs one command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "iocpd.h"
+#include "platform.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: iocpd COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  run [-c FILE]            run in the foreground (console mode);\n"
+          "                           Ctrl+C drains open connections and exits\n"
+          "  check-config [-c FILE]   validate FILE and print every problem;\n"
+          "                           exit 0 if valid, 1 if not\n"
+          "  --help                   show this help\n"
+          "  --version                show the version\n"
+          "\n"
+          "FILE defaults to %s\n"
+          "exit codes: 0 ok, 1 invalid config, 2 usage error, 3 runtime failure\n",
+          platform_default_config());
+}
+
+/* Parses "[-c FILE]" after the command. Returns 0, or -1 after printing why. */
+static int parse_config_option(int argc, char **argv, const char **path) {
+  int i;
+  *path = platform_default_config();
+  for (i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "iocpd: %s needs a file name\n", argv[i]);
+        return -1;
+      }
+      *path = argv[++i];
+    } else {
+      fprintf(stderr, "iocpd: unknown option '%s' for '%s'\n", argv[i], argv[1]);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *path;
+
+  if (argc < 2) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return EXIT_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("iocpd %s\n", IOCPD_VERSION);
+    return EXIT_OK;
+  }
+  if (strcmp(argv[1], "run") == 0) {
+    if (parse_config_option(argc, argv, &path) != 0) return EXIT_USAGE;
+    return cmd_run(path);
+  }
+  if (strcmp(argv[1], "check-config") == 0) {
+    if (parse_config_option(argc, argv, &path) != 0) return EXIT_USAGE;
+    return cmd_check_config(path);
+  }
+  fprintf(stderr, "iocpd: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,293 @@
+/*
+ * The engine's public API, driven in-process: creation is all or nothing,
+ * echo and half-close, sends by id from another thread (also to a closing
+ * or closed connection), on_closed exactly once, closing listeners,
+ * draining and destroying with connections open. Built natively and as a
+ * Windows PE (run under Wine), so both backends pass the same checks.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "iocpd.h"
+#include "testnet.h"
+
+static int failures, checks;
+
+#define CHECK(cond)                                                         \
+  do {                                                                      \
+    checks++;                                                               \
+    if (!(cond)) {                                                          \
+      failures++;                                                           \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                       \
+  } while (0)
+
+static iocpd_addr loopback(uint16_t port) {
+  iocpd_addr a;
+  iocpd_addr_parse_ip("127.0.0.1", &a);
+  a.port = port;
+  return a;
+}
+
+static iocpd_server *start(const iocpd_handler *h, uint16_t port, unsigned workers) {
+  iocpd_listener_options l;
+  iocpd_server_options o;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  memset(&l, 0, sizeof(l));
+  memset(&o, 0, sizeof(o));
+  l.name = "test";
+  l.addr = loopback(port);
+  l.handler = h;
+  o.workers = workers;
+  o.listeners = &l;
+  o.listener_count = 1;
+  if (iocpd_server_create(&o, &s, &err) != 0) {
+    fprintf(stderr, "cannot start: %s\n", err.message);
+    return NULL;
+  }
+  return s;
+}
+
+/* Waits up to 5 s for the server's connection count to become n. */
+static int wait_count(iocpd_server *s, size_t n) {
+  int i;
+  for (i = 0; i < 500; i++) {
+    if (iocpd_server_connection_count(s) == n) return 1;
+    tnet_sleep_ms(10);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_create_is_all_or_nothing(void) {
+  uint16_t p1 = tnet_free_port(), p2 = tnet_free_port();
+  iocpd_listener_options l[2];
+  iocpd_server_options o;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  struct sockaddr_in sin;
+  tsock blocker, probe;
+  int rc;
+
+  /* Hold the second port so that its bind must fail. */
+  blocker = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(p2);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK(bind(blocker, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+  CHECK(listen(blocker, 1) == 0);
+
+  memset(l, 0, sizeof(l));
+  memset(&o, 0, sizeof(o));
+  l[0].name = "first";
+  l[0].addr = loopback(p1);
+  l[0].handler = &iocpd_echo_handler;
+  l[1].name = "second";
+  l[1].addr = loopback(p2);
+  l[1].handler = &iocpd_echo_handler;
+  o.listeners = l;
+  o.listener_count = 2;
+  rc = iocpd_server_create(&o, &s, &err);
+  CHECK(rc == IOCPD_EADDRINUSE);
+  CHECK(err.code == IOCPD_EADDRINUSE);
+  CHECK(err.os_error != 0);
+  CHECK(s == NULL);
+  CHECK(strstr(err.message, "listener second: cannot bind 127.0.0.1:") != NULL);
+  /* Nothing half-started: the first listener's port is closed again. */
+  probe = tnet_connect(p1);
+  CHECK(probe == TSOCK_BAD);
+  if (probe != TSOCK_BAD) tnet_close(probe);
+  tnet_close(blocker);
+
+  /* Bad options fail the same way. */
+  o.listener_count = 0;
+  CHECK(iocpd_server_create(&o, &s, &err) == IOCPD_EINVAL);
+  CHECK(s == NULL);
+}
+
+static void test_echo_and_half_close(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start(&iocpd_echo_handler, port, 2);
+  char out[100000], in[100000];
+  size_t i;
+  tsock c;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  for (i = 0; i < sizeof(out); i++) out[i] = (char)(i * 7 + 3);
+  c = tnet_connect(port);
+  CHECK(c != TSOCK_BAD);
+  CHECK(tnet_send_all(c, out, sizeof(out)) == 0);
+  CHECK(shutdown(c, TNET_SHUT_WR) == 0);
+  CHECK(tnet_recv_exact(c, in, sizeof(in)) == 0);
+  CHECK(memcmp(in, out, sizeof(in)) == 0);
+  CHECK(tnet_sees_end(c));
+  tnet_close(c);
+  CHECK(wait_count(s, 0));
+  iocpd_server_destroy(s);
+}
+
+/* A handler that remembers its connection's id and counts callbacks. */
+static _Atomic uint64_t last_id;
+static atomic_int accepted, closed;
+
+static int rec_accept(iocpd_conn *c) {
+  atomic_store(&last_id, iocpd_conn_id(c));
+  atomic_fetch_add(&accepted, 1);
+  return iocpd_read(c);
+}
+static void rec_data(iocpd_conn *c, const char *data, size_t len) {
+  (void)data;
+  (void)len;
+  if (iocpd_read(c) != 0) iocpd_abort(c);
+}
+static void rec_peer_closed(iocpd_conn *c) { iocpd_close(c); }
+static void rec_closed(iocpd_conn *c) {
+  (void)c;
+  atomic_fetch_add(&closed, 1);
+}
+static const iocpd_handler recorder = {
+    "recorder", rec_accept, rec_data, NULL, rec_peer_closed, NULL, rec_closed};
+
+static void test_send_by_id(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start(&recorder, port, 2);
+  char buf[16];
+  uint64_t id;
+  int i;
+  tsock c;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  atomic_store(&last_id, 0);
+  c = tnet_connect(port);
+  CHECK(c != TSOCK_BAD);
+  for (i = 0; i < 500 && atomic_load(&last_id) == 0; i++) tnet_sleep_ms(10);
+  id = atomic_load(&last_id);
+  CHECK(id != 0);
+  /* From this (non-worker) thread. */
+  CHECK(iocpd_server_send(s, id, "hello", 5) == 0);
+  CHECK(iocpd_server_send(s, id, " world", 6) == 0);
+  CHECK(tnet_recv_exact(c, buf, 11) == 0);
+  CHECK(memcmp(buf, "hello world", 11) == 0);
+  /* An id nobody has, and bad arguments. */
+  CHECK(iocpd_server_send(s, id + (1000u << 8), "x", 1) == IOCPD_ENOTFOUND);
+  CHECK(iocpd_server_send(s, id, "x", 0) == IOCPD_EINVAL);
+  /* Once the connection is gone the same id fails cleanly. */
+  CHECK(shutdown(c, TNET_SHUT_WR) == 0);
+  CHECK(tnet_sees_end(c));
+  tnet_close(c);
+  CHECK(wait_count(s, 0));
+  CHECK(iocpd_server_send(s, id, "late", 4) == IOCPD_ENOTFOUND);
+  iocpd_server_destroy(s);
+}
+
+static void test_closed_once_per_connection(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start(&recorder, port, 2);
+  int i, n = 50;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  atomic_store(&accepted, 0);
+  atomic_store(&closed, 0);
+  for (i = 0; i < n; i++) {
+    tsock c = tnet_connect(port);
+    CHECK(c != TSOCK_BAD);
+    if (c == TSOCK_BAD) continue;
+    if (i % 2 == 0) {
+      /* A clean end... */
+      CHECK(tnet_send_all(c, "abc", 3) == 0);
+      shutdown(c, TNET_SHUT_WR);
+      CHECK(tnet_sees_end(c));
+    } else {
+      /* ...or an abrupt one (RST). */
+      struct linger lg;
+      lg.l_onoff = 1;
+      lg.l_linger = 0;
+      setsockopt(c, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof(lg));
+    }
+    tnet_close(c);
+  }
+  CHECK(wait_count(s, 0));
+  CHECK(atomic_load(&accepted) == n);
+  CHECK(atomic_load(&closed) == n);
+  iocpd_server_destroy(s);
+}
+
+static void test_close_listeners_keeps_connections(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start(&iocpd_echo_handler, port, 1);
+  char buf[4];
+  tsock c, late;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  c = tnet_connect(port);
+  CHECK(c != TSOCK_BAD);
+  CHECK(wait_count(s, 1));
+  iocpd_server_close_listeners(s);
+  late = tnet_connect(port);
+  CHECK(late == TSOCK_BAD);
+  if (late != TSOCK_BAD) tnet_close(late);
+  CHECK(tnet_send_all(c, "ping", 4) == 0);
+  CHECK(tnet_recv_exact(c, buf, 4) == 0);
+  CHECK(memcmp(buf, "ping", 4) == 0);
+  tnet_close(c);
+  iocpd_server_destroy(s);
+}
+
+static void test_drain_aborts_at_deadline(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start(&iocpd_echo_handler, port, 2);
+  iocpd_drain_stats st;
+  tsock idle;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  idle = tnet_connect(port);
+  CHECK(idle != TSOCK_BAD);
+  CHECK(wait_count(s, 1));
+  iocpd_server_drain(s, 300, NULL, NULL, &st);
+  CHECK(st.open_at_stop == 1);
+  CHECK(st.aborted == 1);
+  CHECK(st.drained == 0);
+  CHECK(st.duration_ms >= 290);
+  CHECK(iocpd_server_connection_count(s) == 0);
+  CHECK(tnet_sees_end(idle));
+  tnet_close(idle);
+  iocpd_server_destroy(s);
+}
+
+static void test_destroy_with_open_connections(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start(&iocpd_echo_handler, port, 2);
+  tsock c[3];
+  int i;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  for (i = 0; i < 3; i++) c[i] = tnet_connect(port);
+  CHECK(wait_count(s, 3));
+  iocpd_server_destroy(s);
+  for (i = 0; i < 3; i++) {
+    CHECK(tnet_sees_end(c[i]));
+    tnet_close(c[i]);
+  }
+}
+
+int main(void) {
+  tnet_init();
+  test_create_is_all_or_nothing();
+  test_echo_and_half_close();
+  test_send_by_id();
+  test_closed_once_per_connection();
+  test_close_listeners_keeps_connections();
+  test_drain_aborts_at_deadline();
+  test_destroy_with_open_connections();
+  printf("%d passed, %d failed\n", checks - failures, failures);
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,126 @@
+/*
+ * A tiny blocking TCP client for the C tests, so the same test source runs
+ * natively (BSD sockets) and as a Windows PE under Wine (Winsock). Test
+ * support code only: the engine itself never uses #ifdef for platforms.
+ */
+#ifndef IOCPD_TESTNET_H
+#define IOCPD_TESTNET_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+typedef SOCKET tsock;
+#define TSOCK_BAD INVALID_SOCKET
+static void tnet_init(void) {
+  WSADATA wsa;
+  WSAStartup(MAKEWORD(2, 2), &wsa);
+}
+static void tnet_close(tsock s) { closesocket(s); }
+static void tnet_sleep_ms(unsigned ms) { Sleep(ms); }
+#define TNET_SHUT_WR SD_SEND
+#else
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+typedef int tsock;
+#define TSOCK_BAD (-1)
+static void tnet_init(void) {}
+static void tnet_close(tsock s) { close(s); }
+static void tnet_sleep_ms(unsigned ms) {
+  struct timespec ts;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+  nanosleep(&ts, NULL);
+}
+#define TNET_SHUT_WR SHUT_WR
+#endif
+
+/* A port on 127.0.0.1 that was free a moment ago. */
+static uint16_t tnet_free_port(void) {
+  struct sockaddr_in sin;
+  socklen_t len = sizeof(sin);
+  uint16_t port = 0;
+  tsock s = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+      getsockname(s, (struct sockaddr *)&sin, &len) == 0)
+    port = ntohs(sin.sin_port);
+  tnet_close(s);
+  return port;
+}
+
+/* Sets a receive timeout so a broken test fails instead of hanging. */
+static void tnet_timeout(tsock s, unsigned ms) {
+#ifdef _WIN32
+  DWORD t = ms;
+#else
+  struct timeval t;
+  t.tv_sec = ms / 1000;
+  t.tv_usec = (ms % 1000) * 1000;
+#endif
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&t, sizeof(t));
+}
+
+static tsock tnet_connect(uint16_t port) {
+  struct sockaddr_in sin;
+  tsock s = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+    tnet_close(s);
+    return TSOCK_BAD;
+  }
+  tnet_timeout(s, 10000);
+  return s;
+}
+
+static int tnet_send_all(tsock s, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    int n = send(s, p, (int)len, 0);
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Reads exactly len bytes; returns 0, or -1 on EOF, error or timeout. */
+static int tnet_recv_exact(tsock s, void *data, size_t len) {
+  char *p = data;
+  while (len > 0) {
+    int n = recv(s, p, (int)len, 0);
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Returns 1 if the peer ended the stream (EOF or reset) within the receive
+ * timeout without sending anything more; 0 on data or timeout. */
+static int tnet_sees_end(tsock s) {
+  char c;
+  int n = recv(s, &c, 1, 0);
+  if (n == 0) return 1;
+  if (n > 0) return 0;
+#ifdef _WIN32
+  return WSAGetLastError() == WSAETIMEDOUT ? 0 : 1;
+#else
+  return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : 1;
+#endif
+}
+
+#endif /* IOCPD_TESTNET_H */
