@@ -1,0 +1,954 @@
+/*
+ * Loading and validating the INI config file.
+ *
+ * The whole file is read into memory first (at most 1 MiB), its encoding is
+ * checked, and then its lines are fed to inih through ini_parse_stream with
+ * our own reader. The reader is what gives every message its line number:
+ * Debian's libinih is built without line numbers in the handler, and inih
+ * calls the reader exactly once per line, before it calls the handler for
+ * that line, so the reader's line count is the handler's line.
+ *
+ * The reader also checks each line before inih sees it, because inih cannot
+ * report what we need:
+ *  - a line longer than inih's buffer would be split silently into two lines;
+ *  - a syntax error (no '=', no ']') only shows up in inih's return value,
+ *    and only the first one;
+ *  - a section header with no keys below it never reaches the handler, and
+ *    inih truncates long section names before it hands them over.
+ * So the reader tracks the current section itself, reports every broken
+ * line, and hands inih an empty line instead of a broken one. inih still
+ * splits every "key = value" line, strips white space and removes comments.
+ *
+ * Indentation is harmless: the reader removes leading white space before a
+ * line reaches inih. inih (built with INI_ALLOW_MULTILINE) would otherwise
+ * take an indented line as the continuation of the previous value, so that
+ * an indented "handler = echo" below "listen = ..." would silently become a
+ * second value of `listen`. Multi-line values are therefore not supported;
+ * no key needs one.
+ *
+ * Problems are collected, sorted by line and reported together at the end,
+ * so the caller sees them in file order whatever stage found them.
+ */
+
+/* MSVC: fopen, strerror and stat are fine here; keep /W4 quiet about them. */
+#define _CRT_SECURE_NO_WARNINGS
+#define _CRT_NONSTDC_NO_DEPRECATE
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ini.h>
+
+#include "compat.h"
+#include "config.h"
+
+/* The C runtime of MSVC has S_IFDIR but no S_ISDIR. */
+#if !defined(S_ISDIR) && defined(S_IFDIR)
+#define S_ISDIR(mode) (((mode)&S_IFMT) == S_IFDIR)
+#endif
+
+#define MAX_FILE_SIZE (1024 * 1024)
+#define MAX_LISTENER_NAME 63
+#define MAX_WORKERS 64
+#define MAX_DRAIN_MS ((uint64_t)24 * 3600 * 1000)
+#define LISTENER_PREFIX "listener:"
+#define LISTEN_FORMS "a.b.c.d:port or [ipv6]:port"
+
+/* One problem, already formatted as "FILE:LINE: message". */
+typedef struct problem {
+  int line;   /* 0 for problems of the whole file */
+  size_t seq; /* order of discovery, to keep the sort stable */
+  char *text;
+} problem;
+
+typedef enum section_kind {
+  SECTION_NONE,    /* before the first section header */
+  SECTION_IGNORED, /* a rejected header: its keys are not checked */
+  SECTION_SERVICE,
+  SECTION_LISTENER
+} section_kind;
+
+/* A [listener:NAME] section while the file is being read. */
+typedef struct listener_rec {
+  char *name;
+  int line;         /* of the section header */
+  int listen_line;  /* of the first listen key, 0 if none yet */
+  int handler_line; /* of the first handler key, 0 if none yet */
+  int listen_ok;    /* listen was valid: addr and listen_text are set */
+  iocpd_addr addr;
+  char *listen_text;
+  iocpd_handler_kind handler;
+} listener_rec;
+
+typedef struct loader {
+  const char *path;
+
+  /* The text being read and the reader's position in it. */
+  const char *text;
+  size_t len;
+  size_t pos;
+  int lineno; /* line last handed to inih, counting from 1 */
+
+  /* Where the keys that follow belong. */
+  section_kind kind;
+  size_t current; /* index in listeners when kind is SECTION_LISTENER */
+
+  /* [service]: the line of its header and of each key, 0 if absent. */
+  int service_line;
+  int workers_line;
+  int drain_line;
+  int log_level_line;
+  unsigned workers;
+  uint64_t drain_ms;
+  iocpd_log_level log_level;
+
+  listener_rec *listeners;
+  size_t listener_count;
+  size_t listener_cap;
+  size_t listener_headers; /* [listener:...] headers, rejected ones too */
+
+  problem *problems;
+  size_t problem_count;
+  size_t problem_cap;
+  int out_of_memory; /* a problem or an allocation got lost */
+} loader;
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers */
+
+static char *copy_string(const char *s, size_t len) {
+  char *copy = malloc(len + 1);
+  if (copy != NULL) {
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+  }
+  return copy;
+}
+
+/* The white space inih strips (its lskip uses isspace in the "C" locale). */
+static int is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+         c == '\f';
+}
+
+static int is_digits(const char *s) {
+  if (*s == '\0') return 0;
+  for (; *s != '\0'; s++) {
+    if (*s < '0' || *s > '9') return 0;
+  }
+  return 1;
+}
+
+/* A plain decimal number: a size without a unit is exactly that, and
+ * iocpd_parse_size already rejects overflow. */
+static int parse_number(const char *text, uint64_t *value) {
+  if (!is_digits(text)) return IOCPD_EINVAL;
+  return iocpd_parse_size(text, value);
+}
+
+/* Returns 1 if [s, s + n) is well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF). */
+static int is_utf8(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    unsigned long cp, min;
+    size_t more, k;
+
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+      more = 1, min = 0x80, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      more = 2, min = 0x800, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      more = 3, min = 0x10000, cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (n - i - 1 < more) return 0;
+    for (k = 1; k <= more; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + k] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    i += more + 1;
+  }
+  return 1;
+}
+
+/* Same scan as inih's: returns the index in [s, s + n) of the first
+ * character of chars, or of the ';' that starts an inline comment (a ';'
+ * after white space), or n. chars may be NULL. */
+static size_t find_char_or_comment(const char *s, size_t n, const char *chars) {
+  int was_space = 0;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if (chars != NULL && strchr(chars, s[i]) != NULL) break;
+    if (was_space && s[i] == ';') break;
+    was_space = is_space(s[i]);
+  }
+  return i;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Problems */
+
+static void add_problem(loader *ld, int line, const char *fmt, ...)
+    IOCPD__PRINTF(3, 4);
+
+/* Records "FILE:LINE: message", or "FILE: message" when line is 0. */
+static void add_problem(loader *ld, int line, const char *fmt, ...) {
+  char message[768];
+  char *text;
+  size_t size;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof(message), fmt, ap);
+  va_end(ap);
+
+  if (ld->problem_count == ld->problem_cap) {
+    size_t cap = ld->problem_cap ? ld->problem_cap * 2 : 8;
+    problem *grown = realloc(ld->problems, cap * sizeof(*grown));
+    if (grown == NULL) {
+      ld->out_of_memory = 1;
+      return;
+    }
+    ld->problems = grown;
+    ld->problem_cap = cap;
+  }
+  size = strlen(ld->path) + strlen(message) + 32;
+  text = malloc(size);
+  if (text == NULL) {
+    ld->out_of_memory = 1;
+    return;
+  }
+  if (line > 0)
+    snprintf(text, size, "%s:%d: %s", ld->path, line, message);
+  else
+    snprintf(text, size, "%s: %s", ld->path, message);
+  ld->problems[ld->problem_count].line = line;
+  ld->problems[ld->problem_count].seq = ld->problem_count;
+  ld->problems[ld->problem_count].text = text;
+  ld->problem_count++;
+}
+
+/* File order; problems of the whole file (line 0) come last, since they sum
+ * up, e.g. "no [listener:NAME] section". */
+static int compare_problems(const void *a, const void *b) {
+  const problem *pa = a, *pb = b;
+  int la = pa->line > 0 ? pa->line : INT_MAX;
+  int lb = pb->line > 0 ? pb->line : INT_MAX;
+  if (la != lb) return la < lb ? -1 : 1;
+  return pa->seq < pb->seq ? -1 : pa->seq > pb->seq;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading the file */
+
+/* Reads the whole file into *text (NUL-terminated) and its size into *len.
+ * Returns 0, or -1 after recording the problem. */
+static int read_file(loader *ld, char **text, size_t *len) {
+  struct stat st;
+  FILE *f;
+  char *buf = NULL;
+  size_t cap = 4096, used = 0;
+  int rc = -1;
+
+  /* fopen of a directory succeeds on Linux (reading then fails) and fails
+   * with EACCES on Windows; neither says what is wrong, so ask first. */
+  if (stat(ld->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    add_problem(ld, 0, "cannot open: is a directory");
+    return -1;
+  }
+  f = fopen(ld->path, "rb");
+  if (f == NULL) {
+    add_problem(ld, 0, "cannot open: %s", strerror(errno));
+    return -1;
+  }
+  for (;;) {
+    size_t n;
+    if (buf == NULL || used == cap) {
+      char *grown;
+      if (buf != NULL) {
+        if (cap > MAX_FILE_SIZE) {
+          add_problem(ld, 0, "file is larger than 1 MiB");
+          goto out;
+        }
+        cap = cap * 2 > MAX_FILE_SIZE ? MAX_FILE_SIZE + 1 : cap * 2;
+      }
+      /* One byte more for the terminating NUL. */
+      grown = realloc(buf, cap + 1);
+      if (grown == NULL) {
+        ld->out_of_memory = 1;
+        goto out;
+      }
+      buf = grown;
+    }
+    errno = 0;
+    n = fread(buf + used, 1, cap - used, f);
+    used += n;
+    if (n == 0) {
+      if (ferror(f)) {
+        add_problem(ld, 0, "cannot read: %s",
+                    errno != 0 ? strerror(errno) : "read error");
+        goto out;
+      }
+      break;
+    }
+  }
+  buf[used] = '\0';
+  *text = buf;
+  *len = used;
+  buf = NULL;
+  rc = 0;
+out:
+  free(buf);
+  fclose(f);
+  return rc;
+}
+
+/* Rejects text that is not UTF-8 (or ASCII) as a whole and skips a UTF-8
+ * byte order mark. Returns the offset where the INI text starts, or -1 after
+ * recording the problem. */
+static long check_encoding(loader *ld, const char *text, size_t len) {
+  const unsigned char *u = (const unsigned char *)text;
+  size_t nuls = 0, i;
+
+  /* UTF-16 (and UTF-32) as written by Windows tools: with a byte order mark,
+   * or without one but with a NUL next to every ASCII character. A few stray
+   * NULs in a UTF-8 file are reported by line instead. */
+  if (len >= 2 &&
+      ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
+    add_problem(ld, 0, "file is not UTF-8 text (UTF-16?)");
+    return -1;
+  }
+  for (i = 0; i < len; i++) nuls += u[i] == 0;
+  if (nuls > 0 && (u[0] == 0 || (len >= 2 && u[1] == 0) || nuls * 4 >= len)) {
+    add_problem(ld, 0, "file is not UTF-8 text (UTF-16?)");
+    return -1;
+  }
+  if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) return 3;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sections */
+
+static int listener_name_ok(loader *ld, const char *name, int line) {
+  const char *p;
+  if (name[0] == '\0') {
+    add_problem(ld, line, "listener name is empty");
+    return 0;
+  }
+  if (strlen(name) > MAX_LISTENER_NAME) {
+    add_problem(ld, line, "listener name is longer than %d characters",
+                MAX_LISTENER_NAME);
+    return 0;
+  }
+  for (p = name; *p != '\0'; p++) {
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+          (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-')) {
+      add_problem(ld, line,
+                  "listener name '%s' contains characters other than "
+                  "A-Z a-z 0-9 _ . -",
+                  name);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* A [listener:NAME] header. A repeated name is rejected; an invalid name is
+ * reported but its keys are still checked, so one run shows every problem. */
+static void begin_listener(loader *ld, const char *name, int line) {
+  listener_rec *rec;
+  size_t i;
+
+  ld->listener_headers++;
+  ld->kind = SECTION_IGNORED;
+  for (i = 0; i < ld->listener_count; i++) {
+    if (strcmp(ld->listeners[i].name, name) == 0) {
+      add_problem(ld, line, "duplicate section [%s%s] (first at line %d)",
+                  LISTENER_PREFIX, name, ld->listeners[i].line);
+      return;
+    }
+  }
+  listener_name_ok(ld, name, line);
+  if (ld->listener_count == ld->listener_cap) {
+    size_t cap = ld->listener_cap ? ld->listener_cap * 2 : 4;
+    listener_rec *grown = realloc(ld->listeners, cap * sizeof(*grown));
+    if (grown == NULL) {
+      ld->out_of_memory = 1;
+      return;
+    }
+    ld->listeners = grown;
+    ld->listener_cap = cap;
+  }
+  rec = &ld->listeners[ld->listener_count];
+  memset(rec, 0, sizeof(*rec));
+  rec->name = copy_string(name, strlen(name));
+  if (rec->name == NULL) {
+    ld->out_of_memory = 1;
+    return;
+  }
+  rec->line = line;
+  rec->handler = IOCPD_HANDLER_ECHO;
+  ld->current = ld->listener_count++;
+  ld->kind = SECTION_LISTENER;
+}
+
+/* A well-formed header "[name]"; name is what stands between the brackets. */
+static void begin_section(loader *ld, const char *name, size_t len, int line) {
+  /* The reader limits lines to inih's buffer, far below this size. */
+  char buf[1024];
+  size_t prefix = strlen(LISTENER_PREFIX);
+
+  if (len >= sizeof(buf)) len = sizeof(buf) - 1;
+  memcpy(buf, name, len);
+  buf[len] = '\0';
+
+  if (strcmp(buf, "service") == 0) {
+    if (ld->service_line > 0) {
+      add_problem(ld, line, "duplicate section [service] (first at line %d)",
+                  ld->service_line);
+      ld->kind = SECTION_IGNORED;
+      return;
+    }
+    ld->service_line = line;
+    ld->kind = SECTION_SERVICE;
+  } else if (strncmp(buf, LISTENER_PREFIX, prefix) == 0) {
+    begin_listener(ld, buf + prefix, line);
+  } else {
+    add_problem(ld, line,
+                "unknown section [%s] (expected [service] or "
+                "[listener:NAME])",
+                buf);
+    ld->kind = SECTION_IGNORED;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The reader */
+
+/* Checks one line (without its line ending) before inih sees it, and
+ * handles section headers. Returns 1 if inih may parse the line, 0 if it
+ * was reported as broken. max_len is the longest line inih can take whole. */
+static int check_line(loader *ld, const char *line, size_t len,
+                      size_t max_len) {
+  const char *start = line;
+  size_t n = len, end;
+
+  while (n > 0 && is_space(*start)) start++, n--;
+
+  if (memchr(line, '\0', len) != NULL) {
+    add_problem(ld, ld->lineno, "line contains a NUL byte");
+    goto broken;
+  }
+  if (len > max_len) {
+    add_problem(ld, ld->lineno,
+                "line is too long (%lu bytes; the limit is %lu)",
+                (unsigned long)len, (unsigned long)max_len);
+    goto broken;
+  }
+  if (!is_utf8((const unsigned char *)line, len)) {
+    add_problem(ld, ld->lineno, "line is not valid UTF-8 text");
+    goto broken;
+  }
+
+  if (n == 0 || *start == ';' || *start == '#') return 1;
+
+  if (*start == '[') {
+    size_t rest;
+    end = 1 + find_char_or_comment(start + 1, n - 1, "]");
+    if (end == n || start[end] != ']') {
+      add_problem(ld, ld->lineno, "section header is missing ']'");
+      ld->kind = SECTION_IGNORED;
+      return 0;
+    }
+    /* inih ignores whatever follows the ']'; allow only a comment. */
+    rest = end + 1;
+    while (rest < n && is_space(start[rest])) rest++;
+    if (rest < n && start[rest] != ';' && start[rest] != '#') {
+      add_problem(ld, ld->lineno,
+                  "unexpected text after ']' in section header");
+      ld->kind = SECTION_IGNORED;
+      return 0;
+    }
+    begin_section(ld, start + 1, end - 1, ld->lineno);
+    return 1;
+  }
+
+  /* inih splits at the first '=' or ':'; ':' is not our syntax. */
+  end = find_char_or_comment(start, n, "=");
+  if (end == n || start[end] != '=') {
+    add_problem(ld, ld->lineno, "missing '=' (expected 'key = value')");
+    return 0;
+  }
+  if (find_char_or_comment(start, n, ":") < end) {
+    add_problem(ld, ld->lineno,
+                "':' is not allowed in a key name (expected 'key = value')");
+    return 0;
+  }
+  return 1;
+
+broken:
+  /* Keys below a broken header must not land in the previous section. */
+  if (n > 0 && *start == '[') ld->kind = SECTION_IGNORED;
+  return 0;
+}
+
+/* inih's fgets-style reader: copies the next line, without leading white
+ * space and with "\n" as its only line ending, into str (num bytes). */
+static char *read_line(char *str, int num, void *stream) {
+  loader *ld = stream;
+  const char *line, *eol, *start;
+  size_t len, max_len;
+
+  /* inih documents its buffer as 3 bytes longer than the longest line
+   * ("\r", "\n" and the NUL); apply exactly that limit, whatever the
+   * line ending, so that a file behaves the same with LF and CRLF. */
+  assert(num > 3);
+  max_len = (size_t)num - 3;
+
+  if (ld->pos >= ld->len) return NULL;
+  line = ld->text + ld->pos;
+  eol = memchr(line, '\n', ld->len - ld->pos);
+  len = eol != NULL ? (size_t)(eol - line) : ld->len - ld->pos;
+  ld->pos += len + (eol != NULL);
+  ld->lineno++;
+  if (len > 0 && line[len - 1] == '\r') len--;
+
+  if (!check_line(ld, line, len, max_len)) {
+    str[0] = '\n';
+    str[1] = '\0';
+    return str;
+  }
+  start = line;
+  while (len > 0 && is_space(*start)) start++, len--;
+  memcpy(str, start, len);
+  str[len] = '\n';
+  str[len + 1] = '\0';
+  return str;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Keys */
+
+/* Returns 1 if the key is new in its section (and records its line), 0 if
+ * it repeats one (and reports that). */
+static int first_key(loader *ld, int *first_line, const char *name,
+                     const char *section_prefix, const char *section_name,
+                     int line) {
+  if (*first_line > 0) {
+    add_problem(ld, line, "duplicate key '%s' in [%s%s] (first at line %d)",
+                name, section_prefix, section_name, *first_line);
+    return 0;
+  }
+  *first_line = line;
+  return 1;
+}
+
+static void service_key(loader *ld, const char *name, const char *value,
+                        int line) {
+  uint64_t number;
+  int level;
+
+  if (strcmp(name, "workers") == 0) {
+    if (!first_key(ld, &ld->workers_line, name, "", "service", line)) return;
+    if (parse_number(value, &number) != 0 || number > MAX_WORKERS) {
+      add_problem(ld, line,
+                  "workers: invalid value '%s' (expected a number from 0 to "
+                  "%d)",
+                  value, MAX_WORKERS);
+      return;
+    }
+    ld->workers = (unsigned)number;
+  } else if (strcmp(name, "drain_timeout") == 0) {
+    if (!first_key(ld, &ld->drain_line, name, "", "service", line)) return;
+    if (iocpd_parse_duration(value, &number) != 0) {
+      add_problem(ld, line,
+                  "drain_timeout: invalid duration '%s' (expected e.g. 500ms, "
+                  "30s, 5m or 1h)",
+                  value);
+      return;
+    }
+    if (number > MAX_DRAIN_MS) {
+      add_problem(ld, line,
+                  "drain_timeout: '%s' is more than the maximum of 24h", value);
+      return;
+    }
+    ld->drain_ms = number;
+  } else if (strcmp(name, "log_level") == 0) {
+    if (!first_key(ld, &ld->log_level_line, name, "", "service", line)) return;
+    for (level = IOCPD_LOG_ERROR; level <= IOCPD_LOG_DEBUG; level++) {
+      if (strcmp(value, iocpd_log_level_name((iocpd_log_level)level)) == 0) {
+        ld->log_level = (iocpd_log_level)level;
+        return;
+      }
+    }
+    add_problem(ld, line,
+                "log_level: invalid value '%s' (expected error, warning, info "
+                "or debug)",
+                value);
+  } else {
+    add_problem(ld, line,
+                "unknown key '%s' in [service] (expected workers, "
+                "drain_timeout or log_level)",
+                name);
+  }
+}
+
+/* Checks "a.b.c.d:port" or "[ipv6]:port" piece by piece, so that the
+ * message says what is wrong; iocpd_addr_parse has the last word. */
+static void listen_key(loader *ld, listener_rec *rec, const char *value,
+                       int line) {
+  const char *host, *port;
+  size_t host_len;
+  char host_buf[256];
+  uint64_t number;
+  iocpd_addr ip;
+  int bracketed = value[0] == '[';
+
+  if (value[0] == '\0') {
+    add_problem(ld, line, "listen: value is empty (expected " LISTEN_FORMS ")");
+    return;
+  }
+  if (bracketed) {
+    const char *close = strchr(value, ']');
+    if (close == NULL) {
+      add_problem(ld, line,
+                  "listen: '%s' is missing ']' (expected [ipv6]:port)", value);
+      return;
+    }
+    if (close[1] != ':') {
+      add_problem(ld, line, "listen: '%s' has no port (expected [ipv6]:port)",
+                  value);
+      return;
+    }
+    host = value + 1;
+    host_len = (size_t)(close - host);
+    port = close + 2;
+  } else {
+    const char *colon = strrchr(value, ':');
+    if (colon == NULL) {
+      add_problem(ld, line,
+                  "listen: '%s' has no port (expected " LISTEN_FORMS ")",
+                  value);
+      return;
+    }
+    if (memchr(value, ':', (size_t)(colon - value)) != NULL) {
+      add_problem(ld, line,
+                  "listen: IPv6 address in '%s' must be in brackets, e.g. "
+                  "[::1]:7007",
+                  value);
+      return;
+    }
+    host = value;
+    host_len = (size_t)(colon - value);
+    port = colon + 1;
+  }
+
+  if (port[0] == '\0') {
+    add_problem(ld, line,
+                "listen: '%s' has no port (expected " LISTEN_FORMS ")", value);
+    return;
+  }
+  if (!is_digits(port)) {
+    add_problem(ld, line, "listen: port '%s' is not a number", port);
+    return;
+  }
+  if (parse_number(port, &number) != 0 || number < 1 || number > 65535) {
+    add_problem(ld, line, "listen: port %s out of range 1-65535", port);
+    return;
+  }
+  if (host_len == 0) {
+    add_problem(ld, line, "listen: '%s' has no address before the port", value);
+    return;
+  }
+  if (host_len >= sizeof(host_buf)) host_len = sizeof(host_buf) - 1;
+  memcpy(host_buf, host, host_len);
+  host_buf[host_len] = '\0';
+  if (iocpd_addr_parse_ip(host_buf, &ip) != 0 ||
+      ip.family != (bracketed ? IOCPD_AF_INET6 : IOCPD_AF_INET)) {
+    const char *p;
+    int letters = 0;
+    for (p = host_buf; *p != '\0'; p++)
+      letters |= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+    if (bracketed)
+      add_problem(ld, line, "listen: '%s' is not a valid IPv6 address",
+                  host_buf);
+    else if (letters)
+      add_problem(ld, line,
+                  "listen: '%s' is not a numeric IPv4 address (host names "
+                  "are not supported)",
+                  host_buf);
+    else
+      add_problem(ld, line, "listen: '%s' is not a valid IPv4 address",
+                  host_buf);
+    return;
+  }
+  if (iocpd_addr_parse(value, &rec->addr) != 0) {
+    add_problem(ld, line,
+                "listen: invalid address '%s' (expected " LISTEN_FORMS ")",
+                value);
+    return;
+  }
+  rec->listen_text = copy_string(value, strlen(value));
+  if (rec->listen_text == NULL) {
+    ld->out_of_memory = 1;
+    return;
+  }
+  rec->listen_ok = 1;
+}
+
+static void listener_key(loader *ld, const char *name, const char *value,
+                         int line) {
+  listener_rec *rec = &ld->listeners[ld->current];
+
+  if (strcmp(name, "listen") == 0) {
+    if (!first_key(ld, &rec->listen_line, name, LISTENER_PREFIX, rec->name,
+                   line))
+      return;
+    listen_key(ld, rec, value, line);
+  } else if (strcmp(name, "handler") == 0) {
+    if (!first_key(ld, &rec->handler_line, name, LISTENER_PREFIX, rec->name,
+                   line))
+      return;
+    if (strcmp(value, "echo") == 0) {
+      rec->handler = IOCPD_HANDLER_ECHO;
+    } else if (value[0] == '\0') {
+      add_problem(ld, line, "handler: value is empty (expected echo)");
+    } else if (strcmp(value, "forward") == 0) {
+      add_problem(ld, line, "handler 'forward' is not available in this build");
+    } else {
+      add_problem(ld, line, "handler: unknown handler '%s' (expected echo)",
+                  value);
+    }
+  } else {
+    add_problem(ld, line,
+                "unknown key '%s' in [%s%s] (expected listen or handler)", name,
+                LISTENER_PREFIX, rec->name);
+  }
+}
+
+static void handle_key(loader *ld, const char *name, const char *value) {
+  int line = ld->lineno;
+
+  /* NULL name or value: a new-section or a no-value call, which only some
+   * inih builds make; the reader has dealt with those lines already. */
+  if (name == NULL || value == NULL) return;
+  if (name[0] == '\0') {
+    add_problem(ld, line, "missing key name before '='");
+    return;
+  }
+  switch (ld->kind) {
+    case SECTION_NONE:
+      add_problem(ld, line,
+                  "key '%s' is outside any section (expected under [service] "
+                  "or [listener:NAME])",
+                  name);
+      break;
+    case SECTION_IGNORED: break;
+    case SECTION_SERVICE: service_key(ld, name, value, line); break;
+    case SECTION_LISTENER: listener_key(ld, name, value, line); break;
+  }
+}
+
+/* inih's handler. The section inih passes is ignored: the reader tracks the
+ * section itself (see the top of this file). Always returns nonzero, since
+ * every problem has been recorded already. */
+#if INI_HANDLER_LINENO
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value, int lineno) {
+  (void)lineno;
+#else
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value) {
+#endif
+  (void)section;
+  handle_key(user, name, value);
+  return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checks across sections, and the result */
+
+static int same_ip(const iocpd_addr *a, const iocpd_addr *b) {
+  return a->family == b->family && a->scope_id == b->scope_id &&
+         memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
+}
+
+static int is_wildcard(const iocpd_addr *a) {
+  static const uint8_t zero[16];
+  return memcmp(a->ip, zero, sizeof(zero)) == 0;
+}
+
+static void check_listeners(loader *ld) {
+  size_t i, j;
+
+  for (i = 0; i < ld->listener_count; i++) {
+    listener_rec *rec = &ld->listeners[i];
+    if (rec->listen_line == 0)
+      add_problem(ld, rec->line, "missing key 'listen' in [%s%s]",
+                  LISTENER_PREFIX, rec->name);
+    if (rec->handler_line == 0)
+      add_problem(ld, rec->line, "missing key 'handler' in [%s%s]",
+                  LISTENER_PREFIX, rec->name);
+  }
+
+  /* Two listeners on one address cannot both bind; neither can a wildcard
+   * and a specific address of the same family on the same port (Windows
+   * refuses it with SO_EXCLUSIVEADDRUSE, Linux for listening sockets). */
+  for (j = 1; j < ld->listener_count; j++) {
+    listener_rec *b = &ld->listeners[j];
+    if (!b->listen_ok) continue;
+    for (i = 0; i < j; i++) {
+      listener_rec *a = &ld->listeners[i];
+      if (!a->listen_ok || a->addr.family != b->addr.family ||
+          a->addr.port != b->addr.port)
+        continue;
+      if (same_ip(&a->addr, &b->addr)) {
+        add_problem(ld, b->listen_line,
+                    "listen: %s is already used by [%s%s] (line %d)",
+                    b->listen_text, LISTENER_PREFIX, a->name, a->listen_line);
+        break;
+      }
+      if (is_wildcard(&a->addr) || is_wildcard(&b->addr)) {
+        add_problem(ld, b->listen_line,
+                    "listen: %s overlaps %s of [%s%s] (line %d)",
+                    b->listen_text, a->listen_text, LISTENER_PREFIX, a->name,
+                    a->listen_line);
+        break;
+      }
+    }
+  }
+
+  if (ld->listener_headers == 0)
+    add_problem(ld, 0, "no [listener:NAME] section; nothing to serve");
+}
+
+/* Moves the loader's results into a new config. Returns NULL when out of
+ * memory. */
+static iocpd_config *build_config(loader *ld) {
+  iocpd_config *config = calloc(1, sizeof(*config));
+  size_t i;
+
+  if (config == NULL) return NULL;
+  config->path = copy_string(ld->path, strlen(ld->path));
+  config->listeners = calloc(ld->listener_count, sizeof(*config->listeners));
+  if (config->path == NULL || config->listeners == NULL) {
+    iocpd_config_free(config);
+    return NULL;
+  }
+  config->workers = ld->workers;
+  config->drain_timeout_ms = ld->drain_ms;
+  config->log_level = ld->log_level;
+  config->listener_count = ld->listener_count;
+  for (i = 0; i < ld->listener_count; i++) {
+    listener_rec *rec = &ld->listeners[i];
+    iocpd_config_listener *l = &config->listeners[i];
+    l->name = rec->name;
+    l->line = rec->line;
+    l->listen = rec->addr;
+    l->listen_text = rec->listen_text;
+    l->handler = rec->handler;
+    rec->name = NULL;
+    rec->listen_text = NULL;
+  }
+  return config;
+}
+
+int iocpd_config_load(const char *path, iocpd_config **out,
+                      iocpd_config_report_fn report, void *report_arg) {
+  loader ld;
+  char *text = NULL;
+  size_t len = 0, i;
+  long start;
+  int count;
+
+  assert(path != NULL);
+  assert(out != NULL);
+  *out = NULL;
+
+  memset(&ld, 0, sizeof(ld));
+  ld.path = path;
+  ld.kind = SECTION_NONE;
+  ld.drain_ms = 30000;
+  ld.log_level = IOCPD_LOG_INFO;
+
+  if (read_file(&ld, &text, &len) != 0) goto out;
+  start = check_encoding(&ld, text, len);
+  if (start < 0) goto out;
+
+  ld.text = text + start;
+  ld.len = len - (size_t)start;
+  {
+    int rc = ini_parse_stream(read_line, &ld, on_key, &ld);
+    /* The reader hands inih only lines it has checked, so inih should find
+     * nothing; should it differ from us on some line, still say so. */
+    if (rc > 0)
+      add_problem(&ld, rc, "syntax error");
+    else if (rc < 0)
+      add_problem(&ld, 0, "cannot parse (inih error %d)", rc);
+  }
+  check_listeners(&ld);
+
+  if (ld.problem_count == 0 && !ld.out_of_memory) {
+    *out = build_config(&ld);
+    if (*out == NULL) ld.out_of_memory = 1;
+  }
+
+out:
+  if (ld.problem_count > 1)
+    qsort(ld.problems, ld.problem_count, sizeof(*ld.problems),
+          compare_problems);
+  count = (int)ld.problem_count;
+  for (i = 0; i < ld.problem_count; i++) {
+    if (report != NULL) report(report_arg, ld.problems[i].text);
+    free(ld.problems[i].text);
+  }
+  free(ld.problems);
+  if (ld.out_of_memory) {
+    /* Formatted here, not by add_problem: that needs memory too. A very
+     * long path is cut short rather than lost. */
+    char message[512];
+    count++;
+    snprintf(message, sizeof(message), "%s: out of memory", path);
+    if (report != NULL) report(report_arg, message);
+  }
+  for (i = 0; i < ld.listener_count; i++) {
+    free(ld.listeners[i].name);
+    free(ld.listeners[i].listen_text);
+  }
+  free(ld.listeners);
+  free(text);
+  if (count > 0 && *out != NULL) {
+    iocpd_config_free(*out);
+    *out = NULL;
+  }
+  return count;
+}
+
+void iocpd_config_free(iocpd_config *config) {
+  size_t i;
+  if (config == NULL) return;
+  if (config->listeners != NULL) {
+    for (i = 0; i < config->listener_count; i++) {
+      free(config->listeners[i].name);
+      free(config->listeners[i].listen_text);
+    }
+  }
+  free(config->listeners);
+  free(config->path);
+  free(config);
+}

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Black-box tests of config validation: the real iocpd executable is run on
+broken and valid config files, and its exit code and messages are checked.
+
+For every case, the file is put into a fresh temporary directory as
+`case.ini` and two commands are run there, with the config given by that
+relative path:
+
+  iocpd check-config -c case.ini   exit 1, every expected message on stderr
+                                   (exit 0 and "case.ini: OK" on stdout for a
+                                   valid case)
+  iocpd run -c case.ini            exit 1 with the same messages, without
+                                   serving (invalid cases only)
+
+Cases come from two places:
+  - tests/config-cases/*.ini: each file states what it expects in comment
+    lines `; expect: case.ini:LINE: message` (or `; expect: OK` for a valid
+    file); the line numbers count those comment lines too.
+  - GENERATED below: cases that cannot be a plain text file in the source
+    tree (a missing file, a directory, UTF-16, NUL bytes, CRLF that git
+    might rewrite, a file over 1 MiB).
+
+Every expected line must appear on stderr exactly, as a whole line, and no
+other `case.ini:LINE: ...` problem may appear. Under Wine, Wine's own lines
+are dropped first. The message for a missing file ends with the OS error
+text, so only its prefix is checked.
+
+Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM, see iocpdtest.py.
+Under Wine every process start is slow; when running every case twice would
+take the suite past about 60 s, the `run` pass is limited to a few cases
+(RUN_UNDER_WINE) unless IOCPD_CONFIG_TESTS_FULL=1.
+"""
+
+import concurrent.futures
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import iocpdtest  # noqa: E402
+
+CASES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config-cases")
+CONFIG = "case.ini"
+TIMEOUT = iocpdtest.pick(20, 60)
+BUDGET = 60.0
+FULL = os.environ.get("IOCPD_CONFIG_TESTS_FULL", "") not in ("", "0")
+
+# Cases whose `run` pass is kept under Wine even when time is short: one per
+# stage of loading (open, encoding, syntax, values, whole-file checks).
+RUN_UNDER_WINE = {"missing-file", "directory", "utf16-bom", "nul-byte",
+                  "missing-equals", "three-errors", "same-address"}
+
+# A problem with a line number, as the loader prints it.
+NUMBERED = re.compile(r"^%s:\d+: " % re.escape(CONFIG))
+# Lines Wine itself writes to the program's stderr: its launcher notices
+# ("wine: ...", "it looks like wine32 is missing ...") and debug channels
+# prefixed with a thread id ("0024:fixme:...").
+WINE_NOISE = re.compile(r"wine:|wine32|^[0-9a-f]{4}:")
+
+
+class Case:
+    """One config file and what iocpd must say about it.
+
+    expected: whole lines that must appear on stderr; prefixes: lines that
+    must start some stderr line; valid: exit 0 and "case.ini: OK" instead.
+    setup(path) creates the config at path (path is DIR/case.ini)."""
+
+    def __init__(self, name, setup, expected=(), prefixes=(), valid=False):
+        self.name = name
+        self.setup = setup
+        self.expected = list(expected)
+        self.prefixes = list(prefixes)
+        self.valid = valid
+
+
+def write_bytes(data):
+    def setup(path):
+        with open(path, "wb") as f:
+            f.write(data)
+    return setup
+
+
+def file_case(filename):
+    """A case from config-cases/: the expectations are in the file."""
+    path = os.path.join(CASES_DIR, filename)
+    with open(path, "rb") as f:
+        data = f.read()
+    expected = []
+    valid = False
+    for line in data.decode("utf-8").splitlines():
+        m = re.match(r"^; expect: (.*)$", line)
+        if m is None:
+            continue
+        if m.group(1) == "OK":
+            valid = True
+        else:
+            expected.append(m.group(1))
+    if valid == bool(expected):
+        raise ValueError("%s: needs either '; expect: OK' or '; expect: "
+                         "case.ini:...' lines" % filename)
+    return Case(filename[:-len(".ini")], write_bytes(data), expected, valid=valid)
+
+
+def generated_cases():
+    minimal = "[listener:echo]\nlisten = 127.0.0.1:7007\nhandler = echo\n"
+    no_listener = "%s: no [listener:NAME] section; nothing to serve" % CONFIG
+    not_utf8 = "%s: file is not UTF-8 text (UTF-16?)" % CONFIG
+    big = (";" + "x" * 98 + "\n") * (1024 * 1024 // 100 + 1)
+    return [
+        Case("missing-file", lambda path: None,
+             prefixes=["%s: cannot open" % CONFIG]),
+        Case("directory", os.mkdir,
+             expected=["%s: cannot open: is a directory" % CONFIG]),
+        Case("empty", write_bytes(b""), expected=[no_listener]),
+        Case("only-comments", write_bytes(b"; nothing\n\n# here\n"),
+             expected=[no_listener]),
+        Case("utf16-bom", write_bytes(minimal.encode("utf-16")),
+             expected=[not_utf8]),
+        Case("utf16-le", write_bytes(minimal.encode("utf-16-le")),
+             expected=[not_utf8]),
+        Case("utf16-be", write_bytes(minimal.encode("utf-16-be")),
+             expected=[not_utf8]),
+        Case("nul-byte",
+             write_bytes(b"[listener:echo]\nlisten = 127.0.0.1:7007\n"
+                         b"handler = ec\0ho\n"),
+             expected=["%s:1: missing key 'handler' in [listener:echo]" % CONFIG,
+                       "%s:3: line contains a NUL byte" % CONFIG]),
+        Case("latin1", write_bytes(b"; caf\xe9\n" + minimal.encode()),
+             expected=["%s:1: line is not valid UTF-8 text" % CONFIG]),
+        Case("too-large", write_bytes(big.encode()),
+             expected=["%s: file is larger than 1 MiB" % CONFIG]),
+        Case("crlf-error",
+             write_bytes(b"[listener:echo]\r\nlisten = 127.0.0.1:0\r\n"
+                         b"handler = echo\r\n"),
+             expected=["%s:2: listen: port 0 out of range 1-65535" % CONFIG]),
+        Case("valid-crlf-bom",
+             write_bytes(b"\xef\xbb\xbf; BOM and CRLF\r\n[service]\r\n"
+                         b"workers = 2\r\n" + minimal.replace("\n", "\r\n").encode()),
+             valid=True),
+        Case("valid-utf8-comment",
+             write_bytes("; caf\u00e9 \u20ac\n".encode() + minimal.encode()),
+             valid=True),
+    ]
+
+
+def all_cases():
+    cases = generated_cases()
+    for filename in sorted(os.listdir(CASES_DIR)):
+        if filename.endswith(".ini"):
+            cases.append(file_case(filename))
+    names = [c.name for c in cases]
+    if len(names) != len(set(names)):
+        raise ValueError("duplicate case names")
+    return cases
+
+
+def run_case(case, command):
+    """Runs `iocpd COMMAND -c case.ini` for case in a fresh directory and
+    returns (Result, seconds)."""
+    wd = iocpdtest.Workdir()
+    try:
+        case.setup(os.path.join(wd.path, CONFIG))
+        start = time.monotonic()
+        result = iocpdtest.run_cli([command, "-c", CONFIG], wd, timeout=TIMEOUT)
+        return result, time.monotonic() - start
+    finally:
+        wd.cleanup()
+
+
+def output_lines(text):
+    """Lines of the program's output. A Windows program's text-mode stderr
+    ends lines with CRLF, and Wine adds lines of its own."""
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    if iocpdtest.WINE:
+        lines = [line for line in lines if not WINE_NOISE.search(line)]
+    return [line for line in lines if line]
+
+
+class ConfigErrors(unittest.TestCase):
+    cases = []
+    results = {}   # (case name, command) -> Result
+    skipped = {}   # (case name, command) -> reason
+
+    @classmethod
+    def setUpClass(cls):
+        started = time.monotonic()
+        workers = 4
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            jobs = {pool.submit(run_case, c, "check-config"): c for c in cls.cases}
+            for job, case in jobs.items():
+                cls.results[(case.name, "check-config")] = job.result()[0]
+        check_time = time.monotonic() - started
+
+        # The run pass would take about as long again.
+        invalid = [c for c in cls.cases if not c.valid]
+        run = invalid
+        if iocpdtest.WINE and not FULL and 2 * check_time > BUDGET:
+            run = [c for c in invalid if c.name in RUN_UNDER_WINE]
+            for c in invalid:
+                if c.name not in RUN_UNDER_WINE:
+                    cls.skipped[(c.name, "run")] = (
+                        "run pass limited under Wine (check-config took %.0f s; "
+                        "set IOCPD_CONFIG_TESTS_FULL=1 for all)" % check_time)
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            jobs = {pool.submit(run_case, c, "run"): c for c in run}
+            for job, case in jobs.items():
+                cls.results[(case.name, "run")] = job.result()[0]
+        sys.stderr.write("config cases: %d, check-config pass %.1f s, total %.1f s\n"
+                         % (len(cls.cases), check_time, time.monotonic() - started))
+
+    def check(self, case, command):
+        key = (case.name, command)
+        if key in self.skipped:
+            self.skipTest(self.skipped[key])
+        r = self.results[key]
+        err = output_lines(r.stderr)
+        out = output_lines(r.stdout)
+        if case.valid:
+            self.assertEqual(r.rc, 0, "%s should be valid\n%r" % (case.name, r))
+            self.assertIn("%s: OK" % CONFIG, out, repr(r))
+            self.assertEqual([l for l in err if NUMBERED.match(l)], [], repr(r))
+            return
+        self.assertEqual(r.rc, 1, "%s: %s should exit 1\n%r" % (case.name, command, r))
+        for line in case.expected:
+            self.assertIn(line, err, "%s: %s\n%r" % (case.name, command, r))
+        for prefix in case.prefixes:
+            self.assertTrue(any(l.startswith(prefix) for l in err),
+                            "%s: no line starts with %r\n%r" % (case.name, prefix, r))
+        extra = [l for l in err if NUMBERED.match(l) and l not in case.expected]
+        self.assertEqual(extra, [], "%s: unexpected problems\n%r" % (case.name, r))
+
+    def test_cases_cover_the_required_problems(self):
+        names = {c.name for c in self.cases}
+        required = {
+            "missing-file", "directory", "empty", "unknown-section",
+            "unknown-key", "duplicate-key", "duplicate-listener",
+            "missing-listen", "missing-handler", "port-zero", "port-65536",
+            "port-not-number", "no-port", "bad-ipv4", "bad-ipv6",
+            "bad-duration", "negative-duration", "overflow-duration",
+            "bad-log-level", "bad-workers", "bad-handler", "missing-equals",
+            "long-line", "utf16-bom", "nul-byte", "same-address",
+            "three-errors", "valid-minimal", "valid-full", "valid-crlf-bom"}
+        self.assertEqual(sorted(required - names), [])
+        three = [c for c in self.cases if c.name == "three-errors"][0]
+        self.assertEqual(len(set(three.expected)), 3)
+
+
+def _add_tests():
+    ConfigErrors.cases = all_cases()
+    for case in ConfigErrors.cases:
+        commands = ["check-config"] if case.valid else ["check-config", "run"]
+        for command in commands:
+            def test(self, case=case, command=command):
+                self.check(case, command)
+            name = "test_%s_%s" % (command.replace("-", "_"),
+                                   case.name.replace("-", "_"))
+            setattr(ConfigErrors, name, test)
+
+
+_add_tests()
+
+if __name__ == "__main__":
+    iocpdtest.main((180, 900))
