@@ -1,0 +1,46 @@
+# Black-box tests: Python scripts (standard library only) that run the real
+# iocpd executable and talk to it over sockets on 127.0.0.1.
+#
+# Included from tests/CMakeLists.txt. It uses two cache variables defined
+# there: IOCPD_TEST_WRAPPER, a command prefix that runs the binary (empty
+# natively, a Wine wrapper script for the Windows build), and
+# IOCPD_TEST_PLATFORM, "native" or "wine", which selects smaller loads and
+# longer waits in the scripts.
+
+find_package(Python3 COMPONENTS Interpreter REQUIRED)
+
+if(IOCPD_TEST_PLATFORM STREQUAL "wine")
+  set(_iocpd_bb_wine TRUE)
+else()
+  set(_iocpd_bb_wine FALSE)
+endif()
+
+# iocpd_blackbox_test(AREA NATIVE_TIMEOUT WINE_TIMEOUT [SERIAL])
+# Registers tests/test_AREA.py as the test blackbox.AREA. SERIAL marks the
+# heavy ones, which should not share the two cores with other tests.
+function(iocpd_blackbox_test area native_timeout wine_timeout)
+  set(name blackbox.${area})
+  add_test(NAME ${name}
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/test_${area}.py)
+  if(_iocpd_bb_wine)
+    set(timeout ${wine_timeout})
+  else()
+    set(timeout ${native_timeout})
+  endif()
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "IOCPD_BIN=$<TARGET_FILE:iocpd>;IOCPD_WRAPPER=${IOCPD_TEST_WRAPPER};IOCPD_PLATFORM=${IOCPD_TEST_PLATFORM};PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1"
+    TIMEOUT ${timeout}
+    LABELS "blackbox;${area}"
+    # A script exits 77 when its area cannot be tested on this platform
+    # (e.g. no way to deliver Ctrl+C under Wine).
+    SKIP_RETURN_CODE 77)
+  if("SERIAL" IN_LIST ARGN)
+    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+endfunction()
+
+iocpd_blackbox_test(cli 90 400)
+iocpd_blackbox_test(listeners 90 240)
+iocpd_blackbox_test(half_close 90 240)
+iocpd_blackbox_test(echo 150 360 SERIAL)
+iocpd_blackbox_test(drain 120 300 SERIAL)

@@ -1,0 +1,494 @@
+"""Shared helpers for the iocpd black-box tests.
+
+The tests drive the real iocpd executable over real sockets on 127.0.0.1.
+They are configured by the environment:
+
+  IOCPD_BIN       path to iocpd (or iocpd.exe under Wine)
+  IOCPD_WRAPPER   command prefix put before IOCPD_BIN (e.g. a Wine wrapper
+                  script); empty when the binary runs natively
+  IOCPD_PLATFORM  "native" (the default) or "wine"
+
+Every daemon started here runs in its own process group, with a fresh
+temporary directory as its working directory and its config file given by a
+relative path (that is what a Wine path translation has to cope with too).
+Daemons are always killed at the end, also when an assertion fails or the
+watchdog fires, so that no test leaves a process behind.
+
+Only the Python standard library is used.
+"""
+
+import atexit
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import unittest
+
+PLATFORM = os.environ.get("IOCPD_PLATFORM", "").strip() or "native"
+WINE = PLATFORM == "wine"
+
+# Wine's socket path goes through the wineserver (about 400 us per round
+# trip) and a Wine process takes seconds to start, so every wait is longer.
+READY_TIMEOUT = float(os.environ.get("IOCPD_READY_TIMEOUT", 30 if WINE else 10))
+HOST = "127.0.0.1"
+
+# A daemon that refuses to start because a port we picked was taken in the
+# meantime is restarted on new ports this many times.
+_START_ATTEMPTS = 3
+
+_live_daemons = []
+_live_workdirs = []
+_live_lock = threading.Lock()
+
+
+def pick(native, wine):
+    """Returns the value for the platform under test (sizes, timeouts)."""
+    return wine if WINE else native
+
+
+def command():
+    """The argv prefix that runs iocpd: the wrapper (split like a shell
+    would) followed by IOCPD_BIN."""
+    binary = os.environ.get("IOCPD_BIN", "").strip()
+    if not binary:
+        raise RuntimeError("IOCPD_BIN is not set: point it at the iocpd executable")
+    wrapper = shlex.split(os.environ.get("IOCPD_WRAPPER", ""))
+    return wrapper + [binary]
+
+
+# ---------------------------------------------------------------------------
+# Ports
+
+
+def free_ports(count):
+    """Returns count distinct TCP ports that were free on 127.0.0.1 a moment
+    ago. All sockets are held open until every port is chosen, so the ports
+    differ; a failed bind is retried. Another process may still take a port
+    before the daemon binds it: Daemon start-up retries for that case."""
+    held = []
+    try:
+        while len(held) < count:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind((HOST, 0))
+            except OSError:
+                s.close()
+                time.sleep(0.05)
+                continue
+            held.append(s)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
+def addr(port):
+    return "%s:%d" % (HOST, port)
+
+
+def connect(port, timeout=None):
+    """A blocking client socket connected to 127.0.0.1:port."""
+    if timeout is None:
+        timeout = pick(10, 30)
+    return socket.create_connection((HOST, port), timeout=timeout)
+
+
+def port_accepts(port, timeout=1.0, graceful=False):
+    """True if a TCP connection to 127.0.0.1:port can be opened now. The
+    connection is closed again at once; with graceful, only after a
+    half-close and the server's EOF (or timeout), so that the server has
+    finished with it by the time this returns."""
+    try:
+        s = socket.create_connection((HOST, port), timeout=timeout)
+    except OSError:
+        return False
+    try:
+        if graceful:
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(4096):
+                pass
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return True
+
+
+def settle():
+    """Gives the daemon a moment to retire connections that clients have
+    already closed (readiness probes), before a test counts open ones."""
+    time.sleep(pick(0.3, 1.0))
+
+
+def recv_until_eof(sock, limit=None):
+    """Reads until the peer's FIN. Raises ConnectionResetError on a reset and
+    socket.timeout if the socket's timeout passes between two reads."""
+    parts = []
+    total = 0
+    while True:
+        data = sock.recv(262144)
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+        total += len(data)
+        if limit is not None and total > limit:
+            raise AssertionError("received more than %d bytes" % limit)
+
+
+def recv_exact(sock, n):
+    parts = []
+    while n > 0:
+        data = sock.recv(min(n, 262144))
+        if not data:
+            raise AssertionError("EOF with %d bytes still expected" % n)
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Config files
+
+
+def config_text(listeners, service=None):
+    """INI text. listeners: list of (name, listen, handler); service: dict of
+    [service] keys written in order, e.g. {"workers": 2}."""
+    lines = []
+    if service:
+        lines.append("[service]")
+        for key, value in service.items():
+            lines.append("%s = %s" % (key, value))
+        lines.append("")
+    for name, listen, handler in listeners:
+        lines.append("[listener:%s]" % name)
+        lines.append("listen = %s" % listen)
+        lines.append("handler = %s" % handler)
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Workdir:
+    """A fresh temporary directory, removed by cleanup()."""
+
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="iocpd-test-")
+        with _live_lock:
+            _live_workdirs.append(self)
+
+    def write(self, name, text):
+        with open(os.path.join(self.path, name), "w", newline="\n") as f:
+            f.write(text)
+        return name
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+        with _live_lock:
+            if self in _live_workdirs:
+                _live_workdirs.remove(self)
+
+
+# ---------------------------------------------------------------------------
+# Running the executable
+
+
+class Result:
+    def __init__(self, rc, stdout, stderr):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self):
+        return "exit %r\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            self.rc, self.stdout, self.stderr)
+
+
+def run_cli(args, workdir, timeout=None):
+    """Runs iocpd with args in workdir to completion and returns a Result.
+    A run that outlives timeout is killed and fails the test."""
+    if timeout is None:
+        timeout = pick(20, 90)
+    d = Daemon(workdir, args)
+    try:
+        rc = d.wait(timeout)
+        if rc is None:
+            raise AssertionError("iocpd %s did not exit within %g s\n%s" % (
+                " ".join(args), timeout, d.stderr()))
+        return Result(rc, d.stdout(), d.stderr())
+    finally:
+        d.kill()
+
+
+class Daemon:
+    """One iocpd process, started at construction.
+
+    stdout and stderr go to files in workdir (a pipe could fill up and stall
+    the daemon); stderr() reads what was written so far."""
+
+    def __init__(self, workdir, args):
+        self.workdir = workdir
+        self.args = list(args)
+        self._out = open(os.path.join(workdir.path, ".stdout"), "w+b")
+        self._err = open(os.path.join(workdir.path, ".stderr"), "w+b")
+        self.proc = subprocess.Popen(
+            command() + self.args,
+            cwd=workdir.path,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=self._err,
+            start_new_session=True)
+        self._reaped = False
+        with _live_lock:
+            _live_daemons.append(self)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def _read(self, f):
+        f.flush()
+        with open(f.name, "rb") as g:
+            return g.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        return self._read(self._out)
+
+    def stderr(self):
+        return self._read(self._err)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def wait(self, timeout):
+        """Exit code, or None if still running after timeout seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait_log(self, pattern, timeout=None):
+        """Waits until stderr matches the regular expression pattern and
+        returns the match. Fails if the daemon exits first or the time runs
+        out. Under Wine stderr carries Wine's own lines too, so this is a
+        search, never a whole-line comparison."""
+        if timeout is None:
+            timeout = pick(10, 30)
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.stderr())
+            if m:
+                return m
+            if not self.running():
+                m = rx.search(self.stderr())
+                if m:
+                    return m
+                raise AssertionError(
+                    "iocpd exited (%r) before logging /%s/\n--- stderr ---\n%s"
+                    % (self.proc.returncode, pattern, self.stderr()))
+            if time.monotonic() > deadline:
+                raise AssertionError("no /%s/ in iocpd's stderr within %g s\n"
+                                     "--- stderr ---\n%s"
+                                     % (pattern, timeout, self.stderr()))
+            time.sleep(0.02)
+
+    def wait_ready(self, ports, timeout=None):
+        """Polls connect() to every port until all accept. Returns True when
+        ready, False if the process exited first; fails on timeout."""
+        if timeout is None:
+            timeout = READY_TIMEOUT
+        deadline = time.monotonic() + timeout
+        pending = list(ports)
+        while pending:
+            if not self.running():
+                return False
+            if port_accepts(pending[0], timeout=1.0, graceful=True):
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "iocpd not accepting on %s within %g s\n--- stderr ---\n%s"
+                    % (", ".join(addr(p) for p in pending), timeout,
+                       self.stderr()))
+            time.sleep(0.05)
+        return True
+
+    def interrupt(self):
+        """Sends SIGINT, the console Ctrl+C, to the started process (the
+        wrapper under Wine)."""
+        if self.running():
+            os.kill(self.proc.pid, signal.SIGINT)
+
+    def stop(self, timeout=None):
+        """Sends SIGINT and waits for the exit. Returns the exit code; fails
+        (after killing the daemon) if it does not exit within timeout."""
+        if timeout is None:
+            timeout = pick(15, 40)
+        self.interrupt()
+        rc = self.wait(timeout)
+        if rc is None:
+            self.kill()
+            raise AssertionError("iocpd did not exit within %g s of SIGINT\n"
+                                 "--- stderr ---\n%s" % (timeout, self.stderr()))
+        return rc
+
+    def stop_clean(self):
+        """Stops an idle daemon with SIGINT and fails unless it reports no
+        open connection left, exits 0 and wrote no sanitizer report. Used
+        after a test's clients have all closed: a connection the daemon
+        failed to retire shows up in the count."""
+        settle()
+        rc = self.stop()
+        err = self.stderr()
+        if rc != 0:
+            raise AssertionError("iocpd exited %r on SIGINT\n%s" % (rc, err))
+        if not re.search(r"stop requested: 0 open connections", err):
+            raise AssertionError("connections still open at the end\n%s" % err)
+        if not re.search(r"drain finished: drained 0, aborted 0", err):
+            raise AssertionError("unexpected drain result\n%s" % err)
+        if re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", err):
+            raise AssertionError("sanitizer report\n%s" % err)
+
+    def kill(self, grace=None):
+        """Ends the daemon and anything it started in its process group:
+        SIGTERM, then SIGKILL after grace seconds. Safe to call repeatedly."""
+        if grace is None:
+            grace = pick(2, 5)
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            if self.wait(grace) is None:
+                _killpg(self.proc.pid)
+                self.proc.wait()
+        # The leader is gone; end stragglers of its group (a wrapper's
+        # children), which were started by us in a session of our own.
+        if not self._reaped:
+            _killpg(self.proc.pid)
+            self._reaped = True
+        for f in (self._out, self._err):
+            try:
+                f.close()
+            except OSError:
+                pass
+        with _live_lock:
+            if self in _live_daemons:
+                _live_daemons.remove(self)
+
+
+def _killpg(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def start(workdir, listeners, service=None, config_name="iocpd.ini"):
+    """Writes a config with one listener per entry of listeners and runs
+    `iocpd run -c CONFIG` in workdir until every listener accepts.
+
+    listeners: list of (name, handler). Ports are picked here; the daemon is
+    restarted on fresh ports if one was taken in the meantime. Returns
+    (daemon, {name: port})."""
+    last = None
+    for _ in range(_START_ATTEMPTS):
+        ports = free_ports(len(listeners))
+        named = dict(zip([n for n, _ in listeners], ports))
+        text = config_text([(n, addr(named[n]), h) for n, h in listeners], service)
+        workdir.write(config_name, text)
+        d = Daemon(workdir, ["run", "-c", config_name])
+        try:
+            if d.wait_ready(ports):
+                return d, named
+        except BaseException:
+            d.kill()
+            raise
+        d.kill()
+        last = d
+        if d.proc.returncode == 3 and re.search(r"(?i)in use|10048", d.stderr()):
+            continue
+        break
+    raise AssertionError("iocpd exited (%r) instead of starting\n--- stderr ---\n%s"
+                         % (last.proc.returncode, last.stderr()))
+
+
+# ---------------------------------------------------------------------------
+# Log lines
+
+TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def log_rx(level, message_rx):
+    """A pattern for one log line `TIMESTAMP LEVEL MESSAGE` (not anchored:
+    Wine may write its own text into the same stream)."""
+    return TIMESTAMP + " " + level + " " + message_rx
+
+
+# ---------------------------------------------------------------------------
+# Running a test file
+
+
+def _kill_all():
+    with _live_lock:
+        daemons = list(_live_daemons)
+    for d in daemons:
+        try:
+            d.kill(grace=0.5)
+        except Exception:
+            pass
+    with _live_lock:
+        workdirs = list(_live_workdirs)
+    for w in workdirs:
+        w.cleanup()
+
+
+atexit.register(_kill_all)
+
+
+def _watchdog(seconds, name):
+    def fire():
+        sys.stderr.write("\n%s: FAIL: overall time limit of %g s exceeded\n"
+                         % (name, seconds))
+        for tid, frame in sys._current_frames().items():
+            if tid != threading.get_ident():
+                sys.stderr.write("".join(traceback.format_stack(frame)))
+        with _live_lock:
+            daemons = list(_live_daemons)
+        for d in daemons:
+            try:
+                sys.stderr.write("--- iocpd stderr ---\n%s\n" % d.stderr()[-4000:])
+            except Exception:
+                pass
+        _kill_all()
+        sys.stderr.flush()
+        os._exit(1)
+
+    t = threading.Timer(seconds, fire)
+    t.daemon = True
+    t.start()
+
+
+def main(time_limit):
+    """Runs the unittest cases of the calling script with an overall time
+    limit (native, wine) in seconds, after which every daemon is killed and
+    the script fails. Exits 0 if every test passed, 1 otherwise."""
+    name = os.path.basename(sys.argv[0])
+    limit = pick(*time_limit)
+    try:
+        command()
+    except RuntimeError as e:
+        sys.stderr.write("%s: %s\n" % (name, e))
+        sys.exit(2)
+    sys.stderr.write("%s: platform %s, command %s\n" % (name, PLATFORM, command()))
+    _watchdog(limit, name)
+    prog = unittest.main(module="__main__", exit=False, verbosity=2)
+    _kill_all()
+    sys.exit(0 if prog.result.wasSuccessful() else 1)

@@ -1,0 +1,88 @@
+"""Command line: --version, --help, usage errors (exit 2) and check-config
+(exit 0 for a valid file, 1 for an invalid one)."""
+
+import sys
+
+sys.dont_write_bytecode = True
+
+import unittest
+
+import iocpdtest as t
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.workdir = t.Workdir()
+
+    def tearDown(self):
+        self.workdir.cleanup()
+
+    def run_iocpd(self, *args):
+        return t.run_cli(list(args), self.workdir)
+
+    def test_version(self):
+        r = self.run_iocpd("--version")
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.stdout, r"(?m)^iocpd 0\.1\.0\r?$")
+
+    def test_help(self):
+        r = self.run_iocpd("--help")
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.stdout, r"\brun\b")
+        self.assertRegex(r.stdout, r"\bcheck-config\b")
+        self.assertRegex(r.stdout, r"-c\b")
+
+    def test_no_arguments_is_usage_error(self):
+        r = self.run_iocpd()
+        self.assertEqual(r.rc, 2, r)
+        self.assertRegex(r.stderr, r"(?i)usage")
+
+    def test_unknown_command_is_usage_error(self):
+        r = self.run_iocpd("frobnicate")
+        self.assertEqual(r.rc, 2, r)
+        self.assertRegex(r.stderr, r"frobnicate|(?i:usage)")
+
+    def test_unknown_option_is_usage_error(self):
+        r = self.run_iocpd("run", "--no-such-option")
+        self.assertEqual(r.rc, 2, r)
+
+    def test_config_option_without_file_is_usage_error(self):
+        r = self.run_iocpd("run", "-c")
+        self.assertEqual(r.rc, 2, r)
+        r = self.run_iocpd("check-config", "-c")
+        self.assertEqual(r.rc, 2, r)
+
+    def test_check_config_good(self):
+        port = t.free_ports(1)[0]
+        self.workdir.write("good.ini", t.config_text(
+            [("echo", t.addr(port), "echo")],
+            service={"workers": 0, "drain_timeout": "30s", "log_level": "info"}))
+        r = self.run_iocpd("check-config", "-c", "good.ini")
+        self.assertEqual(r.rc, 0, r)
+        # Checking must not start anything.
+        self.assertFalse(t.port_accepts(port))
+
+    def test_check_config_bad_value(self):
+        self.workdir.write("bad.ini", t.config_text(
+            [("echo", "127.0.0.1:7007", "echo")],
+            service={"workers": 0, "drain_timeout": "soon"}))
+        r = self.run_iocpd("check-config", "-c", "bad.ini")
+        self.assertEqual(r.rc, 1, r)
+        # The problem is reported against the file and the offending line.
+        self.assertRegex(r.stderr, r"bad\.ini:3\b")
+
+    def test_check_config_missing_file(self):
+        r = self.run_iocpd("check-config", "-c", "missing.ini")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("missing.ini", r.stderr)
+
+    def test_run_bad_config_exits_1(self):
+        self.workdir.write("bad.ini", t.config_text(
+            [("echo", "127.0.0.1:99999", "echo")]))
+        r = self.run_iocpd("run", "-c", "bad.ini")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("bad.ini", r.stderr)
+
+
+if __name__ == "__main__":
+    t.main(time_limit=(60, 300))
