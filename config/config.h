@@ -30,6 +30,12 @@ typedef struct iocpd_config_listener {
   iocpd_addr listen;          /* listen = */
   char *listen_text;          /* listen = as written, for messages */
   iocpd_handler_kind handler; /* handler = */
+  /* forward only: upstream = (every address of every entry, in order) */
+  iocpd_addr *upstreams;
+  size_t upstream_count;
+  uint64_t connect_timeout_ms; /* forward only; default 5 s */
+  uint64_t idle_timeout_ms;    /* echo and forward; default 10 min */
+  uint64_t buffer_size;        /* echo and forward; default 64 KiB */
 } iocpd_config_listener;
 
 typedef struct iocpd_config {

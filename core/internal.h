@@ -66,6 +66,9 @@ typedef struct iocpd__conn_base {
   iocpd_addr peer;
   iocpd_addr local;
   int closing;             /* set under the worker lock; see registry.c */
+  int outbound;            /* made by iocpd_connect, not accepted */
+  uint64_t timer_due;      /* when the timer fires (iocpd__now_ms) */
+  size_t timer_slot;       /* 1 + index in the worker's timer heap; 0 = unarmed */
   iocpd_conn *table_next;  /* chain in the worker's id table */
   iocpd__msg adopt_msg;    /* carries the connection to its worker */
 } iocpd__conn_base;
@@ -97,6 +100,9 @@ struct iocpd__worker {
   size_t table_count;
   uint64_t next_seq;       /* owner only */
   int quit;                /* owner only */
+  iocpd_conn **timers;     /* min-heap by timer_due; owner only */
+  size_t timer_count;
+  size_t timer_cap;
   iocpd__worker_os os;
 };
 
@@ -113,7 +119,8 @@ struct iocpd_server {
   iocpd__mutex *control;     /* serialises broadcasts */
   iocpd__mutex *lock;        /* guards the fields below */
   iocpd__cond *changed;      /* signalled when conn_count falls or acks */
-  size_t conn_count;         /* accepted and not yet freed */
+  size_t open_accepted;      /* accepted connections not yet freed */
+  size_t open_all;           /* the same plus outbound ones */
   size_t acks_pending;       /* broadcast messages not yet processed */
   size_t ack_result;         /* sum reported by workers for a broadcast */
   int listeners_closed;
@@ -143,11 +150,25 @@ void iocpd__worker_run_inbox(iocpd__worker *w);
 /* The worker a new connection should go to (round robin). */
 iocpd__worker *iocpd__next_worker(iocpd_server *s);
 
+/* --- timer.c --- */
+
+/* Disarms c's timer (at teardown). Owner only. */
+void iocpd__timer_remove(iocpd_conn *c);
+/* Milliseconds until w's earliest timer, 0 if one is due, -1 if none. */
+int iocpd__timers_timeout(iocpd__worker *w);
+/* Fires every due timer. */
+void iocpd__timers_run(iocpd__worker *w);
+void iocpd__timers_free(iocpd__worker *w);
+
 /* --- server.c --- */
 
-/* Counts a newly accepted connection (called when it is accepted, before it
- * is handed to its worker, so drains see it). */
-void iocpd__server_conn_added(iocpd_server *s);
+/* A handler that does nothing: given to a connection the engine must end
+ * without telling anyone (e.g. an iocpd_connect that failed halfway). */
+extern const iocpd_handler iocpd__silent_handler;
+
+/* Counts a new connection (an accepted one as soon as it is accepted,
+ * before it is handed to its worker, so that drains see it). */
+void iocpd__server_conn_added(iocpd_server *s, int outbound);
 /* Reports that a broadcast message was processed, adding result. */
 void iocpd__server_ack(iocpd_server *s, size_t result);
 /* A worker's thread body: runs the backend loop. */
@@ -181,6 +202,10 @@ void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c);
 /* Queues msg's data as a write on c; msg is freed once it is sent or the
  * connection is gone. Owner worker only. */
 void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg);
+/* getaddrinfo for iocpd_resolve: every IPv4/IPv6 address of host, with
+ * port set; returns the count or a negative code with errbuf filled. */
+int iocpd__getaddrinfo(const char *host, uint16_t port, iocpd_addr *out, size_t max,
+                       char *errbuf, size_t errlen);
 /* Writes a description of an OS error code into buf. */
 void iocpd__os_strerror(long os_error, char *buf, size_t len);
 

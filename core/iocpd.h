@@ -83,6 +83,16 @@ int iocpd_addr_parse_ip(const char *text, iocpd_addr *out);
  * bytes) and returns buf. */
 char *iocpd_addr_format(const iocpd_addr *addr, char *buf);
 
+/* Resolves "host:port", "a.b.c.d:port" or "[ipv6]:port" to every address
+ * the name has (IPv4 and IPv6, in the resolver's order), through the
+ * system resolver. Writes at most max addresses to out and returns how many
+ * (> 0), or IOCPD_EINVAL (malformed text or port), IOCPD_ENOTFOUND (the name
+ * does not resolve) or another negative code; on failure a one-line reason
+ * goes to errbuf (errlen bytes; errbuf may be NULL). May block: call it
+ * while loading configuration, never from a callback. */
+int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
+                  size_t errlen);
+
 /* ------------------------------------------------------------------------ */
 /* Logging */
 
@@ -133,12 +143,47 @@ typedef struct iocpd_handler {
    * completed. Free per-connection state here. The conn pointer is invalid
    * once this returns. */
   void (*on_closed)(iocpd_conn *conn);
+  /* Optional: supplies the buffer the next read fills, called only when
+   * input is waiting. On entry *size is the listener's buffer_size; the
+   * handler may lower it. The buffer belongs to the handler, which gets it
+   * back in on_data and decides how long it lives. Returning NULL fails the
+   * connection with IOCPD_ENOMEM. When NULL, the engine reads into a
+   * buffer of its own (see on_data). */
+  char *(*on_alloc)(iocpd_conn *conn, size_t *size);
+  /* A connection made with iocpd_connect is established (status 0) or has
+   * failed (status < 0; the engine then aborts it and on_closed follows). */
+  void (*on_connect)(iocpd_conn *conn, int status);
+  /* The timer set with iocpd_conn_set_timer has expired. */
+  void (*on_timer)(iocpd_conn *conn);
 } iocpd_handler;
 
 /* The built-in echo handler: sends back every byte it receives, in order,
  * one buffer in flight at a time; on FIN it finishes sending, then shuts
- * down its own sending side and closes. */
+ * down its own sending side and closes. Its handler_arg may be NULL or
+ * point to an iocpd_echo_options that outlives the server. */
 extern const iocpd_handler iocpd_echo_handler;
+
+typedef struct iocpd_echo_options {
+  uint32_t idle_timeout_ms; /* close a connection idle this long; 0 = never */
+} iocpd_echo_options;
+
+/* The built-in forward handler: relays each accepted connection to an
+ * upstream, both ways, one buffer in flight per direction (a slow reader
+ * slows the other side's sender instead of growing memory). New connections
+ * rotate over the upstreams; an attempt that fails or exceeds
+ * connect_timeout_ms moves on to the next one. A FIN from one side becomes
+ * a shutdown of the other side's sending direction after every byte before
+ * it; a reset or error on one side aborts the other. Its handler_arg must
+ * point to an iocpd_forward_options that outlives the server. */
+extern const iocpd_handler iocpd_forward_handler;
+
+typedef struct iocpd_forward_options {
+  const iocpd_addr *upstreams; /* at least one; must outlive the server */
+  size_t upstream_count;
+  uint32_t connect_timeout_ms; /* per attempt; 0 = the OS's own timeout */
+  uint32_t idle_timeout_ms;    /* no byte either way this long: close; 0 = never */
+  int64_t next_upstream;       /* round-robin position; set to 0, then leave */
+} iocpd_forward_options;
 
 /* After iocpd_close or iocpd_abort the engine calls nothing on that
  * connection but on_closed. */
@@ -167,6 +212,24 @@ void iocpd_close(iocpd_conn *conn);
  * once. on_closed follows once the OS has returned every pending operation.
  * Idempotent. */
 void iocpd_abort(iocpd_conn *conn);
+
+/* Opens an outbound connection to `to` on the same worker as `from`, so the
+ * handlers of the two may call each other's functions (a relay). The new
+ * connection uses `handler` (its on_accept is not called; on_connect is)
+ * and starts with `data` as its handler data. It belongs to the listener of
+ * `from`. Returns 0 and sets *out, or a negative code (and nothing is
+ * called back). Reads and writes on it fail with IOCPD_EBUSY until
+ * on_connect(0). */
+int iocpd_connect(iocpd_conn *from, const iocpd_addr *to,
+                  const iocpd_handler *handler, void *data, iocpd_conn **out);
+
+/* Arms the connection's one timer to fire on_timer after ms milliseconds,
+ * replacing any earlier setting; ms = 0 disarms it. Not delivered after
+ * iocpd_close or iocpd_abort. Returns 0 or IOCPD_ENOMEM. */
+int iocpd_conn_set_timer(iocpd_conn *conn, uint32_t ms);
+
+/* Number of writes queued on the connection and not yet sent. */
+size_t iocpd_conn_pending_writes(const iocpd_conn *conn);
 
 /* The connection's id: unique within its server for the server's life. */
 uint64_t iocpd_conn_id(const iocpd_conn *conn);
@@ -225,13 +288,14 @@ void iocpd_server_close_listeners(iocpd_server *server);
 /* Number of worker threads the server runs. */
 unsigned iocpd_server_worker_count(const iocpd_server *server);
 
-/* Number of connections currently open (accepted and not yet closed). */
+/* Number of accepted connections currently open (outbound connections made
+ * with iocpd_connect are not counted). */
 size_t iocpd_server_connection_count(iocpd_server *server);
 
-/* Waits up to timeout_ms for the number of open connections to fall below
- * `below` (use 1 to wait for none), and returns the number still open.
- * Returns early whenever a connection closes, so a caller can report
- * progress. */
+/* Waits up to timeout_ms for the number of open accepted connections to
+ * fall below `below` (1 waits for none; 0 just sleeps), and returns the
+ * number still open. Returns early whenever a connection closes, so a
+ * caller can report progress. */
 size_t iocpd_server_wait(iocpd_server *server, size_t below,
                          uint32_t timeout_ms);
 
@@ -241,7 +305,7 @@ size_t iocpd_server_abort_all(iocpd_server *server);
 
 /* Result of iocpd_server_drain. */
 typedef struct iocpd_drain_stats {
-  size_t open_at_stop; /* connections open when the drain began */
+  size_t open_at_stop; /* accepted connections open when the drain began */
   size_t drained;      /* of those, closed by themselves in time */
   size_t aborted;      /* of those, aborted at the deadline */
   uint64_t duration_ms;
@@ -262,6 +326,10 @@ void iocpd_server_drain(iocpd_server *server, uint32_t drain_ms,
 /* Stops and frees the server in any state: closes listeners, aborts open
  * connections, waits for their last completions and joins the workers. */
 void iocpd_server_destroy(iocpd_server *server);
+
+/* Logs through the server's log function, printf-style. Any thread. */
+void iocpd_server_log(iocpd_server *server, iocpd_log_level level,
+                      const char *fmt, ...);
 
 /* Any thread: copies len bytes and queues them on connection `id`. Returns
  * IOCPD_ENOTFOUND if no open connection has that id (including one that is

@@ -13,14 +13,26 @@ const char *iocpd_log_level_name(iocpd_log_level level) {
   }
 }
 
+static void vlog(iocpd_server *server, iocpd_log_level level, const char *fmt,
+                 va_list ap) {
+  char buf[512];
+  if (server->log == NULL || level > server->log_level) return;
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  server->log(server->log_arg, level, buf);
+}
+
 void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt,
                 ...) {
-  char buf[512];
   va_list ap;
-
-  if (server->log == NULL || level > server->log_level) return;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  vlog(server, level, fmt, ap);
   va_end(ap);
-  server->log(server->log_arg, level, buf);
+}
+
+void iocpd_server_log(iocpd_server *server, iocpd_log_level level,
+                      const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vlog(server, level, fmt, ap);
+  va_end(ap);
 }

@@ -26,6 +26,7 @@ int iocpd__worker_table_init(iocpd__worker *w) {
 void iocpd__worker_table_free(iocpd__worker *w) {
   iocpd__msg *m, *next;
   assert(w->table_count == 0);
+  iocpd__timers_free(w);
   free(w->table);
   w->table = NULL;
   /* Messages nobody will run any more (e.g. sends to a worker that is
@@ -109,8 +110,9 @@ void iocpd__conn_unregister(iocpd_conn *c) {
   iocpd__mutex_unlock(w->lock);
 
   iocpd__mutex_lock(s->lock);
-  assert(s->conn_count > 0);
-  s->conn_count--;
+  assert(s->open_all > 0);
+  s->open_all--;
+  if (!c->base.outbound) s->open_accepted--;
   iocpd__cond_broadcast(s->changed);
   iocpd__mutex_unlock(s->lock);
 }
@@ -173,15 +175,19 @@ int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
   return 0;
 }
 
-/* Aborts every connection of w; returns how many were open. Iterating
+/* Aborts every connection of w; returns how many accepted ones were open
+ * (a relay's outbound connection is part of its client's). Iterating
  * the table directly is safe because iocpd_abort never frees a connection
  * synchronously: the final teardown always runs later from the loop. Only
  * this thread mutates the table, so no lock is needed to read it. */
 static size_t abort_all(iocpd__worker *w) {
-  size_t i, count = w->table_count;
+  size_t i, count = 0;
   for (i = 0; i < w->table_size; i++) {
     iocpd_conn *c;
-    for (c = w->table[i]; c != NULL; c = c->base.table_next) iocpd_abort(c);
+    for (c = w->table[i]; c != NULL; c = c->base.table_next) {
+      if (!c->base.outbound) count++;
+      iocpd_abort(c);
+    }
   }
   return count;
 }

@@ -31,14 +31,24 @@ iocpd_server *iocpd_conn_server(const iocpd_conn *c) {
   return c->base.worker->server;
 }
 
+static int silent_accept(iocpd_conn *c) {
+  (void)c;
+  return IOCPD_ECLOSED;
+}
+
+const iocpd_handler iocpd__silent_handler = {.name = "closing", .on_accept = silent_accept};
+
 /* ------------------------------------------------------------------------ */
 /* Counting and acknowledgements */
 
-void iocpd__server_conn_added(iocpd_server *s) {
+void iocpd__server_conn_added(iocpd_server *s, int outbound) {
   iocpd__mutex_lock(s->lock);
-  s->conn_count++;
+  s->open_all++;
+  if (!outbound) s->open_accepted++;
   iocpd__mutex_unlock(s->lock);
 }
+
+
 
 void iocpd__server_ack(iocpd_server *s, size_t result) {
   iocpd__mutex_lock(s->lock);
@@ -217,13 +227,19 @@ static void join_workers(iocpd_server *s, unsigned started) {
   }
 }
 
+/* Waits until every connection, accepted or outbound, is freed. */
+static void wait_all_gone(iocpd_server *s) {
+  iocpd__mutex_lock(s->lock);
+  while (s->open_all > 0) iocpd__cond_wait(s->changed, s->lock, 1000);
+  iocpd__mutex_unlock(s->lock);
+}
+
 /* Ends every connection and joins the workers: the common tail of destroy
  * and of a create that failed after its threads started. */
 static void stop_everything(iocpd_server *s) {
   iocpd_server_close_listeners(s);
   broadcast(s, IOCPD__MSG_ABORT_ALL);
-  while (iocpd_server_wait(s, 1, 1000) > 0) {
-  }
+  wait_all_gone(s);
   join_workers(s, s->worker_count);
 }
 
@@ -312,7 +328,7 @@ unsigned iocpd_server_worker_count(const iocpd_server *s) { return s->worker_cou
 size_t iocpd_server_connection_count(iocpd_server *s) {
   size_t n;
   iocpd__mutex_lock(s->lock);
-  n = s->conn_count;
+  n = s->open_accepted;
   iocpd__mutex_unlock(s->lock);
   return n;
 }
@@ -320,8 +336,8 @@ size_t iocpd_server_connection_count(iocpd_server *s) {
 size_t iocpd_server_wait(iocpd_server *s, size_t below, uint32_t timeout_ms) {
   size_t n;
   iocpd__mutex_lock(s->lock);
-  if (s->conn_count >= below) iocpd__cond_wait(s->changed, s->lock, timeout_ms);
-  n = s->conn_count;
+  if (s->open_accepted >= below) iocpd__cond_wait(s->changed, s->lock, timeout_ms);
+  n = s->open_accepted;
   iocpd__mutex_unlock(s->lock);
   return n;
 }
@@ -346,9 +362,9 @@ void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms,
   }
   if (open > 0) aborted = iocpd_server_abort_all(s);
   /* Aborted connections go quickly, but each must still see its last
-   * completion before it is freed. */
-  while (iocpd_server_wait(s, 1, 1000) > 0) {
-  }
+   * completion before it is freed; relays' outbound connections may still
+   * be finishing their own close. */
+  wait_all_gone(s);
   if (stats != NULL) {
     stats->open_at_stop = open_at_stop;
     stats->aborted = aborted < open_at_stop ? aborted : open_at_stop;

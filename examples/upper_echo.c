@@ -47,8 +47,14 @@ static void upper_peer_closed(iocpd_conn *conn) { iocpd_close(conn); }
 static void upper_closed(iocpd_conn *conn) { free(iocpd_conn_get_data(conn)); }
 
 static const iocpd_handler upper_handler = {
-    "upper", upper_accept, upper_data, upper_sent, upper_peer_closed,
-    NULL /* on_error: nothing to add */, upper_closed};
+    .name = "upper",
+    .on_accept = upper_accept,
+    .on_data = upper_data,
+    .on_sent = upper_sent,
+    .on_peer_closed = upper_peer_closed,
+    .on_closed = upper_closed,
+    /* on_error: the engine aborts the connection; nothing to add. */
+};
 
 static void print_log(void *arg, iocpd_log_level level, const char *message) {
   (void)arg;

@@ -149,8 +149,11 @@ static void rec_closed(iocpd_conn *c) {
   (void)c;
   atomic_fetch_add(&closed, 1);
 }
-static const iocpd_handler recorder = {
-    "recorder", rec_accept, rec_data, NULL, rec_peer_closed, NULL, rec_closed};
+static const iocpd_handler recorder = {.name = "recorder",
+                                       .on_accept = rec_accept,
+                                       .on_data = rec_data,
+                                       .on_peer_closed = rec_peer_closed,
+                                       .on_closed = rec_closed};
 
 static void test_send_by_id(void) {
   uint16_t port = tnet_free_port();
@@ -213,8 +216,12 @@ static void test_closed_once_per_connection(void) {
     tnet_close(c);
   }
   CHECK(wait_count(s, 0));
-  CHECK(atomic_load(&accepted) == n);
-  CHECK(atomic_load(&closed) == n);
+  /* A client that resets before the server accepts it may never be
+   * accepted (AcceptEx fails for it on Windows), so count the clean ones
+   * as a floor; every accepted connection must be closed exactly once. */
+  CHECK(atomic_load(&accepted) >= n / 2);
+  CHECK(atomic_load(&accepted) <= n);
+  CHECK(atomic_load(&closed) == atomic_load(&accepted));
   iocpd_server_destroy(s);
 }
 
@@ -279,6 +286,60 @@ static void test_destroy_with_open_connections(void) {
   }
 }
 
+/* A forward listener relaying to an echo listener of the same server: the
+ * first upstream refuses, so every client must land on the second. */
+static void test_forward_through_engine(void) {
+  uint16_t echo_port = tnet_free_port(), fwd_port = tnet_free_port(),
+           dead_port = tnet_free_port();
+  iocpd_addr upstreams[2];
+  iocpd_forward_options fwd;
+  iocpd_listener_options l[2];
+  iocpd_server_options o;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  char out[200000], in[200000];
+  size_t i;
+  int k;
+
+  upstreams[0] = loopback(dead_port);
+  upstreams[1] = loopback(echo_port);
+  memset(&fwd, 0, sizeof(fwd));
+  fwd.upstreams = upstreams;
+  fwd.upstream_count = 2;
+  fwd.connect_timeout_ms = 2000;
+  memset(l, 0, sizeof(l));
+  memset(&o, 0, sizeof(o));
+  l[0].name = "echo";
+  l[0].addr = loopback(echo_port);
+  l[0].handler = &iocpd_echo_handler;
+  l[1].name = "fwd";
+  l[1].addr = loopback(fwd_port);
+  l[1].handler = &iocpd_forward_handler;
+  l[1].handler_arg = &fwd;
+  l[1].buffer_size = 4096; /* many small chunks through the relay */
+  o.workers = 2;
+  o.listeners = l;
+  o.listener_count = 2;
+  CHECK(iocpd_server_create(&o, &s, &err) == 0);
+  if (s == NULL) return;
+  for (i = 0; i < sizeof(out); i++) out[i] = (char)(i * 13 + 5);
+  for (k = 0; k < 4; k++) {
+    tsock c = tnet_connect(fwd_port);
+    CHECK(c != TSOCK_BAD);
+    if (c == TSOCK_BAD) continue;
+    CHECK(tnet_send_all(c, out, sizeof(out)) == 0);
+    CHECK(shutdown(c, TNET_SHUT_WR) == 0);
+    memset(in, 0, sizeof(in));
+    CHECK(tnet_recv_exact(c, in, sizeof(in)) == 0);
+    CHECK(memcmp(in, out, sizeof(in)) == 0);
+    CHECK(tnet_sees_end(c));
+    tnet_close(c);
+  }
+  /* Every relay and its upstream connection are gone afterwards. */
+  CHECK(wait_count(s, 0));
+  iocpd_server_destroy(s);
+}
+
 int main(void) {
   tnet_init();
   test_create_is_all_or_nothing();
@@ -288,6 +349,7 @@ int main(void) {
   test_close_listeners_keeps_connections();
   test_drain_aborts_at_deadline();
   test_destroy_with_open_connections();
+  test_forward_through_engine();
   printf("%d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;
 }

@@ -51,6 +51,7 @@ struct iocpd_conn {
   /* What the socket is known to be ready for (cleared on EAGAIN). */
   unsigned char readable;
   unsigned char writable;
+  unsigned char hup;      /* EPOLLRDHUP/HUP/ERR seen: EOF or an error waits */
   /* What the handler asked for. */
   unsigned char want_read;
   unsigned char shut_requested;
@@ -59,7 +60,9 @@ struct iocpd_conn {
   unsigned char closing;  /* iocpd_close: finish writes, then close */
   unsigned char aborting; /* iocpd_abort: socket already reset */
   unsigned char queued;   /* on the worker's ready list */
-  char *rbuf;             /* read buffer, only while the handler holds data */
+  unsigned char connecting; /* iocpd_connect in progress */
+  size_t write_count;     /* writes queued, for iocpd_conn_pending_writes */
+  char *rbuf;             /* engine's read buffer, only while the handler holds data */
   iocpd__write_req *wq_head;
   iocpd__write_req *wq_tail;
   iocpd__write_req spare;

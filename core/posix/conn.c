@@ -39,21 +39,72 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, int fd) {
   return c;
 }
 
-void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
+/* Registers c with w and its epoll set. Returns 0 or an errno value (c is
+ * then registered but not watched). */
+static int attach(iocpd__worker *w, iocpd_conn *c) {
   struct epoll_event ev;
-
   c->base.worker = w;
   iocpd__conn_register(c);
   memset(&ev, 0, sizeof(ev));
+  /* Edge-triggered, both directions, registered once for the connection's
+   * life: no epoll_ctl per read or write. */
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = &c->kind;
-  if (epoll_ctl(w->os.epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+  return epoll_ctl(w->os.epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0 ? 0 : errno;
+}
+
+void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
+  int e = attach(w, c);
+  if (e != 0) {
     iocpd__log(w->server, IOCPD_LOG_WARNING, "listener %s: cannot watch a connection: %s",
-               c->base.listener->name, strerror(errno));
+               c->base.listener->name, strerror(e));
     iocpd_abort(c);
     return;
   }
   if (c->base.handler->on_accept(c) != 0) iocpd_abort(c);
+}
+
+int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *handler,
+                  void *data, iocpd_conn **out) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  iocpd_conn *c;
+  int fd, on = 1, e;
+
+  if (from == NULL || to == NULL || handler == NULL || out == NULL) return IOCPD_EINVAL;
+  len = (socklen_t)iocpd__sockaddr_from(to, &ss);
+  fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return iocpd__translate_errno(errno);
+  if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
+    e = errno;
+    close(fd);
+    return iocpd__translate_errno(e);
+  }
+  c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    close(fd);
+    return IOCPD_ENOMEM;
+  }
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+  c->kind = IOCPD__SRC_CONN;
+  c->fd = fd;
+  c->connecting = 1;
+  c->base.listener = from->base.listener;
+  c->base.handler = handler;
+  c->base.data = data;
+  c->base.outbound = 1;
+  c->base.peer = *to;
+  iocpd__server_conn_added(from->base.worker->server, 1);
+  e = attach(from->base.worker, c);
+  if (e != 0) {
+    /* Registered and counted, so end it the normal way; the caller gets a
+     * failure and, by contract, no callbacks: silence the handler. */
+    c->base.handler = &iocpd__silent_handler;
+    iocpd_abort(c);
+    return iocpd__translate_errno(e);
+  }
+  *out = c;
+  return 0;
 }
 
 static void free_write(iocpd_conn *c, iocpd__write_req *r) {
@@ -75,6 +126,7 @@ static void finish(iocpd_conn *c) {
   }
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
+  iocpd__timer_remove(c);
   if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
   iocpd__conn_unregister(c);
   free(c->rbuf);
@@ -88,23 +140,34 @@ static void fail(iocpd_conn *c, int e) {
   iocpd_abort(c);
 }
 
-static void do_read(iocpd_conn *c) {
-  size_t size = c->base.listener->buffer_size;
-  ssize_t n;
+/* The buffer a read fills: the handler's (on_alloc) or the engine's. */
+static char *read_buffer(iocpd_conn *c, size_t *size) {
+  *size = c->base.listener->buffer_size;
+  if (c->base.handler->on_alloc != NULL) return c->base.handler->on_alloc(c, size);
+  if (c->rbuf == NULL) c->rbuf = malloc(*size);
+  return c->rbuf;
+}
 
-  if (c->rbuf == NULL) {
-    c->rbuf = malloc(size);
-    if (c->rbuf == NULL) {
-      fail(c, ENOMEM);
-      return;
-    }
+static void do_read(iocpd_conn *c) {
+  size_t size;
+  ssize_t n;
+  char *buf = read_buffer(c, &size);
+
+  if (buf == NULL) {
+    fail(c, ENOMEM);
+    return;
   }
   do {
-    n = recv(c->fd, c->rbuf, size, 0);
+    n = recv(c->fd, buf, size, 0);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     c->want_read = 0;
-    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, c->rbuf, (size_t)n);
+    /* A short read drained the socket: with edge-triggered epoll, more
+     * data brings a new event, so don't try (and allocate) again before
+     * it. Not so once the peer's FIN or an error has been seen: that
+     * event has fired already and the next recv must report it. */
+    if ((size_t)n < size && !c->hup) c->readable = 0;
+    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, buf, (size_t)n);
   } else if (n == 0) {
     c->want_read = 0;
     c->peer_closed = 1;
@@ -134,6 +197,7 @@ static void do_write(iocpd_conn *c) {
     if (r->done < r->len) continue;
     c->wq_head = r->next;
     if (c->wq_head == NULL) c->wq_tail = NULL;
+    c->write_count--;
     if (r->msg == NULL && !c->closing && c->base.handler->on_sent != NULL) {
       size_t len = r->len;
       void *arg = r->arg;
@@ -145,7 +209,31 @@ static void do_write(iocpd_conn *c) {
   }
 }
 
+/* An outbound connect finished (the socket became writable or failed). */
+static void connect_done(iocpd_conn *c) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int err = 0;
+
+  c->connecting = 0;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    if (c->base.handler->on_connect != NULL)
+      c->base.handler->on_connect(c, iocpd__translate_errno(err));
+    iocpd_abort(c);
+    return;
+  }
+  len = sizeof(ss);
+  if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
+  if (c->base.handler->on_connect != NULL) c->base.handler->on_connect(c, 0);
+}
+
 void iocpd__conn_process(iocpd_conn *c) {
+  if (c->connecting && !c->aborting && !c->closing) {
+    if (!c->writable) return;
+    connect_done(c);
+  }
   if (!c->aborting && !c->closing && c->want_read && c->readable) do_read(c);
   if (!c->aborting && c->wq_head != NULL && c->writable) do_write(c);
   /* If a callback above scheduled c again, leave the rest to that pass:
@@ -167,6 +255,7 @@ void iocpd__conn_process(iocpd_conn *c) {
 
 int iocpd_read(iocpd_conn *c) {
   if (c->closing || c->aborting || c->peer_closed) return IOCPD_ECLOSED;
+  if (c->connecting) return IOCPD_EBUSY;
   if (c->want_read) return IOCPD_EBUSY;
   /* The handler is done with the previous data. Give the buffer back, so
    * that an idle connection holds none. */
@@ -181,6 +270,7 @@ int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
   iocpd__write_req *r;
   if (data == NULL || len == 0) return IOCPD_EINVAL;
   if (c->closing || c->aborting || c->shut_requested) return IOCPD_ECLOSED;
+  if (c->connecting) return IOCPD_EBUSY;
   if (!c->spare_used) {
     r = &c->spare;
     c->spare_used = 1;
@@ -200,9 +290,12 @@ int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
     c->wq_head = r;
   }
   c->wq_tail = r;
+  c->write_count++;
   if (c->writable) iocpd__loop_schedule(c);
   return 0;
 }
+
+size_t iocpd_conn_pending_writes(const iocpd_conn *c) { return c->write_count; }
 
 void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg) {
   if (iocpd_write(c, msg->data, msg->len, NULL) != 0) {

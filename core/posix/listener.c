@@ -97,7 +97,7 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
       close(fd);
       continue;
     }
-    iocpd__server_conn_added(l->server);
+    iocpd__server_conn_added(l->server, 0);
     target = iocpd__next_worker(l->server);
     if (target == w) {
       iocpd__conn_adopt(w, c);

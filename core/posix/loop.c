@@ -99,6 +99,7 @@ static void on_conn_event(iocpd_conn *c, uint32_t events) {
   /* Errors and hang-ups are surfaced by the next recv/send, which report
    * them with the precise errno. */
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = 1;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->hup = 1;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->writable = 1;
   iocpd__loop_schedule(c);
 }
@@ -121,7 +122,7 @@ void iocpd__loop_run(iocpd__worker *w) {
   struct epoll_event events[EVENTS_PER_WAIT];
 
   while (!w->quit) {
-    int i, n, timeout = w->os.ready_head != NULL ? 0 : -1;
+    int i, n, timeout = w->os.ready_head != NULL ? 0 : iocpd__timers_timeout(w);
     n = epoll_wait(w->os.epfd, events, EVENTS_PER_WAIT, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -148,5 +149,6 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
     }
     run_ready(w);
+    iocpd__timers_run(w);
   }
 }

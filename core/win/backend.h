@@ -20,6 +20,7 @@ typedef enum iocpd__op_type {
   IOCPD__OP_ACCEPT, /* AcceptEx on a listener */
   IOCPD__OP_READ,   /* zero-byte WSARecv: "data (or FIN) is waiting" */
   IOCPD__OP_WRITE,  /* WSASend of one queued write */
+  IOCPD__OP_CONNECT, /* ConnectEx of an outbound connection */
   IOCPD__OP_FINISH  /* posted by ourselves to tear down outside callbacks */
 } iocpd__op_type;
 
@@ -30,6 +31,7 @@ typedef struct iocpd__op {
 
 typedef struct iocpd__worker_os {
   HANDLE port; /* this worker's completion port */
+  LPFN_CONNECTEX connect_ex[2]; /* per family (IPv4, IPv6), loaded on first use */
 } iocpd__worker_os;
 
 /* Room AcceptEx needs for one address: the largest sockaddr plus 16. */
@@ -79,9 +81,12 @@ struct iocpd_conn {
   unsigned char closing;
   unsigned char aborting;
   unsigned char finish_posted;
+  unsigned char connecting;
+  size_t write_count; /* writes queued, for iocpd_conn_pending_writes */
   iocpd__op read_op;
+  iocpd__op connect_op;
   iocpd__op finish_op;
-  char *rbuf; /* only while the handler holds data */
+  char *rbuf; /* engine's read buffer, only while the handler holds data */
   iocpd__write_req *wq_head;
   iocpd__write_req *wq_tail;
   iocpd__write_req spare;

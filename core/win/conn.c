@@ -68,6 +68,7 @@ static void finish(iocpd_conn *c) {
     c->wq_head = r->next;
     free_write(c, r);
   }
+  iocpd__timer_remove(c);
   if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
   iocpd__conn_unregister(c);
   free(c->rbuf);
@@ -142,9 +143,18 @@ static DWORD post_write(iocpd_conn *c) {
   return 0;
 }
 
+/* The buffer a read fills: the handler's (on_alloc) or the engine's. */
+static char *read_buffer(iocpd_conn *c, size_t *size) {
+  *size = c->base.listener->buffer_size;
+  if (c->base.handler->on_alloc != NULL) return c->base.handler->on_alloc(c, size);
+  if (c->rbuf == NULL) c->rbuf = malloc(*size);
+  return c->rbuf;
+}
+
 /* The zero-byte read came back: data or FIN is waiting. */
 static void read_done(iocpd_conn *c, DWORD error) {
-  size_t size = c->base.listener->buffer_size;
+  size_t size;
+  char *buf;
   int n;
 
   c->read_posted = 0;
@@ -153,17 +163,15 @@ static void read_done(iocpd_conn *c, DWORD error) {
     fail(c, error);
     return;
   }
-  if (c->rbuf == NULL) {
-    c->rbuf = malloc(size);
-    if (c->rbuf == NULL) {
-      fail(c, ERROR_NOT_ENOUGH_MEMORY);
-      return;
-    }
+  buf = read_buffer(c, &size);
+  if (buf == NULL) {
+    fail(c, ERROR_NOT_ENOUGH_MEMORY);
+    return;
   }
-  n = recv(c->sock, c->rbuf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
+  n = recv(c->sock, buf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
   if (n > 0) {
     c->want_read = 0;
-    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, c->rbuf, (size_t)n);
+    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, buf, (size_t)n);
   } else if (n == 0) {
     c->want_read = 0;
     c->peer_closed = 1;
@@ -187,6 +195,7 @@ static void write_done(iocpd_conn *c, iocpd__write_req *r, DWORD bytes, DWORD er
   if (r->done >= r->len) {
     c->wq_head = r->next;
     if (c->wq_head == NULL) c->wq_tail = NULL;
+    c->write_count--;
     if (r->msg == NULL && !c->closing && c->base.handler->on_sent != NULL) {
       size_t len = r->len;
       void *arg = r->arg;
@@ -211,6 +220,31 @@ static void write_done(iocpd_conn *c, iocpd__write_req *r, DWORD bytes, DWORD er
   close_socket_if_flushed(c);
 }
 
+/* ConnectEx came back. */
+static void connect_done(iocpd_conn *c, DWORD error) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  u_long nonblocking = 1;
+  BOOL on = TRUE;
+
+  c->connecting = 0;
+  if (c->closing || c->aborting) return;
+  if (error != 0) {
+    if (c->base.handler->on_connect != NULL)
+      c->base.handler->on_connect(c, iocpd__translate_win(error));
+    iocpd_abort(c);
+    return;
+  }
+  /* Like SO_UPDATE_ACCEPT_CONTEXT for accepted sockets: without it,
+   * shutdown() and getsockname() fail on a ConnectEx socket. */
+  setsockopt(c->sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
+  if (getsockname(c->sock, (struct sockaddr *)&ss, &len) == 0)
+    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
+  ioctlsocket(c->sock, FIONBIO, &nonblocking);
+  setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
+  if (c->base.handler->on_connect != NULL) c->base.handler->on_connect(c, 0);
+}
+
 void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
   iocpd_conn *c;
   DWORD error;
@@ -230,6 +264,12 @@ void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
       write_done(c, r, bytes, error);
       break;
     }
+    case IOCPD__OP_CONNECT:
+      c = container_of(op, iocpd_conn, connect_op);
+      error = status == 0 ? 0 : iocpd__op_error(c->sock, op);
+      c->pending--;
+      connect_done(c, error);
+      break;
     case IOCPD__OP_FINISH:
       c = container_of(op, iocpd_conn, finish_op);
       c->pending--;
@@ -250,6 +290,7 @@ void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
 int iocpd_read(iocpd_conn *c) {
   DWORD e;
   if (c->closing || c->aborting || c->peer_closed) return IOCPD_ECLOSED;
+  if (c->connecting) return IOCPD_EBUSY;
   if (c->want_read) return IOCPD_EBUSY;
   /* The handler is done with the previous data: give the buffer back so
    * that an idle connection holds none. */
@@ -266,6 +307,7 @@ int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
   iocpd__write_req *r;
   if (data == NULL || len == 0) return IOCPD_EINVAL;
   if (c->closing || c->aborting || c->shut_requested) return IOCPD_ECLOSED;
+  if (c->connecting) return IOCPD_EBUSY;
   if (!c->spare_used) {
     r = &c->spare;
     c->spare_used = 1;
@@ -285,15 +327,89 @@ int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
     c->wq_head = r;
   }
   c->wq_tail = r;
+  c->write_count++;
   if (!c->write_posted) {
     DWORD e = post_write(c);
     if (e != 0) {
       /* Nothing was posted, so the queue held only r: take it back. */
       c->wq_head = c->wq_tail = NULL;
+      c->write_count = 0;
       free_write(c, r);
       return iocpd__translate_win(e);
     }
   }
+  return 0;
+}
+
+size_t iocpd_conn_pending_writes(const iocpd_conn *c) { return c->write_count; }
+
+/* ConnectEx is an extension: its address comes from WSAIoctl, per address
+ * family's provider. Cached per worker. */
+static LPFN_CONNECTEX load_connect_ex(iocpd__worker *w, SOCKET s, int v6) {
+  GUID guid = WSAID_CONNECTEX;
+  DWORD bytes = 0;
+  if (w->os.connect_ex[v6] == NULL &&
+      WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid),
+               &w->os.connect_ex[v6], sizeof(w->os.connect_ex[v6]), &bytes, NULL,
+               NULL) != 0)
+    w->os.connect_ex[v6] = NULL;
+  return w->os.connect_ex[v6];
+}
+
+int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *handler,
+                  void *data, iocpd_conn **out) {
+  iocpd__worker *w;
+  struct sockaddr_storage ss, any;
+  iocpd_addr any_addr;
+  LPFN_CONNECTEX connect_ex;
+  iocpd_conn *c;
+  SOCKET s;
+  DWORD e;
+  int len;
+
+  if (from == NULL || to == NULL || handler == NULL || out == NULL) return IOCPD_EINVAL;
+  w = from->base.worker;
+  len = iocpd__sockaddr_from(to, &ss);
+  s = WSASocketW(ss.ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                 WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET) return iocpd__translate_win(WSAGetLastError());
+  /* ConnectEx wants a bound socket: any local address, any port. */
+  memset(&any_addr, 0, sizeof(any_addr));
+  any_addr.family = to->family;
+  iocpd__sockaddr_from(&any_addr, &any);
+  connect_ex = load_connect_ex(w, s, to->family == IOCPD_AF_INET6);
+  if (bind(s, (struct sockaddr *)&any, len) != 0 || connect_ex == NULL ||
+      CreateIoCompletionPort((HANDLE)s, w->os.port, IOCPD__KEY_IO, 0) == NULL) {
+    e = WSAGetLastError();
+    closesocket(s);
+    return iocpd__translate_win(e != 0 ? e : ERROR_INVALID_FUNCTION);
+  }
+  c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    closesocket(s);
+    return IOCPD_ENOMEM;
+  }
+  c->sock = s;
+  c->connecting = 1;
+  c->read_op.type = IOCPD__OP_READ;
+  c->connect_op.type = IOCPD__OP_CONNECT;
+  c->finish_op.type = IOCPD__OP_FINISH;
+  c->base.listener = from->base.listener;
+  c->base.handler = handler;
+  c->base.data = data;
+  c->base.outbound = 1;
+  c->base.peer = *to;
+  c->base.worker = w;
+  if (!connect_ex(s, (struct sockaddr *)&ss, len, NULL, 0, NULL, &c->connect_op.ov) &&
+      (e = WSAGetLastError()) != ERROR_IO_PENDING) {
+    closesocket(s);
+    free(c);
+    return iocpd__translate_win(e);
+  }
+  c->pending++;
+  iocpd__server_conn_added(w->server, 1);
+  iocpd__conn_register(c);
+  *out = c;
   return 0;
 }
 

@@ -160,7 +160,7 @@ static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
     closesocket(s);
     return;
   }
-  iocpd__server_conn_added(l->server);
+  iocpd__server_conn_added(l->server, 0);
   if (target == l->worker) {
     iocpd__conn_adopt(target, c);
   } else {

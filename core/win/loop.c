@@ -111,11 +111,16 @@ void iocpd__loop_run(iocpd__worker *w) {
 
   while (!w->quit || accepts_pending(w) > 0) {
     ULONG i, n = 0;
+    int timeout = iocpd__timers_timeout(w);
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
-                                     INFINITE, FALSE)) {
-      iocpd__log(w->server, IOCPD_LOG_ERROR,
-                 "GetQueuedCompletionStatusEx failed: error %lu", GetLastError());
-      Sleep(10);
+                                     timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
+      DWORD e = GetLastError();
+      if (e != WAIT_TIMEOUT) {
+        iocpd__log(w->server, IOCPD_LOG_ERROR, "GetQueuedCompletionStatusEx failed: error %lu",
+                   (unsigned long)e);
+        Sleep(10);
+      }
+      iocpd__timers_run(w);
       continue;
     }
     for (i = 0; i < n; i++) {
@@ -133,5 +138,6 @@ void iocpd__loop_run(iocpd__worker *w) {
                             (DWORD)op->ov.Internal);
       }
     }
+    iocpd__timers_run(w);
   }
 }

@@ -1,0 +1,295 @@
+/*
+ * The forward handler: relays an accepted client connection to an upstream,
+ * both ways, using only the public engine API (as any embedder's handler
+ * could).
+ *
+ * A relay has two sides, the client (0) and the upstream (1), and one
+ * function serves both directions by looking at which side called. Each
+ * direction has at most one buffer in flight: a side is read, the chunk is
+ * written to the other side, and only when that write is out is the side
+ * read again. So a slow reader on one end slows the sender on the other
+ * instead of growing memory: a relay holds at most buffer_size bytes per
+ * direction. The buffer is allocated only when input is waiting (on_alloc)
+ * and freed when its write is out, so an idle relay holds none.
+ *
+ * Lifetime: the relay lives until both of its connections have delivered
+ * on_closed. A chunk read from one side may be in a write on the other side
+ * when the first side dies, so buffers are freed only after their write has
+ * completed or with the relay, never earlier.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "iocpd.h"
+#include "thread.h"
+
+#define CLIENT 0
+#define UPSTREAM 1
+/* Attempts reported in the "no upstream reachable" warning. */
+#define MAX_REPORTED 8
+
+typedef struct relay_side {
+  iocpd_conn *conn; /* NULL before the upstream exists or once closed */
+  char *buf;        /* this side's input, being written to the other side */
+  unsigned char eof;     /* FIN received from this side */
+  unsigned char ending;  /* iocpd_close or iocpd_abort called on it */
+} relay_side;
+
+typedef struct relay {
+  const iocpd_forward_options *opt;
+  relay_side side[2];
+  size_t first;    /* upstream index of the first attempt */
+  size_t attempts; /* upstreams tried so far */
+  int connected;
+  int errors[MAX_REPORTED]; /* the outcome of each attempt, for the log */
+} relay;
+
+static relay *relay_of(iocpd_conn *conn) { return iocpd_conn_get_data(conn); }
+
+static int side_of(relay *r, iocpd_conn *conn) {
+  return r->side[UPSTREAM].conn == conn ? UPSTREAM : CLIENT;
+}
+
+static void end_side(relay *r, int s, int abortive) {
+  relay_side *side = &r->side[s];
+  if (side->conn == NULL || side->ending) return;
+  side->ending = 1;
+  if (abortive) {
+    iocpd_abort(side->conn);
+  } else {
+    iocpd_close(side->conn);
+  }
+}
+
+/* Ends the whole relay. A clean end closes both sides gracefully (every
+ * queued byte still goes out, then FIN); otherwise both are reset. */
+static void end_relay(relay *r, int abortive) {
+  end_side(r, CLIENT, abortive);
+  end_side(r, UPSTREAM, abortive);
+}
+
+static void touch(relay *r) {
+  iocpd_conn *client = r->side[CLIENT].conn;
+  if (r->opt->idle_timeout_ms != 0 && client != NULL && !r->side[CLIENT].ending &&
+      iocpd_conn_set_timer(client, r->opt->idle_timeout_ms) != 0)
+    end_relay(r, 1);
+}
+
+static void relay_free_if_done(relay *r) {
+  if (r->side[CLIENT].conn != NULL || r->side[UPSTREAM].conn != NULL) return;
+  free(r->side[CLIENT].buf);
+  free(r->side[UPSTREAM].buf);
+  free(r);
+}
+
+/* --------------------------------------------------------------------- */
+/* Connecting */
+
+static const iocpd_handler upstream_handler;
+
+static void warn_unreachable(relay *r) {
+  char line[512], addr[IOCPD_ADDR_STRLEN], client[IOCPD_ADDR_STRLEN];
+  size_t i, used = 0, n = r->attempts < MAX_REPORTED ? r->attempts : MAX_REPORTED;
+  iocpd_conn *c = r->side[CLIENT].conn;
+
+  line[0] = '\0';
+  for (i = 0; i < n && used < sizeof(line); i++) {
+    const iocpd_addr *up = &r->opt->upstreams[(r->first + i) % r->opt->upstream_count];
+    int w = snprintf(line + used, sizeof(line) - used, "%s%s (%s)", i > 0 ? ", " : "",
+                     iocpd_addr_format(up, addr), iocpd_strerror(r->errors[i]));
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+  iocpd_server_log(iocpd_conn_server(c), IOCPD_LOG_WARNING,
+                   "listener %s: no upstream reachable for %s: %s",
+                   iocpd_conn_listener_name(c),
+                   iocpd_addr_format(iocpd_conn_peer_addr(c), client), line);
+}
+
+/* Starts the next connection attempt. Returns 0 if one is under way, or a
+ * negative code once every upstream has been tried (after logging). */
+static int connect_next(relay *r) {
+  const iocpd_forward_options *opt = r->opt;
+  iocpd_conn *client = r->side[CLIENT].conn;
+
+  while (r->attempts < opt->upstream_count) {
+    size_t i = r->attempts++;
+    const iocpd_addr *to = &opt->upstreams[(r->first + i) % opt->upstream_count];
+    iocpd_conn *up;
+    int rc = iocpd_connect(client, to, &upstream_handler, r, &up);
+    if (rc == 0) {
+      r->side[UPSTREAM].conn = up;
+      r->side[UPSTREAM].ending = 0;
+      if (opt->connect_timeout_ms != 0 &&
+          iocpd_conn_set_timer(up, opt->connect_timeout_ms) != 0) {
+        r->errors[i < MAX_REPORTED ? i : MAX_REPORTED - 1] = IOCPD_ENOMEM;
+        end_side(r, UPSTREAM, 1);
+      }
+      return 0;
+    }
+    if (i < MAX_REPORTED) r->errors[i] = rc;
+  }
+  warn_unreachable(r);
+  return IOCPD_ECONNREFUSED;
+}
+
+static int client_accept(iocpd_conn *client) {
+  iocpd_forward_options *opt = iocpd_conn_handler_arg(client);
+  int64_t turn;
+  relay *r;
+
+  if (opt == NULL || opt->upstream_count == 0) return IOCPD_EINVAL;
+  r = calloc(1, sizeof(*r));
+  if (r == NULL) return IOCPD_ENOMEM;
+  r->opt = opt;
+  r->side[CLIENT].conn = client;
+  /* Round robin across all workers: the position is shared, so it moves
+   * atomically. */
+  turn = iocpd__atomic_add(&opt->next_upstream, 1) - 1;
+  r->first = (size_t)((uint64_t)turn % opt->upstream_count);
+  iocpd_conn_set_data(client, r);
+  /* The client is not read until the upstream answers: nothing to relay
+   * to yet, and an unread client costs nothing. */
+  return connect_next(r);
+}
+
+static void upstream_connected(iocpd_conn *up, int status) {
+  relay *r = relay_of(up);
+  char client[IOCPD_ADDR_STRLEN], upstream[IOCPD_ADDR_STRLEN];
+  iocpd_conn *c = r->side[CLIENT].conn;
+
+  if (status != 0) {
+    /* The engine aborts the attempt; on_closed tries the next one. */
+    if (r->attempts - 1 < MAX_REPORTED) r->errors[r->attempts - 1] = status;
+    return;
+  }
+  iocpd_conn_set_timer(up, 0);
+  r->connected = 1;
+  iocpd_server_log(iocpd_conn_server(up), IOCPD_LOG_DEBUG, "listener %s: relaying %s to %s",
+                   iocpd_conn_listener_name(c),
+                   iocpd_addr_format(iocpd_conn_peer_addr(c), client),
+                   iocpd_addr_format(iocpd_conn_peer_addr(up), upstream));
+  touch(r);
+  if (iocpd_read(c) != 0 || iocpd_read(up) != 0) end_relay(r, 1);
+}
+
+/* --------------------------------------------------------------------- */
+/* Relaying: the same functions serve both sides. */
+
+static char *relay_alloc(iocpd_conn *conn, size_t *size) {
+  relay *r = relay_of(conn);
+  relay_side *s = &r->side[side_of(r, conn)];
+  if (s->buf == NULL) s->buf = malloc(*size);
+  return s->buf;
+}
+
+static void relay_data(iocpd_conn *conn, const char *data, size_t len) {
+  relay *r = relay_of(conn);
+  relay_side *to = &r->side[!side_of(r, conn)];
+  touch(r);
+  /* data is this side's buffer; it stays put until the write is out. */
+  if (to->conn == NULL || to->ending || iocpd_write(to->conn, data, len, NULL) != 0)
+    end_relay(r, 1);
+}
+
+static void relay_sent(iocpd_conn *conn, size_t len, void *arg) {
+  relay *r = relay_of(conn);
+  relay_side *from = &r->side[!side_of(r, conn)];
+  (void)len;
+  (void)arg;
+  touch(r);
+  /* The chunk is out: the buffer can go, and the side it came from may be
+   * read again. */
+  free(from->buf);
+  from->buf = NULL;
+  if (from->conn != NULL && !from->ending && !from->eof && iocpd_read(from->conn) != 0)
+    end_relay(r, 1);
+}
+
+static void relay_peer_closed(iocpd_conn *conn) {
+  relay *r = relay_of(conn);
+  int s = side_of(r, conn);
+  relay_side *to = &r->side[!s];
+
+  r->side[s].eof = 1;
+  touch(r);
+  /* Pass the FIN on. Nothing of this side's is queued on the other (it is
+   * read only after its last write went out), so this FIN follows every
+   * byte that came before it. */
+  if (to->conn != NULL && !to->ending && iocpd_shutdown(to->conn) != 0) {
+    end_relay(r, 1);
+    return;
+  }
+  if (r->side[!s].eof) end_relay(r, 0);
+}
+
+static void relay_error(iocpd_conn *conn, int err) {
+  relay *r = relay_of(conn);
+  int s = side_of(r, conn);
+  char peer[IOCPD_ADDR_STRLEN];
+  iocpd_server_log(iocpd_conn_server(conn), IOCPD_LOG_DEBUG, "listener %s: %s %s: %s",
+                   iocpd_conn_listener_name(conn), s == CLIENT ? "client" : "upstream",
+                   iocpd_addr_format(iocpd_conn_peer_addr(conn), peer), iocpd_strerror(err));
+  /* The engine resets this side; reset the other one too, promptly. */
+  r->side[s].ending = 1;
+  end_side(r, !s, 1);
+}
+
+static void relay_timer(iocpd_conn *conn) {
+  relay *r = relay_of(conn);
+  if (side_of(r, conn) == UPSTREAM && !r->connected) {
+    /* connect_timeout: give up on this upstream; on_closed moves on. */
+    if (r->attempts - 1 < MAX_REPORTED) r->errors[r->attempts - 1] = IOCPD_ETIMEDOUT;
+    end_side(r, UPSTREAM, 1);
+    return;
+  }
+  /* idle_timeout on the client side: nothing moved either way. With
+   * writes still queued (a peer not reading), waiting for them could take
+   * forever, so those relays are reset; idle ones get a clean FIN. */
+  end_relay(r, iocpd_conn_pending_writes(r->side[CLIENT].conn) > 0 ||
+                   (r->side[UPSTREAM].conn != NULL &&
+                    iocpd_conn_pending_writes(r->side[UPSTREAM].conn) > 0));
+}
+
+static void relay_closed(iocpd_conn *conn) {
+  relay *r = relay_of(conn);
+  int s;
+
+  if (r == NULL) return; /* on_accept failed before there was a relay */
+  s = side_of(r, conn);
+  r->side[s].conn = NULL;
+  if (s == UPSTREAM && !r->connected && r->side[CLIENT].conn != NULL &&
+      !r->side[CLIENT].ending) {
+    /* A failed or timed-out attempt: try the next upstream, or give up. */
+    if (connect_next(r) != 0) end_side(r, CLIENT, 1);
+  } else if (r->side[!s].conn != NULL) {
+    /* One side is gone for good: the other cannot go on alone. Clean ends
+     * arrive here with the other side already ending. */
+    end_side(r, !s, 1);
+  }
+  relay_free_if_done(r);
+}
+
+static const iocpd_handler upstream_handler = {
+    .name = "forward-upstream",
+    .on_data = relay_data,
+    .on_sent = relay_sent,
+    .on_peer_closed = relay_peer_closed,
+    .on_error = relay_error,
+    .on_closed = relay_closed,
+    .on_alloc = relay_alloc,
+    .on_connect = upstream_connected,
+    .on_timer = relay_timer,
+};
+
+const iocpd_handler iocpd_forward_handler = {
+    .name = "forward",
+    .on_accept = client_accept,
+    .on_data = relay_data,
+    .on_sent = relay_sent,
+    .on_peer_closed = relay_peer_closed,
+    .on_error = relay_error,
+    .on_closed = relay_closed,
+    .on_alloc = relay_alloc,
+    .on_timer = relay_timer,
+};

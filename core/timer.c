@@ -1,0 +1,112 @@
+/*
+ * Per-connection timers: each worker keeps a binary min-heap of the
+ * connections whose timer is armed, ordered by due time. The loop sleeps
+ * until the earliest one and fires what is due. Re-arming (as an idle
+ * timeout does on every chunk) moves the entry within the heap in
+ * O(log n); no allocation happens unless the heap grows.
+ */
+#include <limits.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define HEAP_INITIAL 64
+
+static uint64_t due(iocpd__worker *w, size_t i) { return w->timers[i]->base.timer_due; }
+
+static void place(iocpd__worker *w, size_t i, iocpd_conn *c) {
+  w->timers[i] = c;
+  c->base.timer_slot = i + 1;
+}
+
+static void sift_up(iocpd__worker *w, size_t i) {
+  iocpd_conn *c = w->timers[i];
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (due(w, parent) <= c->base.timer_due) break;
+    place(w, i, w->timers[parent]);
+    i = parent;
+  }
+  place(w, i, c);
+}
+
+static void sift_down(iocpd__worker *w, size_t i) {
+  iocpd_conn *c = w->timers[i];
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= w->timer_count) break;
+    if (child + 1 < w->timer_count && due(w, child + 1) < due(w, child)) child++;
+    if (c->base.timer_due <= due(w, child)) break;
+    place(w, i, w->timers[child]);
+    i = child;
+  }
+  place(w, i, c);
+}
+
+void iocpd__timer_remove(iocpd_conn *c) {
+  iocpd__worker *w = c->base.worker;
+  size_t i;
+  if (c->base.timer_slot == 0) return;
+  i = c->base.timer_slot - 1;
+  c->base.timer_slot = 0;
+  if (--w->timer_count == i) return;
+  place(w, i, w->timers[w->timer_count]);
+  sift_down(w, i);
+  sift_up(w, w->timers[i]->base.timer_slot - 1);
+}
+
+int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
+  iocpd__worker *w = c->base.worker;
+  uint64_t old = c->base.timer_due;
+
+  if (ms == 0) {
+    iocpd__timer_remove(c);
+    return 0;
+  }
+  c->base.timer_due = iocpd__now_ms() + ms;
+  if (c->base.timer_slot != 0) {
+    size_t i = c->base.timer_slot - 1;
+    if (c->base.timer_due < old) {
+      sift_up(w, i);
+    } else {
+      sift_down(w, i);
+    }
+    return 0;
+  }
+  if (w->timer_count == w->timer_cap) {
+    size_t cap = w->timer_cap ? w->timer_cap * 2 : HEAP_INITIAL;
+    iocpd_conn **grown = realloc(w->timers, cap * sizeof(*grown));
+    if (grown == NULL) return IOCPD_ENOMEM;
+    w->timers = grown;
+    w->timer_cap = cap;
+  }
+  place(w, w->timer_count, c);
+  w->timer_count++;
+  sift_up(w, w->timer_count - 1);
+  return 0;
+}
+
+int iocpd__timers_timeout(iocpd__worker *w) {
+  uint64_t now, first;
+  if (w->timer_count == 0) return -1;
+  now = iocpd__now_ms();
+  first = due(w, 0);
+  if (first <= now) return 0;
+  return first - now > INT_MAX ? INT_MAX : (int)(first - now);
+}
+
+void iocpd__timers_run(iocpd__worker *w) {
+  uint64_t now = iocpd__now_ms();
+  while (w->timer_count > 0 && due(w, 0) <= now) {
+    iocpd_conn *c = w->timers[0];
+    iocpd__timer_remove(c);
+    /* After close or abort the handler hears nothing but on_closed. */
+    if (!c->base.closing && c->base.handler->on_timer != NULL) c->base.handler->on_timer(c);
+  }
+}
+
+void iocpd__timers_free(iocpd__worker *w) {
+  free(w->timers);
+  w->timers = NULL;
+  w->timer_count = w->timer_cap = 0;
+}
