@@ -15,4 +15,14 @@ int cmd_run(const char *config_path);
 /* iocpd check-config: print every problem; 0 if valid, 1 if not. */
 int cmd_check_config(const char *config_path);
 
+/* Windows only (service/win); elsewhere they explain that and return
+ * EXIT_USAGE. Each parses its own options: argv[0] is the command name.
+ *   iocpd service [-c FILE]             what the SCM runs
+ *   iocpd install [-c FILE] [--name NAME] [--account ACCOUNT]
+ *                 [--start auto|demand|delayed]
+ *   iocpd uninstall [--name NAME] */
+int cmd_service(int argc, char **argv);
+int cmd_install(int argc, char **argv);
+int cmd_uninstall(int argc, char **argv);
+
 #endif /* IOCPD_COMMANDS_H */

@@ -1,47 +1,60 @@
-/* stderr logging for console mode. */
+/* Events to stderr or to a host's sink (see log.h). */
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "log.h"
 #include "platform.h"
 
+/* The longest message kept; longer ones are cut (the Event Log caps
+ * insertion strings at 31,839 characters, far above this). */
+#define MAX_MESSAGE 1024
+
 static iocpd_log_level max_level = IOCPD_LOG_INFO;
+static log_sink_fn sink;
 
 void log_set_level(iocpd_log_level level) { max_level = level; }
 
-/* Copies src into dst, replacing control characters (CR, LF, ESC...) so that
- * a hostile name or peer string cannot forge log lines. */
-static void sanitize(char *dst, size_t size, const char *src) {
-  size_t i;
-  for (i = 0; i + 1 < size && src[i] != '\0'; i++) {
-    unsigned char ch = (unsigned char)src[i];
-    dst[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+void log_set_sink(log_sink_fn fn) { sink = fn; }
+
+/* Replaces control characters (CR, LF, ESC...) so that a hostile name or
+ * peer string cannot forge log lines or events. */
+static void sanitize(char *s) {
+  for (; *s != '\0'; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch < 0x20 || ch == 0x7f) *s = '?';
   }
-  dst[i] = '\0';
 }
 
-static void emit(iocpd_log_level level, const char *message) {
-  char now[40], clean[1024], line[1100];
-  if (level > max_level) return;
+static void to_stderr(log_event_id id, iocpd_log_level level, const char *message) {
+  char now[40], line[MAX_MESSAGE + 64];
+  (void)id;
   platform_format_utc_now(now, sizeof(now));
-  sanitize(clean, sizeof(clean), message);
   /* One fputs per line: the C library locks the stream per call, so lines
    * from different threads never interleave. */
-  snprintf(line, sizeof(line), "%s %s %s\n", now, iocpd_log_level_name(level), clean);
+  snprintf(line, sizeof(line), "%s %s %s\n", now, iocpd_log_level_name(level), message);
   fputs(line, stderr);
   fflush(stderr);
 }
 
-void log_msg(iocpd_log_level level, const char *fmt, ...) {
-  char message[1024];
+static void emit(log_event_id id, iocpd_log_level level, char *message) {
+  if (level > max_level) return;
+  sanitize(message);
+  (sink != NULL ? sink : to_stderr)(id, level, message);
+}
+
+void log_event(log_event_id id, iocpd_log_level level, const char *fmt, ...) {
+  char message[MAX_MESSAGE];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(message, sizeof(message), fmt, ap);
   va_end(ap);
-  emit(level, message);
+  emit(id, level, message);
 }
 
 void log_from_engine(void *arg, iocpd_log_level level, const char *message) {
   (void)arg;
-  emit(level, message);
+  log_event(level == IOCPD_LOG_ERROR     ? EV_ERROR
+            : level == IOCPD_LOG_WARNING ? EV_WARNING
+                                         : EV_INFO,
+            level, "%s", message);
 }

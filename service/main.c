@@ -15,6 +15,11 @@ static void usage(FILE *out) {
           "                           Ctrl+C drains open connections and exits\n"
           "  check-config [-c FILE]   validate FILE and print every problem;\n"
           "                           exit 0 if valid, 1 if not\n"
+          "  service [-c FILE]        (Windows) run as a service; started by the SCM\n"
+          "  install [-c FILE] [--name NAME] [--account ACCOUNT]\n"
+          "          [--start auto|demand|delayed]\n"
+          "                           (Windows) register the service; run elevated\n"
+          "  uninstall [--name NAME]  (Windows) stop and remove the service\n"
           "  --help                   show this help\n"
           "  --version                show the version\n"
           "\n"
@@ -66,6 +71,9 @@ int main(int argc, char **argv) {
     if (parse_config_option(argc, argv, &path) != 0) return EXIT_USAGE;
     return cmd_check_config(path);
   }
+  if (strcmp(argv[1], "service") == 0) return cmd_service(argc - 1, argv + 1);
+  if (strcmp(argv[1], "install") == 0) return cmd_install(argc - 1, argv + 1);
+  if (strcmp(argv[1], "uninstall") == 0) return cmd_uninstall(argc - 1, argv + 1);
   fprintf(stderr, "iocpd: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;

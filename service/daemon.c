@@ -1,0 +1,110 @@
+/* Starting and stopping the engine from a config file (see daemon.h). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "daemon.h"
+#include "log.h"
+
+static const iocpd_handler *handler_for(iocpd_handler_kind kind) {
+  return kind == IOCPD_HANDLER_FORWARD ? &iocpd_forward_handler : &iocpd_echo_handler;
+}
+
+static uint32_t clamp_ms(uint64_t ms) { return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms; }
+
+static void report_problem(void *arg, const char *message) {
+  (void)arg;
+  log_event(EV_CONFIG_ERROR, IOCPD_LOG_ERROR, "%s", message);
+}
+
+static void free_state(daemon_state *d) {
+  free(d->echo);
+  free(d->forward);
+  iocpd_config_free(d->config);
+  memset(d, 0, sizeof(*d));
+}
+
+/* Fills one iocpd_listener_options per configured listener, pointing each
+ * at its handler's options in d. */
+static void fill_listeners(daemon_state *d, iocpd_listener_options *out) {
+  size_t i;
+  for (i = 0; i < d->config->listener_count; i++) {
+    const iocpd_config_listener *l = &d->config->listeners[i];
+    out[i].name = l->name;
+    out[i].addr = l->listen;
+    out[i].handler = handler_for(l->handler);
+    out[i].buffer_size = (size_t)l->buffer_size;
+    if (l->handler == IOCPD_HANDLER_FORWARD) {
+      d->forward[i].upstreams = l->upstreams;
+      d->forward[i].upstream_count = l->upstream_count;
+      d->forward[i].connect_timeout_ms = clamp_ms(l->connect_timeout_ms);
+      d->forward[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
+      out[i].handler_arg = &d->forward[i];
+    } else {
+      d->echo[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
+      out[i].handler_arg = &d->echo[i];
+    }
+  }
+}
+
+int daemon_start(daemon_state *d, const char *path) {
+  iocpd_listener_options *listeners = NULL;
+  iocpd_server_options options;
+  iocpd_error_info err;
+  size_t i, n;
+
+  memset(d, 0, sizeof(*d));
+  log_event(EV_STARTING, IOCPD_LOG_INFO, "iocpd %s starting with %s", IOCPD_VERSION, path);
+  if (iocpd_config_load(path, &d->config, report_problem, NULL) != 0) return EXIT_BAD_CONFIG;
+  log_set_level(d->config->log_level);
+  n = d->config->listener_count;
+  listeners = calloc(n, sizeof(*listeners));
+  d->echo = calloc(n, sizeof(*d->echo));
+  d->forward = calloc(n, sizeof(*d->forward));
+  if (listeners == NULL || d->echo == NULL || d->forward == NULL) {
+    log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "out of memory");
+    goto fail;
+  }
+  fill_listeners(d, listeners);
+  memset(&options, 0, sizeof(options));
+  options.workers = d->config->workers;
+  options.listeners = listeners;
+  options.listener_count = n;
+  options.log = log_from_engine;
+  options.log_level = d->config->log_level;
+  if (iocpd_server_create(&options, &d->server, &err) != 0) {
+    log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "%s", err.message);
+    goto fail;
+  }
+  free(listeners);
+  for (i = 0; i < n; i++) {
+    const iocpd_config_listener *l = &d->config->listeners[i];
+    char addr[IOCPD_ADDR_STRLEN];
+    log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "listener %s: listening on %s (%s)",
+              l->name, iocpd_addr_format(&l->listen, addr), handler_for(l->handler)->name);
+  }
+  log_event(EV_RUNNING, IOCPD_LOG_INFO, "running with %u workers",
+            iocpd_server_worker_count(d->server));
+  return EXIT_OK;
+
+fail:
+  free(listeners);
+  free_state(d);
+  return EXIT_RUNTIME;
+}
+
+void daemon_stop(daemon_state *d, iocpd_drain_progress_fn progress, void *progress_arg) {
+  iocpd_drain_stats stats;
+  log_event(EV_STOP_REQUESTED, IOCPD_LOG_INFO,
+            "stop requested: %zu open connections, draining for up to %llu ms",
+            iocpd_server_connection_count(d->server),
+            (unsigned long long)clamp_ms(d->config->drain_timeout_ms));
+  iocpd_server_drain(d->server, clamp_ms(d->config->drain_timeout_ms), progress, progress_arg,
+                     &stats);
+  log_event(EV_DRAIN_FINISHED, IOCPD_LOG_INFO, "drain finished: drained %zu, aborted %zu in %llu ms",
+            stats.drained, stats.aborted, (unsigned long long)stats.duration_ms);
+  iocpd_server_destroy(d->server);
+  free_state(d);
+  log_event(EV_STOPPED, IOCPD_LOG_INFO, "stopped");
+}
