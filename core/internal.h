@@ -177,7 +177,8 @@ void iocpd__worker_main(void *arg);
 /* --- the backend: each implements exactly these, plus the public
  * iocpd_read/write/shutdown/close/abort. --- */
 
-/* Process-wide setup (e.g. WSAStartup); balanced by backend_cleanup. */
+/* Process-wide setup (e.g. WSAStartup); balanced by backend_cleanup. err
+ * may be NULL. */
 int iocpd__backend_init(iocpd_error_info *err);
 void iocpd__backend_cleanup(void);
 /* Creates and frees a worker's event loop (not its thread). */
@@ -202,10 +203,6 @@ void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c);
 /* Queues msg's data as a write on c; msg is freed once it is sent or the
  * connection is gone. Owner worker only. */
 void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg);
-/* getaddrinfo for iocpd_resolve: every IPv4/IPv6 address of host, with
- * port set; returns the count or a negative code with errbuf filled. */
-int iocpd__getaddrinfo(const char *host, uint16_t port, iocpd_addr *out, size_t max,
-                       char *errbuf, size_t errlen);
 /* Writes a description of an OS error code into buf. */
 void iocpd__os_strerror(long os_error, char *buf, size_t len);
 

@@ -117,20 +117,27 @@ void iocpd__conn_unregister(iocpd_conn *c) {
   iocpd__mutex_unlock(s->lock);
 }
 
-void iocpd__worker_post(iocpd__worker *w, iocpd__msg *msg) {
-  int was_empty;
+/* Appends msg to the inbox; called with the lock held. Returns 1 if the
+ * inbox was empty, i.e. the worker needs a wake-up: a non-empty inbox
+ * already has one on its way, so there is one wake-up per batch. */
+static int inbox_append(iocpd__worker *w, iocpd__msg *msg) {
+  int was_empty = w->inbox_head == NULL;
   msg->next = NULL;
-  iocpd__mutex_lock(w->lock);
-  was_empty = w->inbox_head == NULL;
   if (was_empty) {
     w->inbox_head = msg;
   } else {
     w->inbox_tail->next = msg;
   }
   w->inbox_tail = msg;
+  return was_empty;
+}
+
+void iocpd__worker_post(iocpd__worker *w, iocpd__msg *msg) {
+  int wake;
+  iocpd__mutex_lock(w->lock);
+  wake = inbox_append(w, msg);
   iocpd__mutex_unlock(w->lock);
-  /* One wake-up per batch: a non-empty inbox already has one on its way. */
-  if (was_empty) iocpd__loop_wakeup(w);
+  if (wake) iocpd__loop_wakeup(w);
 }
 
 int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
@@ -139,7 +146,7 @@ int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
   iocpd__worker *w;
   iocpd__msg *msg;
   iocpd_conn *c;
-  int was_empty;
+  int wake;
 
   if (s == NULL || (data == NULL && len > 0) || len == 0) return IOCPD_EINVAL;
   if (index >= s->worker_count) return IOCPD_ENOTFOUND;
@@ -163,15 +170,9 @@ int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
     free(msg);
     return IOCPD_ENOTFOUND;
   }
-  was_empty = w->inbox_head == NULL;
-  if (was_empty) {
-    w->inbox_head = msg;
-  } else {
-    w->inbox_tail->next = msg;
-  }
-  w->inbox_tail = msg;
+  wake = inbox_append(w, msg);
   iocpd__mutex_unlock(w->lock);
-  if (was_empty) iocpd__loop_wakeup(w);
+  if (wake) iocpd__loop_wakeup(w);
   return 0;
 }
 

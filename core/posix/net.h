@@ -1,6 +1,7 @@
 /* The OS socket headers for core/sockaddr.c, epoll build. */
 #ifndef IOCPD_NET_H
 #define IOCPD_NET_H
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 typedef socklen_t iocpd__socklen;
