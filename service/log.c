@@ -27,7 +27,14 @@ static void sanitize(char *s) {
 
 static void to_stderr(log_event_id id, iocpd_log_level level, const char *message) {
   char now[40], line[MAX_MESSAGE + 64];
-  (void)id;
+  /* Config problems print as bare "FILE:LINE: message" lines, exactly as
+   * check-config prints them, so editors and scripts can parse both. */
+  if (id == EV_CONFIG_ERROR) {
+    snprintf(line, sizeof(line), "%s\n", message);
+    fputs(line, stderr);
+    fflush(stderr);
+    return;
+  }
   platform_format_utc_now(now, sizeof(now));
   /* One fputs per line: the C library locks the stream per call, so lines
    * from different threads never interleave. */

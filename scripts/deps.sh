@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# deps.sh: install (with apt-get, Debian 12) everything that building iocpd
+# and running all of its tests needs: the native build, the sanitizer build
+# and the Windows cross build run under Wine. Idempotent; when every package
+# is already installed it does nothing (not even apt-get update), so running
+# it again is instant. Needs root (or sudo). Never reads standard input.
+
+set -euo pipefail
+
+packages=(
+    # native build and tests
+    build-essential cmake ninja-build pkg-config python3 procps
+    libinih-dev
+    # AddressSanitizer/UBSan build with clang (gcc's runtimes come with gcc)
+    clang libclang-rt-14-dev
+    # Windows cross build: compiler, windres, windmc, dlltool
+    gcc-mingw-w64-x86-64
+    # Wine 8 to run the Windows build (wine64 is the loader, wine the
+    # launcher scripts such as wineboot), and the Winelib tools and headers
+    # for the inih shim (build-aux/wine-inih). fonts-wine is only a
+    # Recommends of Wine, installed explicitly so that a prefix set up
+    # without recommends is the same as the one the tests were written on.
+    wine wine64 wine64-tools libwine-dev fonts-wine
+    # MSI packaging (installer/)
+    wixl
+)
+
+# Prints the names, among the arguments, of the packages that are not
+# installed (one dpkg-query for all: this is the fast path of every run).
+not_installed() {
+    local have
+    have=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null |
+        awk '$2 == "installed" { print $1 }' || true)
+    for p in "$@"; do
+        grep -qxF -- "$p" <<<"$have" || echo "$p"
+    done
+}
+
+mapfile -t missing < <(not_installed "${packages[@]}")
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps.sh: all ${#packages[@]} packages are installed"
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo -n)
+    else
+        echo "deps.sh: need root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q </dev/null
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" </dev/null
+
+mapfile -t still < <(not_installed "${packages[@]}")
+if [ ${#still[@]} -ne 0 ]; then
+    echo "deps.sh: still not installed: ${still[*]}" >&2
+    exit 1
+fi
+echo "deps.sh: done"
