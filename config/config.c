@@ -26,6 +26,12 @@
  * second value of `listen`. Multi-line values are therefore not supported;
  * no key needs one.
  *
+ * Some keys are checked only once the whole file is read, because a key
+ * further down decides about them: upstream and connect_timeout depend on
+ * handler, and upstream is compared with listen. Host names in upstream are
+ * resolved then too (iocpd_resolve), so loading a config may block on the
+ * system resolver.
+ *
  * Problems are collected, sorted by line and reported together at the end,
  * so the caller sees them in file order whatever stage found them.
  */
@@ -57,8 +63,19 @@
 #define MAX_LISTENER_NAME 63
 #define MAX_WORKERS 64
 #define MAX_DRAIN_MS ((uint64_t)24 * 3600 * 1000)
+#define MAX_UPSTREAMS 64 /* addresses per listener, after resolution */
+#define MAX_HOST_NAME 253
+#define DEFAULT_CONNECT_MS 5000
+#define MAX_CONNECT_MS ((uint64_t)3600 * 1000)
+#define DEFAULT_IDLE_MS ((uint64_t)10 * 60 * 1000)
+#define MAX_IDLE_MS ((uint64_t)24 * 3600 * 1000)
+#define DEFAULT_BUFFER_SIZE (64 * 1024)
+#define MIN_BUFFER_SIZE 1024
+#define MAX_BUFFER_SIZE (16 * 1024 * 1024)
 #define LISTENER_PREFIX "listener:"
 #define LISTEN_FORMS "a.b.c.d:port or [ipv6]:port"
+#define UPSTREAM_FORMS "host:port, a.b.c.d:port or [ipv6]:port"
+#define DURATION_FORMS "e.g. 500ms, 30s, 5m or 1h"
 
 /* One problem, already formatted as "FILE:LINE: message". */
 typedef struct problem {
@@ -80,10 +97,27 @@ typedef struct listener_rec {
   int line;         /* of the section header */
   int listen_line;  /* of the first listen key, 0 if none yet */
   int handler_line; /* of the first handler key, 0 if none yet */
-  int listen_ok;    /* listen was valid: addr and listen_text are set */
+  /* The same for the other keys. */
+  int upstream_line;
+  int connect_timeout_line;
+  int idle_timeout_line;
+  int buffer_size_line;
+  int listen_ok;  /* listen was valid: addr and listen_text are set */
+  int handler_ok; /* handler named a known handler (echo or forward) */
   iocpd_addr addr;
   char *listen_text;
   iocpd_handler_kind handler;
+  /* upstream and connect_timeout as written. They are checked only once
+   * the whole file is read (check_forward_keys): whether they are allowed
+   * at all depends on handler, which may come later in the section, and
+   * the relay-loop check needs listen, which may come later too. */
+  char *upstream_text;
+  char *connect_timeout_text;
+  iocpd_addr *upstreams; /* set by check_upstreams when all is valid */
+  size_t upstream_count;
+  uint64_t connect_timeout_ms;
+  uint64_t idle_timeout_ms;
+  uint64_t buffer_size;
 } listener_rec;
 
 typedef struct loader {
@@ -403,6 +437,9 @@ static void begin_listener(loader *ld, const char *name, int line) {
   }
   rec->line = line;
   rec->handler = IOCPD_HANDLER_ECHO;
+  rec->connect_timeout_ms = DEFAULT_CONNECT_MS;
+  rec->idle_timeout_ms = DEFAULT_IDLE_MS;
+  rec->buffer_size = DEFAULT_BUFFER_SIZE;
   ld->current = ld->listener_count++;
   ld->kind = SECTION_LISTENER;
 }
@@ -558,6 +595,33 @@ static int first_key(loader *ld, int *first_line, const char *name,
   return 1;
 }
 
+/* Parses a duration key's value into *ms. zero_ok says whether 0 is
+ * allowed; max_ms is the largest value, written as max_text in messages.
+ * Returns 1, or 0 after reporting the problem. */
+static int check_duration(loader *ld, int line, const char *key,
+                          const char *value, int zero_ok, uint64_t max_ms,
+                          const char *max_text, uint64_t *ms) {
+  uint64_t number;
+
+  if (iocpd_parse_duration(value, &number) != 0) {
+    add_problem(ld, line,
+                "%s: invalid duration '%s' (expected " DURATION_FORMS ")", key,
+                value);
+    return 0;
+  }
+  if (number == 0 && !zero_ok) {
+    add_problem(ld, line, "%s: '%s' must be more than 0", key, value);
+    return 0;
+  }
+  if (number > max_ms) {
+    add_problem(ld, line, "%s: '%s' is more than the maximum of %s", key,
+                value, max_text);
+    return 0;
+  }
+  *ms = number;
+  return 1;
+}
+
 static void service_key(loader *ld, const char *name, const char *value,
                         int line) {
   uint64_t number;
@@ -575,19 +639,8 @@ static void service_key(loader *ld, const char *name, const char *value,
     ld->workers = (unsigned)number;
   } else if (strcmp(name, "drain_timeout") == 0) {
     if (!first_key(ld, &ld->drain_line, name, "", "service", line)) return;
-    if (iocpd_parse_duration(value, &number) != 0) {
-      add_problem(ld, line,
-                  "drain_timeout: invalid duration '%s' (expected e.g. 500ms, "
-                  "30s, 5m or 1h)",
-                  value);
-      return;
-    }
-    if (number > MAX_DRAIN_MS) {
-      add_problem(ld, line,
-                  "drain_timeout: '%s' is more than the maximum of 24h", value);
-      return;
-    }
-    ld->drain_ms = number;
+    check_duration(ld, line, name, value, 1, MAX_DRAIN_MS, "24h",
+                   &ld->drain_ms);
   } else if (strcmp(name, "log_level") == 0) {
     if (!first_key(ld, &ld->log_level_line, name, "", "service", line)) return;
     for (level = IOCPD_LOG_ERROR; level <= IOCPD_LOG_DEBUG; level++) {
@@ -608,32 +661,68 @@ static void service_key(loader *ld, const char *name, const char *value,
   }
 }
 
-/* Checks "a.b.c.d:port" or "[ipv6]:port" piece by piece, so that the
- * message says what is wrong; iocpd_addr_parse has the last word. */
-static void listen_key(loader *ld, listener_rec *rec, const char *value,
-                       int line) {
-  const char *host, *port;
+/* How an address key reads in messages and what it accepts. */
+typedef struct address_rules {
+  const char *key;   /* the key name that starts each message */
+  const char *forms; /* the accepted forms, for "(expected ...)" */
+  int names_ok;      /* "host:port" is accepted too, for the resolver */
+  int in_list;       /* the text is one entry of a list: a message that
+                        quotes only a part of it also names the entry */
+} address_rules;
+
+static const address_rules listen_rules = {"listen", LISTEN_FORMS, 0, 0};
+static const address_rules upstream_rules = {"upstream", UPSTREAM_FORMS, 1,
+                                             1};
+
+/* What check_address found. */
+typedef enum address_kind {
+  ADDRESS_BAD,  /* a problem, already reported */
+  ADDRESS_IP,   /* a numeric address, stored in *addr */
+  ADDRESS_NAME  /* "host:port" with a valid port and a plausible host name */
+} address_kind;
+
+static int is_host_name_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+}
+
+/* Checks "a.b.c.d:port" or "[ipv6]:port" (and "host:port" if the rules
+ * allow names) piece by piece, so that the message says what is wrong;
+ * iocpd_addr_parse has the last word on numeric forms. A host part made of
+ * digits and dots only is an IPv4 address, never a name: "10.1.2" is a
+ * typo, not a name for the resolver to guess at. */
+static address_kind check_address(loader *ld, int line,
+                                  const address_rules *rules,
+                                  const char *value, iocpd_addr *addr) {
+  const char *key = rules->key;
+  const char *host, *port, *p;
   size_t host_len;
   char host_buf[256];
+  /* " (in 'ENTRY')": the line's length limit keeps an entry far shorter. */
+  char in[300];
   uint64_t number;
   iocpd_addr ip;
   int bracketed = value[0] == '[';
+  int numeric = 1;
 
+  in[0] = '\0';
+  if (rules->in_list) snprintf(in, sizeof(in), " (in '%s')", value);
   if (value[0] == '\0') {
-    add_problem(ld, line, "listen: value is empty (expected " LISTEN_FORMS ")");
-    return;
+    add_problem(ld, line, "%s: value is empty (expected %s)", key,
+                rules->forms);
+    return ADDRESS_BAD;
   }
   if (bracketed) {
     const char *close = strchr(value, ']');
     if (close == NULL) {
-      add_problem(ld, line,
-                  "listen: '%s' is missing ']' (expected [ipv6]:port)", value);
-      return;
+      add_problem(ld, line, "%s: '%s' is missing ']' (expected [ipv6]:port)",
+                  key, value);
+      return ADDRESS_BAD;
     }
     if (close[1] != ':') {
-      add_problem(ld, line, "listen: '%s' has no port (expected [ipv6]:port)",
+      add_problem(ld, line, "%s: '%s' has no port (expected [ipv6]:port)", key,
                   value);
-      return;
+      return ADDRESS_BAD;
     }
     host = value + 1;
     host_len = (size_t)(close - host);
@@ -641,17 +730,16 @@ static void listen_key(loader *ld, listener_rec *rec, const char *value,
   } else {
     const char *colon = strrchr(value, ':');
     if (colon == NULL) {
-      add_problem(ld, line,
-                  "listen: '%s' has no port (expected " LISTEN_FORMS ")",
-                  value);
-      return;
+      add_problem(ld, line, "%s: '%s' has no port (expected %s)", key, value,
+                  rules->forms);
+      return ADDRESS_BAD;
     }
     if (memchr(value, ':', (size_t)(colon - value)) != NULL) {
       add_problem(ld, line,
-                  "listen: IPv6 address in '%s' must be in brackets, e.g. "
+                  "%s: IPv6 address in '%s' must be in brackets, e.g. "
                   "[::1]:7007",
-                  value);
-      return;
+                  key, value);
+      return ADDRESS_BAD;
     }
     host = value;
     host_len = (size_t)(colon - value);
@@ -659,50 +747,68 @@ static void listen_key(loader *ld, listener_rec *rec, const char *value,
   }
 
   if (port[0] == '\0') {
-    add_problem(ld, line,
-                "listen: '%s' has no port (expected " LISTEN_FORMS ")", value);
-    return;
+    add_problem(ld, line, "%s: '%s' has no port (expected %s)", key, value,
+                rules->forms);
+    return ADDRESS_BAD;
   }
   if (!is_digits(port)) {
-    add_problem(ld, line, "listen: port '%s' is not a number", port);
-    return;
+    add_problem(ld, line, "%s: port '%s' is not a number%s", key, port, in);
+    return ADDRESS_BAD;
   }
   if (parse_number(port, &number) != 0 || number < 1 || number > 65535) {
-    add_problem(ld, line, "listen: port %s out of range 1-65535", port);
-    return;
+    add_problem(ld, line, "%s: port %s out of range 1-65535%s", key, port, in);
+    return ADDRESS_BAD;
   }
   if (host_len == 0) {
-    add_problem(ld, line, "listen: '%s' has no address before the port", value);
-    return;
+    add_problem(ld, line, "%s: '%s' has no address before the port", key,
+                value);
+    return ADDRESS_BAD;
   }
   if (host_len >= sizeof(host_buf)) host_len = sizeof(host_buf) - 1;
   memcpy(host_buf, host, host_len);
   host_buf[host_len] = '\0';
+  for (p = host_buf; *p != '\0'; p++)
+    numeric &= (*p >= '0' && *p <= '9') || *p == '.';
+
+  if (!bracketed && !numeric && rules->names_ok) {
+    for (p = host_buf; *p != '\0' && is_host_name_char(*p); p++) continue;
+    if (*p != '\0' || strlen(host_buf) > MAX_HOST_NAME) {
+      add_problem(ld, line, "%s: '%s' is not a valid host name%s", key,
+                  host_buf, in);
+      return ADDRESS_BAD;
+    }
+    return ADDRESS_NAME;
+  }
   if (iocpd_addr_parse_ip(host_buf, &ip) != 0 ||
       ip.family != (bracketed ? IOCPD_AF_INET6 : IOCPD_AF_INET)) {
-    const char *p;
     int letters = 0;
     for (p = host_buf; *p != '\0'; p++)
       letters |= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
     if (bracketed)
-      add_problem(ld, line, "listen: '%s' is not a valid IPv6 address",
-                  host_buf);
+      add_problem(ld, line, "%s: '%s' is not a valid IPv6 address%s", key,
+                  host_buf, in);
     else if (letters)
       add_problem(ld, line,
-                  "listen: '%s' is not a numeric IPv4 address (host names "
-                  "are not supported)",
-                  host_buf);
+                  "%s: '%s' is not a numeric IPv4 address (host names are "
+                  "not supported)%s",
+                  key, host_buf, in);
     else
-      add_problem(ld, line, "listen: '%s' is not a valid IPv4 address",
-                  host_buf);
-    return;
+      add_problem(ld, line, "%s: '%s' is not a valid IPv4 address%s", key,
+                  host_buf, in);
+    return ADDRESS_BAD;
   }
-  if (iocpd_addr_parse(value, &rec->addr) != 0) {
-    add_problem(ld, line,
-                "listen: invalid address '%s' (expected " LISTEN_FORMS ")",
-                value);
-    return;
+  if (iocpd_addr_parse(value, addr) != 0) {
+    add_problem(ld, line, "%s: invalid address '%s' (expected %s)", key, value,
+                rules->forms);
+    return ADDRESS_BAD;
   }
+  return ADDRESS_IP;
+}
+
+static void listen_key(loader *ld, listener_rec *rec, const char *value,
+                       int line) {
+  if (check_address(ld, line, &listen_rules, value, &rec->addr) != ADDRESS_IP)
+    return;
   rec->listen_text = copy_string(value, strlen(value));
   if (rec->listen_text == NULL) {
     ld->out_of_memory = 1;
@@ -711,33 +817,72 @@ static void listen_key(loader *ld, listener_rec *rec, const char *value,
   rec->listen_ok = 1;
 }
 
+/* Keeps a copy of value in *text, for check_forward_keys. */
+static void keep_value(loader *ld, char **text, const char *value) {
+  *text = copy_string(value, strlen(value));
+  if (*text == NULL) ld->out_of_memory = 1;
+}
+
+/* first_key for a key of a listener section. */
+static int first_listener_key(loader *ld, listener_rec *rec, int *first_line,
+                              const char *name, int line) {
+  return first_key(ld, first_line, name, LISTENER_PREFIX, rec->name, line);
+}
+
 static void listener_key(loader *ld, const char *name, const char *value,
                          int line) {
   listener_rec *rec = &ld->listeners[ld->current];
+  uint64_t number;
 
   if (strcmp(name, "listen") == 0) {
-    if (!first_key(ld, &rec->listen_line, name, LISTENER_PREFIX, rec->name,
-                   line))
-      return;
+    if (!first_listener_key(ld, rec, &rec->listen_line, name, line)) return;
     listen_key(ld, rec, value, line);
   } else if (strcmp(name, "handler") == 0) {
-    if (!first_key(ld, &rec->handler_line, name, LISTENER_PREFIX, rec->name,
-                   line))
-      return;
+    if (!first_listener_key(ld, rec, &rec->handler_line, name, line)) return;
     if (strcmp(value, "echo") == 0) {
       rec->handler = IOCPD_HANDLER_ECHO;
-    } else if (value[0] == '\0') {
-      add_problem(ld, line, "handler: value is empty (expected echo)");
+      rec->handler_ok = 1;
     } else if (strcmp(value, "forward") == 0) {
-      add_problem(ld, line, "handler 'forward' is not available in this build");
+      rec->handler = IOCPD_HANDLER_FORWARD;
+      rec->handler_ok = 1;
+    } else if (value[0] == '\0') {
+      add_problem(ld, line,
+                  "handler: value is empty (expected echo or forward)");
     } else {
-      add_problem(ld, line, "handler: unknown handler '%s' (expected echo)",
+      add_problem(ld, line,
+                  "handler: unknown handler '%s' (expected echo or forward)",
                   value);
+    }
+  } else if (strcmp(name, "upstream") == 0) {
+    if (!first_listener_key(ld, rec, &rec->upstream_line, name, line)) return;
+    keep_value(ld, &rec->upstream_text, value);
+  } else if (strcmp(name, "connect_timeout") == 0) {
+    if (!first_listener_key(ld, rec, &rec->connect_timeout_line, name, line))
+      return;
+    keep_value(ld, &rec->connect_timeout_text, value);
+  } else if (strcmp(name, "idle_timeout") == 0) {
+    if (!first_listener_key(ld, rec, &rec->idle_timeout_line, name, line))
+      return;
+    check_duration(ld, line, name, value, 1, MAX_IDLE_MS, "24h",
+                   &rec->idle_timeout_ms);
+  } else if (strcmp(name, "buffer_size") == 0) {
+    if (!first_listener_key(ld, rec, &rec->buffer_size_line, name, line))
+      return;
+    if (iocpd_parse_size(value, &number) != 0) {
+      add_problem(ld, line,
+                  "buffer_size: invalid size '%s' (expected e.g. 4096, 64k or "
+                  "1m)",
+                  value);
+    } else if (number < MIN_BUFFER_SIZE || number > MAX_BUFFER_SIZE) {
+      add_problem(ld, line, "buffer_size: %s out of range 1k-16m", value);
+    } else {
+      rec->buffer_size = number;
     }
   } else {
     add_problem(ld, line,
-                "unknown key '%s' in [%s%s] (expected listen or handler)", name,
-                LISTENER_PREFIX, rec->name);
+                "unknown key '%s' in [%s%s] (expected listen, handler, "
+                "upstream, connect_timeout, idle_timeout or buffer_size)",
+                name, LISTENER_PREFIX, rec->name);
   }
 }
 
@@ -793,6 +938,180 @@ static int is_wildcard(const iocpd_addr *a) {
   return memcmp(a->ip, zero, sizeof(zero)) == 0;
 }
 
+static int is_loopback(const iocpd_addr *a) {
+  static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0, 0, 0, 0, 0, 1};
+  if (a->family == IOCPD_AF_INET) return a->ip[0] == 127;
+  return memcmp(a->ip, v6_loopback, sizeof(v6_loopback)) == 0;
+}
+
+/* Whether a connection to upstream would come back to the listener on
+ * listen: the same address, or any loopback address when the listener takes
+ * the whole family (0.0.0.0 or [::]). Listeners are bound IPv6-only, so the
+ * families never mix. Other local addresses of the machine would loop too,
+ * but finding them is the OS's business, not a config check's. */
+static int is_own_address(const iocpd_addr *listen,
+                          const iocpd_addr *upstream) {
+  size_t len = listen->family == IOCPD_AF_INET ? 4 : 16;
+  if (listen->family != upstream->family || listen->port != upstream->port)
+    return 0;
+  if (memcmp(listen->ip, upstream->ip, len) == 0 &&
+      (listen->family == IOCPD_AF_INET ||
+       listen->scope_id == upstream->scope_id))
+    return 1;
+  return is_wildcard(listen) && is_loopback(upstream);
+}
+
+/* Checks one upstream entry and appends its addresses to found (count so
+ * far; found has room for MAX_UPSTREAMS + 1). A host name is resolved here,
+ * at load time, so that a name that does not resolve stops the daemon from
+ * starting instead of failing every connection later. Returns the number of
+ * addresses added, or -1 after reporting a problem. */
+static int add_upstream(loader *ld, listener_rec *rec, const char *entry,
+                        iocpd_addr *found, size_t count) {
+  int line = rec->upstream_line;
+  size_t room = MAX_UPSTREAMS - count, k;
+  iocpd_addr addr;
+  address_kind kind;
+  int n;
+
+  kind = check_address(ld, line, &upstream_rules, entry, &addr);
+  if (kind == ADDRESS_BAD) return -1;
+  if (kind == ADDRESS_IP) {
+    found[count] = addr;
+    n = 1;
+  } else {
+    char reason[256] = "";
+    /* One slot more than there is room for, to notice the limit. */
+    n = iocpd_resolve(entry, found + count, room + 1, reason, sizeof(reason));
+    if (n == IOCPD_ENOMEM) {
+      ld->out_of_memory = 1;
+      return -1;
+    }
+    if (n <= 0) {
+      /* iocpd_strerror's text for IOCPD_ENOTFOUND is about connections. */
+      const char *why = reason;
+      if (why[0] == '\0')
+        why = n == IOCPD_ENOTFOUND ? "name not found" : iocpd_strerror(n);
+      add_problem(ld, line, "upstream: cannot resolve '%.*s': %s",
+                  (int)(strrchr(entry, ':') - entry), entry, why);
+      return -1;
+    }
+  }
+  if ((size_t)n > room) {
+    add_problem(ld, line,
+                "upstream: '%s' brings the listener to more than %d "
+                "addresses (the limit)",
+                entry, MAX_UPSTREAMS);
+    return -1;
+  }
+  for (k = 0; rec->listen_ok && k < (size_t)n; k++) {
+    char text[IOCPD_ADDR_STRLEN];
+    if (!is_own_address(&rec->addr, &found[count + k])) continue;
+    if (kind == ADDRESS_IP)
+      add_problem(ld, line,
+                  "upstream: %s is this listener's own address (relay loop)",
+                  entry);
+    else
+      add_problem(ld, line,
+                  "upstream: %s (%s) is this listener's own address (relay "
+                  "loop)",
+                  entry, iocpd_addr_format(&found[count + k], text));
+    return -1;
+  }
+  return n;
+}
+
+/* Checks the comma-separated upstream list of a listener and, if every
+ * entry is valid, stores all their addresses, in order, in rec->upstreams. */
+static void check_upstreams(loader *ld, listener_rec *rec) {
+  iocpd_addr found[MAX_UPSTREAMS + 1];
+  const char *text = rec->upstream_text, *p = text;
+  int line = rec->upstream_line, ok = 1;
+  size_t count = 0;
+  unsigned index = 0;
+
+  if (text[0] == '\0') {
+    add_problem(ld, line, "upstream: value is empty (expected " UPSTREAM_FORMS
+                          ")");
+    return;
+  }
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    const char *end = comma != NULL ? comma : p + strlen(p);
+    /* The reader's line limit keeps every entry far shorter. */
+    char entry[256];
+    size_t len;
+
+    index++;
+    while (p < end && is_space(*p)) p++;
+    while (end > p && is_space(end[-1])) end--;
+    len = (size_t)(end - p);
+    assert(len < sizeof(entry));
+    if (len >= sizeof(entry)) len = sizeof(entry) - 1;
+    memcpy(entry, p, len);
+    entry[len] = '\0';
+
+    if (len == 0) {
+      add_problem(ld, line, "upstream: entry %u of '%s' is empty", index,
+                  text);
+      ok = 0;
+    } else if (ok) {
+      int n = add_upstream(ld, rec, entry, found, count);
+      if (n < 0)
+        ok = 0;
+      else
+        count += (size_t)n;
+    } else {
+      /* After a problem nothing will be kept: check the entry on its own,
+       * only to report its problems too. */
+      add_upstream(ld, rec, entry, found, 0);
+    }
+    if (comma == NULL) break;
+    p = comma + 1;
+  }
+  if (!ok) return;
+  assert(count > 0);
+  rec->upstreams = malloc(count * sizeof(*rec->upstreams));
+  if (rec->upstreams == NULL) {
+    ld->out_of_memory = 1;
+    return;
+  }
+  memcpy(rec->upstreams, found, count * sizeof(*rec->upstreams));
+  rec->upstream_count = count;
+}
+
+/* The keys that only a forward listener takes, and the one it needs. */
+static void check_forward_keys(loader *ld, listener_rec *rec) {
+  /* A problem while storing the text was counted as out of memory. */
+  int have_upstream = rec->upstream_line > 0 && rec->upstream_text != NULL;
+  int have_connect =
+      rec->connect_timeout_line > 0 && rec->connect_timeout_text != NULL;
+
+  if (rec->handler_ok && rec->handler == IOCPD_HANDLER_ECHO) {
+    if (rec->upstream_line > 0)
+      add_problem(ld, rec->upstream_line,
+                  "upstream: only valid with handler = forward");
+    if (rec->connect_timeout_line > 0)
+      add_problem(ld, rec->connect_timeout_line,
+                  "connect_timeout: only valid with handler = forward");
+    return;
+  }
+  /* A forward listener, or one whose handler is missing or misspelt (that
+   * was reported): check what is there, to report every problem now. */
+  if (have_upstream)
+    check_upstreams(ld, rec);
+  else if (rec->upstream_line == 0 && rec->handler_ok)
+    add_problem(ld, rec->line,
+                "missing key 'upstream' in [%s%s] (required by handler = "
+                "forward)",
+                LISTENER_PREFIX, rec->name);
+  if (have_connect)
+    check_duration(ld, rec->connect_timeout_line, "connect_timeout",
+                   rec->connect_timeout_text, 0, MAX_CONNECT_MS, "1h",
+                   &rec->connect_timeout_ms);
+}
+
 static void check_listeners(loader *ld) {
   size_t i, j;
 
@@ -804,6 +1123,7 @@ static void check_listeners(loader *ld) {
     if (rec->handler_line == 0)
       add_problem(ld, rec->line, "missing key 'handler' in [%s%s]",
                   LISTENER_PREFIX, rec->name);
+    check_forward_keys(ld, rec);
   }
 
   /* Two listeners on one address cannot both bind; neither can a wildcard
@@ -862,8 +1182,14 @@ static iocpd_config *build_config(loader *ld) {
     l->listen = rec->addr;
     l->listen_text = rec->listen_text;
     l->handler = rec->handler;
+    l->upstreams = rec->upstreams;
+    l->upstream_count = rec->upstream_count;
+    l->connect_timeout_ms = rec->connect_timeout_ms;
+    l->idle_timeout_ms = rec->idle_timeout_ms;
+    l->buffer_size = rec->buffer_size;
     rec->name = NULL;
     rec->listen_text = NULL;
+    rec->upstreams = NULL;
   }
   return config;
 }
@@ -929,6 +1255,9 @@ out:
   for (i = 0; i < ld.listener_count; i++) {
     free(ld.listeners[i].name);
     free(ld.listeners[i].listen_text);
+    free(ld.listeners[i].upstream_text);
+    free(ld.listeners[i].connect_timeout_text);
+    free(ld.listeners[i].upstreams);
   }
   free(ld.listeners);
   free(text);
@@ -946,6 +1275,7 @@ void iocpd_config_free(iocpd_config *config) {
     for (i = 0; i < config->listener_count; i++) {
       free(config->listeners[i].name);
       free(config->listeners[i].listen_text);
+      free(config->listeners[i].upstreams);
     }
   }
   free(config->listeners);

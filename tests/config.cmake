@@ -1,8 +1,10 @@
 # Tests of the config module, included from tests/CMakeLists.txt.
 #
 #   config_units   C unit test of config/ (units and iocpd_config_load on
-#                  files in a scratch directory); built only when the tests
-#                  can run on the build machine, i.e. not when cross-compiling.
+#                  files in a scratch directory); built when the tests can
+#                  run on the build machine: natively, or in a cross build
+#                  through CMAKE_CROSSCOMPILING_EMULATOR (the Wine wrapper),
+#                  which also runs its host-name lookups through Winsock.
 #   config_errors  black-box suite: runs the iocpd executable on every case in
 #                  config-cases/ (and a few generated ones) and checks exit
 #                  codes and messages. Under a cross build it runs the binary
@@ -13,7 +15,7 @@
 # through the environment and split like a shell command line, so it must
 # not contain ';' (CMake's list separator).
 
-if(NOT CMAKE_CROSSCOMPILING)
+if(NOT CMAKE_CROSSCOMPILING OR CMAKE_CROSSCOMPILING_EMULATOR)
   add_executable(test_config_units ${CMAKE_CURRENT_LIST_DIR}/test_config_units.c)
   target_link_libraries(test_config_units PRIVATE iocpd_config)
   set(IOCPD_CONFIG_UNITS_DIR ${CMAKE_CURRENT_BINARY_DIR}/config_units_tmp)
@@ -35,7 +37,7 @@ if(Python3_Interpreter_FOUND)
   add_test(NAME config_errors
            COMMAND ${Python3_EXECUTABLE}
                    ${CMAKE_CURRENT_LIST_DIR}/test_config_errors.py)
-  # About 50 cases, each run twice; under Wine the script itself trims the
+  # About 70 cases, each run twice; under Wine the script itself trims the
   # second pass when process start-up is slow (see its docstring).
   if(_iocpd_config_platform STREQUAL "wine")
     set(_iocpd_config_timeout 900)

@@ -10,12 +10,18 @@ relative path:
                                    (exit 0 and "case.ini: OK" on stdout for a
                                    valid case)
   iocpd run -c case.ini            exit 1 with the same messages, without
-                                   serving (invalid cases only)
+                                   serving (invalid cases only); run reports
+                                   them as error log lines, so the log
+                                   prefix "TIMESTAMP error " is removed
+                                   before they are compared
 
 Cases come from two places:
   - tests/config-cases/*.ini: each file states what it expects in comment
     lines `; expect: case.ini:LINE: message` (or `; expect: OK` for a valid
-    file); the line numbers count those comment lines too.
+    file); the line numbers count those comment lines too. A line
+    `; expect-prefix: case.ini:LINE: start` expects a message that starts
+    that way, for a message that ends in text of the OS (a resolver's
+    reason, which differs by platform).
   - GENERATED below: cases that cannot be a plain text file in the source
     tree (a missing file, a directory, UTF-16, NUL bytes, CRLF that git
     might rewrite, a file over 1 MiB).
@@ -23,7 +29,8 @@ Cases come from two places:
 Every expected line must appear on stderr exactly, as a whole line, and no
 other `case.ini:LINE: ...` problem may appear. Under Wine, Wine's own lines
 are dropped first. The message for a missing file ends with the OS error
-text, so only its prefix is checked.
+text, so only its prefix is checked; so does the message for a host name in
+`upstream` that does not resolve.
 
 Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM, see iocpdtest.py.
 Under Wine every process start is slow; when running every case twice would
@@ -48,12 +55,17 @@ BUDGET = 60.0
 FULL = os.environ.get("IOCPD_CONFIG_TESTS_FULL", "") not in ("", "0")
 
 # Cases whose `run` pass is kept under Wine even when time is short: one per
-# stage of loading (open, encoding, syntax, values, whole-file checks).
+# stage of loading (open, encoding, syntax, values, whole-file checks, name
+# resolution).
 RUN_UNDER_WINE = {"missing-file", "directory", "utf16-bom", "nul-byte",
-                  "missing-equals", "three-errors", "same-address"}
+                  "missing-equals", "three-errors", "same-address",
+                  "upstream-nohost"}
 
 # A problem with a line number, as the loader prints it.
 NUMBERED = re.compile(r"^%s:\d+: " % re.escape(CONFIG))
+# What `run` puts before each problem: it logs them as error events
+# ("2026-01-02T03:04:05.678Z error case.ini:3: ...").
+LOG_ERROR_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z error ")
 # Lines Wine itself writes to the program's stderr: its launcher notices
 # ("wine: ...", "it looks like wine32 is missing ...") and debug channels
 # prefixed with a thread id ("0024:fixme:...").
@@ -88,19 +100,23 @@ def file_case(filename):
     with open(path, "rb") as f:
         data = f.read()
     expected = []
+    prefixes = []
     valid = False
     for line in data.decode("utf-8").splitlines():
-        m = re.match(r"^; expect: (.*)$", line)
+        m = re.match(r"^; expect(-prefix)?: (.*)$", line)
         if m is None:
             continue
-        if m.group(1) == "OK":
+        if m.group(1):
+            prefixes.append(m.group(2))
+        elif m.group(2) == "OK":
             valid = True
         else:
-            expected.append(m.group(1))
-    if valid == bool(expected):
+            expected.append(m.group(2))
+    if valid == bool(expected or prefixes):
         raise ValueError("%s: needs either '; expect: OK' or '; expect: "
                          "case.ini:...' lines" % filename)
-    return Case(filename[:-len(".ini")], write_bytes(data), expected, valid=valid)
+    return Case(filename[:-len(".ini")], write_bytes(data), expected, prefixes,
+                valid=valid)
 
 
 def generated_cases():
@@ -169,12 +185,15 @@ def run_case(case, command):
         wd.cleanup()
 
 
-def output_lines(text):
+def output_lines(text, log=False):
     """Lines of the program's output. A Windows program's text-mode stderr
-    ends lines with CRLF, and Wine adds lines of its own."""
+    ends lines with CRLF, and Wine adds lines of its own. With log, the
+    prefix of error log lines is removed."""
     lines = [line.rstrip("\r") for line in text.split("\n")]
     if iocpdtest.WINE:
         lines = [line for line in lines if not WINE_NOISE.search(line)]
+    if log:
+        lines = [LOG_ERROR_PREFIX.sub("", line) for line in lines]
     return [line for line in lines if line]
 
 
@@ -215,7 +234,7 @@ class ConfigErrors(unittest.TestCase):
         if key in self.skipped:
             self.skipTest(self.skipped[key])
         r = self.results[key]
-        err = output_lines(r.stderr)
+        err = output_lines(r.stderr, log=command == "run")
         out = output_lines(r.stdout)
         if case.valid:
             self.assertEqual(r.rc, 0, "%s should be valid\n%r" % (case.name, r))
@@ -228,7 +247,8 @@ class ConfigErrors(unittest.TestCase):
         for prefix in case.prefixes:
             self.assertTrue(any(l.startswith(prefix) for l in err),
                             "%s: no line starts with %r\n%r" % (case.name, prefix, r))
-        extra = [l for l in err if NUMBERED.match(l) and l not in case.expected]
+        extra = [l for l in err if NUMBERED.match(l) and l not in case.expected
+                 and not any(l.startswith(p) for p in case.prefixes)]
         self.assertEqual(extra, [], "%s: unexpected problems\n%r" % (case.name, r))
 
     def test_cases_cover_the_required_problems(self):
@@ -241,7 +261,11 @@ class ConfigErrors(unittest.TestCase):
             "bad-duration", "negative-duration", "overflow-duration",
             "bad-log-level", "bad-workers", "bad-handler", "missing-equals",
             "long-line", "utf16-bom", "nul-byte", "same-address",
-            "three-errors", "valid-minimal", "valid-full", "valid-crlf-bom"}
+            "three-errors", "valid-minimal", "valid-full", "valid-crlf-bom",
+            "valid-forward", "valid-forward-name", "forward-missing-upstream",
+            "forward-keys-on-echo", "upstream-empty", "upstream-port",
+            "upstream-bad-address", "upstream-nohost", "upstream-relay-loop",
+            "connect-timeout", "idle-timeout", "buffer-size"}
         self.assertEqual(sorted(required - names), [])
         three = [c for c in self.cases if c.name == "three-errors"][0]
         self.assertEqual(len(set(three.expected)), 3)

@@ -60,8 +60,10 @@ int iocpd__translate_win(DWORD e) {
 void iocpd__os_strerror(long os_error, char *buf, size_t len) {
   DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
                            NULL, (DWORD)os_error, 0, buf, (DWORD)len, NULL);
-  /* System messages end in ".\r\n"; a log line wants neither. */
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.')) {
+  /* System messages end in ".\r\n" (Wine's in ". "); a log line wants
+   * none of that. */
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.' ||
+                   buf[n - 1] == ' ')) {
     buf[--n] = '\0';
   }
   if (n == 0) snprintf(buf, len, "Windows error %ld", os_error);
