@@ -36,6 +36,14 @@ typedef struct iocpd_config_listener {
   uint64_t connect_timeout_ms; /* forward only; default 5 s */
   uint64_t idle_timeout_ms;    /* echo and forward; default 10 min */
   uint64_t buffer_size;        /* echo and forward; default 64 KiB */
+  /* protection */
+  uint64_t max_connections;        /* 0 = no limit (default) */
+  uint64_t max_connections_per_ip; /* 0 = no limit (default) */
+  iocpd_cidr *allow;               /* allow = ; none: every address */
+  size_t allow_count;
+  iocpd_cidr *deny;                /* deny = ; checked first */
+  size_t deny_count;
+  uint64_t handshake_timeout_ms;   /* 0 = off (default) */
 } iocpd_config_listener;
 
 typedef struct iocpd_config {
@@ -43,8 +51,14 @@ typedef struct iocpd_config {
   unsigned workers;          /* [service] workers, 0 = one per CPU */
   uint64_t drain_timeout_ms; /* [service] drain_timeout, default 30 s */
   iocpd_log_level log_level; /* [service] log_level, default info */
+  uint64_t max_connections;  /* [service] max_connections, default 10000 */
   iocpd_config_listener *listeners; /* in file order, at least one */
   size_t listener_count;
+  /* Things that are allowed but probably unintended, each formatted as
+   * "FILE:LINE: warning: message"; check-config prints them, the daemon
+   * logs them as warnings. They never make a file invalid. */
+  char **warnings;
+  size_t warning_count;
 } iocpd_config;
 
 /* Receives one problem, already formatted as "FILE:LINE: message". */
@@ -55,6 +69,13 @@ typedef void (*iocpd_config_report_fn)(void *arg, const char *message);
  * problems reported (> 0) and leaves *out NULL. */
 int iocpd_config_load(const char *path, iocpd_config **out,
                       iocpd_config_report_fn report, void *report_arg);
+
+/* The same for a file already in memory: name is used in messages only.
+ * For tests and the fuzzer; iocpd_config_load reads the file and calls
+ * this. */
+int iocpd_config_load_buffer(const char *name, const char *data, size_t len,
+                             iocpd_config **out, iocpd_config_report_fn report,
+                             void *report_arg);
 
 /* Frees a config from iocpd_config_load. NULL is fine. */
 void iocpd_config_free(iocpd_config *config);

@@ -43,6 +43,7 @@ typedef enum iocpd__msg_type {
   IOCPD__MSG_START_LISTENERS, /* start accepting on this worker's listeners */
   IOCPD__MSG_CLOSE_LISTENERS, /* close the listeners this worker owns */
   IOCPD__MSG_ABORT_ALL,       /* abort every connection of this worker */
+  IOCPD__MSG_RESUME_LISTENERS, /* accept again on paused listeners with room */
   IOCPD__MSG_QUIT             /* leave the loop once nothing is pending */
 } iocpd__msg_type;
 
@@ -67,6 +68,9 @@ typedef struct iocpd__conn_base {
   iocpd_addr local;
   int closing;             /* set under the worker lock; see registry.c */
   int outbound;            /* made by iocpd_connect, not accepted */
+  int ip_counted;          /* counted in its listener's per-address table */
+  uint64_t bytes_in;       /* received from the peer */
+  uint64_t bytes_out;      /* sent to the peer */
   uint64_t timer_due;      /* when the timer fires (iocpd__now_ms) */
   size_t timer_slot;       /* 1 + index in the worker's timer heap; 0 = unarmed */
   iocpd_conn *table_next;  /* chain in the worker's id table */
@@ -74,6 +78,13 @@ typedef struct iocpd__conn_base {
 } iocpd__conn_base;
 
 #include "backend.h" /* iocpd__worker_os, iocpd__listener_os, struct iocpd_conn */
+
+/* A per-address connection count (max_connections_per_ip). */
+typedef struct iocpd__ip_count {
+  struct iocpd__ip_count *next;
+  uint8_t ip[16]; /* IPv4 in its IPv4-mapped IPv6 form */
+  size_t count;
+} iocpd__ip_count;
 
 struct iocpd__listener {
   iocpd_server *server;
@@ -85,6 +96,23 @@ struct iocpd__listener {
   iocpd__worker *worker; /* the worker that accepts on it */
   int open;              /* set while the socket is open; owner only */
   iocpd_error_info start_error; /* why iocpd__listener_start failed */
+  /* Admission (admission.c); the fields below are guarded by the server
+   * lock unless marked otherwise. */
+  size_t max_conns;      /* 0 = no limit */
+  size_t max_per_ip;     /* 0 = no limit */
+  iocpd_cidr *allow;     /* copied from the options */
+  size_t allow_count;
+  iocpd_cidr *deny;
+  size_t deny_count;
+  size_t conns_open;     /* accepted and not yet freed */
+  size_t slots_reserved; /* accepts under way that may become connections */
+  int paused;            /* accepting stopped at a limit */
+  int resume_posted;     /* a RESUME message is on its way to the owner */
+  iocpd__ip_count **ip_table; /* per-address counts, chained */
+  size_t ip_table_size;
+  uint64_t last_reject_log_ms; /* rejection logging, at most once a second */
+  uint64_t rejects_unlogged;
+  iocpd_listener_stats stats;
   iocpd__listener_os os;
 };
 
@@ -121,6 +149,8 @@ struct iocpd_server {
   iocpd__cond *changed;      /* signalled when conn_count falls or acks */
   size_t open_accepted;      /* accepted connections not yet freed */
   size_t open_all;           /* the same plus outbound ones */
+  size_t max_conns;          /* accepted connections; 0 = no limit */
+  size_t slots_reserved;     /* accepts under way on every listener */
   size_t acks_pending;       /* broadcast messages not yet processed */
   size_t ack_result;         /* sum reported by workers for a broadcast */
   int listeners_closed;
@@ -160,15 +190,39 @@ int iocpd__timers_timeout(iocpd__worker *w);
 void iocpd__timers_run(iocpd__worker *w);
 void iocpd__timers_free(iocpd__worker *w);
 
+/* --- admission.c: limits, allow/deny, per-address counts --- */
+
+enum { IOCPD__ADMITTED = 0, IOCPD__REJECT_DENIED = 1, IOCPD__REJECT_PER_IP = 2 };
+
+/* Reserves room for one more connection on l, within the listener's and
+ * the server's limits. Returns 1, or 0 when full: l is then paused, and a
+ * RESUME_LISTENERS message reaches its worker once room opens. Owner. */
+int iocpd__admit_reserve(iocpd__listener *l);
+/* Gives back a reservation that did not become a connection. */
+void iocpd__admit_release(iocpd__listener *l);
+/* Decides on a just-accepted connection c (its listener and peer set, not
+ * yet on any worker): deny, then allow, then the per-address limit. On
+ * IOCPD__ADMITTED the reservation becomes an open connection, counted.
+ * Otherwise the reservation is given back, the rejection counted and
+ * logged (at most once a second per listener), and the caller resets the
+ * socket and frees c. */
+int iocpd__admit(iocpd_conn *c);
+/* Forgets a connection when it is freed: counts, its per-address entry,
+ * and resumes listeners that were paused for lack of room. */
+void iocpd__admit_forget(iocpd_conn *c);
+/* Frees the listener's admission state (at server free). */
+void iocpd__admit_free(iocpd__listener *l);
+
 /* --- server.c --- */
 
 /* A handler that does nothing: given to a connection the engine must end
  * without telling anyone (e.g. an iocpd_connect that failed halfway). */
 extern const iocpd_handler iocpd__silent_handler;
 
-/* Counts a new connection (an accepted one as soon as it is accepted,
- * before it is handed to its worker, so that drains see it). */
-void iocpd__server_conn_added(iocpd_server *s, int outbound);
+/* Counts a new outbound connection. (Accepted ones are counted by
+ * iocpd__admit, before they are handed to their worker, so that drains
+ * see them.) */
+void iocpd__server_outbound_added(iocpd_server *s);
 /* Reports that a broadcast message was processed, adding result. */
 void iocpd__server_ack(iocpd_server *s, size_t result);
 /* A worker's thread body: runs the backend loop. */
@@ -197,6 +251,9 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err);
 /* Closes the listening socket. Owner worker's thread, or any thread before
  * the workers start / after they are joined. Idempotent. */
 void iocpd__listener_close(iocpd__listener *l);
+/* Starts accepting again on a listener paused at a limit (owner worker).
+ * Backends take new reservations with iocpd__admit_reserve as they go. */
+void iocpd__listener_resume(iocpd__listener *l);
 /* Takes over a connection handed over in an ADOPT message: registers it,
  * attaches it to w's loop and calls on_accept. Owner worker only. */
 void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c);

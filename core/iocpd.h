@@ -93,6 +93,24 @@ char *iocpd_addr_format(const iocpd_addr *addr, char *buf);
 int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
                   size_t errlen);
 
+/* An address block: an address and how many leading bits must match. */
+typedef struct iocpd_cidr {
+  iocpd_addr addr; /* port unused */
+  unsigned prefix; /* 0-32 for IPv4, 0-128 for IPv6 */
+} iocpd_cidr;
+
+/* Parses "a.b.c.d/N" or "ipv6/N"; a bare address means the single host
+ * (/32 or /128). Bits set beyond the prefix are rejected ("10.0.0.1/8"),
+ * since they usually mean a typo. Returns 0 or IOCPD_EINVAL. */
+int iocpd_cidr_parse(const char *text, iocpd_cidr *out);
+
+/* Writes c as "a.b.c.d/N" or "ipv6/N" into buf (IOCPD_ADDR_STRLEN bytes). */
+char *iocpd_cidr_format(const iocpd_cidr *c, char *buf);
+
+/* 1 if addr lies in c, else 0. An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) matches IPv4 blocks as a.b.c.d. */
+int iocpd_cidr_match(const iocpd_cidr *c, const iocpd_addr *addr);
+
 /* ------------------------------------------------------------------------ */
 /* Logging */
 
@@ -231,6 +249,10 @@ int iocpd_conn_set_timer(iocpd_conn *conn, uint32_t ms);
 /* Number of writes queued on the connection and not yet sent. */
 size_t iocpd_conn_pending_writes(const iocpd_conn *conn);
 
+/* Bytes received from and sent to the peer so far. */
+uint64_t iocpd_conn_bytes_in(const iocpd_conn *conn);
+uint64_t iocpd_conn_bytes_out(const iocpd_conn *conn);
+
 /* The connection's id: unique within its server for the server's life. */
 uint64_t iocpd_conn_id(const iocpd_conn *conn);
 /* The handler's per-connection pointer, NULL until set. */
@@ -254,6 +276,13 @@ typedef struct iocpd_listener_options {
   const iocpd_handler *handler;  /* must outlive the server */
   void *handler_arg;             /* see iocpd_conn_handler_arg */
   size_t buffer_size;            /* read buffer per connection; 0 = 64 KiB */
+  /* Protection. Zero counts mean "no limit", empty lists "no rule". */
+  size_t max_connections;        /* accepting pauses while this many are open */
+  size_t max_connections_per_ip; /* more from one address are reset at once */
+  const iocpd_cidr *allow;       /* if allow_count > 0, only these may connect */
+  size_t allow_count;
+  const iocpd_cidr *deny;        /* checked before allow; matches are reset */
+  size_t deny_count;
 } iocpd_listener_options;
 
 typedef struct iocpd_server_options {
@@ -263,6 +292,7 @@ typedef struct iocpd_server_options {
   iocpd_log_fn log;                        /* NULL = no logging */
   void *log_arg;
   iocpd_log_level log_level; /* messages above this level are skipped */
+  size_t max_connections;    /* accepted connections, all listeners; 0 = no limit */
 } iocpd_server_options;
 
 /* Filled when iocpd_server_create fails: the IOCPD_E* code, the raw OS
@@ -298,6 +328,21 @@ size_t iocpd_server_connection_count(iocpd_server *server);
  * caller can report progress. */
 size_t iocpd_server_wait(iocpd_server *server, size_t below,
                          uint32_t timeout_ms);
+
+/* Counters of one listener, for monitoring. */
+typedef struct iocpd_listener_stats {
+  const char *name;
+  uint64_t accepted;        /* connections accepted and handed to the handler */
+  uint64_t active;          /* of those, still open */
+  uint64_t rejected_denied; /* reset at accept: deny list, or not on allow */
+  uint64_t rejected_per_ip; /* reset at accept: max_connections_per_ip */
+  uint64_t paused;          /* times accepting paused at a connection limit */
+} iocpd_listener_stats;
+
+/* Fills out[i] for the first max listeners (in options order) and returns
+ * the number of listeners. Any thread. */
+size_t iocpd_server_listener_stats(iocpd_server *server, iocpd_listener_stats *out,
+                                   size_t max);
 
 /* Aborts every open connection (RST) and returns how many it aborted.
  * Any thread but a worker. */

@@ -96,7 +96,6 @@ void iocpd__conn_mark_closing(iocpd_conn *c) {
 
 void iocpd__conn_unregister(iocpd_conn *c) {
   iocpd__worker *w = c->base.worker;
-  iocpd_server *s = w->server;
   iocpd_conn **p;
 
   iocpd__mutex_lock(w->lock);
@@ -108,13 +107,7 @@ void iocpd__conn_unregister(iocpd_conn *c) {
     w->table_count--;
   }
   iocpd__mutex_unlock(w->lock);
-
-  iocpd__mutex_lock(s->lock);
-  assert(s->open_all > 0);
-  s->open_all--;
-  if (!c->base.outbound) s->open_accepted--;
-  iocpd__cond_broadcast(s->changed);
-  iocpd__mutex_unlock(s->lock);
+  iocpd__admit_forget(c);
 }
 
 /* Appends msg to the inbox; called with the lock held. Returns 1 if the
@@ -245,6 +238,23 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
         size_t n = abort_all(w);
         free(m);
         iocpd__server_ack(w->server, n);
+        break;
+      }
+      case IOCPD__MSG_RESUME_LISTENERS: {
+        iocpd_server *s = w->server;
+        size_t i;
+        for (i = 0; i < s->listener_count; i++) {
+          iocpd__listener *l = &s->listeners[i];
+          int resume;
+          if (l->worker != w) continue;
+          iocpd__mutex_lock(s->lock);
+          resume = l->paused;
+          l->paused = 0;
+          l->resume_posted = 0;
+          iocpd__mutex_unlock(s->lock);
+          if (resume && l->open) iocpd__listener_resume(l);
+        }
+        free(m);
         break;
       }
       case IOCPD__MSG_QUIT:

@@ -30,6 +30,8 @@ const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
 iocpd_server *iocpd_conn_server(const iocpd_conn *c) {
   return c->base.worker->server;
 }
+uint64_t iocpd_conn_bytes_in(const iocpd_conn *c) { return c->base.bytes_in; }
+uint64_t iocpd_conn_bytes_out(const iocpd_conn *c) { return c->base.bytes_out; }
 
 static int silent_accept(iocpd_conn *c) {
   (void)c;
@@ -41,10 +43,9 @@ const iocpd_handler iocpd__silent_handler = {.name = "closing", .on_accept = sil
 /* ------------------------------------------------------------------------ */
 /* Counting and acknowledgements */
 
-void iocpd__server_conn_added(iocpd_server *s, int outbound) {
+void iocpd__server_outbound_added(iocpd_server *s) {
   iocpd__mutex_lock(s->lock);
   s->open_all++;
-  if (!outbound) s->open_accepted++;
   iocpd__mutex_unlock(s->lock);
 }
 
@@ -129,6 +130,7 @@ static void server_free(iocpd_server *s) {
   if (s->listeners != NULL) {
     for (i = 0; i < s->listener_count; i++) {
       iocpd__listener_close(&s->listeners[i]);
+      iocpd__admit_free(&s->listeners[i]);
       free(s->listeners[i].name);
     }
     free(s->listeners);
@@ -178,6 +180,25 @@ nomem:
   return IOCPD_ENOMEM;
 }
 
+/* Copies a listener's limits and allow/deny lists out of the options. */
+static int copy_rules(iocpd__listener *l, const iocpd_listener_options *o) {
+  l->max_conns = o->max_connections;
+  l->max_per_ip = o->max_connections_per_ip;
+  if (o->allow_count > 0) {
+    l->allow = malloc(o->allow_count * sizeof(*l->allow));
+    if (l->allow == NULL) return IOCPD_ENOMEM;
+    memcpy(l->allow, o->allow, o->allow_count * sizeof(*l->allow));
+    l->allow_count = o->allow_count;
+  }
+  if (o->deny_count > 0) {
+    l->deny = malloc(o->deny_count * sizeof(*l->deny));
+    if (l->deny == NULL) return IOCPD_ENOMEM;
+    memcpy(l->deny, o->deny, o->deny_count * sizeof(*l->deny));
+    l->deny_count = o->deny_count;
+  }
+  return 0;
+}
+
 static int create_listeners(iocpd_server *s, const iocpd_server_options *o,
                             iocpd_error_info *err) {
   size_t i;
@@ -199,6 +220,7 @@ static int create_listeners(iocpd_server *s, const iocpd_server_options *o,
                          ? o->listeners[i].buffer_size
                          : IOCPD__DEFAULT_BUFFER_SIZE;
     l->worker = &s->workers[i % s->worker_count];
+    if (copy_rules(l, &o->listeners[i]) != 0) goto nomem;
     rc = iocpd__listener_bind(l, err);
     if (rc != 0) return rc;
   }
@@ -266,6 +288,7 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
   s->log = o->log;
   s->log_arg = o->log_arg;
   s->log_level = o->log_level;
+  s->max_conns = o->max_connections;
   s->lock = iocpd__mutex_create();
   s->control = iocpd__mutex_create();
   s->changed = iocpd__cond_create();

@@ -340,6 +340,167 @@ static void test_forward_through_engine(void) {
   iocpd_server_destroy(s);
 }
 
+/* Starts an echo server whose single listener has the given rules. */
+static iocpd_server *start_guarded(uint16_t port, const iocpd_listener_options *rules,
+                                   size_t server_max) {
+  iocpd_listener_options l = *rules;
+  iocpd_server_options o;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  memset(&o, 0, sizeof(o));
+  l.name = "guarded";
+  l.addr = loopback(port);
+  l.handler = &iocpd_echo_handler;
+  o.workers = 2;
+  o.listeners = &l;
+  o.listener_count = 1;
+  o.max_connections = server_max;
+  if (iocpd_server_create(&o, &s, &err) != 0) fprintf(stderr, "cannot start: %s\n", err.message);
+  return s;
+}
+
+static iocpd_listener_stats stats_of(iocpd_server *s) {
+  iocpd_listener_stats st;
+  iocpd_server_listener_stats(s, &st, 1);
+  return st;
+}
+
+/* At the limit, accepting pauses: the next client waits in the backlog
+ * (connected by the kernel, but not served) and is served as soon as a
+ * connection closes. Nothing is accepted and then dropped. Runs for the
+ * listener's limit and for the server's. */
+static void check_limit_pauses(int server_wide) {
+  uint16_t port = tnet_free_port();
+  iocpd_listener_options rules;
+  iocpd_server *s;
+  tsock a, b, c;
+
+  memset(&rules, 0, sizeof(rules));
+  if (!server_wide) rules.max_connections = 2;
+  s = start_guarded(port, &rules, server_wide ? 2 : 0);
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  a = tnet_connect(port);
+  b = tnet_connect(port);
+  CHECK(tnet_echoes(a, "one"));
+  CHECK(tnet_echoes(b, "two"));
+  c = tnet_connect(port); /* completes in the kernel's backlog */
+  CHECK(c != TSOCK_BAD);
+  CHECK(tnet_send_all(c, "three", 5) == 0);
+  CHECK(tnet_silent_for(c, 700));
+  CHECK(stats_of(s).accepted == 2);
+  CHECK(stats_of(s).active == 2);
+  CHECK(stats_of(s).paused >= 1);
+  /* Existing connections are not disturbed by the limit. */
+  CHECK(tnet_echoes(a, "still"));
+  tnet_close(a);
+  {
+    char buf[5];
+    CHECK(tnet_recv_exact(c, buf, 5) == 0 && memcmp(buf, "three", 5) == 0);
+  }
+  CHECK(stats_of(s).accepted == 3);
+  CHECK(stats_of(s).rejected_denied == 0 && stats_of(s).rejected_per_ip == 0);
+  tnet_close(b);
+  tnet_close(c);
+  iocpd_server_destroy(s);
+}
+
+static void test_connection_limits(void) {
+  check_limit_pauses(0);
+  check_limit_pauses(1);
+}
+
+static void test_allow_deny(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_listener_options rules;
+  iocpd_cidr allow, deny;
+  iocpd_server *s;
+  tsock c;
+
+  CHECK(iocpd_cidr_parse("127.0.0.0/8", &allow) == 0);
+  CHECK(iocpd_cidr_parse("127.0.0.1", &deny) == 0);
+  memset(&rules, 0, sizeof(rules));
+  rules.allow = &allow;
+  rules.allow_count = 1;
+  rules.deny = &deny;
+  rules.deny_count = 1;
+  s = start_guarded(port, &rules, 0);
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  /* Denied (deny is checked before allow): reset before any handler. */
+  c = tnet_connect_from("127.0.0.1", port);
+  CHECK(c != TSOCK_BAD);
+  CHECK(tnet_sees_end(c));
+  tnet_close(c);
+  /* Allowed and not denied: served. */
+  c = tnet_connect_from("127.0.0.2", port);
+  CHECK(c != TSOCK_BAD);
+  CHECK(tnet_echoes(c, "allowed"));
+  tnet_close(c);
+  CHECK(stats_of(s).rejected_denied == 1);
+  CHECK(stats_of(s).accepted == 1);
+  iocpd_server_destroy(s);
+}
+
+static void test_per_ip_limit(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_listener_options rules;
+  iocpd_server *s;
+  tsock a, b, c, d;
+
+  memset(&rules, 0, sizeof(rules));
+  rules.max_connections_per_ip = 2;
+  s = start_guarded(port, &rules, 0);
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  a = tnet_connect_from("127.0.0.1", port);
+  b = tnet_connect_from("127.0.0.1", port);
+  CHECK(tnet_echoes(a, "a") && tnet_echoes(b, "b"));
+  c = tnet_connect_from("127.0.0.1", port); /* third from one address */
+  CHECK(tnet_sees_end(c));
+  tnet_close(c);
+  d = tnet_connect_from("127.0.0.3", port); /* another address is fine */
+  CHECK(tnet_echoes(d, "d"));
+  tnet_close(a);
+  CHECK(wait_count(s, 2));
+  c = tnet_connect_from("127.0.0.1", port); /* room again for .1 */
+  CHECK(tnet_echoes(c, "again"));
+  CHECK(stats_of(s).rejected_per_ip == 1);
+  tnet_close(b);
+  tnet_close(c);
+  tnet_close(d);
+  iocpd_server_destroy(s);
+}
+
+static void test_cidr(void) {
+  iocpd_cidr c;
+  iocpd_addr a;
+  char buf[IOCPD_ADDR_STRLEN];
+  CHECK(iocpd_cidr_parse("10.0.0.0/8", &c) == 0 && c.prefix == 8);
+  CHECK(strcmp(iocpd_cidr_format(&c, buf), "10.0.0.0/8") == 0);
+  CHECK(iocpd_addr_parse_ip("10.200.1.2", &a) == 0 && iocpd_cidr_match(&c, &a));
+  CHECK(iocpd_addr_parse_ip("11.0.0.1", &a) == 0 && !iocpd_cidr_match(&c, &a));
+  /* An IPv4-mapped IPv6 client matches IPv4 blocks... */
+  CHECK(iocpd_addr_parse_ip("::ffff:10.1.2.3", &a) == 0 && iocpd_cidr_match(&c, &a));
+  /* ...but other IPv6 addresses never do. */
+  CHECK(iocpd_addr_parse_ip("::10.1.2.3", &a) == 0 && !iocpd_cidr_match(&c, &a));
+  CHECK(iocpd_cidr_parse("::1/128", &c) == 0 && iocpd_addr_parse_ip("::1", &a) == 0 &&
+        iocpd_cidr_match(&c, &a));
+  CHECK(iocpd_cidr_parse("fd00::/8", &c) == 0 && iocpd_addr_parse_ip("fdab::1", &a) == 0 &&
+        iocpd_cidr_match(&c, &a));
+  CHECK(strcmp(iocpd_cidr_format(&c, buf), "fd00::/8") == 0);
+  CHECK(iocpd_cidr_parse("0.0.0.0/0", &c) == 0 && iocpd_addr_parse_ip("1.2.3.4", &a) == 0 &&
+        iocpd_cidr_match(&c, &a));
+  CHECK(iocpd_cidr_parse("192.168.1.7", &c) == 0 && c.prefix == 32);
+  CHECK(iocpd_cidr_parse("10.0.0.0/33", &c) == IOCPD_EINVAL);
+  CHECK(iocpd_cidr_parse("::1/129", &c) == IOCPD_EINVAL);
+  CHECK(iocpd_cidr_parse("1.2.3/8", &c) == IOCPD_EINVAL);
+  CHECK(iocpd_cidr_parse("10.0.0.1/8", &c) == IOCPD_EINVAL); /* host bits set */
+  CHECK(iocpd_cidr_parse("10.0.0.0/", &c) == IOCPD_EINVAL);
+  CHECK(iocpd_cidr_parse("/8", &c) == IOCPD_EINVAL);
+  CHECK(iocpd_cidr_parse("10.0.0.0/8x", &c) == IOCPD_EINVAL);
+}
+
 int main(void) {
   tnet_init();
   test_create_is_all_or_nothing();
@@ -350,6 +511,10 @@ int main(void) {
   test_drain_aborts_at_deadline();
   test_destroy_with_open_connections();
   test_forward_through_engine();
+  test_cidr();
+  test_connection_limits();
+  test_allow_deny();
+  test_per_ip_limit();
   printf("%d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;
 }

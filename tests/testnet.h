@@ -71,9 +71,20 @@ static void tnet_timeout(tsock s, unsigned ms) {
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&t, sizeof(t));
 }
 
-static tsock tnet_connect(uint16_t port) {
+/* Connects to 127.0.0.1:port from the loopback address src (e.g.
+ * "127.0.0.2"; NULL for the default). */
+static tsock tnet_connect_from(const char *src, uint16_t port) {
   struct sockaddr_in sin;
   tsock s = socket(AF_INET, SOCK_STREAM, 0);
+  if (src != NULL) {
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    inet_pton(AF_INET, src, &sin.sin_addr);
+    if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+      tnet_close(s);
+      return TSOCK_BAD;
+    }
+  }
   memset(&sin, 0, sizeof(sin));
   sin.sin_family = AF_INET;
   sin.sin_port = htons(port);
@@ -85,6 +96,25 @@ static tsock tnet_connect(uint16_t port) {
   tnet_timeout(s, 10000);
   return s;
 }
+
+static tsock tnet_connect(uint16_t port) { return tnet_connect_from(NULL, port); }
+
+/* Returns 1 if nothing at all arrives within ms (the read times out). */
+static int tnet_silent_for(tsock s, unsigned ms) {
+  char c;
+  int n, timed_out;
+  tnet_timeout(s, ms);
+  n = recv(s, &c, 1, 0);
+  /* Read the error before the next socket call overwrites it. */
+#ifdef _WIN32
+  timed_out = n < 0 && WSAGetLastError() == WSAETIMEDOUT;
+#else
+  timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+#endif
+  tnet_timeout(s, 10000);
+  return timed_out;
+}
+
 
 static int tnet_send_all(tsock s, const void *data, size_t len) {
   const char *p = data;
@@ -121,6 +151,14 @@ static int tnet_sees_end(tsock s) {
 #else
   return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : 1;
 #endif
+}
+
+/* Sends msg and expects it echoed back; returns 1 if it was. */
+static int tnet_echoes(tsock s, const char *msg) {
+  char buf[64];
+  size_t n = strlen(msg);
+  return tnet_send_all(s, msg, n) == 0 && tnet_recv_exact(s, buf, n) == 0 &&
+         memcmp(buf, msg, n) == 0;
 }
 
 #endif /* IOCPD_TESTNET_H */

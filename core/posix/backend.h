@@ -31,6 +31,7 @@ typedef struct iocpd__worker_os {
 typedef struct iocpd__listener_os {
   iocpd__source_kind kind; /* IOCPD__SRC_LISTENER; data.ptr points here */
   int fd;                  /* -1 when closed */
+  int polled;              /* in the epoll set (not while paused at a limit) */
 } iocpd__listener_os;
 
 /* One queued write. A connection embeds one for the common case of a

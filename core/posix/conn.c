@@ -94,7 +94,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   c->base.data = data;
   c->base.outbound = 1;
   c->base.peer = *to;
-  iocpd__server_conn_added(from->base.worker->server, 1);
+  iocpd__server_outbound_added(from->base.worker->server);
   e = attach(from->base.worker, c);
   if (e != 0) {
     /* Registered and counted, so end it the normal way; the caller gets a
@@ -162,6 +162,7 @@ static void do_read(iocpd_conn *c) {
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     c->want_read = 0;
+    c->base.bytes_in += (uint64_t)n;
     /* A short read drained the socket: with edge-triggered epoll, more
      * data brings a new event, so don't try (and allocate) again before
      * it. Not so once the peer's FIN or an error has been seen: that
@@ -194,6 +195,7 @@ static void do_write(iocpd_conn *c) {
       return;
     }
     r->done += (size_t)n;
+    c->base.bytes_out += (uint64_t)n;
     if (r->done < r->len) continue;
     c->wq_head = r->next;
     if (c->wq_head == NULL) c->wq_tail = NULL;

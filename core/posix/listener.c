@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -54,16 +55,30 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
   return 0;
 }
 
-int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
+/* Adds l to its worker's epoll set. Returns 0 or an errno value. */
+static int watch(iocpd__listener *l) {
   struct epoll_event ev;
+  if (l->os.polled) return 0;
   memset(&ev, 0, sizeof(ev));
   /* Level-triggered: whatever is left in the backlog after a batch of
    * accepts reports again on the next wait. */
   ev.events = EPOLLIN;
   ev.data.ptr = &l->os.kind;
-  if (epoll_ctl(l->worker->os.epfd, EPOLL_CTL_ADD, l->os.fd, &ev) != 0)
-    return fail(l, "cannot watch", errno, err);
+  if (epoll_ctl(l->worker->os.epfd, EPOLL_CTL_ADD, l->os.fd, &ev) != 0) return errno;
+  l->os.polled = 1;
   return 0;
+}
+
+int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
+  int e = watch(l);
+  return e == 0 ? 0 : fail(l, "cannot watch", e, err);
+}
+
+void iocpd__listener_resume(iocpd__listener *l) {
+  int e = watch(l);
+  if (e != 0)
+    iocpd__log(l->server, IOCPD_LOG_ERROR, "listener %s: cannot resume accepting: %s",
+               l->name, strerror(e));
 }
 
 void iocpd__listener_close(iocpd__listener *l) {
@@ -71,7 +86,17 @@ void iocpd__listener_close(iocpd__listener *l) {
   /* Closing the descriptor also removes it from the epoll set. */
   close(l->os.fd);
   l->os.fd = -1;
+  l->os.polled = 0;
   l->open = 0;
+}
+
+/* Resets a connection at once: a zero linger time makes close() send RST. */
+static void reset(int fd) {
+  struct linger lg;
+  lg.l_onoff = 1;
+  lg.l_linger = 0;
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  close(fd);
 }
 
 void iocpd__listener_on_ready(iocpd__listener *l) {
@@ -81,23 +106,39 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
   for (i = 0; i < ACCEPTS_PER_EVENT && l->open; i++) {
     iocpd__worker *target;
     iocpd_conn *c;
-    int fd = accept4(l->os.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd;
+
+    if (!iocpd__admit_reserve(l)) {
+      /* At a connection limit: stop polling, so new clients wait in the
+       * kernel's backlog, until a close brings a RESUME message. */
+      epoll_ctl(w->os.epfd, EPOLL_CTL_DEL, l->os.fd, NULL);
+      l->os.polled = 0;
+      return;
+    }
+    fd = accept4(l->os.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: accept failed: %s",
-                   l->name, strerror(errno));
+      int e = errno;
+      iocpd__admit_release(l);
+      if (e == EINTR || e == ECONNABORTED) continue;
+      if (e != EAGAIN && e != EWOULDBLOCK) {
+        iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: accept failed: %s", l->name,
+                   strerror(e));
       }
       return;
     }
     c = iocpd__conn_new(l, fd);
     if (c == NULL) {
+      iocpd__admit_release(l);
       iocpd__log(l->server, IOCPD_LOG_WARNING,
                  "listener %s: out of memory, connection dropped", l->name);
-      close(fd);
+      reset(fd);
       continue;
     }
-    iocpd__server_conn_added(l->server, 0);
+    if (iocpd__admit(c) != IOCPD__ADMITTED) {
+      reset(fd);
+      free(c);
+      continue;
+    }
     target = iocpd__next_worker(l->server);
     if (target == w) {
       iocpd__conn_adopt(w, c);

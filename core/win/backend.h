@@ -42,6 +42,7 @@ typedef struct iocpd__accept_op {
   iocpd__op op;
   iocpd__listener *listener;
   SOCKET sock; /* the socket AcceptEx connects */
+  int posted;  /* AcceptEx under way (it then holds an admission slot) */
   char addrs[2 * IOCPD__ACCEPT_ADDR_LEN];
 } iocpd__accept_op;
 

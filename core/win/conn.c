@@ -171,6 +171,7 @@ static void read_done(iocpd_conn *c, DWORD error) {
   n = recv(c->sock, buf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
   if (n > 0) {
     c->want_read = 0;
+    c->base.bytes_in += (uint64_t)n;
     if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, buf, (size_t)n);
   } else if (n == 0) {
     c->want_read = 0;
@@ -192,6 +193,7 @@ static void write_done(iocpd_conn *c, iocpd__write_req *r, DWORD bytes, DWORD er
     return;
   }
   r->done += bytes;
+  c->base.bytes_out += bytes;
   if (r->done >= r->len) {
     c->wq_head = r->next;
     if (c->wq_head == NULL) c->wq_tail = NULL;
@@ -407,7 +409,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
     return iocpd__translate_win(e);
   }
   c->pending++;
-  iocpd__server_conn_added(w->server, 1);
+  iocpd__server_outbound_added(w->server);
   iocpd__conn_register(c);
   *out = c;
   return 0;

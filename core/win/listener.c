@@ -1,11 +1,14 @@
 /*
  * IOCP backend: listening sockets and a pool of pre-posted AcceptEx calls.
  *
- * Each listener keeps ACCEPT_POOL accepts posted, so a burst of connections
- * is absorbed without waiting for the loop; each completed accept is
- * re-posted at once. A new connection's socket is bound to the completion
- * port of the worker that will own it before it is handed over, so its
- * completions go straight to that worker.
+ * Each listener keeps up to ACCEPT_POOL accepts posted, so a burst of
+ * connections is absorbed without waiting for the loop; each completed
+ * accept is re-posted at once. The kernel completes a posted AcceptEx on
+ * its own, so each one first reserves an admission slot: at a connection
+ * limit fewer (or no) accepts are posted, and new clients wait in the
+ * backlog instead of being accepted and dropped. A new connection's socket
+ * is bound to the completion port of the worker that will own it before it
+ * is handed over, so its completions go straight to that worker.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +78,26 @@ static DWORD post_accept(iocpd__listener *l, iocpd__accept_op *a) {
       return e;
     }
   }
+  a->posted = 1;
   l->os.pending++;
+  return 0;
+}
+
+/* Posts accepts on every idle op of the pool, as far as admission slots
+ * allow. Returns the WSA error of a failed post, 0 otherwise. */
+static DWORD fill_pool(iocpd__listener *l) {
+  unsigned i;
+  for (i = 0; i < l->os.accept_count && l->open; i++) {
+    iocpd__accept_op *a = &l->os.accepts[i];
+    DWORD e;
+    if (a->posted) continue;
+    if (!iocpd__admit_reserve(l)) break; /* paused until a close resumes it */
+    e = post_accept(l, a);
+    if (e != 0) {
+      iocpd__admit_release(l);
+      return e;
+    }
+  }
   return 0;
 }
 
@@ -90,6 +112,7 @@ static int load_extension(SOCKET s, GUID guid, void *fn, size_t fn_size) {
 int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
   GUID accept_guid = WSAID_ACCEPTEX, addrs_guid = WSAID_GETACCEPTEXSOCKADDRS;
   unsigned i;
+  DWORD e;
 
   if (CreateIoCompletionPort((HANDLE)l->os.sock, l->worker->os.port, IOCPD__KEY_IO, 0) ==
       NULL)
@@ -104,17 +127,24 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
     return iocpd__listener_fail(l, "out of memory for", ERROR_NOT_ENOUGH_MEMORY, err);
   l->os.accept_count = ACCEPT_POOL;
   for (i = 0; i < ACCEPT_POOL; i++) {
-    DWORD e;
     l->os.accepts[i].op.type = IOCPD__OP_ACCEPT;
     l->os.accepts[i].listener = l;
     l->os.accepts[i].sock = INVALID_SOCKET;
-    e = post_accept(l, &l->os.accepts[i]);
-    /* Some accepts posted is enough to serve; none is a failure. */
-    if (e != 0 && l->os.pending == 0) {
-      return iocpd__listener_fail(l, "cannot accept on", e, err);
-    }
   }
+  e = fill_pool(l);
+  /* Some accepts posted is enough to serve; none is a failure. */
+  if (e != 0 && l->os.pending == 0) return iocpd__listener_fail(l, "cannot accept on", e, err);
   return 0;
+}
+
+void iocpd__listener_resume(iocpd__listener *l) {
+  DWORD e = fill_pool(l);
+  if (e != 0) {
+    char text[160];
+    iocpd__os_strerror((long)e, text, sizeof(text));
+    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: cannot post an accept (%s); %u remain",
+               l->name, text, l->os.pending);
+  }
 }
 
 void iocpd__listener_close(iocpd__listener *l) {
@@ -131,7 +161,17 @@ void iocpd__listener_close(iocpd__listener *l) {
   }
 }
 
-/* Makes a connection of a completed accept and hands it to a worker. */
+/* Resets a socket at once: a zero linger time makes closesocket send RST. */
+static void reset(SOCKET s) {
+  struct linger lg;
+  lg.l_onoff = 1;
+  lg.l_linger = 0;
+  setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof(lg));
+  closesocket(s);
+}
+
+/* Makes a connection of a completed accept (which holds an admission
+ * slot) and hands it to a worker, or resets it if admission says no. */
 static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
   struct sockaddr *local = NULL, *peer = NULL;
   int local_len = 0, peer_len = 0;
@@ -144,23 +184,36 @@ static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
    * shutdown(), getpeername() and friends fail on it. */
   if (setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&l->os.sock,
                  sizeof(l->os.sock)) != 0) {
+    iocpd__admit_release(l);
     closesocket(s);
     return;
   }
   l->os.get_addrs(a->addrs, 0, IOCPD__ACCEPT_ADDR_LEN, IOCPD__ACCEPT_ADDR_LEN, &local,
                   &local_len, &peer, &peer_len);
-  target = iocpd__next_worker(l->server);
   c = iocpd__conn_new(l, s, local, peer);
-  if (c == NULL ||
-      CreateIoCompletionPort((HANDLE)s, target->os.port, IOCPD__KEY_IO, 0) == NULL) {
-    iocpd__log(l->server, IOCPD_LOG_WARNING,
-               "listener %s: cannot set up a new connection (error %lu); dropped", l->name,
-               c == NULL ? (unsigned long)ERROR_NOT_ENOUGH_MEMORY : GetLastError());
-    free(c);
-    closesocket(s);
+  if (c == NULL) {
+    iocpd__admit_release(l);
+    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: out of memory, connection dropped",
+               l->name);
+    reset(s);
     return;
   }
-  iocpd__server_conn_added(l->server, 0);
+  if (iocpd__admit(c) != IOCPD__ADMITTED) {
+    reset(s);
+    free(c);
+    return;
+  }
+  target = iocpd__next_worker(l->server);
+  if (CreateIoCompletionPort((HANDLE)s, target->os.port, IOCPD__KEY_IO, 0) == NULL) {
+    /* Admitted and counted: end it through the normal teardown on this
+     * worker, silently, since no handler has seen it. */
+    iocpd__log(l->server, IOCPD_LOG_WARNING,
+               "listener %s: cannot attach a connection to a completion port (error %lu)",
+               l->name, (unsigned long)GetLastError());
+    c->base.handler = &iocpd__silent_handler;
+    target = l->worker;
+    CreateIoCompletionPort((HANDLE)s, target->os.port, IOCPD__KEY_IO, 0);
+  }
   if (target == l->worker) {
     iocpd__conn_adopt(target, c);
   } else {
@@ -175,11 +228,13 @@ void iocpd__accept_done(iocpd__accept_op *a, DWORD status) {
   DWORD error = status == 0 ? 0 : iocpd__op_error(l->os.sock, &a->op);
 
   l->os.pending--;
+  a->posted = 0;
   if (!l->open) {
     /* The listener is closing: this accept was canceled, or it won a race
      * with the close; either way nobody serves it now. */
     if (a->sock != INVALID_SOCKET) closesocket(a->sock);
     a->sock = INVALID_SOCKET;
+    iocpd__admit_release(l);
     iocpd__listener_close(l); /* frees the pool once the last one is back */
     return;
   }
@@ -187,16 +242,10 @@ void iocpd__accept_done(iocpd__accept_op *a, DWORD status) {
     take_connection(l, a);
   } else {
     /* A client that reset before we accepted it, or a transient shortage:
-     * drop this socket and keep the accept posted. */
+     * drop this socket and post the accept again. */
     closesocket(a->sock);
     a->sock = INVALID_SOCKET;
+    iocpd__admit_release(l);
   }
-  error = post_accept(l, a);
-  if (error != 0) {
-    char text[160];
-    iocpd__os_strerror((long)error, text, sizeof(text));
-    iocpd__log(l->server, IOCPD_LOG_WARNING,
-               "listener %s: cannot post an accept (%s); %u remain", l->name, text,
-               l->os.pending);
-  }
+  iocpd__listener_resume(l);
 }

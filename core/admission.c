@@ -1,0 +1,273 @@
+/*
+ * Admission: who may connect and how many.
+ *
+ * Connection limits never accept-then-drop. A backend reserves a slot
+ * before it accepts (epoll) or before it posts an AcceptEx (IOCP, where the
+ * kernel completes posted accepts on its own), so open connections plus
+ * accepts under way never exceed a limit. When no slot is left the listener
+ * pauses (no accept, no AcceptEx posted) and the kernel's backlog holds new
+ * clients; when a connection closes, paused listeners with room are resumed
+ * by a message to the worker that owns them. Existing connections are never
+ * touched by a limit.
+ *
+ * Deny/allow rules and the per-address limit apply to each accepted
+ * connection before its handler sees it: a rejected one is reset at once.
+ *
+ * All of this state sits under the server lock: it changes once per
+ * connection (accept, close), never on the data path.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define IP_TABLE_SIZE 256 /* buckets; a power of two */
+
+static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* The per-address key: IPv6 as is, IPv4 in its mapped form, so that a
+ * client counts once whichever way it arrives. */
+static void ip_key(const iocpd_addr *a, uint8_t key[16]) {
+  if (a->family == IOCPD_AF_INET) {
+    memcpy(key, v4_mapped_prefix, 12);
+    memcpy(key + 12, a->ip, 4);
+  } else {
+    memcpy(key, a->ip, 16);
+  }
+}
+
+static size_t ip_bucket(const uint8_t key[16]) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  int i;
+  for (i = 0; i < 16; i++) h = (h ^ key[i]) * 16777619u;
+  return h & (IP_TABLE_SIZE - 1);
+}
+
+/* The count entry for key, created when create is set (NULL if out of
+ * memory or absent). Server lock held. */
+static iocpd__ip_count *ip_entry(iocpd__listener *l, const uint8_t key[16], int create) {
+  iocpd__ip_count *e;
+  size_t b;
+  if (l->ip_table == NULL) {
+    if (!create) return NULL;
+    l->ip_table = calloc(IP_TABLE_SIZE, sizeof(*l->ip_table));
+    if (l->ip_table == NULL) return NULL;
+    l->ip_table_size = IP_TABLE_SIZE;
+  }
+  b = ip_bucket(key);
+  for (e = l->ip_table[b]; e != NULL; e = e->next) {
+    if (memcmp(e->ip, key, 16) == 0) return e;
+  }
+  if (!create || (e = calloc(1, sizeof(*e))) == NULL) return NULL;
+  memcpy(e->ip, key, 16);
+  e->next = l->ip_table[b];
+  l->ip_table[b] = e;
+  return e;
+}
+
+static void ip_entry_drop(iocpd__listener *l, const uint8_t key[16]) {
+  iocpd__ip_count **p = &l->ip_table[ip_bucket(key)];
+  while (*p != NULL && memcmp((*p)->ip, key, 16) != 0) p = &(*p)->next;
+  if (*p != NULL && --(*p)->count == 0) {
+    iocpd__ip_count *e = *p;
+    *p = e->next;
+    free(e);
+  }
+}
+
+/* Room for one more on l? Server lock held. */
+static int has_room(iocpd__listener *l) {
+  iocpd_server *s = l->server;
+  if (l->max_conns != 0 && l->conns_open + l->slots_reserved >= l->max_conns) return 0;
+  if (s->max_conns != 0 && s->open_accepted + s->slots_reserved >= s->max_conns) return 0;
+  return 1;
+}
+
+int iocpd__admit_reserve(iocpd__listener *l) {
+  iocpd_server *s = l->server;
+  int ok;
+  iocpd__mutex_lock(s->lock);
+  ok = has_room(l);
+  if (ok) {
+    l->slots_reserved++;
+    s->slots_reserved++;
+  } else if (!l->paused) {
+    l->paused = 1;
+    l->stats.paused++;
+  }
+  iocpd__mutex_unlock(s->lock);
+  return ok;
+}
+
+/* Server lock held. */
+static void release_slot(iocpd__listener *l) {
+  l->slots_reserved--;
+  l->server->slots_reserved--;
+}
+
+/* Posts RESUME to the owners of paused listeners that have room again.
+ * Server lock held; the posts happen after it is released, by the caller,
+ * through the returned mask of workers. */
+static uint64_t listeners_to_resume(iocpd_server *s) {
+  uint64_t mask = 0;
+  size_t i;
+  for (i = 0; i < s->listener_count; i++) {
+    iocpd__listener *l = &s->listeners[i];
+    if (l->paused && !l->resume_posted && has_room(l)) {
+      l->resume_posted = 1;
+      mask |= (uint64_t)1 << l->worker->index;
+    }
+  }
+  return mask;
+}
+
+static void post_resumes(iocpd_server *s, uint64_t mask) {
+  unsigned i;
+  for (i = 0; i < s->worker_count; i++) {
+    iocpd__msg *m;
+    if (!(mask & ((uint64_t)1 << i))) continue;
+    /* If this allocation fails the listener stays paused until the next
+     * close tries again: degraded, never wrong. */
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+      size_t k;
+      iocpd__mutex_lock(s->lock);
+      for (k = 0; k < s->listener_count; k++) {
+        if (s->listeners[k].worker == &s->workers[i]) s->listeners[k].resume_posted = 0;
+      }
+      iocpd__mutex_unlock(s->lock);
+      continue;
+    }
+    m->type = IOCPD__MSG_RESUME_LISTENERS;
+    iocpd__worker_post(&s->workers[i], m);
+  }
+}
+
+void iocpd__admit_release(iocpd__listener *l) {
+  iocpd_server *s = l->server;
+  uint64_t mask;
+  iocpd__mutex_lock(s->lock);
+  release_slot(l);
+  mask = listeners_to_resume(s);
+  iocpd__mutex_unlock(s->lock);
+  post_resumes(s, mask);
+}
+
+static int on_list(const iocpd_cidr *list, size_t n, const iocpd_addr *a) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if (iocpd_cidr_match(&list[i], a)) return 1;
+  }
+  return 0;
+}
+
+int iocpd__admit(iocpd_conn *c) {
+  iocpd__listener *l = c->base.listener;
+  iocpd_server *s = l->server;
+  const iocpd_addr *peer = &c->base.peer;
+  uint64_t now = iocpd__now_ms(), suppressed = 0, mask;
+  int verdict = IOCPD__ADMITTED, log_it = 0;
+  uint8_t key[16];
+
+  if (on_list(l->deny, l->deny_count, peer) ||
+      (l->allow_count > 0 && !on_list(l->allow, l->allow_count, peer)))
+    verdict = IOCPD__REJECT_DENIED;
+  ip_key(peer, key);
+
+  iocpd__mutex_lock(s->lock);
+  release_slot(l);
+  if (verdict == IOCPD__ADMITTED && l->max_per_ip != 0) {
+    iocpd__ip_count *e = ip_entry(l, key, 1);
+    if (e == NULL || e->count >= l->max_per_ip) {
+      verdict = IOCPD__REJECT_PER_IP;
+    } else {
+      e->count++;
+      c->base.ip_counted = 1;
+    }
+  }
+  if (verdict == IOCPD__ADMITTED) {
+    l->conns_open++;
+    l->stats.accepted++;
+    s->open_accepted++;
+    s->open_all++;
+  } else {
+    if (verdict == IOCPD__REJECT_DENIED) {
+      l->stats.rejected_denied++;
+    } else {
+      l->stats.rejected_per_ip++;
+    }
+    if (now - l->last_reject_log_ms >= 1000 || l->last_reject_log_ms == 0) {
+      log_it = 1;
+      suppressed = l->rejects_unlogged;
+      l->rejects_unlogged = 0;
+      l->last_reject_log_ms = now;
+    } else {
+      l->rejects_unlogged++;
+    }
+  }
+  mask = listeners_to_resume(s);
+  iocpd__mutex_unlock(s->lock);
+  post_resumes(s, mask);
+
+  if (log_it) {
+    char addr[IOCPD_ADDR_STRLEN];
+    iocpd__log(s, IOCPD_LOG_WARNING, "listener %s: rejected %s (%s)%s%llu more since the last report",
+               l->name, iocpd_addr_format(peer, addr),
+               verdict == IOCPD__REJECT_DENIED ? "not allowed by allow/deny"
+                                               : "max_connections_per_ip reached",
+               suppressed > 0 ? "; " : "", (unsigned long long)suppressed);
+  }
+  return verdict;
+}
+
+void iocpd__admit_forget(iocpd_conn *c) {
+  iocpd__listener *l = c->base.listener;
+  iocpd_server *s = c->base.worker->server;
+  uint64_t mask = 0;
+
+  iocpd__mutex_lock(s->lock);
+  s->open_all--;
+  if (!c->base.outbound) {
+    s->open_accepted--;
+    l->conns_open--;
+    if (c->base.ip_counted) {
+      uint8_t key[16];
+      ip_key(&c->base.peer, key);
+      ip_entry_drop(l, key);
+    }
+    mask = listeners_to_resume(s);
+  }
+  iocpd__cond_broadcast(s->changed);
+  iocpd__mutex_unlock(s->lock);
+  post_resumes(s, mask);
+}
+
+void iocpd__admit_free(iocpd__listener *l) {
+  size_t i;
+  for (i = 0; i < l->ip_table_size; i++) {
+    while (l->ip_table[i] != NULL) {
+      iocpd__ip_count *e = l->ip_table[i];
+      l->ip_table[i] = e->next;
+      free(e);
+    }
+  }
+  free(l->ip_table);
+  free(l->allow);
+  free(l->deny);
+  l->ip_table = NULL;
+  l->allow = l->deny = NULL;
+}
+
+size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, size_t max) {
+  size_t i;
+  iocpd__mutex_lock(s->lock);
+  for (i = 0; i < s->listener_count && i < max; i++) {
+    iocpd__listener *l = &s->listeners[i];
+    out[i] = l->stats;
+    out[i].name = l->name;
+    out[i].active = l->conns_open;
+  }
+  iocpd__mutex_unlock(s->lock);
+  return s->listener_count;
+}
