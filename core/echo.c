@@ -6,26 +6,35 @@
  */
 #include "iocpd.h"
 
-/* The idle timeout from the listener's iocpd_echo_options, 0 if none. */
-static uint32_t idle_timeout(iocpd_conn *conn) {
+static const iocpd_echo_options no_options = {0, 0};
+
+static const iocpd_echo_options *options(iocpd_conn *conn) {
   const iocpd_echo_options *opt = iocpd_conn_handler_arg(conn);
-  return opt != NULL ? opt->idle_timeout_ms : 0;
+  return opt != NULL ? opt : &no_options;
 }
 
+/* Arms the idle timeout after traffic. */
 static void touch(iocpd_conn *conn) {
-  uint32_t ms = idle_timeout(conn);
+  uint32_t ms = options(conn)->idle_timeout_ms;
   if (ms != 0 && iocpd_conn_set_timer(conn, ms) != 0) iocpd_abort(conn);
 }
 
 static int echo_accept(iocpd_conn *conn) {
-  touch(conn);
+  /* Until the client's first byte the handshake timeout applies, if set;
+   * then the idle timeout. */
+  uint32_t handshake = options(conn)->handshake_timeout_ms;
+  if (handshake != 0) {
+    if (iocpd_conn_set_timer(conn, handshake) != 0) return IOCPD_ENOMEM;
+  } else {
+    touch(conn);
+  }
   return iocpd_read(conn);
 }
 
-/* Nothing arrived for idle_timeout_ms. With nothing in flight the client
+/* The handshake or idle timeout expired. With nothing in flight the client
  * gets a clean FIN; a write stuck behind a client that does not read is
  * cut with a reset instead, as waiting for it could take forever. */
-static void echo_idle(iocpd_conn *conn) {
+static void echo_timeout(iocpd_conn *conn) {
   if (iocpd_conn_pending_writes(conn) > 0) {
     iocpd_abort(conn);
   } else {
@@ -62,5 +71,5 @@ const iocpd_handler iocpd_echo_handler = {
     .on_data = echo_data,
     .on_sent = echo_sent,
     .on_peer_closed = echo_peer_closed,
-    .on_timer = echo_idle,
+    .on_timer = echo_timeout,
 };

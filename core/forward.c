@@ -68,10 +68,19 @@ static void end_relay(relay *r, int abortive) {
   end_side(r, UPSTREAM, abortive);
 }
 
+/* 1 while the client has yet to send its first byte under a handshake
+ * timeout: the client's timer then stays the handshake deadline, even if
+ * the upstream speaks first. */
+static int awaiting_handshake(relay *r) {
+  return r->opt->handshake_timeout_ms != 0 && r->side[CLIENT].conn != NULL &&
+         iocpd_conn_bytes_in(r->side[CLIENT].conn) == 0;
+}
+
+/* Traffic moved: re-arm the idle timeout (on the client connection). */
 static void touch(relay *r) {
   iocpd_conn *client = r->side[CLIENT].conn;
   if (r->opt->idle_timeout_ms != 0 && client != NULL && !r->side[CLIENT].ending &&
-      iocpd_conn_set_timer(client, r->opt->idle_timeout_ms) != 0)
+      !awaiting_handshake(r) && iocpd_conn_set_timer(client, r->opt->idle_timeout_ms) != 0)
     end_relay(r, 1);
 }
 
@@ -148,6 +157,9 @@ static int client_accept(iocpd_conn *client) {
   turn = iocpd__atomic_add(&opt->next_upstream, 1) - 1;
   r->first = (size_t)((uint64_t)turn % opt->upstream_count);
   iocpd_conn_set_data(client, r);
+  if (opt->handshake_timeout_ms != 0 &&
+      iocpd_conn_set_timer(client, opt->handshake_timeout_ms) != 0)
+    return IOCPD_ENOMEM;
   /* The client is not read until the upstream answers: nothing to relay
    * to yet, and an unread client costs nothing. */
   return connect_next(r);
@@ -243,9 +255,10 @@ static void relay_timer(iocpd_conn *conn) {
     end_side(r, UPSTREAM, 1);
     return;
   }
-  /* idle_timeout on the client side: nothing moved either way. With
-   * writes still queued (a peer not reading), waiting for them could take
-   * forever, so those relays are reset; idle ones get a clean FIN. */
+  /* The client's timer: handshake_timeout (it never sent a byte) or
+   * idle_timeout (nothing moved either way). With writes still queued (a
+   * peer not reading), waiting for them could take forever, so those
+   * relays are reset; idle ones get a clean FIN. */
   end_relay(r, iocpd_conn_pending_writes(r->side[CLIENT].conn) > 0 ||
                    (r->side[UPSTREAM].conn != NULL &&
                     iocpd_conn_pending_writes(r->side[UPSTREAM].conn) > 0));

@@ -182,7 +182,9 @@ typedef struct iocpd_handler {
 extern const iocpd_handler iocpd_echo_handler;
 
 typedef struct iocpd_echo_options {
-  uint32_t idle_timeout_ms; /* close a connection idle this long; 0 = never */
+  uint32_t idle_timeout_ms;      /* close a connection idle this long; 0 = never */
+  uint32_t handshake_timeout_ms; /* close a client that sends nothing this long
+                                    after connecting; 0 = never */
 } iocpd_echo_options;
 
 /* The built-in forward handler: relays each accepted connection to an
@@ -200,6 +202,8 @@ typedef struct iocpd_forward_options {
   size_t upstream_count;
   uint32_t connect_timeout_ms; /* per attempt; 0 = the OS's own timeout */
   uint32_t idle_timeout_ms;    /* no byte either way this long: close; 0 = never */
+  uint32_t handshake_timeout_ms; /* client sends nothing this long after
+                                    connecting: close; 0 = never */
   int64_t next_upstream;       /* round-robin position; set to 0, then leave */
 } iocpd_forward_options;
 

@@ -35,14 +35,22 @@ static void fill_listeners(daemon_state *d, iocpd_listener_options *out) {
     out[i].addr = l->listen;
     out[i].handler = handler_for(l->handler);
     out[i].buffer_size = (size_t)l->buffer_size;
+    out[i].max_connections = (size_t)l->max_connections;
+    out[i].max_connections_per_ip = (size_t)l->max_connections_per_ip;
+    out[i].allow = l->allow;
+    out[i].allow_count = l->allow_count;
+    out[i].deny = l->deny;
+    out[i].deny_count = l->deny_count;
     if (l->handler == IOCPD_HANDLER_FORWARD) {
       d->forward[i].upstreams = l->upstreams;
       d->forward[i].upstream_count = l->upstream_count;
       d->forward[i].connect_timeout_ms = clamp_ms(l->connect_timeout_ms);
       d->forward[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
+      d->forward[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
       out[i].handler_arg = &d->forward[i];
     } else {
       d->echo[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
+      d->echo[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
       out[i].handler_arg = &d->echo[i];
     }
   }
@@ -58,6 +66,8 @@ int daemon_start(daemon_state *d, const char *path) {
   log_event(EV_STARTING, IOCPD_LOG_INFO, "iocpd %s starting with %s", IOCPD_VERSION, path);
   if (iocpd_config_load(path, &d->config, report_problem, NULL) != 0) return EXIT_BAD_CONFIG;
   log_set_level(d->config->log_level);
+  for (i = 0; i < d->config->warning_count; i++)
+    log_event(EV_WARNING, IOCPD_LOG_WARNING, "%s", d->config->warnings[i]);
   n = d->config->listener_count;
   listeners = calloc(n, sizeof(*listeners));
   d->echo = calloc(n, sizeof(*d->echo));
@@ -73,6 +83,7 @@ int daemon_start(daemon_state *d, const char *path) {
   options.listener_count = n;
   options.log = log_from_engine;
   options.log_level = d->config->log_level;
+  options.max_connections = (size_t)d->config->max_connections;
   if (iocpd_server_create(&options, &d->server, &err) != 0) {
     log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "%s", err.message);
     goto fail;

@@ -14,7 +14,9 @@ static void print_problem(void *arg, const char *message) {
 
 int cmd_check_config(const char *path) {
   iocpd_config *config = NULL;
+  size_t i;
   if (iocpd_config_load(path, &config, print_problem, NULL) != 0) return EXIT_BAD_CONFIG;
+  for (i = 0; i < config->warning_count; i++) fprintf(stderr, "%s\n", config->warnings[i]);
   printf("%s: OK\n", path);
   iocpd_config_free(config);
   return EXIT_OK;
