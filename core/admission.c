@@ -210,6 +210,13 @@ int iocpd__admit(iocpd_conn *c) {
   iocpd__mutex_unlock(s->lock);
   post_resumes(s, mask);
 
+  if (verdict != IOCPD__ADMITTED) {
+    iocpd_access_record rec;
+    iocpd_conn_set_end_reason(c, verdict == IOCPD__REJECT_DENIED ? IOCPD_END_DENIED
+                                                                 : IOCPD_END_LIMIT);
+    iocpd_conn_access_record(c, &rec);
+    iocpd_server_report_access(s, &rec);
+  }
   if (log_it) {
     char addr[IOCPD_ADDR_STRLEN];
     iocpd__log(s, IOCPD_LOG_WARNING, "listener %s: rejected %s (%s)%s%llu more since the last report",
@@ -227,6 +234,7 @@ void iocpd__admit_forget(iocpd_conn *c) {
   uint64_t mask = 0;
 
   iocpd__mutex_lock(s->lock);
+  iocpd__count_closed(c);
   s->open_all--;
   if (!c->base.outbound) {
     s->open_accepted--;
@@ -267,6 +275,10 @@ size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, s
     out[i] = l->stats;
     out[i].name = l->name;
     out[i].active = l->conns_open;
+    out[i].bytes_in = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_IN]);
+    out[i].bytes_out = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_OUT]);
+    out[i].bytes_up = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_UP]);
+    out[i].bytes_down = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_DOWN]);
   }
   iocpd__mutex_unlock(s->lock);
   return s->listener_count;

@@ -35,6 +35,10 @@ static int echo_accept(iocpd_conn *conn) {
  * gets a clean FIN; a write stuck behind a client that does not read is
  * cut with a reset instead, as waiting for it could take forever. */
 static void echo_timeout(iocpd_conn *conn) {
+  iocpd_conn_set_end_reason(conn, iocpd_conn_bytes_in(conn) == 0 &&
+                                          options(conn)->handshake_timeout_ms != 0
+                                      ? IOCPD_END_HANDSHAKE_TIMEOUT
+                                      : IOCPD_END_IDLE_TIMEOUT);
   if (iocpd_conn_pending_writes(conn) > 0) {
     iocpd_abort(conn);
   } else {
@@ -56,15 +60,22 @@ static void echo_sent(iocpd_conn *conn, size_t len, void *arg) {
 }
 
 static void echo_peer_closed(iocpd_conn *conn) {
+  iocpd_conn_set_end_reason(conn, IOCPD_END_CLIENT_FIN);
   /* Everything received has been written back already (reads wait for
    * the previous write), so a graceful close sends FIN after the last
    * byte and the client sees a clean end of stream. */
   iocpd_close(conn);
 }
 
-/* Slots not named are NULL: on_error (the engine aborts; nothing to add),
- * on_closed (no per-connection state), on_alloc (the engine's buffer),
- * on_connect (echo makes no outbound connections). */
+static void echo_closed(iocpd_conn *conn) {
+  iocpd_access_record rec;
+  iocpd_conn_access_record(conn, &rec);
+  iocpd_server_report_access(iocpd_conn_server(conn), &rec);
+}
+
+/* Slots not named are NULL: on_error (the engine aborts and records the
+ * reset; nothing to add), on_alloc (the engine's buffer), on_connect (echo
+ * makes no outbound connections). */
 const iocpd_handler iocpd_echo_handler = {
     .name = "echo",
     .on_accept = echo_accept,
@@ -72,4 +83,5 @@ const iocpd_handler iocpd_echo_handler = {
     .on_sent = echo_sent,
     .on_peer_closed = echo_peer_closed,
     .on_timer = echo_timeout,
+    .on_closed = echo_closed,
 };

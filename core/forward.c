@@ -42,6 +42,7 @@ typedef struct relay {
   size_t attempts; /* upstreams tried so far */
   int connected;
   int errors[MAX_REPORTED]; /* the outcome of each attempt, for the log */
+  iocpd_access_record record; /* filled as each side closes, then reported */
 } relay;
 
 static relay *relay_of(iocpd_conn *conn) { return iocpd_conn_get_data(conn); }
@@ -84,8 +85,16 @@ static void touch(relay *r) {
     end_relay(r, 1);
 }
 
-static void relay_free_if_done(relay *r) {
+/* Records why the relay ends (on the client connection, whose record the
+ * access log gets); the first reason sticks. */
+static void end_because(relay *r, iocpd_end_reason reason) {
+  if (r->side[CLIENT].conn != NULL) iocpd_conn_set_end_reason(r->side[CLIENT].conn, reason);
+}
+
+static void relay_free_if_done(relay *r, iocpd_server *server) {
   if (r->side[CLIENT].conn != NULL || r->side[UPSTREAM].conn != NULL) return;
+  /* Both sides are closed: every byte count is final. */
+  iocpd_server_report_access(server, &r->record);
   free(r->side[CLIENT].buf);
   free(r->side[UPSTREAM].buf);
   free(r);
@@ -139,6 +148,7 @@ static int connect_next(relay *r) {
     if (i < MAX_REPORTED) r->errors[i] = rc;
   }
   warn_unreachable(r);
+  end_because(r, IOCPD_END_CONNECT_FAILED);
   return IOCPD_ECONNREFUSED;
 }
 
@@ -224,6 +234,7 @@ static void relay_peer_closed(iocpd_conn *conn) {
   relay_side *to = &r->side[!s];
 
   r->side[s].eof = 1;
+  end_because(r, s == CLIENT ? IOCPD_END_CLIENT_FIN : IOCPD_END_UPSTREAM_FIN);
   touch(r);
   /* Pass the FIN on. Nothing of this side's is queued on the other (it is
    * read only after its last write went out), so this FIN follows every
@@ -242,7 +253,9 @@ static void relay_error(iocpd_conn *conn, int err) {
   iocpd_server_log(iocpd_conn_server(conn), IOCPD_LOG_DEBUG, "listener %s: %s %s: %s",
                    iocpd_conn_listener_name(conn), s == CLIENT ? "client" : "upstream",
                    iocpd_addr_format(iocpd_conn_peer_addr(conn), peer), iocpd_strerror(err));
-  /* The engine resets this side; reset the other one too, promptly. */
+  /* The engine resets this side (and records a client's reset itself);
+   * reset the other one too, promptly. */
+  if (s == UPSTREAM) end_because(r, IOCPD_END_UPSTREAM_RESET);
   r->side[s].ending = 1;
   end_side(r, !s, 1);
 }
@@ -259,6 +272,7 @@ static void relay_timer(iocpd_conn *conn) {
    * idle_timeout (nothing moved either way). With writes still queued (a
    * peer not reading), waiting for them could take forever, so those
    * relays are reset; idle ones get a clean FIN. */
+  end_because(r, awaiting_handshake(r) ? IOCPD_END_HANDSHAKE_TIMEOUT : IOCPD_END_IDLE_TIMEOUT);
   end_relay(r, iocpd_conn_pending_writes(r->side[CLIENT].conn) > 0 ||
                    (r->side[UPSTREAM].conn != NULL &&
                     iocpd_conn_pending_writes(r->side[UPSTREAM].conn) > 0));
@@ -270,6 +284,20 @@ static void relay_closed(iocpd_conn *conn) {
 
   if (r == NULL) return; /* on_accept failed before there was a relay */
   s = side_of(r, conn);
+  if (s == CLIENT) {
+    /* Keep what the upstream side may have recorded already. */
+    iocpd_access_record upstream_part = r->record;
+    iocpd_conn_access_record(conn, &r->record);
+    r->record.has_upstream = upstream_part.has_upstream;
+    r->record.upstream = upstream_part.upstream;
+    r->record.bytes_up = upstream_part.bytes_up;
+    r->record.bytes_down = upstream_part.bytes_down;
+  } else if (r->connected) {
+    r->record.has_upstream = 1;
+    r->record.upstream = *iocpd_conn_peer_addr(conn);
+    r->record.bytes_up = iocpd_conn_bytes_out(conn);
+    r->record.bytes_down = iocpd_conn_bytes_in(conn);
+  }
   r->side[s].conn = NULL;
   if (s == UPSTREAM && !r->connected && r->side[CLIENT].conn != NULL &&
       !r->side[CLIENT].ending) {
@@ -280,7 +308,7 @@ static void relay_closed(iocpd_conn *conn) {
      * arrive here with the other side already ending. */
     end_side(r, !s, 1);
   }
-  relay_free_if_done(r);
+  relay_free_if_done(r, iocpd_conn_server(conn));
 }
 
 static const iocpd_handler upstream_handler = {

@@ -51,6 +51,7 @@ typedef struct iocpd__msg {
   struct iocpd__msg *next;
   iocpd__msg_type type;
   uint64_t id;       /* SEND */
+  iocpd_end_reason reason; /* ABORT_ALL: the reason given to each */
   iocpd_conn *conn;  /* ADOPT */
   size_t len;        /* SEND: bytes in data */
   char *data;        /* SEND: the copied bytes, allocated with the message */
@@ -69,8 +70,12 @@ typedef struct iocpd__conn_base {
   int closing;             /* set under the worker lock; see registry.c */
   int outbound;            /* made by iocpd_connect, not accepted */
   int ip_counted;          /* counted in its listener's per-address table */
+  int established;         /* accepted, or its outbound connect succeeded */
   uint64_t bytes_in;       /* received from the peer */
   uint64_t bytes_out;      /* sent to the peer */
+  uint64_t start_ms;       /* wall clock, for records */
+  uint64_t start_mono_ms;  /* monotonic, for the duration */
+  iocpd_end_reason end_reason;
   uint64_t timer_due;      /* when the timer fires (iocpd__now_ms) */
   size_t timer_slot;       /* 1 + index in the worker's timer heap; 0 = unarmed */
   iocpd_conn *table_next;  /* chain in the worker's id table */
@@ -112,7 +117,10 @@ struct iocpd__listener {
   size_t ip_table_size;
   uint64_t last_reject_log_ms; /* rejection logging, at most once a second */
   uint64_t rejects_unlogged;
-  iocpd_listener_stats stats;
+  iocpd_listener_stats stats; /* under the server lock, except bytes */
+  /* Bytes in, out, up, down: updated on every read and write by the
+   * connections' own workers, so atomically instead of under a lock. */
+  volatile int64_t bytes[4];
   iocpd__listener_os os;
 };
 
@@ -151,6 +159,11 @@ struct iocpd_server {
   size_t open_all;           /* the same plus outbound ones */
   size_t max_conns;          /* accepted connections; 0 = no limit */
   size_t slots_reserved;     /* accepts under way on every listener */
+  iocpd_connect_failures *failures; /* per (listener, upstream) */
+  size_t failure_count;
+  size_t failure_cap;
+  void (*on_access)(void *arg, const iocpd_access_record *record);
+  void *access_arg;
   size_t acks_pending;       /* broadcast messages not yet processed */
   size_t ack_result;         /* sum reported by workers for a broadcast */
   int listeners_closed;
@@ -212,6 +225,21 @@ int iocpd__admit(iocpd_conn *c);
 void iocpd__admit_forget(iocpd_conn *c);
 /* Frees the listener's admission state (at server free). */
 void iocpd__admit_free(iocpd__listener *l);
+
+/* --- stats.c: counters for monitoring --- */
+
+enum { IOCPD__BYTES_IN, IOCPD__BYTES_OUT, IOCPD__BYTES_UP, IOCPD__BYTES_DOWN };
+/* Counts n bytes received (incoming = 1) or sent on c. Owner worker. */
+void iocpd__count_bytes(iocpd_conn *c, int incoming, size_t n);
+/* Stamps a new connection's start times. */
+void iocpd__conn_started(iocpd_conn *c);
+/* Counts a closed connection (duration histogram, failed connects).
+ * Server lock held. */
+void iocpd__count_closed(iocpd_conn *c);
+/* Counts an outbound connect that failed before a connection existed. */
+void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to);
+/* Frees the failure table. */
+void iocpd__stats_free(iocpd_server *s);
 
 /* --- server.c --- */
 

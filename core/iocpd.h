@@ -257,6 +257,60 @@ size_t iocpd_conn_pending_writes(const iocpd_conn *conn);
 uint64_t iocpd_conn_bytes_in(const iocpd_conn *conn);
 uint64_t iocpd_conn_bytes_out(const iocpd_conn *conn);
 
+/* When the connection was accepted (or connected), in milliseconds since
+ * 1970 (UTC). */
+uint64_t iocpd_conn_start_time(const iocpd_conn *conn);
+
+/* Why a connection ended, for access logs. */
+typedef enum iocpd_end_reason {
+  IOCPD_END_UNKNOWN = 0,
+  IOCPD_END_CLIENT_FIN,        /* the client closed cleanly */
+  IOCPD_END_UPSTREAM_FIN,      /* the upstream closed cleanly first */
+  IOCPD_END_CLIENT_RESET,      /* the client reset or failed */
+  IOCPD_END_UPSTREAM_RESET,    /* the upstream reset or failed */
+  IOCPD_END_IDLE_TIMEOUT,
+  IOCPD_END_HANDSHAKE_TIMEOUT,
+  IOCPD_END_CONNECT_FAILED,    /* no upstream could be reached */
+  IOCPD_END_DENIED,            /* allow/deny */
+  IOCPD_END_LIMIT,             /* max_connections_per_ip */
+  IOCPD_END_DRAIN_ABORT,       /* still open at the end of a drain */
+  IOCPD_END_SHUTDOWN           /* the server was destroyed */
+} iocpd_end_reason;
+
+/* "client_fin", "idle_timeout", ... ("-" for IOCPD_END_UNKNOWN). */
+const char *iocpd_end_reason_name(iocpd_end_reason reason);
+
+/* Records why the connection ends; the first reason set sticks (the engine
+ * sets drain_abort, shutdown and client_reset itself). */
+void iocpd_conn_set_end_reason(iocpd_conn *conn, iocpd_end_reason reason);
+iocpd_end_reason iocpd_conn_end_reason(const iocpd_conn *conn);
+
+/* One finished connection, as handed to the server's on_access. */
+typedef struct iocpd_access_record {
+  const char *listener;
+  iocpd_addr client;
+  int has_upstream;        /* forward: upstream below is set */
+  iocpd_addr upstream;
+  uint64_t bytes_in;       /* client -> iocpd */
+  uint64_t bytes_out;      /* iocpd -> client */
+  uint64_t bytes_up;       /* iocpd -> upstream */
+  uint64_t bytes_down;     /* upstream -> iocpd */
+  uint64_t start_ms;       /* UTC, ms since 1970 */
+  uint64_t duration_ms;
+  iocpd_end_reason end;
+} iocpd_access_record;
+
+/* Hands a finished connection's record to the server's on_access, if any.
+ * Handlers call it once per client connection, when everything about it
+ * is final (the built-in ones do; forward when both sides are closed).
+ * The engine itself reports connections it rejects at accept. Any
+ * thread. */
+void iocpd_server_report_access(iocpd_server *server, const iocpd_access_record *record);
+
+/* Fills a record from a finished (or finishing) client connection: its
+ * listener, client, bytes, start, duration and end reason. */
+void iocpd_conn_access_record(const iocpd_conn *conn, iocpd_access_record *record);
+
 /* The connection's id: unique within its server for the server's life. */
 uint64_t iocpd_conn_id(const iocpd_conn *conn);
 /* The handler's per-connection pointer, NULL until set. */
@@ -297,6 +351,11 @@ typedef struct iocpd_server_options {
   void *log_arg;
   iocpd_log_level log_level; /* messages above this level are skipped */
   size_t max_connections;    /* accepted connections, all listeners; 0 = no limit */
+  /* Receives every finished connection's record (see
+   * iocpd_server_report_access). Called on worker threads, so it must be
+   * thread-safe and must not block: hand the record to a queue. */
+  void (*on_access)(void *arg, const iocpd_access_record *record);
+  void *access_arg;
 } iocpd_server_options;
 
 /* Filled when iocpd_server_create fails: the IOCPD_E* code, the raw OS
@@ -334,6 +393,11 @@ size_t iocpd_server_wait(iocpd_server *server, size_t below,
                          uint32_t timeout_ms);
 
 /* Counters of one listener, for monitoring. */
+/* Upper bounds (seconds) of the connection-duration histogram buckets;
+ * a last, implicit bucket counts everything longer. */
+#define IOCPD_DURATION_BUCKETS 10
+extern const double iocpd_duration_bounds[IOCPD_DURATION_BUCKETS];
+
 typedef struct iocpd_listener_stats {
   const char *name;
   uint64_t accepted;        /* connections accepted and handed to the handler */
@@ -341,7 +405,28 @@ typedef struct iocpd_listener_stats {
   uint64_t rejected_denied; /* reset at accept: deny list, or not on allow */
   uint64_t rejected_per_ip; /* reset at accept: max_connections_per_ip */
   uint64_t paused;          /* times accepting paused at a connection limit */
+  /* Bytes so far, counted as they move: client -> iocpd (in), iocpd ->
+   * client (out), iocpd -> upstream (up), upstream -> iocpd (down). */
+  uint64_t bytes_in, bytes_out, bytes_up, bytes_down;
+  /* Durations of closed accepted connections: count per bucket (not
+   * cumulative; the last counts those longer than every bound), and
+   * their sum in milliseconds. */
+  uint64_t duration_buckets[IOCPD_DURATION_BUCKETS + 1];
+  uint64_t duration_sum_ms;
 } iocpd_listener_stats;
+
+/* Failed outbound connection attempts (iocpd_connect) of a listener to one
+ * address: refused, unreachable, timed out, and so on. */
+typedef struct iocpd_connect_failures {
+  const char *listener;
+  iocpd_addr upstream;
+  uint64_t count;
+} iocpd_connect_failures;
+
+/* Fills out with up to max (listener, upstream) failure counters and
+ * returns how many exist. Any thread. */
+size_t iocpd_server_connect_failures(iocpd_server *server, iocpd_connect_failures *out,
+                                     size_t max);
 
 /* Fills out[i] for the first max listeners (in options order) and returns
  * the number of listeners. Any thread. */

@@ -174,12 +174,13 @@ int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
  * the table directly is safe because iocpd_abort never frees a connection
  * synchronously: the final teardown always runs later from the loop. Only
  * this thread mutates the table, so no lock is needed to read it. */
-static size_t abort_all(iocpd__worker *w) {
+static size_t abort_all(iocpd__worker *w, iocpd_end_reason reason) {
   size_t i, count = 0;
   for (i = 0; i < w->table_size; i++) {
     iocpd_conn *c;
     for (c = w->table[i]; c != NULL; c = c->base.table_next) {
       if (!c->base.outbound) count++;
+      iocpd_conn_set_end_reason(c, reason);
       iocpd_abort(c);
     }
   }
@@ -235,7 +236,7 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
         break;
       }
       case IOCPD__MSG_ABORT_ALL: {
-        size_t n = abort_all(w);
+        size_t n = abort_all(w, m->reason);
         free(m);
         iocpd__server_ack(w->server, n);
         break;

@@ -62,7 +62,7 @@ void iocpd__server_ack(iocpd_server *s, size_t result) {
 
 /* Sends a message of `type` to every worker and waits until each has run
  * it; returns the sum of what the workers reported. */
-static size_t broadcast(iocpd_server *s, iocpd__msg_type type) {
+static size_t broadcast(iocpd_server *s, iocpd__msg_type type, iocpd_end_reason reason) {
   unsigned i;
   size_t result;
   iocpd__msg *msgs[IOCPD__MAX_WORKERS];
@@ -76,6 +76,7 @@ static size_t broadcast(iocpd_server *s, iocpd__msg_type type) {
       iocpd__mutex_unlock(s->lock);
     }
     msgs[i]->type = type;
+    msgs[i]->reason = reason;
   }
   iocpd__mutex_lock(s->control);
   iocpd__mutex_lock(s->lock);
@@ -146,6 +147,7 @@ static void server_free(iocpd_server *s) {
     }
     free(s->workers);
   }
+  iocpd__stats_free(s);
   iocpd__cond_destroy(s->changed);
   iocpd__mutex_destroy(s->lock);
   iocpd__mutex_destroy(s->control);
@@ -260,7 +262,7 @@ static void wait_all_gone(iocpd_server *s) {
  * and of a create that failed after its threads started. */
 static void stop_everything(iocpd_server *s) {
   iocpd_server_close_listeners(s);
-  broadcast(s, IOCPD__MSG_ABORT_ALL);
+  broadcast(s, IOCPD__MSG_ABORT_ALL, IOCPD_END_SHUTDOWN);
   wait_all_gone(s);
   join_workers(s, s->worker_count);
 }
@@ -289,6 +291,8 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
   s->log_arg = o->log_arg;
   s->log_level = o->log_level;
   s->max_conns = o->max_connections;
+  s->on_access = o->on_access;
+  s->access_arg = o->access_arg;
   s->lock = iocpd__mutex_create();
   s->control = iocpd__mutex_create();
   s->changed = iocpd__cond_create();
@@ -318,7 +322,7 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
   }
 
   /* Each worker starts accepting on its own listeners, on its own thread. */
-  if (broadcast(s, IOCPD__MSG_START_LISTENERS) > 0) {
+  if (broadcast(s, IOCPD__MSG_START_LISTENERS, IOCPD_END_UNKNOWN) > 0) {
     for (k = 0; k < s->listener_count; k++) {
       if (s->listeners[k].start_error.code != 0) {
         if (err != NULL) *err = s->listeners[k].start_error;
@@ -343,7 +347,7 @@ void iocpd_server_close_listeners(iocpd_server *s) {
   closed = s->listeners_closed;
   s->listeners_closed = 1;
   iocpd__mutex_unlock(s->lock);
-  if (!closed) broadcast(s, IOCPD__MSG_CLOSE_LISTENERS);
+  if (!closed) broadcast(s, IOCPD__MSG_CLOSE_LISTENERS, IOCPD_END_UNKNOWN);
 }
 
 unsigned iocpd_server_worker_count(const iocpd_server *s) { return s->worker_count; }
@@ -366,7 +370,7 @@ size_t iocpd_server_wait(iocpd_server *s, size_t below, uint32_t timeout_ms) {
 }
 
 size_t iocpd_server_abort_all(iocpd_server *s) {
-  return broadcast(s, IOCPD__MSG_ABORT_ALL);
+  return broadcast(s, IOCPD__MSG_ABORT_ALL, IOCPD_END_SHUTDOWN);
 }
 
 void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms,
@@ -383,7 +387,7 @@ void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms,
     open = iocpd_server_wait(s, open, (uint32_t)(left < 1000 ? left : 1000));
     if (progress != NULL && (open < before || open > 0)) progress(progress_arg, open);
   }
-  if (open > 0) aborted = iocpd_server_abort_all(s);
+  if (open > 0) aborted = broadcast(s, IOCPD__MSG_ABORT_ALL, IOCPD_END_DRAIN_ABORT);
   /* Aborted connections go quickly, but each must still see its last
    * completion before it is freed; relays' outbound connections may still
    * be finishing their own close. */

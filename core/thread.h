@@ -39,5 +39,7 @@ int64_t iocpd__atomic_load(volatile int64_t *p);
 unsigned iocpd__cpu_count(void);
 /* Monotonic milliseconds, for deadlines. */
 uint64_t iocpd__now_ms(void);
+/* Wall-clock milliseconds since 1970 (UTC), for records. */
+uint64_t iocpd__wall_ms(void);
 
 #endif /* IOCPD_THREAD_H */

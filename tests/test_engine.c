@@ -501,6 +501,72 @@ static void test_cidr(void) {
   CHECK(iocpd_cidr_parse("10.0.0.0/8x", &c) == IOCPD_EINVAL);
 }
 
+/* Access records and counters: what a monitoring consumer sees. */
+static iocpd_access_record records[8];
+static atomic_int record_count;
+
+static void collect(void *arg, const iocpd_access_record *r) {
+  int i = atomic_fetch_add(&record_count, 1);
+  (void)arg;
+  if (i < 8) records[i] = *r;
+}
+
+static void test_access_records_and_stats(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_listener_options l;
+  iocpd_server_options o;
+  iocpd_listener_stats st;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  iocpd_cidr deny;
+  char buf[1000];
+  tsock c;
+  int i;
+
+  memset(&l, 0, sizeof(l));
+  memset(&o, 0, sizeof(o));
+  CHECK(iocpd_cidr_parse("127.0.0.9", &deny) == 0);
+  l.name = "rec";
+  l.addr = loopback(port);
+  l.handler = &iocpd_echo_handler;
+  l.deny = &deny;
+  l.deny_count = 1;
+  o.listeners = &l;
+  o.listener_count = 1;
+  o.on_access = collect;
+  atomic_store(&record_count, 0);
+  CHECK(iocpd_server_create(&o, &s, &err) == 0);
+  if (s == NULL) return;
+  memset(buf, 'x', sizeof(buf));
+  c = tnet_connect(port);
+  CHECK(tnet_send_all(c, buf, sizeof(buf)) == 0);
+  shutdown(c, TNET_SHUT_WR);
+  CHECK(tnet_recv_exact(c, buf, sizeof(buf)) == 0);
+  CHECK(tnet_sees_end(c));
+  tnet_close(c);
+  c = tnet_connect_from("127.0.0.9", port); /* denied */
+  CHECK(tnet_sees_end(c));
+  tnet_close(c);
+  CHECK(wait_count(s, 0));
+  for (i = 0; i < 500 && atomic_load(&record_count) < 2; i++) tnet_sleep_ms(10);
+  CHECK(atomic_load(&record_count) == 2);
+  CHECK(records[0].end == IOCPD_END_CLIENT_FIN);
+  CHECK(strcmp(iocpd_end_reason_name(records[0].end), "client_fin") == 0);
+  CHECK(records[0].bytes_in == 1000 && records[0].bytes_out == 1000);
+  CHECK(!records[0].has_upstream && strcmp(records[0].listener, "rec") == 0);
+  CHECK(records[0].start_ms > 1700000000000ull);
+  CHECK(records[1].end == IOCPD_END_DENIED && records[1].client.ip[3] == 9);
+  iocpd_server_listener_stats(s, &st, 1);
+  CHECK(st.bytes_in == 1000 && st.bytes_out == 1000 && st.bytes_up == 0);
+  CHECK(st.accepted == 1 && st.rejected_denied == 1 && st.active == 0);
+  {
+    uint64_t total = 0;
+    for (i = 0; i <= IOCPD_DURATION_BUCKETS; i++) total += st.duration_buckets[i];
+    CHECK(total == 1);
+  }
+  iocpd_server_destroy(s);
+}
+
 int main(void) {
   tnet_init();
   test_create_is_all_or_nothing();
@@ -515,6 +581,7 @@ int main(void) {
   test_connection_limits();
   test_allow_deny();
   test_per_ip_limit();
+  test_access_records_and_stats();
   printf("%d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;
 }

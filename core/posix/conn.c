@@ -27,6 +27,8 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, int fd) {
   c->fd = fd;
   c->base.listener = l;
   c->base.handler = l->handler;
+  c->base.established = 1;
+  iocpd__conn_started(c);
   len = sizeof(ss);
   if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
     iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.peer);
@@ -78,6 +80,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
     e = errno;
     close(fd);
+    iocpd__count_connect_failure(from->base.listener, to);
     return iocpd__translate_errno(e);
   }
   c = calloc(1, sizeof(*c));
@@ -94,6 +97,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   c->base.data = data;
   c->base.outbound = 1;
   c->base.peer = *to;
+  iocpd__conn_started(c);
   iocpd__server_outbound_added(from->base.worker->server);
   e = attach(from->base.worker, c);
   if (e != 0) {
@@ -135,6 +139,8 @@ static void finish(iocpd_conn *c) {
 
 /* A read or write failed: tell the handler, then reset. */
 static void fail(iocpd_conn *c, int e) {
+  iocpd_conn_set_end_reason(c, c->base.outbound ? IOCPD_END_UPSTREAM_RESET
+                                                : IOCPD_END_CLIENT_RESET);
   if (!c->closing && !c->aborting && c->base.handler->on_error != NULL)
     c->base.handler->on_error(c, iocpd__translate_errno(e));
   iocpd_abort(c);
@@ -162,7 +168,7 @@ static void do_read(iocpd_conn *c) {
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     c->want_read = 0;
-    c->base.bytes_in += (uint64_t)n;
+    iocpd__count_bytes(c, 1, (size_t)n);
     /* A short read drained the socket: with edge-triggered epoll, more
      * data brings a new event, so don't try (and allocate) again before
      * it. Not so once the peer's FIN or an error has been seen: that
@@ -195,7 +201,7 @@ static void do_write(iocpd_conn *c) {
       return;
     }
     r->done += (size_t)n;
-    c->base.bytes_out += (uint64_t)n;
+    iocpd__count_bytes(c, 0, (size_t)n);
     if (r->done < r->len) continue;
     c->wq_head = r->next;
     if (c->wq_head == NULL) c->wq_tail = NULL;
@@ -228,6 +234,7 @@ static void connect_done(iocpd_conn *c) {
   len = sizeof(ss);
   if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
     iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
+  c->base.established = 1;
   if (c->base.handler->on_connect != NULL) c->base.handler->on_connect(c, 0);
 }
 

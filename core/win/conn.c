@@ -40,6 +40,8 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
   c->sock = sock;
   c->base.listener = l;
   c->base.handler = l->handler;
+  c->base.established = 1;
+  iocpd__conn_started(c);
   c->read_op.type = IOCPD__OP_READ;
   c->finish_op.type = IOCPD__OP_FINISH;
   if (local != NULL) iocpd__sockaddr_to(local, &c->base.local);
@@ -105,6 +107,8 @@ static void close_socket_if_flushed(iocpd_conn *c) {
 }
 
 static void fail(iocpd_conn *c, DWORD e) {
+  iocpd_conn_set_end_reason(c, c->base.outbound ? IOCPD_END_UPSTREAM_RESET
+                                                : IOCPD_END_CLIENT_RESET);
   if (!c->closing && !c->aborting && c->base.handler->on_error != NULL)
     c->base.handler->on_error(c, iocpd__translate_win(e));
   iocpd_abort(c);
@@ -171,7 +175,7 @@ static void read_done(iocpd_conn *c, DWORD error) {
   n = recv(c->sock, buf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
   if (n > 0) {
     c->want_read = 0;
-    c->base.bytes_in += (uint64_t)n;
+    iocpd__count_bytes(c, 1, (size_t)n);
     if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, buf, (size_t)n);
   } else if (n == 0) {
     c->want_read = 0;
@@ -193,7 +197,7 @@ static void write_done(iocpd_conn *c, iocpd__write_req *r, DWORD bytes, DWORD er
     return;
   }
   r->done += bytes;
-  c->base.bytes_out += bytes;
+  iocpd__count_bytes(c, 0, bytes);
   if (r->done >= r->len) {
     c->wq_head = r->next;
     if (c->wq_head == NULL) c->wq_tail = NULL;
@@ -244,6 +248,7 @@ static void connect_done(iocpd_conn *c, DWORD error) {
     iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
   ioctlsocket(c->sock, FIONBIO, &nonblocking);
   setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
+  c->base.established = 1;
   if (c->base.handler->on_connect != NULL) c->base.handler->on_connect(c, 0);
 }
 
@@ -402,10 +407,12 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   c->base.outbound = 1;
   c->base.peer = *to;
   c->base.worker = w;
+  iocpd__conn_started(c);
   if (!connect_ex(s, (struct sockaddr *)&ss, len, NULL, 0, NULL, &c->connect_op.ov) &&
       (e = WSAGetLastError()) != ERROR_IO_PENDING) {
     closesocket(s);
     free(c);
+    iocpd__count_connect_failure(from->base.listener, to);
     return iocpd__translate_win(e);
   }
   c->pending++;

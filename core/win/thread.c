@@ -93,3 +93,13 @@ unsigned iocpd__cpu_count(void) {
 }
 
 uint64_t iocpd__now_ms(void) { return (uint64_t)GetTickCount64(); }
+
+uint64_t iocpd__wall_ms(void) {
+  FILETIME ft;
+  ULARGE_INTEGER t;
+  GetSystemTimeAsFileTime(&ft);
+  t.LowPart = ft.dwLowDateTime;
+  t.HighPart = ft.dwHighDateTime;
+  /* 100 ns ticks since 1601 -> ms since 1970. */
+  return (t.QuadPart - 116444736000000000ULL) / 10000u;
+}
