@@ -154,8 +154,16 @@ part_wine() {
         -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DIOCPD_TEST_PLATFORM=wine -DIOCPD_TEST_WRAPPER="$wrapper" || return
     log "wine: starting a private Wine prefix"
-    # Our own prefix always: never run the tests in the caller's.
-    if ! prefix_env=$(env -u WINEPREFIX bash "$root/tests/wine/prefix.sh" start); then
+    # Our own prefix always: never run the tests in the caller's. Services
+    # (blackbox.service) inherit the environment of services.exe, fixed
+    # here: WINEDLLPATH lets iocpd.exe load the inih shim of this build when
+    # the SCM starts it, and the debug channels put every ReportEventW call
+    # (its text with +eventlog, its type and event id with fixme+advapi)
+    # into $IOCPD_WINE_LOG, where the test reads the Event Log.
+    if ! prefix_env=$(env -u WINEPREFIX \
+        IOCPD_WINE_SERVICE_DEBUG="${IOCPD_WINE_SERVICE_DEBUG:--all,+eventlog,fixme+advapi}" \
+        WINEDLLPATH="$root/build-win${WINEDLLPATH:+:$WINEDLLPATH}" \
+        bash "$root/tests/wine/prefix.sh" start); then
         record wine 0 1 "Wine prefix setup failed (counted as 1 failed)"
         return
     fi

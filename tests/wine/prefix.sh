@@ -7,9 +7,13 @@
 #
 # start: if WINEPREFIX is unset, makes a new temporary prefix (under
 #   ${TMPDIR:-/tmp}) and marks it as ours; starts a persistent wineserver;
-#   initialises the prefix with `wineboot -i` (a few seconds). Without a
-#   persistent server, the wineserver exits a few seconds after the last
-#   ordinary Wine process and takes every service process with it. Prints
+#   initialises the prefix with `wineboot` (a few seconds). Not `wineboot
+#   -i`: that starts a second services.exe next to the one a new prefix
+#   gets, and two SCMs, each with its own service database, answer service
+#   calls at random (a service created through one is unknown to the
+#   other). Without a persistent server, the wineserver exits a few
+#   seconds after the last ordinary Wine process and takes every service
+#   process with it. Prints
 #   `export WINEPREFIX=...` and `export IOCPD_WINE_LOG=...` on stdout, for
 #   eval; all else goes to stderr. IOCPD_WINE_LOG (default
 #   $WINEPREFIX/iocpd-wine.log) receives the standard error of services.exe
@@ -76,8 +80,8 @@ start() {
     # Mono and Gecko cannot be installed offline and nothing here needs them;
     # disabling them only for wineboot saves its attempt to set them up.
     if ! WINEDEBUG=${IOCPD_WINE_SERVICE_DEBUG:-$WINEDEBUG} \
-        WINEDLLOVERRIDES="mscoree,mshtml=" wineboot -i </dev/null >>"$log" 2>&1; then
-        echo "prefix.sh: wineboot -i failed for $WINEPREFIX:" >&2
+        WINEDLLOVERRIDES="mscoree,mshtml=" wineboot </dev/null >>"$log" 2>&1; then
+        echo "prefix.sh: wineboot failed for $WINEPREFIX:" >&2
         cat "$log" >&2
         exit 1
     fi

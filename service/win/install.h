@@ -1,0 +1,70 @@
+/*
+ * What `iocpd install` (install.c) and `iocpd uninstall` (uninstall.c)
+ * share: the service's fixed names, string conversion, error messages, the
+ * service's command line and the Event Log source (install_util.c).
+ * Windows only.
+ */
+#ifndef IOCPD_INSTALL_H
+#define IOCPD_INSTALL_H
+
+#include <windows.h>
+#include <stddef.h>
+
+/* The service name used when --name is not given; the MSI uses it too. */
+#define INSTALL_DEFAULT_NAME "iocpd"
+
+/* Where the Application log's event sources live, below HKLM. */
+#define INSTALL_EVENTLOG_KEY L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\"
+
+/* How long the service may take to stop beyond its drain_timeout: the
+ * preshutdown timeout is drain_timeout + this, and `iocpd uninstall` waits
+ * as long for a stop (ms). */
+#define INSTALL_STOP_MARGIN_MS 15000
+
+/* The default [service] drain_timeout (config/config.c), for when the
+ * config cannot be read (ms). */
+#define INSTALL_DEFAULT_DRAIN_MS 30000
+
+/* iocpd.ini.example as it was at build time, byte for byte; the generated
+ * file that defines these comes from cmake/installer.cmake. Size 0 when the
+ * repository had no example to embed. */
+extern const unsigned char install_example_config[];
+extern const size_t install_example_config_size;
+
+/* Returns a malloc'ed UTF-16 copy of s, read in the ANSI code page (the
+ * encoding of argv and of platform_default_config()), or NULL if out of
+ * memory. */
+wchar_t *install_widen(const char *s);
+
+/* Returns a malloc'ed ANSI-code-page copy of s, for printing (characters
+ * the code page lacks become '?'), or NULL if out of memory. */
+char *install_narrow(const wchar_t *s);
+
+/* Prints "iocpd: WHAT: <system text> (error N)" to stderr. */
+void install_print_error(const char *what, DWORD err);
+
+/* Opens the service control manager with access. On failure prints why
+ * (with the advice to use an elevated prompt on ERROR_ACCESS_DENIED) and
+ * returns NULL. */
+SC_HANDLE install_open_scm(DWORD access);
+
+/* Returns the service's configuration (QueryServiceConfigW), malloc'ed,
+ * or NULL. svc needs SERVICE_QUERY_CONFIG. */
+QUERY_SERVICE_CONFIGW *install_query_config(SC_HANDLE svc);
+
+/* Returns the config path in the service's command line (the quoted
+ * argument after " -c "), malloc'ed, or NULL if there is none. svc needs
+ * SERVICE_QUERY_CONFIG. */
+wchar_t *install_config_of(SC_HANDLE svc);
+
+/* Creates or updates the Event Log source name in the Application log:
+ * EventMessageFile (REG_EXPAND_SZ) = message_file, TypesSupported
+ * (REG_DWORD) = error | warning | information. Returns 0 or a Win32 error
+ * code. */
+DWORD install_eventsource_register(const wchar_t *name, const wchar_t *message_file);
+
+/* Deletes the Event Log source name. Returns 0, ERROR_FILE_NOT_FOUND if
+ * there was none, or another Win32 error code. */
+DWORD install_eventsource_remove(const wchar_t *name);
+
+#endif /* IOCPD_INSTALL_H */

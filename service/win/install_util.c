@@ -1,0 +1,134 @@
+/*
+ * The helpers that `iocpd install` (install.c) and `iocpd uninstall`
+ * (uninstall.c) share: see install.h.
+ */
+#include <windows.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "install.h"
+
+wchar_t *install_widen(const char *s) {
+  int n = MultiByteToWideChar(CP_ACP, 0, s, -1, NULL, 0);
+  wchar_t *w;
+  if (n <= 0) return NULL;
+  w = malloc((size_t)n * sizeof(*w));
+  if (w != NULL && MultiByteToWideChar(CP_ACP, 0, s, -1, w, n) != n) {
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+char *install_narrow(const wchar_t *s) {
+  int n = WideCharToMultiByte(CP_ACP, 0, s, -1, NULL, 0, NULL, NULL);
+  char *a;
+  if (n <= 0) return NULL;
+  a = malloc((size_t)n);
+  if (a != NULL && WideCharToMultiByte(CP_ACP, 0, s, -1, a, n, NULL, NULL) != n) {
+    free(a);
+    return NULL;
+  }
+  return a;
+}
+
+void install_print_error(const char *what, DWORD err) {
+  char text[512];
+  DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0,
+                           text, sizeof(text), NULL);
+  /* System messages end with ".\r\n": keep the period, drop the line end. */
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+    n--;
+  text[n] = '\0';
+  fprintf(stderr, "iocpd: %s: %s (error %lu)\n", what, n > 0 ? text : "unknown error",
+          (unsigned long)err);
+}
+
+SC_HANDLE install_open_scm(DWORD access) {
+  SC_HANDLE scm = OpenSCManagerW(NULL, NULL, access);
+  if (scm == NULL) {
+    DWORD err = GetLastError();
+    install_print_error("cannot open the service control manager", err);
+    if (err == ERROR_ACCESS_DENIED) {
+      fprintf(stderr, "iocpd: installing and removing services needs administrator rights: "
+                      "run this from an elevated prompt (Run as administrator)\n");
+    }
+  }
+  return scm;
+}
+
+DWORD install_eventsource_register(const wchar_t *name, const wchar_t *message_file) {
+  wchar_t *path;
+  HKEY key;
+  DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE | EVENTLOG_INFORMATION_TYPE;
+  LSTATUS st;
+  size_t len = wcslen(INSTALL_EVENTLOG_KEY) + wcslen(name) + 1;
+
+  path = malloc(len * sizeof(*path));
+  if (path == NULL) return ERROR_NOT_ENOUGH_MEMORY;
+  wcscpy(path, INSTALL_EVENTLOG_KEY);
+  wcscat(path, name);
+  st = RegCreateKeyExW(HKEY_LOCAL_MACHINE, path, 0, NULL, REG_OPTION_NON_VOLATILE, KEY_SET_VALUE,
+                       NULL, &key, NULL);
+  free(path);
+  if (st != ERROR_SUCCESS) return (DWORD)st;
+  /* REG_EXPAND_SZ is what the Event Viewer expects here (paths may use
+   * %SystemRoot% and the like); the size counts the terminating NUL. */
+  st = RegSetValueExW(key, L"EventMessageFile", 0, REG_EXPAND_SZ, (const BYTE *)message_file,
+                      (DWORD)((wcslen(message_file) + 1) * sizeof(wchar_t)));
+  if (st == ERROR_SUCCESS) {
+    st = RegSetValueExW(key, L"TypesSupported", 0, REG_DWORD, (const BYTE *)&types, sizeof(types));
+  }
+  RegCloseKey(key);
+  return (DWORD)st;
+}
+
+DWORD install_eventsource_remove(const wchar_t *name) {
+  wchar_t *path;
+  LSTATUS st;
+  size_t len = wcslen(INSTALL_EVENTLOG_KEY) + wcslen(name) + 1;
+
+  path = malloc(len * sizeof(*path));
+  if (path == NULL) return ERROR_NOT_ENOUGH_MEMORY;
+  wcscpy(path, INSTALL_EVENTLOG_KEY);
+  wcscat(path, name);
+  /* The source's key has values only, no subkeys: RegDeleteKeyW does. */
+  st = RegDeleteKeyW(HKEY_LOCAL_MACHINE, path);
+  free(path);
+  return (DWORD)st;
+}
+
+QUERY_SERVICE_CONFIGW *install_query_config(SC_HANDLE svc) {
+  QUERY_SERVICE_CONFIGW *qc;
+  DWORD need = 0;
+  if (QueryServiceConfigW(svc, NULL, 0, &need) || GetLastError() != ERROR_INSUFFICIENT_BUFFER) {
+    return NULL;
+  }
+  qc = malloc(need);
+  if (qc != NULL && (!QueryServiceConfigW(svc, qc, need, &need) || qc->lpBinaryPathName == NULL)) {
+    free(qc);
+    qc = NULL;
+  }
+  return qc;
+}
+
+wchar_t *install_config_of(SC_HANDLE svc) {
+  QUERY_SERVICE_CONFIGW *qc = install_query_config(svc);
+  const wchar_t *start, *end;
+  wchar_t *out = NULL;
+
+  if (qc == NULL) return NULL;
+  start = wcsstr(qc->lpBinaryPathName, L" -c \"");
+  if (start != NULL) {
+    start += 5;
+    end = wcschr(start, L'"');
+    if (end != NULL && (out = malloc((size_t)(end - start + 1) * sizeof(*out))) != NULL) {
+      memcpy(out, start, (size_t)(end - start) * sizeof(*out));
+      out[end - start] = L'\0';
+    }
+  }
+  free(qc);
+  return out;
+}

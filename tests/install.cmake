@@ -1,0 +1,27 @@
+# Installing iocpd as a Windows service: tests/test_install.py drives
+# `iocpd install`, `iocpd uninstall` and the MSI against Wine's service
+# control manager, in a Wine prefix of its own (see the script).
+#
+# Included from tests/CMakeLists.txt; registered only when the tests run
+# under Wine (IOCPD_TEST_PLATFORM=wine), since natively there is no service
+# manager to install into (the script would exit 77, skipped). It needs the
+# MSI: cmake/installer.cmake makes the `msi` target part of ALL in such
+# builds when wixl (or WiX) is found; without one the test fails and says
+# how to build it.
+#
+#   blackbox.install   RUN_SERIAL: it installs services and listens on
+#                      127.0.0.1:7007, the example config's port
+
+if(IOCPD_TEST_PLATFORM STREQUAL "wine")
+  find_package(Python3 COMPONENTS Interpreter REQUIRED)
+  get_filename_component(_iocpd_example "${CMAKE_CURRENT_LIST_DIR}/../iocpd.ini.example" ABSOLUTE)
+  add_test(NAME blackbox.install
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/test_install.py)
+  set_tests_properties(blackbox.install PROPERTIES
+    ENVIRONMENT "IOCPD_BIN=$<TARGET_FILE:iocpd>;IOCPD_WRAPPER=${IOCPD_TEST_WRAPPER};IOCPD_PLATFORM=${IOCPD_TEST_PLATFORM};IOCPD_MSI=${IOCPD_MSI};IOCPD_EXAMPLE_CONFIG=${_iocpd_example};PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1"
+    # The script stops itself at 280 s, after cleaning up.
+    TIMEOUT 300
+    RUN_SERIAL TRUE
+    LABELS "blackbox;install"
+    SKIP_RETURN_CODE 77)
+endif()

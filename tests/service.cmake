@@ -1,0 +1,34 @@
+# Tests of the Windows service host (service/win). Included from
+# tests/CMakeLists.txt after blackbox.cmake, whose iocpd_blackbox_test()
+# registers the black-box part.
+#
+#   service.units      (Windows builds) C checks of the pieces that need no
+#                      service control manager: control codes, the status
+#                      reported at each step, Event Log ids and types, and
+#                      the message table rendered with FormatMessage.
+#   blackbox.service   (Wine only) iocpd.exe as a real service under Wine's
+#                      SCM: start, drain on stop, Event Log text, failed
+#                      starts. It needs a prefix whose services.exe can load
+#                      the inih shim and traces ReportEventW: see
+#                      test_service.py. Natively it would exit 77 (skipped),
+#                      so it is not registered there.
+
+if(WIN32)
+  set(_iocpd_service_dir "${CMAKE_CURRENT_LIST_DIR}/../service")
+  add_executable(test_service_units
+    test_service_units.c
+    "${_iocpd_service_dir}/win/scm_state.c"
+    "${_iocpd_service_dir}/win/eventlog.c")
+  target_include_directories(test_service_units PRIVATE
+    "${_iocpd_service_dir}" "${_iocpd_service_dir}/win")
+  # iocpd_core for iocpd.h and the Windows version macros; iocpd_messages
+  # (cmake/messages.cmake) for messages.h and the message table itself.
+  target_link_libraries(test_service_units PRIVATE iocpd_core iocpd_messages)
+  add_test(NAME service.units COMMAND test_service_units)
+  set_tests_properties(service.units PROPERTIES TIMEOUT 60 LABELS "service")
+endif()
+
+if(IOCPD_TEST_PLATFORM STREQUAL "wine")
+  # Services share the prefix's one SCM and its log: run alone.
+  iocpd_blackbox_test(service 60 300 SERIAL)
+endif()
