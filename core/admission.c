@@ -10,6 +10,15 @@
  * by a message to the worker that owns them. Existing connections are never
  * touched by a limit.
  *
+ * On IOCP a posted AcceptEx can wait for a client indefinitely, so there
+ * its slot holds only the listener's room (IOCPD__SLOT_HOLDS_SERVER is 0):
+ * were it to hold a server-wide slot too, idle accepts of one listener
+ * could starve another. The server-wide limit is then checked when the
+ * accept completes; a connection beyond it is parked, unserved but never
+ * dropped (for the client, like waiting in the backlog), and admitted as
+ * soon as a close makes room. Parked connections count as taken, so the
+ * listener posts no more accepts meanwhile.
+ *
  * Deny/allow rules and the per-address limit apply to each accepted
  * connection before its handler sees it: a rejected one is reset at once.
  *
@@ -76,12 +85,17 @@ static void ip_entry_drop(iocpd__listener *l, const uint8_t key[16]) {
   }
 }
 
+/* Room for one more on the server, counting parked connections as taken
+ * unless for_parked (then they are the ones asking). Server lock held. */
+static int server_room(iocpd_server *s, int for_parked) {
+  size_t taken = s->open_accepted + s->slots_reserved + (for_parked ? 0 : s->parked);
+  return s->max_conns == 0 || taken < s->max_conns;
+}
+
 /* Room for one more on l? Server lock held. */
 static int has_room(iocpd__listener *l) {
-  iocpd_server *s = l->server;
   if (l->max_conns != 0 && l->conns_open + l->slots_reserved >= l->max_conns) return 0;
-  if (s->max_conns != 0 && s->open_accepted + s->slots_reserved >= s->max_conns) return 0;
-  return 1;
+  return server_room(l->server, 0);
 }
 
 int iocpd__admit_reserve(iocpd__listener *l) {
@@ -91,7 +105,7 @@ int iocpd__admit_reserve(iocpd__listener *l) {
   ok = has_room(l);
   if (ok) {
     l->slots_reserved++;
-    s->slots_reserved++;
+    if (IOCPD__SLOT_HOLDS_SERVER) s->slots_reserved++;
   } else if (!l->paused) {
     l->paused = 1;
     l->stats.paused++;
@@ -103,7 +117,7 @@ int iocpd__admit_reserve(iocpd__listener *l) {
 /* Server lock held. */
 static void release_slot(iocpd__listener *l) {
   l->slots_reserved--;
-  l->server->slots_reserved--;
+  if (IOCPD__SLOT_HOLDS_SERVER) l->server->slots_reserved--;
 }
 
 /* Posts RESUME to the owners of paused listeners that have room again.
@@ -114,7 +128,8 @@ static uint64_t listeners_to_resume(iocpd_server *s) {
   size_t i;
   for (i = 0; i < s->listener_count; i++) {
     iocpd__listener *l = &s->listeners[i];
-    if (l->paused && !l->resume_posted && has_room(l)) {
+    if (!l->resume_posted &&
+        ((l->paused && has_room(l)) || (l->parked > 0 && server_room(s, 1)))) {
       l->resume_posted = 1;
       mask |= (uint64_t)1 << l->worker->index;
     }
@@ -144,6 +159,19 @@ static void post_resumes(iocpd_server *s, uint64_t mask) {
   }
 }
 
+void iocpd__admit_unpark(iocpd_conn *c) {
+  iocpd__listener *l = c->base.listener;
+  iocpd_server *s = l->server;
+  iocpd__mutex_lock(s->lock);
+  if (c->base.parked) {
+    c->base.parked = 0;
+    l->parked--;
+    s->parked--;
+    release_slot(l);
+  }
+  iocpd__mutex_unlock(s->lock);
+}
+
 void iocpd__admit_release(iocpd__listener *l) {
   iocpd_server *s = l->server;
   uint64_t mask;
@@ -167,7 +195,7 @@ int iocpd__admit(iocpd_conn *c) {
   iocpd_server *s = l->server;
   const iocpd_addr *peer = &c->base.peer;
   uint64_t now = iocpd__now_ms(), suppressed = 0, mask;
-  int verdict = IOCPD__ADMITTED, log_it = 0;
+  int verdict = IOCPD__ADMITTED, log_it = 0, was_parked;
   uint8_t key[16];
 
   if (on_list(l->deny, l->deny_count, peer) ||
@@ -176,6 +204,22 @@ int iocpd__admit(iocpd_conn *c) {
   ip_key(peer, key);
 
   iocpd__mutex_lock(s->lock);
+  was_parked = c->base.parked;
+  if (was_parked) {
+    c->base.parked = 0;
+    l->parked--;
+    s->parked--;
+  }
+  /* A parked connection asks with the others' parked ones not counted, so
+   * whichever asks first gets the room; a new one waits behind them all. */
+  if (verdict == IOCPD__ADMITTED && !IOCPD__SLOT_HOLDS_SERVER && !server_room(s, was_parked)) {
+    /* Full: keep the listener slot, hold the connection unserved. */
+    c->base.parked = 1;
+    l->parked++;
+    s->parked++;
+    iocpd__mutex_unlock(s->lock);
+    return IOCPD__ADMIT_LATER;
+  }
   release_slot(l);
   if (verdict == IOCPD__ADMITTED && l->max_per_ip != 0) {
     iocpd__ip_count *e = ip_entry(l, key, 1);
@@ -219,11 +263,15 @@ int iocpd__admit(iocpd_conn *c) {
   }
   if (log_it) {
     char addr[IOCPD_ADDR_STRLEN];
-    iocpd__log(s, IOCPD_LOG_WARNING, "listener %s: rejected %s (%s)%s%llu more since the last report",
-               l->name, iocpd_addr_format(peer, addr),
+    char more[64] = "";
+    if (suppressed > 0)
+      snprintf(more, sizeof(more), "; %llu more since the last report",
+               (unsigned long long)suppressed);
+    iocpd__log(s, IOCPD_LOG_WARNING, "listener %s: rejected %s (%s)%s", l->name,
+               iocpd_addr_format(peer, addr),
                verdict == IOCPD__REJECT_DENIED ? "not allowed by allow/deny"
                                                : "max_connections_per_ip reached",
-               suppressed > 0 ? "; " : "", (unsigned long long)suppressed);
+               more);
   }
   return verdict;
 }

@@ -68,6 +68,7 @@ typedef struct iocpd__conn_base {
   iocpd_addr peer;
   iocpd_addr local;
   int closing;             /* set under the worker lock; see registry.c */
+  int parked;              /* accepted while the server was full; unserved */
   int outbound;            /* made by iocpd_connect, not accepted */
   int ip_counted;          /* counted in its listener's per-address table */
   int established;         /* accepted, or its outbound connect succeeded */
@@ -111,6 +112,7 @@ struct iocpd__listener {
   size_t deny_count;
   size_t conns_open;     /* accepted and not yet freed */
   size_t slots_reserved; /* accepts under way that may become connections */
+  size_t parked;         /* accepted, held unserved until the server has room */
   int paused;            /* accepting stopped at a limit */
   int resume_posted;     /* a RESUME message is on its way to the owner */
   iocpd__ip_count **ip_table; /* per-address counts, chained */
@@ -158,7 +160,8 @@ struct iocpd_server {
   size_t open_accepted;      /* accepted connections not yet freed */
   size_t open_all;           /* the same plus outbound ones */
   size_t max_conns;          /* accepted connections; 0 = no limit */
-  size_t slots_reserved;     /* accepts under way on every listener */
+  size_t slots_reserved;     /* accepts under way that hold a server slot */
+  size_t parked;             /* connections held unserved, all listeners */
   iocpd_connect_failures *failures; /* per (listener, upstream) */
   size_t failure_count;
   size_t failure_cap;
@@ -205,7 +208,12 @@ void iocpd__timers_free(iocpd__worker *w);
 
 /* --- admission.c: limits, allow/deny, per-address counts --- */
 
-enum { IOCPD__ADMITTED = 0, IOCPD__REJECT_DENIED = 1, IOCPD__REJECT_PER_IP = 2 };
+enum {
+  IOCPD__ADMITTED = 0,
+  IOCPD__REJECT_DENIED = 1,
+  IOCPD__REJECT_PER_IP = 2,
+  IOCPD__ADMIT_LATER = 3 /* server full: hold the connection unserved */
+};
 
 /* Reserves room for one more connection on l, within the listener's and
  * the server's limits. Returns 1, or 0 when full: l is then paused, and a
@@ -215,11 +223,17 @@ int iocpd__admit_reserve(iocpd__listener *l);
 void iocpd__admit_release(iocpd__listener *l);
 /* Decides on a just-accepted connection c (its listener and peer set, not
  * yet on any worker): deny, then allow, then the per-address limit. On
- * IOCPD__ADMITTED the reservation becomes an open connection, counted.
- * Otherwise the reservation is given back, the rejection counted and
+ * IOCPD__ADMITTED the reservation becomes an open connection, counted. On
+ * a rejection the reservation is given back, the rejection counted and
  * logged (at most once a second per listener), and the caller resets the
- * socket and frees c. */
+ * socket and frees c. IOCPD__ADMIT_LATER happens only where accept slots
+ * do not hold a server-wide slot (IOCP; see IOCPD__SLOT_HOLDS_SERVER): the
+ * server is full, and the caller keeps c unserved ("parked") and calls
+ * iocpd__admit again when its listener is resumed. */
 int iocpd__admit(iocpd_conn *c);
+/* Gives up a parked connection (its listener is closing): releases its
+ * slot. The caller resets and frees it. */
+void iocpd__admit_unpark(iocpd_conn *c);
 /* Forgets a connection when it is freed: counts, its per-address entry,
  * and resumes listeners that were paused for lack of room. */
 void iocpd__admit_forget(iocpd_conn *c);

@@ -405,9 +405,75 @@ static void check_limit_pauses(int server_wide) {
   iocpd_server_destroy(s);
 }
 
+/* The server-wide limit across two listeners: idle accepts of one must not
+ * starve the other (on IOCP, posted AcceptEx calls hold no server slot),
+ * and a client beyond the limit is served, not dropped, once room opens. */
+static void test_server_limit_two_listeners(void) {
+  uint16_t pa = tnet_free_port(), pb = tnet_free_port();
+  iocpd_listener_options l[2];
+  iocpd_server_options o;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  tsock a1, a2, a3, a4, b1;
+  char buf[2];
+
+  memset(l, 0, sizeof(l));
+  memset(&o, 0, sizeof(o));
+  l[0].name = "a";
+  l[0].addr = loopback(pa);
+  l[0].handler = &iocpd_echo_handler;
+  l[1].name = "b";
+  l[1].addr = loopback(pb);
+  l[1].handler = &iocpd_echo_handler;
+  o.workers = 2;
+  o.listeners = l;
+  o.listener_count = 2;
+  o.max_connections = 3;
+  CHECK(iocpd_server_create(&o, &s, &err) == 0);
+  if (s == NULL) return;
+  a1 = tnet_connect(pa);
+  a2 = tnet_connect(pa);
+  a3 = tnet_connect(pa);
+  CHECK(tnet_echoes(a1, "1") && tnet_echoes(a2, "2") && tnet_echoes(a3, "3"));
+  b1 = tnet_connect(pb); /* the 4th and 5th wait, not dropped */
+  a4 = tnet_connect(pa);
+  CHECK(tnet_send_all(b1, "b", 1) == 0 && tnet_send_all(a4, "4", 1) == 0);
+  CHECK(tnet_silent_for(b1, 600));
+  CHECK(tnet_silent_for(a4, 100));
+  /* Room for one: exactly one of the two waiting clients is served (which
+   * one is a race between the listeners' workers), the other still waits. */
+  tnet_close(a1);
+  {
+    tsock first = TSOCK_BAD, second = TSOCK_BAD;
+    int i;
+    for (i = 0; i < 50 && first == TSOCK_BAD; i++) {
+      if (!tnet_silent_for(b1, 50)) {
+        first = b1;
+        second = a4;
+      } else if (!tnet_silent_for(a4, 50)) {
+        first = a4;
+        second = b1;
+      }
+    }
+    CHECK(first != TSOCK_BAD);
+    if (first != TSOCK_BAD) {
+      CHECK(tnet_silent_for(second, 300));
+      tnet_close(a2);
+      CHECK(tnet_recv_exact(second, buf, 1) == 0);
+      CHECK(buf[0] == (second == b1 ? 'b' : '4'));
+    }
+  }
+  CHECK(iocpd_server_connection_count(s) == 3);
+  tnet_close(a3);
+  tnet_close(a4);
+  tnet_close(b1);
+  iocpd_server_destroy(s);
+}
+
 static void test_connection_limits(void) {
   check_limit_pauses(0);
   check_limit_pauses(1);
+  test_server_limit_two_listeners();
 }
 
 static void test_allow_deny(void) {

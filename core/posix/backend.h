@@ -13,6 +13,10 @@
 
 #include <stddef.h>
 
+/* Accepting is synchronous here, so a slot reserved before accept4 holds
+ * a server-wide slot too, for an instant (see admission.c). */
+#define IOCPD__SLOT_HOLDS_SERVER 1
+
 /* What an epoll event's data.ptr points at. */
 typedef enum iocpd__source_kind {
   IOCPD__SRC_WAKE,

@@ -16,6 +16,13 @@
 #include <mswsock.h>
 #include <windows.h>
 
+/* A posted AcceptEx may wait for a client indefinitely, so its admission
+ * slot holds only its listener's room; the server-wide limit is checked
+ * when it completes, and a connection beyond it is parked (see
+ * admission.c). Holding server slots would let one listener's idle
+ * accepts starve the others. */
+#define IOCPD__SLOT_HOLDS_SERVER 0
+
 typedef enum iocpd__op_type {
   IOCPD__OP_ACCEPT, /* AcceptEx on a listener */
   IOCPD__OP_READ,   /* zero-byte WSARecv: "data (or FIN) is waiting" */
@@ -51,6 +58,8 @@ typedef struct iocpd__listener_os {
   LPFN_ACCEPTEX accept_ex;
   LPFN_GETACCEPTEXSOCKADDRS get_addrs;
   iocpd__accept_op *accepts; /* the pool of pre-posted accepts */
+  iocpd_conn *parked_head;   /* accepted while the server was full, FIFO */
+  iocpd_conn *parked_tail;
   unsigned accept_count;
   unsigned pending;          /* AcceptEx calls not yet completed */
 } iocpd__listener_os;
@@ -92,6 +101,7 @@ struct iocpd_conn {
   iocpd__write_req *wq_tail;
   iocpd__write_req spare;
   unsigned char spare_used;
+  iocpd_conn *parked_next; /* in the listener's parked FIFO */
 };
 
 #endif /* IOCPD_BACKEND_H */

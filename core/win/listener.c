@@ -36,6 +36,9 @@ int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e,
   return iocpd__translate_win(e);
 }
 
+static void reset(SOCKET s);
+static int admit_or_park(iocpd__listener *l, iocpd_conn *c);
+
 static SOCKET new_socket(int family) {
   return WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                     WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -138,7 +141,15 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
 }
 
 void iocpd__listener_resume(iocpd__listener *l) {
-  DWORD e = fill_pool(l);
+  DWORD e;
+  /* Connections parked while the server was full go first, in order. */
+  while (l->os.parked_head != NULL) {
+    iocpd_conn *c = l->os.parked_head;
+    l->os.parked_head = c->parked_next;
+    if (l->os.parked_head == NULL) l->os.parked_tail = NULL;
+    if (!admit_or_park(l, c)) break; /* still full: c is queued again */
+  }
+  e = fill_pool(l);
   if (e != 0) {
     char text[160];
     iocpd__os_strerror((long)e, text, sizeof(text));
@@ -148,6 +159,16 @@ void iocpd__listener_resume(iocpd__listener *l) {
 }
 
 void iocpd__listener_close(iocpd__listener *l) {
+  /* Parked connections were never served: reset them, give their slots
+   * back. */
+  while (l->os.parked_head != NULL) {
+    iocpd_conn *c = l->os.parked_head;
+    l->os.parked_head = c->parked_next;
+    iocpd__admit_unpark(c);
+    reset(c->sock);
+    free(c);
+  }
+  l->os.parked_tail = NULL;
   if (l->os.sock != INVALID_SOCKET) {
     /* Closing the socket completes every pending AcceptEx with an error;
      * each completion then closes its own accept socket. */
@@ -175,7 +196,6 @@ static void reset(SOCKET s) {
 static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
   struct sockaddr *local = NULL, *peer = NULL;
   int local_len = 0, peer_len = 0;
-  iocpd__worker *target;
   iocpd_conn *c;
   SOCKET s = a->sock;
 
@@ -198,10 +218,31 @@ static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
     reset(s);
     return;
   }
-  if (iocpd__admit(c) != IOCPD__ADMITTED) {
+  admit_or_park(l, c);
+}
+
+/* Admits c (a connection accepted on l, not yet on any worker) and hands
+ * it to its worker; parks it at the end of l's queue if the server is
+ * full; resets it if admission says no. Returns 0 if it was parked. */
+static int admit_or_park(iocpd__listener *l, iocpd_conn *c) {
+  iocpd__worker *target;
+  SOCKET s = c->sock;
+  int verdict = iocpd__admit(c);
+
+  if (verdict == IOCPD__ADMIT_LATER) {
+    c->parked_next = NULL;
+    if (l->os.parked_tail != NULL) {
+      l->os.parked_tail->parked_next = c;
+    } else {
+      l->os.parked_head = c;
+    }
+    l->os.parked_tail = c;
+    return 0;
+  }
+  if (verdict != IOCPD__ADMITTED) {
     reset(s);
     free(c);
-    return;
+    return 1;
   }
   target = iocpd__next_worker(l->server);
   if (CreateIoCompletionPort((HANDLE)s, target->os.port, IOCPD__KEY_IO, 0) == NULL) {
@@ -221,6 +262,7 @@ static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
     c->base.adopt_msg.conn = c;
     iocpd__worker_post(target, &c->base.adopt_msg);
   }
+  return 1;
 }
 
 void iocpd__accept_done(iocpd__accept_op *a, DWORD status) {
