@@ -34,6 +34,17 @@
  *
  * Problems are collected, sorted by line and reported together at the end,
  * so the caller sees them in file order whatever stage found them.
+ *
+ * Warnings are for settings that are valid but probably not what was meant
+ * (an allow list that lets nobody in, a public listener without one). They
+ * are looked for only in a file without problems, and handed over in
+ * config->warnings rather than through the report callback: they never make
+ * a file invalid, and a caller counts the callback's messages as errors.
+ *
+ * Everything after reading the file works on a buffer in memory
+ * (iocpd_config_load_buffer), which is what the fuzzer drives. The buffer
+ * need not end in a NUL and may contain NULs: nothing below treats it as a
+ * C string.
  */
 
 /* MSVC: fopen, strerror and stat are fine here; keep /W4 quiet about them. */
@@ -61,6 +72,9 @@
 
 #define MAX_FILE_SIZE (1024 * 1024)
 #define MAX_LISTENER_NAME 63
+/* Far more than any real config needs; it bounds the checks between
+ * listeners, which compare every pair. */
+#define MAX_LISTENERS 1024
 #define MAX_WORKERS 64
 #define MAX_DRAIN_MS ((uint64_t)24 * 3600 * 1000)
 #define MAX_UPSTREAMS 64 /* addresses per listener, after resolution */
@@ -76,6 +90,11 @@
 #define LISTEN_FORMS "a.b.c.d:port or [ipv6]:port"
 #define UPSTREAM_FORMS "host:port, a.b.c.d:port or [ipv6]:port"
 #define DURATION_FORMS "e.g. 500ms, 30s, 5m or 1h"
+#define DEFAULT_MAX_CONNECTIONS 10000
+#define MAX_CONNECTIONS 1000000 /* max_connections and max_connections_per_ip */
+#define MAX_BLOCKS 256          /* entries of one allow or deny list */
+#define MAX_HANDSHAKE_MS ((uint64_t)3600 * 1000)
+#define BLOCK_FORMS "a.b.c.d/N with N 0-32, or ipv6/N with N 0-128"
 
 /* One problem, already formatted as "FILE:LINE: message". */
 typedef struct problem {
@@ -118,7 +137,29 @@ typedef struct listener_rec {
   uint64_t connect_timeout_ms;
   uint64_t idle_timeout_ms;
   uint64_t buffer_size;
+  /* Protection keys: the line of each (0 if absent) and its value. */
+  int max_connections_line;
+  int per_ip_line;
+  int allow_line;
+  int deny_line;
+  int handshake_line;
+  uint64_t max_connections;
+  uint64_t max_connections_per_ip;
+  uint64_t handshake_ms;
+  iocpd_cidr *allow; /* set only when the whole list was valid */
+  size_t allow_count;
+  char *allow_text; /* as written, for warnings */
+  iocpd_cidr *deny;
+  size_t deny_count;
+  char *deny_text;
 } listener_rec;
+
+/* Problems or warnings, each already formatted. */
+typedef struct message_list {
+  problem *items;
+  size_t count;
+  size_t cap;
+} message_list;
 
 typedef struct loader {
   const char *path;
@@ -138,19 +179,21 @@ typedef struct loader {
   int workers_line;
   int drain_line;
   int log_level_line;
+  int max_connections_line;
   unsigned workers;
   uint64_t drain_ms;
   iocpd_log_level log_level;
+  uint64_t max_connections;
 
   listener_rec *listeners;
   size_t listener_count;
   size_t listener_cap;
   size_t listener_headers; /* [listener:...] headers, rejected ones too */
+  int too_many_listeners;  /* a header beyond MAX_LISTENERS was seen */
 
-  problem *problems;
-  size_t problem_count;
-  size_t problem_cap;
-  int out_of_memory; /* a problem or an allocation got lost */
+  message_list problems;
+  message_list warnings; /* looked for only when there is no problem */
+  int out_of_memory;     /* a message or an allocation got lost */
 } loader;
 
 /* ------------------------------------------------------------------------ */
@@ -236,44 +279,61 @@ static size_t find_char_or_comment(const char *s, size_t n, const char *chars) {
 /* ------------------------------------------------------------------------ */
 /* Problems */
 
-static void add_problem(loader *ld, int line, const char *fmt, ...)
-    IOCPD__PRINTF(3, 4);
-
-/* Records "FILE:LINE: message", or "FILE: message" when line is 0. */
-static void add_problem(loader *ld, int line, const char *fmt, ...) {
+/* Appends "FILE:LINE: KIND: message" (or "FILE: ..." when line is 0; KIND
+ * is empty for problems) to list. */
+static void add_message(loader *ld, message_list *list, int line,
+                        const char *kind, const char *fmt, va_list ap) {
   char message[768];
   char *text;
   size_t size;
-  va_list ap;
 
-  va_start(ap, fmt);
   vsnprintf(message, sizeof(message), fmt, ap);
-  va_end(ap);
-
-  if (ld->problem_count == ld->problem_cap) {
-    size_t cap = ld->problem_cap ? ld->problem_cap * 2 : 8;
-    problem *grown = realloc(ld->problems, cap * sizeof(*grown));
+  if (list->count == list->cap) {
+    size_t cap = list->cap ? list->cap * 2 : 8;
+    problem *grown = realloc(list->items, cap * sizeof(*grown));
     if (grown == NULL) {
       ld->out_of_memory = 1;
       return;
     }
-    ld->problems = grown;
-    ld->problem_cap = cap;
+    list->items = grown;
+    list->cap = cap;
   }
-  size = strlen(ld->path) + strlen(message) + 32;
+  size = strlen(ld->path) + strlen(kind) + strlen(message) + 32;
   text = malloc(size);
   if (text == NULL) {
     ld->out_of_memory = 1;
     return;
   }
   if (line > 0)
-    snprintf(text, size, "%s:%d: %s", ld->path, line, message);
+    snprintf(text, size, "%s:%d: %s%s", ld->path, line, kind, message);
   else
-    snprintf(text, size, "%s: %s", ld->path, message);
-  ld->problems[ld->problem_count].line = line;
-  ld->problems[ld->problem_count].seq = ld->problem_count;
-  ld->problems[ld->problem_count].text = text;
-  ld->problem_count++;
+    snprintf(text, size, "%s: %s%s", ld->path, kind, message);
+  list->items[list->count].line = line;
+  list->items[list->count].seq = list->count;
+  list->items[list->count].text = text;
+  list->count++;
+}
+
+static void add_problem(loader *ld, int line, const char *fmt, ...)
+    IOCPD__PRINTF(3, 4);
+static void add_warning(loader *ld, int line, const char *fmt, ...)
+    IOCPD__PRINTF(3, 4);
+
+/* Records a problem: "FILE:LINE: message", or "FILE: message" when line is
+ * 0. */
+static void add_problem(loader *ld, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  add_message(ld, &ld->problems, line, "", fmt, ap);
+  va_end(ap);
+}
+
+/* Records a warning: "FILE:LINE: warning: message". */
+static void add_warning(loader *ld, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  add_message(ld, &ld->warnings, line, "warning: ", fmt, ap);
+  va_end(ap);
 }
 
 /* File order; problems of the whole file (line 0) come last, since they sum
@@ -410,6 +470,17 @@ static void begin_listener(loader *ld, const char *name, int line) {
 
   ld->listener_headers++;
   ld->kind = SECTION_IGNORED;
+  if (ld->listener_count == MAX_LISTENERS) {
+    /* Once is enough: the file is invalid, and one message per section
+     * beyond the limit would only bury the others. */
+    if (!ld->too_many_listeners)
+      add_problem(ld, line,
+                  "more than %d listeners (the limit); [%s%s] and the "
+                  "listeners after it are not read",
+                  MAX_LISTENERS, LISTENER_PREFIX, name);
+    ld->too_many_listeners = 1;
+    return;
+  }
   for (i = 0; i < ld->listener_count; i++) {
     if (strcmp(ld->listeners[i].name, name) == 0) {
       add_problem(ld, line, "duplicate section [%s%s] (first at line %d)",
@@ -622,6 +693,23 @@ static int check_duration(loader *ld, int line, const char *key,
   return 1;
 }
 
+/* Parses a connection limit (0 = no limit) into *limit. Returns 1, or 0
+ * after reporting the problem. */
+static int check_limit(loader *ld, int line, const char *key,
+                       const char *value, uint64_t *limit) {
+  uint64_t number;
+
+  if (parse_number(value, &number) != 0 || number > MAX_CONNECTIONS) {
+    add_problem(ld, line,
+                "%s: invalid value '%s' (expected a number from 0 to %d; 0 "
+                "means no limit)",
+                key, value, MAX_CONNECTIONS);
+    return 0;
+  }
+  *limit = number;
+  return 1;
+}
+
 static void service_key(loader *ld, const char *name, const char *value,
                         int line) {
   uint64_t number;
@@ -653,10 +741,14 @@ static void service_key(loader *ld, const char *name, const char *value,
                 "log_level: invalid value '%s' (expected error, warning, info "
                 "or debug)",
                 value);
+  } else if (strcmp(name, "max_connections") == 0) {
+    if (!first_key(ld, &ld->max_connections_line, name, "", "service", line))
+      return;
+    check_limit(ld, line, name, value, &ld->max_connections);
   } else {
     add_problem(ld, line,
                 "unknown key '%s' in [service] (expected workers, "
-                "drain_timeout or log_level)",
+                "drain_timeout, log_level or max_connections)",
                 name);
   }
 }
@@ -823,6 +915,124 @@ static void keep_value(loader *ld, char **text, const char *value) {
   if (*text == NULL) ld->out_of_memory = 1;
 }
 
+/* Says what is wrong with entry, which iocpd_cidr_parse rejected: a block
+ * with bits set after its prefix ("10.0.0.1/8") is well-formed but most
+ * likely a typo, so the message suggests the block that was probably meant;
+ * anything else gets the list of accepted forms. */
+static void report_bad_block(loader *ld, int line, const char *key,
+                             const char *entry) {
+  const char *slash = strchr(entry, '/');
+  char ip[IOCPD_ADDR_STRLEN];
+  size_t len = slash != NULL ? (size_t)(slash - entry) : 0;
+  iocpd_cidr block;
+  uint64_t prefix;
+
+  memset(&block, 0, sizeof(block));
+  if (slash != NULL && len > 0 && len < sizeof(ip) && slash[1] != '\0' &&
+      strlen(slash + 1) <= 3 && parse_number(slash + 1, &prefix) == 0) {
+    memcpy(ip, entry, len);
+    ip[len] = '\0';
+    if (iocpd_addr_parse_ip(ip, &block.addr) == 0 &&
+        block.addr.scope_id == 0 &&
+        prefix <= (block.addr.family == IOCPD_AF_INET ? 32u : 128u)) {
+      char meant[IOCPD_ADDR_STRLEN];
+      unsigned bit;
+      block.prefix = (unsigned)prefix;
+      for (bit = block.prefix; bit < 128; bit++)
+        block.addr.ip[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+      add_problem(ld, line,
+                  "%s: '%s' has bits set after the /%u prefix (did you mean "
+                  "%s?)",
+                  key, entry, block.prefix, iocpd_cidr_format(&block, meant));
+      return;
+    }
+  }
+  add_problem(ld, line,
+              "%s: '%s' is not a valid address block (expected " BLOCK_FORMS
+              ")",
+              key, entry);
+}
+
+/* Parses the comma-separated list of address blocks of allow or deny and,
+ * if every entry is valid, stores them in *blocks (and a copy of value in
+ * *text, for warnings). An empty list is an error rather than "no rule":
+ * "allow =" with nothing after it is more likely a mistake than a wish to
+ * let everyone in. */
+static void blocks_key(loader *ld, int line, const char *key,
+                       const char *value, iocpd_cidr **blocks, size_t *count,
+                       char **text) {
+  iocpd_cidr *found;
+  const char *p = value;
+  size_t n = 0;
+  unsigned index = 0;
+  int ok = 1;
+
+  if (value[0] == '\0') {
+    add_problem(ld, line,
+                "%s: value is empty (expected address blocks such as "
+                "10.0.0.0/8 or ::1/128, separated by commas)",
+                key);
+    return;
+  }
+  found = malloc(MAX_BLOCKS * sizeof(*found));
+  if (found == NULL) {
+    ld->out_of_memory = 1;
+    return;
+  }
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    const char *end = comma != NULL ? comma : p + strlen(p);
+    /* The reader's line limit keeps every entry far shorter. */
+    char entry[256];
+    size_t len;
+
+    index++;
+    while (p < end && is_space(*p)) p++;
+    while (end > p && is_space(end[-1])) end--;
+    len = (size_t)(end - p);
+    if (len >= sizeof(entry)) len = sizeof(entry) - 1;
+    memcpy(entry, p, len);
+    entry[len] = '\0';
+
+    if (len == 0) {
+      add_problem(ld, line, "%s: entry %u of '%s' is empty", key, index,
+                  value);
+      ok = 0;
+    } else if (index > MAX_BLOCKS) {
+      if (index == MAX_BLOCKS + 1)
+        add_problem(ld, line, "%s: more than %d entries (the limit)", key,
+                    MAX_BLOCKS);
+      ok = 0;
+    } else if (iocpd_cidr_parse(entry, &found[n]) != 0) {
+      report_bad_block(ld, line, key, entry);
+      ok = 0;
+    } else {
+      n++;
+    }
+    if (comma == NULL) break;
+    p = comma + 1;
+  }
+  if (ok) {
+    *text = copy_string(value, strlen(value));
+    if (*text == NULL) {
+      ld->out_of_memory = 1;
+      ok = 0;
+    }
+  }
+  if (!ok) {
+    free(found);
+    return;
+  }
+  /* Keep only what is used; should shrinking fail, the block stays. */
+  assert(n > 0);
+  {
+    iocpd_cidr *shrunk = realloc(found, n * sizeof(*found));
+    if (shrunk != NULL) found = shrunk;
+  }
+  *blocks = found;
+  *count = n;
+}
+
 /* first_key for a key of a listener section. */
 static int first_listener_key(loader *ld, listener_rec *rec, int *first_line,
                               const char *name, int line) {
@@ -878,10 +1088,32 @@ static void listener_key(loader *ld, const char *name, const char *value,
     } else {
       rec->buffer_size = number;
     }
+  } else if (strcmp(name, "max_connections") == 0) {
+    if (!first_listener_key(ld, rec, &rec->max_connections_line, name, line))
+      return;
+    check_limit(ld, line, name, value, &rec->max_connections);
+  } else if (strcmp(name, "max_connections_per_ip") == 0) {
+    if (!first_listener_key(ld, rec, &rec->per_ip_line, name, line)) return;
+    check_limit(ld, line, name, value, &rec->max_connections_per_ip);
+  } else if (strcmp(name, "allow") == 0) {
+    if (!first_listener_key(ld, rec, &rec->allow_line, name, line)) return;
+    blocks_key(ld, line, name, value, &rec->allow, &rec->allow_count,
+               &rec->allow_text);
+  } else if (strcmp(name, "deny") == 0) {
+    if (!first_listener_key(ld, rec, &rec->deny_line, name, line)) return;
+    blocks_key(ld, line, name, value, &rec->deny, &rec->deny_count,
+               &rec->deny_text);
+  } else if (strcmp(name, "handshake_timeout") == 0) {
+    if (!first_listener_key(ld, rec, &rec->handshake_line, name, line))
+      return;
+    check_duration(ld, line, name, value, 1, MAX_HANDSHAKE_MS, "1h",
+                   &rec->handshake_ms);
   } else {
     add_problem(ld, line,
                 "unknown key '%s' in [%s%s] (expected listen, handler, "
-                "upstream, connect_timeout, idle_timeout or buffer_size)",
+                "upstream, connect_timeout, idle_timeout, buffer_size, "
+                "max_connections, max_connections_per_ip, allow, deny or "
+                "handshake_timeout)",
                 name, LISTENER_PREFIX, rec->name);
   }
 }
@@ -1157,6 +1389,116 @@ static void check_listeners(loader *ld) {
     add_problem(ld, 0, "no [listener:NAME] section; nothing to serve");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Warnings */
+
+static const char *family_name(int family) {
+  return family == IOCPD_AF_INET ? "IPv4" : "IPv6";
+}
+
+/* 1 if every address of inner lies in outer. */
+static int block_covers(const iocpd_cidr *outer, const iocpd_cidr *inner) {
+  return outer->addr.family == inner->addr.family &&
+         outer->prefix <= inner->prefix &&
+         iocpd_cidr_match(outer, &inner->addr);
+}
+
+/* The allow and deny lists of one listener: a list that lets nobody in is
+ * valid (it may be a deliberate way to close a listener for a while), but
+ * far more often a mistake. Listeners are bound IPv6-only, so a listener
+ * only ever sees clients of its own family, and only entries of that family
+ * count. Only overlaps that are certain are reported: an IPv4-mapped IPv6
+ * block is never compared with IPv4 blocks. */
+static void warn_about_lists(loader *ld, const listener_rec *rec) {
+  int family = rec->addr.family;
+  size_t i, j, relevant = 0, covered = 0;
+
+  if (rec->allow_count == 0) {
+    if (!is_loopback(&rec->addr))
+      add_warning(ld, rec->listen_line,
+                  "[%s%s] listens on %s without an allow list: every "
+                  "address%s can connect",
+                  LISTENER_PREFIX, rec->name, rec->listen_text,
+                  rec->deny_count > 0 ? " not in deny" : "");
+    for (i = 0; i < rec->deny_count; i++) {
+      if (rec->deny[i].addr.family == family && rec->deny[i].prefix == 0) {
+        add_warning(ld, rec->deny_line,
+                    "deny = %s covers every %s address; nothing can connect "
+                    "to [%s%s]",
+                    rec->deny_text, family_name(family), LISTENER_PREFIX,
+                    rec->name);
+        break;
+      }
+    }
+    return;
+  }
+  for (i = 0; i < rec->allow_count; i++) {
+    const iocpd_cidr *a = &rec->allow[i];
+    if (a->addr.family != family) continue;
+    relevant++;
+    for (j = 0; j < rec->deny_count; j++) {
+      if (block_covers(&rec->deny[j], a)) {
+        covered++;
+        break;
+      }
+    }
+  }
+  if (relevant == 0)
+    add_warning(ld, rec->allow_line,
+                "allow = %s has no %s entry, and [%s%s] listens on %s: "
+                "nothing can connect",
+                rec->allow_text, family_name(family), LISTENER_PREFIX,
+                rec->name, rec->listen_text);
+  else if (covered == relevant)
+    add_warning(ld, rec->deny_line,
+                "deny = %s covers every address in allow; nothing can "
+                "connect to [%s%s]",
+                rec->deny_text, LISTENER_PREFIX, rec->name);
+}
+
+/* A per-address limit at or above the listener's own limit (or, without
+ * one, the service's) can never be reached. Equal is fine: "one client may
+ * take every slot" is a clear statement. */
+static void warn_about_limits(loader *ld, const listener_rec *rec) {
+  uint64_t per_ip = rec->max_connections_per_ip;
+
+  if (per_ip == 0) return;
+  if (rec->max_connections > 0 && per_ip > rec->max_connections)
+    add_warning(ld, rec->per_ip_line,
+                "max_connections_per_ip = %llu is more than max_connections "
+                "= %llu of [%s%s]; it never applies",
+                (unsigned long long)per_ip,
+                (unsigned long long)rec->max_connections, LISTENER_PREFIX,
+                rec->name);
+  else if (rec->max_connections == 0 && ld->max_connections > 0 &&
+           per_ip > ld->max_connections)
+    add_warning(ld, rec->per_ip_line,
+                "max_connections_per_ip = %llu is more than [service] "
+                "max_connections = %llu; it never applies",
+                (unsigned long long)per_ip,
+                (unsigned long long)ld->max_connections);
+}
+
+/* Called only for a file without problems, so every listener has a valid
+ * listen address. */
+static void find_warnings(loader *ld) {
+  size_t i;
+  for (i = 0; i < ld->listener_count; i++) {
+    const listener_rec *rec = &ld->listeners[i];
+    assert(rec->listen_ok);
+    warn_about_lists(ld, rec);
+    warn_about_limits(ld, rec);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The result */
+
+static void sort_messages(message_list *list) {
+  if (list->count > 1)
+    qsort(list->items, list->count, sizeof(*list->items), compare_problems);
+}
+
 /* Moves the loader's results into a new config. Returns NULL when out of
  * memory. */
 static iocpd_config *build_config(loader *ld) {
@@ -1166,13 +1508,17 @@ static iocpd_config *build_config(loader *ld) {
   if (config == NULL) return NULL;
   config->path = copy_string(ld->path, strlen(ld->path));
   config->listeners = calloc(ld->listener_count, sizeof(*config->listeners));
-  if (config->path == NULL || config->listeners == NULL) {
+  if (ld->warnings.count > 0)
+    config->warnings = calloc(ld->warnings.count, sizeof(*config->warnings));
+  if (config->path == NULL || config->listeners == NULL ||
+      (ld->warnings.count > 0 && config->warnings == NULL)) {
     iocpd_config_free(config);
     return NULL;
   }
   config->workers = ld->workers;
   config->drain_timeout_ms = ld->drain_ms;
   config->log_level = ld->log_level;
+  config->max_connections = ld->max_connections;
   config->listener_count = ld->listener_count;
   for (i = 0; i < ld->listener_count; i++) {
     listener_rec *rec = &ld->listeners[i];
@@ -1187,36 +1533,107 @@ static iocpd_config *build_config(loader *ld) {
     l->connect_timeout_ms = rec->connect_timeout_ms;
     l->idle_timeout_ms = rec->idle_timeout_ms;
     l->buffer_size = rec->buffer_size;
+    l->max_connections = rec->max_connections;
+    l->max_connections_per_ip = rec->max_connections_per_ip;
+    l->allow = rec->allow;
+    l->allow_count = rec->allow_count;
+    l->deny = rec->deny;
+    l->deny_count = rec->deny_count;
+    l->handshake_timeout_ms = rec->handshake_ms;
     rec->name = NULL;
     rec->listen_text = NULL;
     rec->upstreams = NULL;
+    rec->allow = NULL;
+    rec->deny = NULL;
   }
+  sort_messages(&ld->warnings);
+  for (i = 0; i < ld->warnings.count; i++) {
+    config->warnings[i] = ld->warnings.items[i].text;
+    ld->warnings.items[i].text = NULL;
+  }
+  config->warning_count = ld->warnings.count;
   return config;
 }
 
-int iocpd_config_load(const char *path, iocpd_config **out,
-                      iocpd_config_report_fn report, void *report_arg) {
+static void loader_init(loader *ld, const char *path) {
+  memset(ld, 0, sizeof(*ld));
+  ld->path = path;
+  ld->kind = SECTION_NONE;
+  ld->drain_ms = 30000;
+  ld->log_level = IOCPD_LOG_INFO;
+  ld->max_connections = DEFAULT_MAX_CONNECTIONS;
+}
+
+static void free_messages(message_list *list) {
+  size_t i;
+  for (i = 0; i < list->count; i++) free(list->items[i].text);
+  free(list->items);
+}
+
+/* Reports the loader's problems in file order, frees everything the loader
+ * still owns, and returns the number of problems (an allocation failure
+ * counts as one). */
+static int loader_finish(loader *ld, iocpd_config_report_fn report,
+                         void *report_arg) {
+  int count;
+  size_t i;
+
+  sort_messages(&ld->problems);
+  count = (int)ld->problems.count;
+  for (i = 0; i < ld->problems.count; i++) {
+    if (report != NULL) report(report_arg, ld->problems.items[i].text);
+  }
+  if (ld->out_of_memory) {
+    /* Formatted here, not by add_problem: that needs memory too. A very
+     * long path is cut short rather than lost. */
+    char message[512];
+    count++;
+    snprintf(message, sizeof(message), "%s: out of memory", ld->path);
+    if (report != NULL) report(report_arg, message);
+  }
+  free_messages(&ld->problems);
+  free_messages(&ld->warnings);
+  for (i = 0; i < ld->listener_count; i++) {
+    listener_rec *rec = &ld->listeners[i];
+    free(rec->name);
+    free(rec->listen_text);
+    free(rec->upstream_text);
+    free(rec->connect_timeout_text);
+    free(rec->upstreams);
+    free(rec->allow);
+    free(rec->allow_text);
+    free(rec->deny);
+    free(rec->deny_text);
+  }
+  free(ld->listeners);
+  return count;
+}
+
+int iocpd_config_load_buffer(const char *name, const char *data, size_t len,
+                             iocpd_config **out, iocpd_config_report_fn report,
+                             void *report_arg) {
   loader ld;
-  char *text = NULL;
-  size_t len = 0, i;
   long start;
   int count;
 
-  assert(path != NULL);
+  assert(name != NULL);
+  assert(data != NULL || len == 0);
   assert(out != NULL);
   *out = NULL;
+  /* NULL + 0 is undefined behaviour in C; an empty text is just as good. */
+  if (data == NULL) data = "";
+  loader_init(&ld, name);
 
-  memset(&ld, 0, sizeof(ld));
-  ld.path = path;
-  ld.kind = SECTION_NONE;
-  ld.drain_ms = 30000;
-  ld.log_level = IOCPD_LOG_INFO;
-
-  if (read_file(&ld, &text, &len) != 0) goto out;
-  start = check_encoding(&ld, text, len);
+  /* The file reader stops at the same size; a caller with the text in
+   * memory gets the same answer. */
+  if (len > MAX_FILE_SIZE) {
+    add_problem(&ld, 0, "file is larger than 1 MiB");
+    goto out;
+  }
+  start = check_encoding(&ld, data, len);
   if (start < 0) goto out;
 
-  ld.text = text + start;
+  ld.text = data + start;
   ld.len = len - (size_t)start;
   {
     int rc = ini_parse_stream(read_line, &ld, on_key, &ld);
@@ -1228,43 +1645,41 @@ int iocpd_config_load(const char *path, iocpd_config **out,
       add_problem(&ld, 0, "cannot parse (inih error %d)", rc);
   }
   check_listeners(&ld);
+  if (ld.problems.count == 0 && !ld.out_of_memory) find_warnings(&ld);
 
-  if (ld.problem_count == 0 && !ld.out_of_memory) {
+  if (ld.problems.count == 0 && !ld.out_of_memory) {
     *out = build_config(&ld);
     if (*out == NULL) ld.out_of_memory = 1;
   }
 
 out:
-  if (ld.problem_count > 1)
-    qsort(ld.problems, ld.problem_count, sizeof(*ld.problems),
-          compare_problems);
-  count = (int)ld.problem_count;
-  for (i = 0; i < ld.problem_count; i++) {
-    if (report != NULL) report(report_arg, ld.problems[i].text);
-    free(ld.problems[i].text);
-  }
-  free(ld.problems);
-  if (ld.out_of_memory) {
-    /* Formatted here, not by add_problem: that needs memory too. A very
-     * long path is cut short rather than lost. */
-    char message[512];
-    count++;
-    snprintf(message, sizeof(message), "%s: out of memory", path);
-    if (report != NULL) report(report_arg, message);
-  }
-  for (i = 0; i < ld.listener_count; i++) {
-    free(ld.listeners[i].name);
-    free(ld.listeners[i].listen_text);
-    free(ld.listeners[i].upstream_text);
-    free(ld.listeners[i].connect_timeout_text);
-    free(ld.listeners[i].upstreams);
-  }
-  free(ld.listeners);
-  free(text);
+  count = loader_finish(&ld, report, report_arg);
   if (count > 0 && *out != NULL) {
     iocpd_config_free(*out);
     *out = NULL;
   }
+  return count;
+}
+
+int iocpd_config_load(const char *path, iocpd_config **out,
+                      iocpd_config_report_fn report, void *report_arg) {
+  loader ld;
+  char *text = NULL;
+  size_t len = 0;
+  int count;
+
+  assert(path != NULL);
+  assert(out != NULL);
+  *out = NULL;
+
+  /* A loader only for the problems of opening and reading the file. */
+  loader_init(&ld, path);
+  if (read_file(&ld, &text, &len) != 0 || ld.out_of_memory)
+    return loader_finish(&ld, report, report_arg);
+  loader_finish(&ld, NULL, NULL);
+
+  count = iocpd_config_load_buffer(path, text, len, out, report, report_arg);
+  free(text);
   return count;
 }
 
@@ -1276,8 +1691,14 @@ void iocpd_config_free(iocpd_config *config) {
       free(config->listeners[i].name);
       free(config->listeners[i].listen_text);
       free(config->listeners[i].upstreams);
+      free(config->listeners[i].allow);
+      free(config->listeners[i].deny);
     }
   }
+  if (config->warnings != NULL) {
+    for (i = 0; i < config->warning_count; i++) free(config->warnings[i]);
+  }
+  free(config->warnings);
   free(config->listeners);
   free(config->path);
   free(config);

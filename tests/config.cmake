@@ -1,14 +1,19 @@
 # Tests of the config module, included from tests/CMakeLists.txt.
 #
-#   config_units   C unit test of config/ (units and iocpd_config_load on
-#                  files in a scratch directory); built when the tests can
+#   config_units   C unit test of config/ (units, iocpd_config_load on
+#                  files in a scratch directory and iocpd_config_load_buffer
+#                  on the same texts in memory); built when the tests can
 #                  run on the build machine: natively, or in a cross build
 #                  through CMAKE_CROSSCOMPILING_EMULATOR (the Wine wrapper),
 #                  which also runs its host-name lookups through Winsock.
 #   config_errors  black-box suite: runs the iocpd executable on every case in
 #                  config-cases/ (and a few generated ones) and checks exit
-#                  codes and messages. Under a cross build it runs the binary
-#                  through IOCPD_TEST_WRAPPER (e.g. a Wine wrapper).
+#                  codes, messages and warnings. Under a cross build it runs
+#                  the binary through IOCPD_TEST_WRAPPER (e.g. a Wine
+#                  wrapper).
+#
+# The fuzzer (tests/fuzz/) is not built here: it needs clang's libFuzzer
+# and runs for minutes, so scripts/fuzz.sh builds and runs it on its own.
 #
 # IOCPD_TEST_WRAPPER and IOCPD_TEST_PLATFORM are cache variables defined
 # elsewhere (empty and "native" for a native build). The wrapper is passed
@@ -37,7 +42,7 @@ if(Python3_Interpreter_FOUND)
   add_test(NAME config_errors
            COMMAND ${Python3_EXECUTABLE}
                    ${CMAKE_CURRENT_LIST_DIR}/test_config_errors.py)
-  # About 70 cases, each run twice; under Wine the script itself trims the
+  # About 90 cases, the invalid ones run twice; under Wine the script itself trims the
   # second pass when process start-up is slow (see its docstring).
   if(_iocpd_config_platform STREQUAL "wine")
     set(_iocpd_config_timeout 900)

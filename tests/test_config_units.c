@@ -1,6 +1,10 @@
 /*
- * Unit tests of the config module: iocpd_parse_duration, iocpd_parse_size
- * and iocpd_config_load on files written to a scratch directory.
+ * Unit tests of the config module: iocpd_parse_duration, iocpd_parse_size,
+ * iocpd_config_load on files written to a scratch directory, and
+ * iocpd_config_load_buffer on the same texts in memory (which must give the
+ * same messages), including NUL bytes, the size limit, the protection keys
+ * (limits, allow/deny lists, handshake_timeout) and the warnings a valid
+ * config may carry.
  *
  * Usage: test_config_units [DIR]
  * DIR (default ".") must exist; the test writes its files there and removes
@@ -22,6 +26,13 @@
 #include <string.h>
 
 #include "config.h"
+
+/* The keys listed by "unknown key" messages. */
+#define SERVICE_KEYS "workers, drain_timeout, log_level or max_connections"
+#define LISTENER_KEYS                                                        \
+  "listen, handler, upstream, connect_timeout, idle_timeout, buffer_size, "  \
+  "max_connections, max_connections_per_ip, allow, deny or "                 \
+  "handshake_timeout"
 
 static int passed;
 static int failed;
@@ -207,45 +218,99 @@ static void write_file(const char *path, const char *data, size_t len) {
   check(fclose(f) == 0, "cannot close %s", path);
 }
 
-/* Writes text to DIR/name, loads it and compares the messages with
- * expected, a NULL-terminated list of what follows the path in each message
- * (":3: ..." or ": ..."). Returns the config when valid, else NULL. */
-static iocpd_config *load_bytes(const char *name, const char *data, size_t len,
-                                const char *const *expected) {
-  char path[1024];
+/* Compares the messages in m with expected, a NULL-terminated list of what
+ * follows path in each message (":3: ..." or ": ..."). */
+static void compare_messages(const char *what, const char *path,
+                             char *const *got, size_t count,
+                             const char *const *expected) {
+  size_t want = 0, i;
+
+  while (expected[want] != NULL) want++;
+  check(count == want, "%s: %d messages, expected %d", what, (int)count,
+        (int)want);
+  for (i = 0; i < want || i < count; i++) {
+    char full[1200];
+    if (i < want) snprintf(full, sizeof(full), "%s%s", path, expected[i]);
+    if (i >= count)
+      check(0, "%s: missing message: %s", what, full);
+    else if (i >= want)
+      check(0, "%s: unexpected message: %s", what, got[i]);
+    else
+      check(strcmp(got[i], full) == 0, "%s: message %d\n   got: %s\n  want: %s",
+            what, (int)i + 1, got[i], full);
+  }
+}
+
+/* Loads data (len bytes) from a file DIR/name (from_file) or from memory
+ * with iocpd_config_load_buffer under the name `name`, and compares the
+ * problems with expected and, for a valid config, its warnings with
+ * warnings (NULL: not compared, only checked to be well-formed). The
+ * buffer handed to iocpd_config_load_buffer is a copy of exactly len
+ * bytes, without a terminating NUL, so that a read past its end shows
+ * under AddressSanitizer. Returns the config when valid, else NULL. */
+static iocpd_config *load_any(const char *name, const char *data, size_t len,
+                              int from_file, const char *const *expected,
+                              const char *const *warnings) {
+  char path[1024], what[1100];
   messages m;
   iocpd_config *config = NULL;
   size_t want = 0, i;
   int rc;
 
   memset(&m, 0, sizeof(m));
-  snprintf(path, sizeof(path), "%s", path_of(name));
-  if (data != NULL) write_file(path, data, len);
-  rc = iocpd_config_load(path, &config, collect, &m);
   while (expected[want] != NULL) want++;
-
-  check(rc == (int)want, "%s: returned %d, expected %d", name, rc, (int)want);
-  check(m.count == want && m.lost == 0, "%s: %d messages, expected %d", name,
-        (int)(m.count + m.lost), (int)want);
-  for (i = 0; i < want || i < m.count; i++) {
-    char full[1024];
-    if (i < want) snprintf(full, sizeof(full), "%s%s", path, expected[i]);
-    if (i >= m.count)
-      check(0, "%s: missing message: %s", name, full);
-    else if (i >= want)
-      check(0, "%s: unexpected message: %s", name, m.text[i]);
-    else
-      check(strcmp(m.text[i], full) == 0,
-            "%s: message %d\n   got: %s\n  want: %s", name, (int)i + 1,
-            m.text[i], full);
+  if (from_file) {
+    snprintf(path, sizeof(path), "%s", path_of(name));
+    snprintf(what, sizeof(what), "%s", name);
+    if (data != NULL) write_file(path, data, len);
+    rc = iocpd_config_load(path, &config, collect, &m);
+  } else {
+    char *copy = malloc(len > 0 ? len : 1);
+    snprintf(path, sizeof(path), "%s", name);
+    snprintf(what, sizeof(what), "%s (buffer)", name);
+    if (copy == NULL) {
+      check(0, "out of memory");
+      return NULL;
+    }
+    if (len > 0) memcpy(copy, data, len);
+    rc = iocpd_config_load_buffer(name, copy, len, &config, collect, &m);
+    free(copy);
   }
-  if (want > 0)
-    check(config == NULL, "%s: config set although invalid", name);
-  else
-    check(config != NULL, "%s: no config although valid", name);
+
+  check(rc == (int)want, "%s: returned %d, expected %d", what, rc, (int)want);
+  check(m.lost == 0, "%s: %d messages lost", what, (int)m.lost);
+  compare_messages(what, path, m.text, m.count, expected);
   messages_free(&m);
-  if (data != NULL) remove(path);
-  return want > 0 ? NULL : config;
+  if (from_file && data != NULL) remove(path);
+  if (want > 0) {
+    check(config == NULL, "%s: config set although invalid", what);
+    return NULL;
+  }
+  check(config != NULL, "%s: no config although valid", what);
+  if (config == NULL) return NULL;
+  check(strcmp(config->path, path) == 0, "%s: path %s", what, config->path);
+  for (i = 0; i < config->warning_count; i++) {
+    const char *w = config->warnings[i];
+    check(strncmp(w, path, strlen(path)) == 0 && w[strlen(path)] == ':' &&
+              strstr(w, ": warning: ") != NULL && strchr(w, '\n') == NULL,
+          "%s: malformed warning: %s", what, w);
+  }
+  if (warnings != NULL)
+    compare_messages(what, path, config->warnings, config->warning_count,
+                     warnings);
+  return config;
+}
+
+/* Writes data to DIR/name, loads it and compares the messages with expected
+ * (see load_any); then loads the same bytes through
+ * iocpd_config_load_buffer, which must say the same. Returns the config
+ * from the file when valid, else NULL. */
+static iocpd_config *load_bytes(const char *name, const char *data, size_t len,
+                                const char *const *expected) {
+  iocpd_config *config = load_any(name, data, len, 1, expected, NULL);
+  if (data != NULL)
+    iocpd_config_free(load_any(name, data, len, 0, expected, NULL));
+  return config;
 }
 
 static iocpd_config *load_text(const char *name, const char *text,
@@ -325,7 +390,15 @@ static void test_defaults(void) {
           (unsigned long long)l->idle_timeout_ms);
     check(l->buffer_size == 65536, "defaults: buffer %llu",
           (unsigned long long)l->buffer_size);
+    check(l->max_connections == 0 && l->max_connections_per_ip == 0 &&
+              l->handshake_timeout_ms == 0,
+          "defaults: protection limits");
+    check(l->allow == NULL && l->allow_count == 0 && l->deny == NULL &&
+              l->deny_count == 0,
+          "defaults: allow/deny lists");
   }
+  check(c->max_connections == 10000, "defaults: max_connections %llu",
+        (unsigned long long)c->max_connections);
   iocpd_config_free(c);
 
   /* Upper bounds that are still valid. */
@@ -557,8 +630,7 @@ static void test_many_problems(void) {
       ":5: log_level: invalid value 'verbose' (expected error, warning, info "
       "or debug)",
       ":6: duplicate key 'workers' in [service] (first at line 3)",
-      ":7: unknown key 'colour' in [service] (expected workers, "
-      "drain_timeout or log_level)",
+      ":7: unknown key 'colour' in [service] (expected " SERVICE_KEYS ")",
       ":8: unknown section [Service] (expected [service] or "
       "[listener:NAME])",
       ":9: missing key 'upstream' in [listener:a] (required by handler = "
@@ -594,8 +666,8 @@ static void test_many_problems(void) {
       ":55: listen: '1.2.3.4' is not a valid IPv6 address",
       ":58: listen: ':80' has no address before the port",
       ":61: listen: port 0 out of range 1-65535",
-      ":63: unknown key 'Listen' in [listener:o] (expected listen, handler, "
-      "upstream, connect_timeout, idle_timeout or buffer_size)",
+      ":63: unknown key 'Listen' in [listener:o] (expected " LISTENER_KEYS
+      ")",
       ":64: listener name is longer than 63 characters",
       ":64: missing key 'listen' in "
       "[listener:a123456789b123456789c123456789d123456789e123456789f123456789"
@@ -865,10 +937,423 @@ static void test_forward_problems(void) {
       ":44: upstream: ':80' has no address before the port",
       ":48: upstream: value is empty (expected host:port, a.b.c.d:port or "
       "[ipv6]:port)",
-      ":49: unknown key 'Upstream' in [listener:j] (expected listen, "
-      "handler, upstream, connect_timeout, idle_timeout or buffer_size)",
+      ":49: unknown key 'Upstream' in [listener:j] (expected " LISTENER_KEYS
+      ")",
       NULL};
   load_text("forward-many.ini", text, expected);
+}
+
+/* ------------------------------------------------------------------------ */
+/* iocpd_config_load_buffer */
+
+static void test_buffer(void) {
+  static const char valid[] =
+      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n";
+  static const char *const nul[] = {":4: line contains a NUL byte", NULL};
+  static const char *const nul_key[] = {
+      ":1: missing key 'handler' in [listener:x]",
+      ":3: line contains a NUL byte", NULL};
+  static const char *const empty[] = {
+      ": no [listener:NAME] section; nothing to serve", NULL};
+  static const char *const utf16[] = {": file is not UTF-8 text (UTF-16?)",
+                                      NULL};
+  static const char *const too_big[] = {": file is larger than 1 MiB", NULL};
+  static const char nul_comment[] =
+      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n; a\0b\n";
+  static const char nul_last[] =
+      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n\0";
+  static const char nul_value[] =
+      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = e\0cho\n";
+  iocpd_config *c;
+  messages m;
+  int rc;
+
+  /* The name is used as given, also in the config. */
+  c = load_any("memory:valid", valid, sizeof(valid) - 1, 0, none, none);
+  iocpd_config_free(c);
+
+  /* NUL bytes inside the buffer: the line that holds one is reported, the
+   * rest of the text is still read (a NUL is not the end of the text). */
+  load_any("nul-comment", nul_comment, sizeof(nul_comment) - 1, 0, nul, NULL);
+  load_any("nul-last", nul_last, sizeof(nul_last) - 1, 0, nul, NULL);
+  load_any("nul-value", nul_value, sizeof(nul_value) - 1, 0, nul_key, NULL);
+  load_any("only-nul", "\0", 1, 0, utf16, NULL);
+
+  /* Only len bytes count: what follows them is not read. */
+  {
+    static const char longer[] =
+        "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n"
+        "this line is not part of the text";
+    static const char *const cut_key[] = {
+        ":1: missing key 'handler' in [listener:x]",
+        ":3: missing '=' (expected 'key = value')", NULL};
+    iocpd_config_free(load_any("cut", longer, sizeof(valid) - 1, 0, none,
+                               none));
+    /* Cut inside "handler = echo": the last line is "han". */
+    load_any("cut-short", longer, 37, 0, cut_key, NULL);
+  }
+
+  /* No text at all: data may be NULL when len is 0. */
+  memset(&m, 0, sizeof(m));
+  c = NULL;
+  rc = iocpd_config_load_buffer("none.ini", NULL, 0, &c, collect, &m);
+  check(rc == 1 && c == NULL, "buffer NULL: returned %d", rc);
+  compare_messages("buffer NULL", "none.ini", m.text, m.count, empty);
+  messages_free(&m);
+
+  /* No report callback: only the count. */
+  check(iocpd_config_load_buffer("x", nul_value, sizeof(nul_value) - 1, &c,
+                                 NULL, NULL) == 2 &&
+            c == NULL,
+        "buffer without callback");
+
+  /* The size limit applies to a buffer as to a file. */
+  {
+    size_t size = 1024 * 1024 + 1;
+    char *big = malloc(size);
+    if (big == NULL) {
+      check(0, "out of memory");
+      return;
+    }
+    memset(big, '\n', size);
+    memcpy(big, valid, sizeof(valid) - 1);
+    load_any("big-buffer", big, size, 0, too_big, NULL);
+    iocpd_config_free(load_any("limit-buffer", big, size - 1, 0, none, none));
+    free(big);
+  }
+}
+
+/* At most 1024 listeners: the checks between listeners compare every pair,
+ * and a file near the size limit could otherwise hold 60000 of them. */
+static void test_listener_limit(void) {
+  static const char *const too_many[] = {
+      ":3073: more than 1024 listeners (the limit); [listener:l1025] and the "
+      "listeners after it are not read",
+      NULL};
+  size_t size = 1100 * 64, used = 0;
+  char *text = malloc(size);
+  int i;
+
+  if (text == NULL) {
+    check(0, "out of memory");
+    return;
+  }
+  for (i = 1; i <= 1024; i++)
+    used += (size_t)snprintf(text + used, size - used,
+                             "[listener:l%d]\nlisten = 127.0.0.1:%d\n"
+                             "handler = echo\n",
+                             i, i);
+  {
+    iocpd_config *c = load_any("1024.ini", text, used, 0, none, none);
+    check(c != NULL && c->listener_count == 1024, "1024 listeners");
+    iocpd_config_free(c);
+  }
+  /* Two more; only the first one beyond the limit is reported, and what
+   * follows it is not checked (its port 0 would be a problem). */
+  used += (size_t)snprintf(text + used, size - used,
+                           "[listener:l1025]\nlisten = 127.0.0.1:1025\n"
+                           "handler = echo\n"
+                           "[listener:l1026]\nlisten = 127.0.0.1:0\n");
+  load_any("1026.ini", text, used, 0, too_many, NULL);
+  free(text);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Protection keys */
+
+/* Returns 1 if c is the block written as text. */
+static int block_is(const iocpd_cidr *c, const char *text) {
+  char buf[IOCPD_ADDR_STRLEN];
+  return strcmp(iocpd_cidr_format(c, buf), text) == 0;
+}
+
+static void test_protection_values(void) {
+  static const char text[] =
+      "[service]\n"
+      "max_connections = 0\n"
+      "[listener:a]\n"
+      "listen = 127.0.0.1:7000\n"
+      "handler = echo\n"
+      "max_connections = 1000000\n"
+      "max_connections_per_ip = 50\n"
+      "allow = 10.0.0.0/8, 192.168.1.0/24 ,::1/128,\t127.0.0.1, 0.0.0.0/0\n"
+      "deny = 10.9.0.0/16\n"
+      "handshake_timeout = 10s\n"
+      "[listener:b]\n"
+      "listen = [::1]:7000\n"
+      "handler = forward\n"
+      "upstream = 127.0.0.1:1\n"
+      "handshake_timeout = 1h\n"
+      "max_connections_per_ip = 1000000\n"
+      "allow = ::/0, fe80::/10, 2001:db8::1, 10.0.0.0/8\n"
+      "[listener:c]\n"
+      "listen = 127.0.0.1:7001\n"
+      "handler = echo\n"
+      "handshake_timeout = 0\n"
+      "max_connections = 0\n"
+      "max_connections_per_ip = 0\n";
+  iocpd_config *c = load_any("protection.ini", text, strlen(text), 1, none,
+                             none);
+  const iocpd_config_listener *a, *b, *l;
+
+  if (c == NULL) return;
+  check(c->max_connections == 0, "protection: service max %llu",
+        (unsigned long long)c->max_connections);
+  check(c->listener_count == 3, "protection: %d listeners",
+        (int)c->listener_count);
+  if (c->listener_count != 3) {
+    iocpd_config_free(c);
+    return;
+  }
+  a = &c->listeners[0];
+  b = &c->listeners[1];
+  l = &c->listeners[2];
+  check(a->max_connections == 1000000 && a->max_connections_per_ip == 50 &&
+            a->handshake_timeout_ms == 10000,
+        "protection: a limits %llu %llu %llu",
+        (unsigned long long)a->max_connections,
+        (unsigned long long)a->max_connections_per_ip,
+        (unsigned long long)a->handshake_timeout_ms);
+  check(a->allow_count == 5, "protection: a has %d allow entries",
+        (int)a->allow_count);
+  if (a->allow_count == 5) {
+    check(block_is(&a->allow[0], "10.0.0.0/8") &&
+              block_is(&a->allow[1], "192.168.1.0/24") &&
+              block_is(&a->allow[2], "::1/128") &&
+              block_is(&a->allow[3], "127.0.0.1/32") &&
+              block_is(&a->allow[4], "0.0.0.0/0"),
+          "protection: a allow entries");
+  }
+  check(a->deny_count == 1 && block_is(&a->deny[0], "10.9.0.0/16"),
+        "protection: a deny");
+  check(b->max_connections == 0 && b->max_connections_per_ip == 1000000 &&
+            b->handshake_timeout_ms == 3600000,
+        "protection: b limits");
+  check(b->allow_count == 4 && b->deny_count == 0 && b->deny == NULL,
+        "protection: b lists %d %d", (int)b->allow_count, (int)b->deny_count);
+  if (b->allow_count == 4) {
+    check(block_is(&b->allow[0], "::/0") &&
+              block_is(&b->allow[1], "fe80::/10") &&
+              block_is(&b->allow[2], "2001:db8::1/128") &&
+              block_is(&b->allow[3], "10.0.0.0/8"),
+          "protection: b allow entries");
+  }
+  check(l->max_connections == 0 && l->max_connections_per_ip == 0 &&
+            l->handshake_timeout_ms == 0 && l->allow_count == 0,
+        "protection: c explicit zeros");
+  iocpd_config_free(c);
+
+  /* The service's upper bound. */
+  c = load_text("service-max.ini",
+                "[service]\nmax_connections = 1000000\n"
+                "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n",
+                none);
+  if (c != NULL) {
+    check(c->max_connections == 1000000, "service-max: %llu",
+          (unsigned long long)c->max_connections);
+    iocpd_config_free(c);
+  }
+}
+
+/* Every problem of the protection keys, in one file, in line order. */
+static void test_protection_problems(void) {
+  static const char text[] =
+      "[service]\n"                                                /* 1 */
+      "max_connections = 1000001\n"                                /* 2 */
+      "[listener:a]\n"                                             /* 3 */
+      "listen = 127.0.0.1:7000\n"                                  /* 4 */
+      "handler = echo\n"                                           /* 5 */
+      "max_connections = -1\n"                                     /* 6 */
+      "max_connections_per_ip = 10k\n"                             /* 7 */
+      "allow = 10.0.0.0/33, ::1/129, 1.2.3/8\n"                    /* 8 */
+      "deny = 10.0.0.1/8, fe80::1/10, 10.0.0.0/\n"                 /* 9 */
+      "handshake_timeout = 61m\n"                                  /* 10 */
+      "[listener:b]\n"                                             /* 11 */
+      "listen = 127.0.0.1:7001\n"                                  /* 12 */
+      "handler = echo\n"                                           /* 13 */
+      "allow =\n"                                                  /* 14 */
+      "deny = 10.0.0.0/8,, ::1\n"                                  /* 15 */
+      "handshake_timeout = -5s\n"                                  /* 16 */
+      "max_connections =\n"                                        /* 17 */
+      "allow = 10.0.0.0/8\n"                                       /* 18 */
+      "[listener:c]\n"                                             /* 19 */
+      "listen = 127.0.0.1:7002\n"                                  /* 20 */
+      "handler = echo\n"                                           /* 21 */
+      "allow = 10.0.0.0/8/9, /8, fe80::1%1/64, 10.0.0.0 /8, localhost, "
+      "10.0.0.0/0008\n"                                            /* 22 */
+      "handshake_timeout = 99999999999h\n"                         /* 23 */
+      "max_connections_per_ip = 1000001\n"                         /* 24 */
+      "deny = 1.2.3.4/32,\n"                                       /* 25 */
+      "max_connections_per_ip = 5\n"                               /* 26 */
+      "buffer_size = 64q\n"                                        /* 27 */
+      "[service]\n"                                                /* 28 */
+      "max_connections = 5\n"                                      /* 29 */
+      "[listener:d]\n"                                             /* 30 */
+      "listen = 127.0.0.1:7003\n"                                  /* 31 */
+      "handler = echo\n"                                           /* 32 */
+      "max_connections = 1e6\n"                                    /* 33 */
+      "allow = 0.0.0.1/0, ::1/64, 192.168.1.1/24\n"                /* 34 */
+      "handshake_timeout = 5124095576030432h\n";                   /* 35 */
+#define BLOCK_HELP \
+  "(expected a.b.c.d/N with N 0-32, or ipv6/N with N 0-128)"
+#define LIMIT_HELP "(expected a number from 0 to 1000000; 0 means no limit)"
+  static const char *const expected[] = {
+      ":2: max_connections: invalid value '1000001' " LIMIT_HELP,
+      ":6: max_connections: invalid value '-1' " LIMIT_HELP,
+      ":7: max_connections_per_ip: invalid value '10k' " LIMIT_HELP,
+      ":8: allow: '10.0.0.0/33' is not a valid address block " BLOCK_HELP,
+      ":8: allow: '::1/129' is not a valid address block " BLOCK_HELP,
+      ":8: allow: '1.2.3/8' is not a valid address block " BLOCK_HELP,
+      ":9: deny: '10.0.0.1/8' has bits set after the /8 prefix (did you "
+      "mean 10.0.0.0/8?)",
+      ":9: deny: 'fe80::1/10' has bits set after the /10 prefix (did you "
+      "mean fe80::/10?)",
+      ":9: deny: '10.0.0.0/' is not a valid address block " BLOCK_HELP,
+      ":10: handshake_timeout: '61m' is more than the maximum of 1h",
+      ":14: allow: value is empty (expected address blocks such as "
+      "10.0.0.0/8 or ::1/128, separated by commas)",
+      ":15: deny: entry 2 of '10.0.0.0/8,, ::1' is empty",
+      ":16: handshake_timeout: invalid duration '-5s' (expected e.g. 500ms, "
+      "30s, 5m or 1h)",
+      ":17: max_connections: invalid value '' " LIMIT_HELP,
+      ":18: duplicate key 'allow' in [listener:b] (first at line 14)",
+      ":22: allow: '10.0.0.0/8/9' is not a valid address block " BLOCK_HELP,
+      ":22: allow: '/8' is not a valid address block " BLOCK_HELP,
+      ":22: allow: 'fe80::1%1/64' is not a valid address block " BLOCK_HELP,
+      ":22: allow: '10.0.0.0 /8' is not a valid address block " BLOCK_HELP,
+      ":22: allow: 'localhost' is not a valid address block " BLOCK_HELP,
+      ":22: allow: '10.0.0.0/0008' is not a valid address block " BLOCK_HELP,
+      ":23: handshake_timeout: '99999999999h' is more than the maximum of 1h",
+      ":24: max_connections_per_ip: invalid value '1000001' " LIMIT_HELP,
+      ":25: deny: entry 2 of '1.2.3.4/32,' is empty",
+      ":26: duplicate key 'max_connections_per_ip' in [listener:c] (first at "
+      "line 24)",
+      ":27: buffer_size: invalid size '64q' (expected e.g. 4096, 64k or 1m)",
+      ":28: duplicate section [service] (first at line 1)",
+      ":33: max_connections: invalid value '1e6' " LIMIT_HELP,
+      ":34: allow: '0.0.0.1/0' has bits set after the /0 prefix (did you "
+      "mean 0.0.0.0/0?)",
+      ":34: allow: '::1/64' has bits set after the /64 prefix (did you mean "
+      "::/64?)",
+      ":34: allow: '192.168.1.1/24' has bits set after the /24 prefix (did "
+      "you mean 192.168.1.0/24?)",
+      ":35: handshake_timeout: invalid duration '5124095576030432h' "
+      "(expected e.g. 500ms, 30s, 5m or 1h)",
+      NULL};
+#undef BLOCK_HELP
+#undef LIMIT_HELP
+  load_text("protection-many.ini", text, expected);
+}
+
+/* Valid but useless settings: warnings, and the config is still valid. */
+static void test_warnings(void) {
+  static const char text[] =
+      "[service]\n"                                        /* 1 */
+      "max_connections = 100\n"                            /* 2 */
+      "[listener:public]\n"                                /* 3 */
+      "listen = 0.0.0.0:8080\n"                            /* 4 */
+      "handler = echo\n"                                   /* 5 */
+      "[listener:public6]\n"                               /* 6 */
+      "listen = [::]:8081\n"                               /* 7 */
+      "handler = echo\n"                                   /* 8 */
+      "deny = 10.0.0.0/8\n"                                /* 9 */
+      "[listener:closed]\n"                                /* 10 */
+      "listen = 127.0.0.1:8082\n"                          /* 11 */
+      "handler = echo\n"                                   /* 12 */
+      "allow = 10.0.0.0/8, 192.168.1.0/24, ::1/128\n"      /* 13 */
+      "deny = 10.0.0.0/7, 192.168.0.0/16\n"                /* 14 */
+      "[listener:wrong-family]\n"                          /* 15 */
+      "listen = [::1]:8083\n"                              /* 16 */
+      "handler = echo\n"                                   /* 17 */
+      "allow = 127.0.0.1\n"                                /* 18 */
+      "[listener:all-denied]\n"                            /* 19 */
+      "listen = 127.0.0.1:8084\n"                          /* 20 */
+      "handler = echo\n"                                   /* 21 */
+      "deny = ::/0, 0.0.0.0/0\n"                           /* 22 */
+      "[listener:per-ip]\n"                                /* 23 */
+      "listen = 127.0.0.1:8085\n"                          /* 24 */
+      "handler = echo\n"                                   /* 25 */
+      "max_connections = 10\n"                             /* 26 */
+      "max_connections_per_ip = 11\n"                      /* 27 */
+      "[listener:per-ip-service]\n"                        /* 28 */
+      "listen = 127.0.0.1:8086\n"                          /* 29 */
+      "handler = echo\n"                                   /* 30 */
+      "max_connections_per_ip = 101\n"                     /* 31 */
+      "[listener:fine]\n"                                  /* 32 */
+      "listen = 10.1.2.3:8087\n"                           /* 33 */
+      "handler = echo\n"                                   /* 34 */
+      "allow = 10.0.0.0/8, 10.1.0.0/16\n"                  /* 35 */
+      "deny = 10.1.0.0/16, 10.0.0.0/9\n"                   /* 36 */
+      "max_connections = 10\n"                             /* 37 */
+      "max_connections_per_ip = 10\n"                      /* 38 */
+      "[listener:loop6]\n"                                 /* 39 */
+      "listen = [::1]:8088\n"                              /* 40 */
+      "handler = echo\n"                                   /* 41 */
+      "deny = 0.0.0.0/0\n"                                 /* 42 */
+      "[listener:v6-closed]\n"                             /* 43 */
+      "listen = [::1]:8089\n"                              /* 44 */
+      "handler = echo\n"                                   /* 45 */
+      "allow = ::1, 127.0.0.0/8\n"                         /* 46 */
+      "deny = ::/1, 8000::/1\n";                           /* 47 */
+  static const char *const warnings[] = {
+      ":4: warning: [listener:public] listens on 0.0.0.0:8080 without an "
+      "allow list: every address can connect",
+      ":7: warning: [listener:public6] listens on [::]:8081 without an allow "
+      "list: every address not in deny can connect",
+      ":14: warning: deny = 10.0.0.0/7, 192.168.0.0/16 covers every address "
+      "in allow; nothing can connect to [listener:closed]",
+      ":18: warning: allow = 127.0.0.1 has no IPv6 entry, and "
+      "[listener:wrong-family] listens on [::1]:8083: nothing can connect",
+      ":22: warning: deny = ::/0, 0.0.0.0/0 covers every IPv4 address; "
+      "nothing can connect to [listener:all-denied]",
+      ":27: warning: max_connections_per_ip = 11 is more than "
+      "max_connections = 10 of [listener:per-ip]; it never applies",
+      ":31: warning: max_connections_per_ip = 101 is more than [service] "
+      "max_connections = 100; it never applies",
+      ":47: warning: deny = ::/1, 8000::/1 covers every address in allow; "
+      "nothing can connect to [listener:v6-closed]",
+      NULL};
+  static const char *const broken[] = {
+      ":2: workers: invalid value 'x' (expected a number from 0 to 64)",
+      NULL};
+  iocpd_config *c;
+  messages m;
+  int rc;
+
+  c = load_any("warnings.ini", text, strlen(text), 1, none, warnings);
+  iocpd_config_free(c);
+  c = load_any("warnings-buffer.ini", text, strlen(text), 0, none, warnings);
+  iocpd_config_free(c);
+
+  /* Warnings are no problems: the report callback never sees them, and
+   * a file with warnings and a problem reports only the problem. */
+  memset(&m, 0, sizeof(m));
+  c = NULL;
+  rc = iocpd_config_load_buffer(
+      "w.ini", "[listener:x]\nlisten = 0.0.0.0:1\nhandler = echo\n", 46, &c,
+      collect, &m);
+  check(rc == 0 && c != NULL && m.count == 0 && c->warning_count == 1,
+        "warnings: rc %d, %d messages, %d warnings", rc, (int)m.count,
+        c != NULL ? (int)c->warning_count : -1);
+  iocpd_config_free(c);
+  messages_free(&m);
+  load_text("warnings-broken.ini",
+            "[service]\nworkers = x\n"
+            "[listener:x]\nlisten = 0.0.0.0:1\nhandler = echo\n",
+            broken);
+
+  /* A loopback listener without allow, and one with allow, warn nothing. */
+  c = load_any("no-warnings.ini",
+               "[listener:a]\nlisten = 127.0.0.2:1\nhandler = echo\n"
+               "[listener:b]\nlisten = [::1]:1\nhandler = echo\n"
+               "[listener:c]\nlisten = 0.0.0.0:2\nhandler = echo\n"
+               "allow = 0.0.0.0/0\n",
+               strlen("[listener:a]\nlisten = 127.0.0.2:1\nhandler = echo\n"
+                      "[listener:b]\nlisten = [::1]:1\nhandler = echo\n"
+                      "[listener:c]\nlisten = 0.0.0.0:2\nhandler = echo\n"
+                      "allow = 0.0.0.0/0\n"),
+               1, none, none);
+  iocpd_config_free(c);
 }
 
 int main(int argc, char **argv) {
@@ -883,6 +1368,11 @@ int main(int argc, char **argv) {
   test_many_problems();
   test_forward_values();
   test_forward_problems();
+  test_buffer();
+  test_listener_limit();
+  test_protection_values();
+  test_protection_problems();
+  test_warnings();
 
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

@@ -313,8 +313,11 @@ static void read_drain_timeout(install_job *job) {
             "iocpd: warning: %s has the problems above: the service will not start until "
             "they are fixed (check with: iocpd check-config -c \"%s\")\n",
             path, path);
-  } else if (config->drain_timeout_ms + INSTALL_STOP_MARGIN_MS < 0xFFFFFFFFu) {
-    job->drain_ms = (DWORD)config->drain_timeout_ms;
+  } else {
+    size_t i;
+    for (i = 0; i < config->warning_count; i++) fprintf(stderr, "%s\n", config->warnings[i]);
+    if (config->drain_timeout_ms + INSTALL_STOP_MARGIN_MS < 0xFFFFFFFFu)
+      job->drain_ms = (DWORD)config->drain_timeout_ms;
   }
   iocpd_config_free(config);
   free(path);
