@@ -196,6 +196,18 @@ void iocpd__worker_run_inbox(iocpd__worker *w);
 /* The worker a new connection should go to (round robin). */
 iocpd__worker *iocpd__next_worker(iocpd_server *s);
 
+/* --- writeq.c: the per-connection write queue, both backends --- */
+
+/* Appends a write; returns it, or NULL when out of memory. */
+iocpd__write_req *iocpd__wq_push(iocpd_conn *c, const void *data, size_t len, void *arg);
+/* Frees a request taken off the queue (and the message it carries). */
+void iocpd__wq_free(iocpd_conn *c, iocpd__write_req *r);
+/* Takes the fully sent head off the queue and calls on_sent (unless the
+ * connection is closing or the write was a send by id). */
+void iocpd__wq_complete_head(iocpd_conn *c);
+/* Drops every queued write (teardown). */
+void iocpd__wq_clear(iocpd_conn *c);
+
 /* --- timer.c --- */
 
 /* Disarms c's timer (at teardown). Owner only. */

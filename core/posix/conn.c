@@ -111,23 +111,10 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   return 0;
 }
 
-static void free_write(iocpd_conn *c, iocpd__write_req *r) {
-  free(r->msg);
-  if (r == &c->spare) {
-    c->spare_used = 0;
-  } else {
-    free(r);
-  }
-}
-
 /* Last step of every connection: nothing can be pending on epoll, so the
  * handler hears on_closed and the memory goes. */
 static void finish(iocpd_conn *c) {
-  while (c->wq_head != NULL) {
-    iocpd__write_req *r = c->wq_head;
-    c->wq_head = r->next;
-    free_write(c, r);
-  }
+  iocpd__wq_clear(c);
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
   iocpd__timer_remove(c);
@@ -203,17 +190,7 @@ static void do_write(iocpd_conn *c) {
     r->done += (size_t)n;
     iocpd__count_bytes(c, 0, (size_t)n);
     if (r->done < r->len) continue;
-    c->wq_head = r->next;
-    if (c->wq_head == NULL) c->wq_tail = NULL;
-    c->write_count--;
-    if (r->msg == NULL && !c->closing && c->base.handler->on_sent != NULL) {
-      size_t len = r->len;
-      void *arg = r->arg;
-      free_write(c, r);
-      c->base.handler->on_sent(c, len, arg);
-    } else {
-      free_write(c, r);
-    }
+    iocpd__wq_complete_head(c);
   }
 }
 
@@ -276,42 +253,12 @@ int iocpd_read(iocpd_conn *c) {
 }
 
 int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
-  iocpd__write_req *r;
   if (data == NULL || len == 0) return IOCPD_EINVAL;
   if (c->closing || c->aborting || c->shut_requested) return IOCPD_ECLOSED;
   if (c->connecting) return IOCPD_EBUSY;
-  if (!c->spare_used) {
-    r = &c->spare;
-    c->spare_used = 1;
-  } else {
-    r = malloc(sizeof(*r));
-    if (r == NULL) return IOCPD_ENOMEM;
-  }
-  r->next = NULL;
-  r->data = data;
-  r->len = len;
-  r->done = 0;
-  r->arg = arg;
-  r->msg = NULL;
-  if (c->wq_tail != NULL) {
-    c->wq_tail->next = r;
-  } else {
-    c->wq_head = r;
-  }
-  c->wq_tail = r;
-  c->write_count++;
+  if (iocpd__wq_push(c, data, len, arg) == NULL) return IOCPD_ENOMEM;
   if (c->writable) iocpd__loop_schedule(c);
   return 0;
-}
-
-size_t iocpd_conn_pending_writes(const iocpd_conn *c) { return c->write_count; }
-
-void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg) {
-  if (iocpd_write(c, msg->data, msg->len, NULL) != 0) {
-    free(msg);
-    return;
-  }
-  c->wq_tail->msg = msg;
 }
 
 int iocpd_shutdown(iocpd_conn *c) {

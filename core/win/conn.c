@@ -53,23 +53,10 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
   return c;
 }
 
-static void free_write(iocpd_conn *c, iocpd__write_req *r) {
-  free(r->msg);
-  if (r == &c->spare) {
-    c->spare_used = 0;
-  } else {
-    free(r);
-  }
-}
-
 /* Last step of every connection, once no operation is pending. */
 static void finish(iocpd_conn *c) {
   assert(c->pending == 0 && c->sock == INVALID_SOCKET);
-  while (c->wq_head != NULL) {
-    iocpd__write_req *r = c->wq_head;
-    c->wq_head = r->next;
-    free_write(c, r);
-  }
+  iocpd__wq_clear(c);
   iocpd__timer_remove(c);
   if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
   iocpd__conn_unregister(c);
@@ -198,19 +185,7 @@ static void write_done(iocpd_conn *c, iocpd__write_req *r, DWORD bytes, DWORD er
   }
   r->done += bytes;
   iocpd__count_bytes(c, 0, bytes);
-  if (r->done >= r->len) {
-    c->wq_head = r->next;
-    if (c->wq_head == NULL) c->wq_tail = NULL;
-    c->write_count--;
-    if (r->msg == NULL && !c->closing && c->base.handler->on_sent != NULL) {
-      size_t len = r->len;
-      void *arg = r->arg;
-      free_write(c, r);
-      c->base.handler->on_sent(c, len, arg);
-    } else {
-      free_write(c, r);
-    }
-  }
+  if (r->done >= r->len) iocpd__wq_complete_head(c);
   if (c->aborting) return;
   if (c->wq_head != NULL && !c->write_posted) {
     DWORD e = post_write(c);
@@ -315,40 +290,20 @@ int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
   if (data == NULL || len == 0) return IOCPD_EINVAL;
   if (c->closing || c->aborting || c->shut_requested) return IOCPD_ECLOSED;
   if (c->connecting) return IOCPD_EBUSY;
-  if (!c->spare_used) {
-    r = &c->spare;
-    c->spare_used = 1;
-  } else {
-    r = malloc(sizeof(*r));
-    if (r == NULL) return IOCPD_ENOMEM;
-  }
-  memset(r, 0, sizeof(*r));
+  r = iocpd__wq_push(c, data, len, arg);
+  if (r == NULL) return IOCPD_ENOMEM;
   r->op.type = IOCPD__OP_WRITE;
   r->conn = c;
-  r->data = data;
-  r->len = len;
-  r->arg = arg;
-  if (c->wq_tail != NULL) {
-    c->wq_tail->next = r;
-  } else {
-    c->wq_head = r;
-  }
-  c->wq_tail = r;
-  c->write_count++;
   if (!c->write_posted) {
     DWORD e = post_write(c);
     if (e != 0) {
       /* Nothing was posted, so the queue held only r: take it back. */
-      c->wq_head = c->wq_tail = NULL;
-      c->write_count = 0;
-      free_write(c, r);
+      iocpd__wq_clear(c);
       return iocpd__translate_win(e);
     }
   }
   return 0;
 }
-
-size_t iocpd_conn_pending_writes(const iocpd_conn *c) { return c->write_count; }
 
 /* ConnectEx is an extension: its address comes from WSAIoctl, per address
  * family's provider. Cached per worker. */
@@ -422,13 +377,6 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   return 0;
 }
 
-void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg) {
-  if (iocpd_write(c, msg->data, msg->len, NULL) != 0) {
-    free(msg);
-    return;
-  }
-  c->wq_tail->msg = msg;
-}
 
 int iocpd_shutdown(iocpd_conn *c) {
   if (c->closing || c->aborting) return IOCPD_ECLOSED;
