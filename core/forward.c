@@ -43,6 +43,7 @@ typedef struct relay {
   int connected;
   int errors[MAX_REPORTED]; /* the outcome of each attempt, for the log */
   iocpd_access_record record; /* filled as each side closes, then reported */
+  size_t buf_size;            /* of side[].buf, for the worker's cache */
 } relay;
 
 static relay *relay_of(iocpd_conn *conn) { return iocpd_conn_get_data(conn); }
@@ -91,12 +92,14 @@ static void end_because(relay *r, iocpd_end_reason reason) {
   if (r->side[CLIENT].conn != NULL) iocpd_conn_set_end_reason(r->side[CLIENT].conn, reason);
 }
 
-static void relay_free_if_done(relay *r, iocpd_server *server) {
+/* Frees the relay once both sides are closed; conn is the one closing
+ * now (still valid: this runs inside its on_closed). */
+static void relay_free_if_done(relay *r, iocpd_conn *conn) {
   if (r->side[CLIENT].conn != NULL || r->side[UPSTREAM].conn != NULL) return;
-  /* Both sides are closed: every byte count is final. */
-  iocpd_server_report_access(server, &r->record);
-  free(r->side[CLIENT].buf);
-  free(r->side[UPSTREAM].buf);
+  /* Every byte count is final now. */
+  iocpd_server_report_access(iocpd_conn_server(conn), &r->record);
+  iocpd_buffer_put(conn, r->side[CLIENT].buf, r->buf_size);
+  iocpd_buffer_put(conn, r->side[UPSTREAM].buf, r->buf_size);
   free(r);
 }
 
@@ -187,10 +190,11 @@ static void upstream_connected(iocpd_conn *up, int status) {
   }
   iocpd_conn_set_timer(up, 0);
   r->connected = 1;
-  iocpd_server_log(iocpd_conn_server(up), IOCPD_LOG_DEBUG, "listener %s: relaying %s to %s",
-                   iocpd_conn_listener_name(c),
-                   iocpd_addr_format(iocpd_conn_peer_addr(c), client),
-                   iocpd_addr_format(iocpd_conn_peer_addr(up), upstream));
+  if (iocpd_server_log_enabled(iocpd_conn_server(up), IOCPD_LOG_DEBUG))
+    iocpd_server_log(iocpd_conn_server(up), IOCPD_LOG_DEBUG, "listener %s: relaying %s to %s",
+                     iocpd_conn_listener_name(c),
+                     iocpd_addr_format(iocpd_conn_peer_addr(c), client),
+                     iocpd_addr_format(iocpd_conn_peer_addr(up), upstream));
   touch(r);
   if (iocpd_read(c) != 0 || iocpd_read(up) != 0) end_relay(r, 1);
 }
@@ -201,7 +205,8 @@ static void upstream_connected(iocpd_conn *up, int status) {
 static char *relay_alloc(iocpd_conn *conn, size_t *size) {
   relay *r = relay_of(conn);
   relay_side *s = &r->side[side_of(r, conn)];
-  if (s->buf == NULL) s->buf = malloc(*size);
+  r->buf_size = *size; /* the listener's: the same for both sides */
+  if (s->buf == NULL) s->buf = iocpd_buffer_get(conn, *size);
   return s->buf;
 }
 
@@ -222,7 +227,7 @@ static void relay_sent(iocpd_conn *conn, size_t len, void *arg) {
   touch(r);
   /* The chunk is out: the buffer can go, and the side it came from may be
    * read again. */
-  free(from->buf);
+  iocpd_buffer_put(conn, from->buf, r->buf_size);
   from->buf = NULL;
   if (from->conn != NULL && !from->ending && !from->eof && iocpd_read(from->conn) != 0)
     end_relay(r, 1);
@@ -250,9 +255,11 @@ static void relay_error(iocpd_conn *conn, int err) {
   relay *r = relay_of(conn);
   int s = side_of(r, conn);
   char peer[IOCPD_ADDR_STRLEN];
-  iocpd_server_log(iocpd_conn_server(conn), IOCPD_LOG_DEBUG, "listener %s: %s %s: %s",
-                   iocpd_conn_listener_name(conn), s == CLIENT ? "client" : "upstream",
-                   iocpd_addr_format(iocpd_conn_peer_addr(conn), peer), iocpd_strerror(err));
+  if (iocpd_server_log_enabled(iocpd_conn_server(conn), IOCPD_LOG_DEBUG))
+    iocpd_server_log(iocpd_conn_server(conn), IOCPD_LOG_DEBUG, "listener %s: %s %s: %s",
+                     iocpd_conn_listener_name(conn), s == CLIENT ? "client" : "upstream",
+                     iocpd_addr_format(iocpd_conn_peer_addr(conn), peer),
+                     iocpd_strerror(err));
   /* The engine resets this side (and records a client's reset itself);
    * reset the other one too, promptly. */
   if (s == UPSTREAM) end_because(r, IOCPD_END_UPSTREAM_RESET);
@@ -308,7 +315,7 @@ static void relay_closed(iocpd_conn *conn) {
      * arrive here with the other side already ending. */
     end_side(r, !s, 1);
   }
-  relay_free_if_done(r, iocpd_conn_server(conn));
+  relay_free_if_done(r, conn);
 }
 
 static const iocpd_handler upstream_handler = {

@@ -72,12 +72,14 @@ typedef struct iocpd__conn_base {
   int outbound;            /* made by iocpd_connect, not accepted */
   int ip_counted;          /* counted in its listener's per-address table */
   int established;         /* accepted, or its outbound connect succeeded */
+  int local_unknown;       /* `local` not looked up yet (iocpd__conn_local) */
   uint64_t bytes_in;       /* received from the peer */
   uint64_t bytes_out;      /* sent to the peer */
   uint64_t start_ms;       /* wall clock, for records */
   uint64_t start_mono_ms;  /* monotonic, for the duration */
   iocpd_end_reason end_reason;
-  uint64_t timer_due;      /* when the timer fires (iocpd__now_ms) */
+  uint64_t timer_due;      /* its key in the timer heap (iocpd__now_ms) */
+  uint64_t timer_want;     /* when it should fire; may be later than due */
   size_t timer_slot;       /* 1 + index in the worker's timer heap; 0 = unarmed */
   iocpd_conn *table_next;  /* chain in the worker's id table */
   iocpd__msg adopt_msg;    /* carries the connection to its worker */
@@ -126,6 +128,14 @@ struct iocpd__listener {
   iocpd__listener_os os;
 };
 
+/* Recently freed buffers of one size (bufcache.c). */
+#define IOCPD__BUFFER_CLASSES 4
+typedef struct iocpd__buffer_class {
+  size_t size;  /* 0 = unused class */
+  char **free;  /* a stack of buffers of that size */
+  int count;
+} iocpd__buffer_class;
+
 struct iocpd__worker {
   iocpd_server *server;
   unsigned index;
@@ -138,6 +148,8 @@ struct iocpd__worker {
   size_t table_count;
   uint64_t next_seq;       /* owner only */
   int quit;                /* owner only */
+  iocpd__buffer_class buffers[IOCPD__BUFFER_CLASSES]; /* owner only */
+  uint64_t now_ms;         /* iocpd__now_ms at this loop pass; owner only */
   iocpd_conn **timers;     /* min-heap by timer_due; owner only */
   size_t timer_count;
   size_t timer_cap;
@@ -196,6 +208,11 @@ void iocpd__worker_run_inbox(iocpd__worker *w);
 /* The worker a new connection should go to (round robin). */
 iocpd__worker *iocpd__next_worker(iocpd_server *s);
 
+/* --- bufcache.c --- */
+
+/* Frees the worker's cached buffers (at server free). */
+void iocpd__buffers_free(iocpd__worker *w);
+
 /* --- writeq.c: the per-connection write queue, both backends --- */
 
 /* Appends a write; returns it, or NULL when out of memory. */
@@ -214,7 +231,8 @@ void iocpd__wq_clear(iocpd_conn *c);
 void iocpd__timer_remove(iocpd_conn *c);
 /* Milliseconds until w's earliest timer, 0 if one is due, -1 if none. */
 int iocpd__timers_timeout(iocpd__worker *w);
-/* Fires every due timer. */
+/* Notes the time for this loop pass and fires every due timer. Each
+ * backend calls it once per pass, after waiting. */
 void iocpd__timers_run(iocpd__worker *w);
 void iocpd__timers_free(iocpd__worker *w);
 
@@ -314,6 +332,8 @@ void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c);
 /* Queues msg's data as a write on c; msg is freed once it is sent or the
  * connection is gone. Owner worker only. */
 void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg);
+/* Fills c->base.local (asked for through iocpd_conn_local_addr). Owner. */
+void iocpd__conn_local(iocpd_conn *c);
 /* Writes a description of an OS error code into buf. */
 void iocpd__os_strerror(long os_error, char *buf, size_t len);
 

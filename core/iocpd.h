@@ -250,6 +250,14 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to,
  * iocpd_close or iocpd_abort. Returns 0 or IOCPD_ENOMEM. */
 int iocpd_conn_set_timer(iocpd_conn *conn, uint32_t ms);
 
+/* Buffers from the worker's cache, for handlers that own their read
+ * buffers (on_alloc): a relay's read-write-free rhythm then costs no
+ * malloc. iocpd_buffer_get returns size bytes (or NULL); iocpd_buffer_put
+ * takes back a buffer from iocpd_buffer_get of the same size, through any
+ * connection of the same worker (e.g. inside on_closed). */
+char *iocpd_buffer_get(iocpd_conn *conn, size_t size);
+void iocpd_buffer_put(iocpd_conn *conn, char *buf, size_t size);
+
 /* Number of writes queued on the connection and not yet sent. */
 size_t iocpd_conn_pending_writes(const iocpd_conn *conn);
 
@@ -460,6 +468,10 @@ void iocpd_server_drain(iocpd_server *server, uint32_t drain_ms,
 /* Stops and frees the server in any state: closes listeners, aborts open
  * connections, waits for their last completions and joins the workers. */
 void iocpd_server_destroy(iocpd_server *server);
+
+/* 1 if messages of this level reach the log: check it before formatting
+ * anything costly for a message that may be dropped. */
+int iocpd_server_log_enabled(const iocpd_server *server, iocpd_log_level level);
 
 /* Logs through the server's log function, printf-style. Any thread. */
 void iocpd_server_log(iocpd_server *server, iocpd_log_level level,

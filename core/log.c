@@ -29,6 +29,10 @@ void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt,
   va_end(ap);
 }
 
+int iocpd_server_log_enabled(const iocpd_server *server, iocpd_log_level level) {
+  return server->log != NULL && level <= server->log_level;
+}
+
 void iocpd_server_log(iocpd_server *server, iocpd_log_level level,
                       const char *fmt, ...) {
   va_list ap;

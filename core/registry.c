@@ -27,6 +27,7 @@ void iocpd__worker_table_free(iocpd__worker *w) {
   iocpd__msg *m, *next;
   assert(w->table_count == 0);
   iocpd__timers_free(w);
+  iocpd__buffers_free(w);
   free(w->table);
   w->table = NULL;
   /* Messages nobody will run any more (e.g. sends to a worker that is

@@ -25,6 +25,8 @@ const iocpd_addr *iocpd_conn_peer_addr(const iocpd_conn *c) {
   return &c->base.peer;
 }
 const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
+  /* Looked up lazily; the connection is only logically const here. */
+  if (c->base.local_unknown) iocpd__conn_local((iocpd_conn *)c);
   return &c->base.local;
 }
 iocpd_server *iocpd_conn_server(const iocpd_conn *c) {

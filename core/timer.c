@@ -1,9 +1,14 @@
 /*
  * Per-connection timers: each worker keeps a binary min-heap of the
  * connections whose timer is armed, ordered by due time. The loop sleeps
- * until the earliest one and fires what is due. Re-arming (as an idle
- * timeout does on every chunk) moves the entry within the heap in
- * O(log n); no allocation happens unless the heap grows.
+ * until the earliest one and fires what is due.
+ *
+ * Re-arming later, as an idle timeout does on every chunk, only notes the
+ * new time (timer_want) and leaves the heap alone: when the old entry comes
+ * due it is pushed back to the wanted time instead of firing. So the data
+ * path costs a store, not a heap operation; only arming earlier moves the
+ * entry at once. Times come from the worker's clock of the current loop
+ * pass, read once per pass.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -57,22 +62,23 @@ void iocpd__timer_remove(iocpd_conn *c) {
 
 int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
   iocpd__worker *w = c->base.worker;
-  uint64_t old = c->base.timer_due;
+  uint64_t want;
 
   if (ms == 0) {
     iocpd__timer_remove(c);
     return 0;
   }
-  c->base.timer_due = iocpd__now_ms() + ms;
+  /* A connection made before its worker's first pass has no clock yet. */
+  want = (w->now_ms != 0 ? w->now_ms : iocpd__now_ms()) + ms;
+  c->base.timer_want = want;
   if (c->base.timer_slot != 0) {
-    size_t i = c->base.timer_slot - 1;
-    if (c->base.timer_due < old) {
-      sift_up(w, i);
-    } else {
-      sift_down(w, i);
+    if (want < c->base.timer_due) {
+      c->base.timer_due = want;
+      sift_up(w, c->base.timer_slot - 1);
     }
     return 0;
   }
+  c->base.timer_due = want;
   if (w->timer_count == w->timer_cap) {
     size_t cap = w->timer_cap ? w->timer_cap * 2 : HEAP_INITIAL;
     iocpd_conn **grown = realloc(w->timers, cap * sizeof(*grown));
@@ -97,8 +103,15 @@ int iocpd__timers_timeout(iocpd__worker *w) {
 
 void iocpd__timers_run(iocpd__worker *w) {
   uint64_t now = iocpd__now_ms();
+  w->now_ms = now;
   while (w->timer_count > 0 && due(w, 0) <= now) {
     iocpd_conn *c = w->timers[0];
+    if (c->base.timer_want > now) {
+      /* Re-armed since it was placed: move it to the wanted time. */
+      c->base.timer_due = c->base.timer_want;
+      sift_down(w, 0);
+      continue;
+    }
     iocpd__timer_remove(c);
     /* After close or abort the handler hears nothing but on_closed. */
     if (!c->base.closing && c->base.handler->on_timer != NULL) c->base.handler->on_timer(c);

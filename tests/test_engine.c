@@ -132,9 +132,10 @@ static void test_echo_and_half_close(void) {
 
 /* A handler that remembers its connection's id and counts callbacks. */
 static _Atomic uint64_t last_id;
-static atomic_int accepted, closed;
+static atomic_int accepted, closed, local_port;
 
 static int rec_accept(iocpd_conn *c) {
+  atomic_store(&local_port, iocpd_conn_local_addr(c)->port);
   atomic_store(&last_id, iocpd_conn_id(c));
   atomic_fetch_add(&accepted, 1);
   return iocpd_read(c);
@@ -171,6 +172,7 @@ static void test_send_by_id(void) {
   for (i = 0; i < 500 && atomic_load(&last_id) == 0; i++) tnet_sleep_ms(10);
   id = atomic_load(&last_id);
   CHECK(id != 0);
+  CHECK(atomic_load(&local_port) == port); /* the local address, looked up lazily */
   /* From this (non-worker) thread. */
   CHECK(iocpd_server_send(s, id, "hello", 5) == 0);
   CHECK(iocpd_server_send(s, id, " world", 6) == 0);

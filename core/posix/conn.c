@@ -17,9 +17,7 @@
 #include "posix.h"
 #include "sockaddr.h"
 
-iocpd_conn *iocpd__conn_new(iocpd__listener *l, int fd) {
-  struct sockaddr_storage ss;
-  socklen_t len;
+iocpd_conn *iocpd__conn_new(iocpd__listener *l, int fd, const struct sockaddr *peer) {
   int on = 1;
   iocpd_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
@@ -29,12 +27,10 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, int fd) {
   c->base.handler = l->handler;
   c->base.established = 1;
   iocpd__conn_started(c);
-  len = sizeof(ss);
-  if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.peer);
-  len = sizeof(ss);
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
+  iocpd__sockaddr_to(peer, &c->base.peer);
+  /* The local address is looked up only if someone asks (see
+   * iocpd__conn_local): a system call per accept saved. */
+  c->base.local_unknown = 1;
   /* Small echoes and relayed request/response traffic must not wait for
    * Nagle's delayed ACK dance. */
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
@@ -119,8 +115,8 @@ static void finish(iocpd_conn *c) {
   c->fd = -1;
   iocpd__timer_remove(c);
   if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
+  iocpd_buffer_put(c, c->rbuf, c->base.listener->buffer_size);
   iocpd__conn_unregister(c);
-  free(c->rbuf);
   free(c);
 }
 
@@ -137,7 +133,7 @@ static void fail(iocpd_conn *c, int e) {
 static char *read_buffer(iocpd_conn *c, size_t *size) {
   *size = c->base.listener->buffer_size;
   if (c->base.handler->on_alloc != NULL) return c->base.handler->on_alloc(c, size);
-  if (c->rbuf == NULL) c->rbuf = malloc(*size);
+  if (c->rbuf == NULL) c->rbuf = iocpd_buffer_get(c, *size);
   return c->rbuf;
 }
 
@@ -208,9 +204,7 @@ static void connect_done(iocpd_conn *c) {
     iocpd_abort(c);
     return;
   }
-  len = sizeof(ss);
-  if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
-    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
+  c->base.local_unknown = 1;
   c->base.established = 1;
   if (c->base.handler->on_connect != NULL) c->base.handler->on_connect(c, 0);
 }
@@ -245,7 +239,7 @@ int iocpd_read(iocpd_conn *c) {
   if (c->want_read) return IOCPD_EBUSY;
   /* The handler is done with the previous data. Give the buffer back, so
    * that an idle connection holds none. */
-  free(c->rbuf);
+  iocpd_buffer_put(c, c->rbuf, c->base.listener->buffer_size);
   c->rbuf = NULL;
   c->want_read = 1;
   if (c->readable) iocpd__loop_schedule(c);
@@ -290,4 +284,12 @@ void iocpd_abort(iocpd_conn *c) {
     c->fd = -1;
   }
   iocpd__loop_schedule(c);
+}
+
+void iocpd__conn_local(iocpd_conn *c) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (c->fd >= 0 && getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->base.local);
+  c->base.local_unknown = 0;
 }

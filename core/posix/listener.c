@@ -104,6 +104,8 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
   int i;
 
   for (i = 0; i < ACCEPTS_PER_EVENT && l->open; i++) {
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
     iocpd__worker *target;
     iocpd_conn *c;
     int fd;
@@ -115,7 +117,8 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
       l->os.polled = 0;
       return;
     }
-    fd = accept4(l->os.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    peer_len = sizeof(peer);
+    fd = accept4(l->os.fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int e = errno;
       iocpd__admit_release(l);
@@ -126,7 +129,7 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
       }
       return;
     }
-    c = iocpd__conn_new(l, fd);
+    c = iocpd__conn_new(l, fd, (struct sockaddr *)&peer);
     if (c == NULL) {
       iocpd__admit_release(l);
       iocpd__log(l->server, IOCPD_LOG_WARNING,

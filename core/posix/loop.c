@@ -104,15 +104,21 @@ static void on_conn_event(iocpd_conn *c, uint32_t events) {
   iocpd__loop_schedule(c);
 }
 
-/* Processes the connections that were ready when this pass began. Those
- * scheduled again meanwhile wait for the next pass, after the loop has
- * looked at epoll and the inbox again, so one busy connection cannot starve
- * the rest. */
+/* Connections processed per pass before the loop looks at epoll and the
+ * inbox again. */
+#define PROCESS_BUDGET 1024
+
+/* Processes ready connections, including those scheduled meanwhile (a
+ * relay's write to its other side, say) so that a chunk usually crosses
+ * the relay within one pass, with no extra epoll_wait. The budget keeps
+ * one connection that always has more to do from starving epoll and the
+ * inbox. */
 static void run_ready(iocpd__worker *w) {
-  iocpd_conn *c = w->os.ready_head, *next;
-  w->os.ready_head = w->os.ready_tail = NULL;
-  for (; c != NULL; c = next) {
-    next = c->ready_next;
+  int budget = PROCESS_BUDGET;
+  while (w->os.ready_head != NULL && budget-- > 0) {
+    iocpd_conn *c = w->os.ready_head;
+    w->os.ready_head = c->ready_next;
+    if (w->os.ready_head == NULL) w->os.ready_tail = NULL;
     c->queued = 0;
     iocpd__conn_process(c);
   }
@@ -130,6 +136,8 @@ void iocpd__loop_run(iocpd__worker *w) {
                  strerror(errno));
       n = 0;
     }
+    /* First, so that the pass's clock is fresh for the callbacks below. */
+    iocpd__timers_run(w);
     for (i = 0; i < n; i++) {
       iocpd__source_kind *kind = events[i].data.ptr;
       switch (*kind) {
@@ -149,6 +157,5 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
     }
     run_ready(w);
-    iocpd__timers_run(w);
   }
 }

@@ -59,8 +59,8 @@ static void finish(iocpd_conn *c) {
   iocpd__wq_clear(c);
   iocpd__timer_remove(c);
   if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
+  iocpd_buffer_put(c, c->rbuf, c->base.listener->buffer_size);
   iocpd__conn_unregister(c);
-  free(c->rbuf);
   free(c);
 }
 
@@ -138,7 +138,7 @@ static DWORD post_write(iocpd_conn *c) {
 static char *read_buffer(iocpd_conn *c, size_t *size) {
   *size = c->base.listener->buffer_size;
   if (c->base.handler->on_alloc != NULL) return c->base.handler->on_alloc(c, size);
-  if (c->rbuf == NULL) c->rbuf = malloc(*size);
+  if (c->rbuf == NULL) c->rbuf = iocpd_buffer_get(c, *size);
   return c->rbuf;
 }
 
@@ -276,7 +276,7 @@ int iocpd_read(iocpd_conn *c) {
   if (c->want_read) return IOCPD_EBUSY;
   /* The handler is done with the previous data: give the buffer back so
    * that an idle connection holds none. */
-  free(c->rbuf);
+  iocpd_buffer_put(c, c->rbuf, c->base.listener->buffer_size);
   c->rbuf = NULL;
   c->want_read = 1;
   if (c->read_posted) return 0;
@@ -413,3 +413,6 @@ void iocpd_abort(iocpd_conn *c) {
   }
   post_finish(c);
 }
+
+/* AcceptEx and ConnectEx completions fill in the local address at once. */
+void iocpd__conn_local(iocpd_conn *c) { c->base.local_unknown = 0; }

@@ -125,6 +125,8 @@ void iocpd__loop_run(iocpd__worker *w) {
       iocpd__timers_run(w);
       continue;
     }
+    /* First, so that the pass's clock is fresh for the callbacks below. */
+    iocpd__timers_run(w);
     for (i = 0; i < n; i++) {
       iocpd__op *op;
       if (entries[i].lpCompletionKey == IOCPD__KEY_WAKE) {
@@ -140,6 +142,5 @@ void iocpd__loop_run(iocpd__worker *w) {
                             (DWORD)op->ov.Internal);
       }
     }
-    iocpd__timers_run(w);
   }
 }
