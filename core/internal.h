@@ -117,6 +117,8 @@ struct iocpd__listener {
   size_t parked;         /* accepted, held unserved until the server has room */
   int paused;            /* accepting stopped at a limit */
   int resume_posted;     /* a RESUME message is on its way to the owner */
+  int retry;             /* accepting failed for lack of resources; owner only */
+  uint64_t last_retry_log_ms; /* owner only */
   iocpd__ip_count **ip_table; /* per-address counts, chained */
   size_t ip_table_size;
   uint64_t last_reject_log_ms; /* rejection logging, at most once a second */
@@ -150,6 +152,7 @@ struct iocpd__worker {
   int quit;                /* owner only */
   iocpd__buffer_class buffers[IOCPD__BUFFER_CLASSES]; /* owner only */
   uint64_t now_ms;         /* iocpd__now_ms at this loop pass; owner only */
+  uint64_t retry_at;       /* when to retry listeners marked retry; 0 = none */
   iocpd_conn **timers;     /* min-heap by timer_due; owner only */
   size_t timer_count;
   size_t timer_cap;
@@ -229,6 +232,11 @@ void iocpd__wq_clear(iocpd_conn *c);
 
 /* Disarms c's timer (at teardown). Owner only. */
 void iocpd__timer_remove(iocpd_conn *c);
+/* Accepting on l failed for lack of resources (descriptors, sockets,
+ * memory): stop for a moment and retry from the loop, instead of spinning
+ * on a listener that stays ready or losing it for good. Logs os_error at
+ * most once a second. Owner worker. */
+void iocpd__listener_retry_later(iocpd__listener *l, const char *what, long os_error);
 /* Milliseconds until w's earliest timer, 0 if one is due, -1 if none. */
 int iocpd__timers_timeout(iocpd__worker *w);
 /* Notes the time for this loop pass and fires every due timer. Each

@@ -92,11 +92,43 @@ int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
   return 0;
 }
 
+/* How long a listener that ran out of resources waits before retrying. */
+#define LISTENER_RETRY_MS 200
+
+void iocpd__listener_retry_later(iocpd__listener *l, const char *what, long os_error) {
+  iocpd__worker *w = l->worker;
+  uint64_t now = iocpd__now_ms();
+  l->retry = 1;
+  if (w->retry_at == 0) w->retry_at = now + LISTENER_RETRY_MS;
+  if (now - l->last_retry_log_ms >= 1000 || l->last_retry_log_ms == 0) {
+    char text[160];
+    iocpd__os_strerror(os_error, text, sizeof(text));
+    l->last_retry_log_ms = now;
+    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: %s: %s; retrying", l->name, what,
+               text);
+  }
+}
+
+/* Resumes the listeners waiting for a retry, if it is time. */
+static void retry_listeners(iocpd__worker *w, uint64_t now) {
+  iocpd_server *s = w->server;
+  size_t i;
+  if (w->retry_at == 0 || now < w->retry_at) return;
+  w->retry_at = 0;
+  for (i = 0; i < s->listener_count; i++) {
+    iocpd__listener *l = &s->listeners[i];
+    if (l->worker != w || !l->retry) continue;
+    l->retry = 0;
+    if (l->open) iocpd__listener_resume(l);
+  }
+}
+
 int iocpd__timers_timeout(iocpd__worker *w) {
   uint64_t now, first;
-  if (w->timer_count == 0) return -1;
+  if (w->timer_count == 0 && w->retry_at == 0) return -1;
   now = iocpd__now_ms();
-  first = due(w, 0);
+  first = w->timer_count > 0 ? due(w, 0) : UINT64_MAX;
+  if (w->retry_at != 0 && w->retry_at < first) first = w->retry_at;
   if (first <= now) return 0;
   return first - now > INT_MAX ? INT_MAX : (int)(first - now);
 }
@@ -104,6 +136,7 @@ int iocpd__timers_timeout(iocpd__worker *w) {
 void iocpd__timers_run(iocpd__worker *w) {
   uint64_t now = iocpd__now_ms();
   w->now_ms = now;
+  retry_listeners(w, now);
   while (w->timer_count > 0 && due(w, 0) <= now) {
     iocpd_conn *c = w->timers[0];
     if (c->base.timer_want > now) {

@@ -124,8 +124,11 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
       iocpd__admit_release(l);
       if (e == EINTR || e == ECONNABORTED) continue;
       if (e != EAGAIN && e != EWOULDBLOCK) {
-        iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: accept failed: %s", l->name,
-                   strerror(e));
+        /* Out of descriptors or memory: the listener stays readable, so
+         * stop polling it for a moment rather than spin. */
+        epoll_ctl(w->os.epfd, EPOLL_CTL_DEL, l->os.fd, NULL);
+        l->os.polled = 0;
+        iocpd__listener_retry_later(l, "cannot accept", e);
       }
       return;
     }

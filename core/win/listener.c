@@ -150,12 +150,9 @@ void iocpd__listener_resume(iocpd__listener *l) {
     if (!admit_or_park(l, c)) break; /* still full: c is queued again */
   }
   e = fill_pool(l);
-  if (e != 0) {
-    char text[160];
-    iocpd__os_strerror((long)e, text, sizeof(text));
-    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: cannot post an accept (%s); %u remain",
-               l->name, text, l->os.pending);
-  }
+  /* Out of sockets or memory: with fewer (or no) accepts posted the
+   * listener would shrink for good, so try again in a moment. */
+  if (e != 0) iocpd__listener_retry_later(l, "cannot post an accept", (long)e);
 }
 
 void iocpd__listener_close(iocpd__listener *l) {
