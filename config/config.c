@@ -28,7 +28,8 @@
  *
  * Some keys are checked only once the whole file is read, because a key
  * further down decides about them: upstream and connect_timeout depend on
- * handler, and upstream is compared with listen. Host names in upstream are
+ * handler, upstream is compared with listen, and [service] metrics_listen
+ * with every listener's listen. Host names in upstream are
  * resolved then too (iocpd_resolve), so loading a config may block on the
  * system resolver.
  *
@@ -95,6 +96,16 @@
 #define MAX_BLOCKS 256          /* entries of one allow or deny list */
 #define MAX_HANDSHAKE_MS ((uint64_t)3600 * 1000)
 #define BLOCK_FORMS "a.b.c.d/N with N 0-32, or ipv6/N with N 0-128"
+#define DEFAULT_ACCESS_LOG_SIZE ((uint64_t)100 * 1024 * 1024)
+#define MIN_ACCESS_LOG_SIZE 1024
+/* ftell, which measures a file that exists at start-up, returns a long:
+ * 32 bits on Windows. */
+#define MAX_ACCESS_LOG_SIZE ((uint64_t)1024 * 1024 * 1024)
+#define DEFAULT_ACCESS_LOG_KEEP 5
+#define MAX_ACCESS_LOG_KEEP 100
+#define SERVICE_KEYS                                                          \
+  "workers, drain_timeout, log_level, max_connections, access_log, "         \
+  "access_log_max_size, access_log_keep or metrics_listen"
 
 /* One problem, already formatted as "FILE:LINE: message". */
 typedef struct problem {
@@ -180,10 +191,22 @@ typedef struct loader {
   int drain_line;
   int log_level_line;
   int max_connections_line;
+  int access_log_line;
+  int access_log_size_line;
+  int access_log_keep_line;
+  int metrics_line;
   unsigned workers;
   uint64_t drain_ms;
   iocpd_log_level log_level;
   uint64_t max_connections;
+  char *access_log; /* joined with the config's directory; NULL if absent */
+  uint64_t access_log_size;
+  unsigned access_log_keep;
+  /* metrics_listen as written; checked once the listeners are known
+   * (check_metrics), since it must not take a listener's address. */
+  char *metrics_text;
+  int metrics_ok; /* metrics_addr is valid and free */
+  iocpd_addr metrics_addr;
 
   listener_rec *listeners;
   size_t listener_count;
@@ -710,6 +733,67 @@ static int check_limit(loader *ld, int line, const char *key,
   return 1;
 }
 
+static void keep_value(loader *ld, char **text, const char *value);
+
+static int is_path_separator(char c) { return c == '/' || c == '\\'; }
+
+/* An absolute path: "/x", "\x" (also "\\server\share") or one with a
+ * drive letter ("C:\x", and "C:x", which Windows takes relative to that
+ * drive's current directory, never to the config's). The same rules on
+ * every platform, so that check-config says the same everywhere. */
+static int is_absolute_path(const char *path) {
+  if (is_path_separator(path[0])) return 1;
+  return ((path[0] >= 'A' && path[0] <= 'Z') ||
+          (path[0] >= 'a' && path[0] <= 'z')) &&
+         path[1] == ':';
+}
+
+/* access_log = PATH. A relative path is taken relative to the directory of
+ * the config file, not to the working directory: a Windows service starts
+ * in System32, and the same config should mean the same file however the
+ * daemon is started. The separator found in the config's own path joins
+ * the two. */
+static void access_log_key(loader *ld, const char *value, int line) {
+  const char *p, *sep = NULL;
+  size_t dir_len, len = strlen(value);
+
+  if (value[0] == '\0') {
+    add_problem(ld, line, "access_log: value is empty (expected a file path)");
+    return;
+  }
+  for (p = value; *p != '\0'; p++) {
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+      add_problem(ld, line, "access_log: path contains a control character");
+      return;
+    }
+  }
+  if (value[0] == '"' || value[0] == '\'') {
+    add_problem(ld, line,
+                "access_log: write the path without quotes (spaces are fine)");
+    return;
+  }
+  if (is_path_separator(value[len - 1])) {
+    add_problem(ld, line,
+                "access_log: '%s' names a directory (expected a file path)",
+                value);
+    return;
+  }
+  if (is_absolute_path(value)) {
+    keep_value(ld, &ld->access_log, value);
+    return;
+  }
+  for (p = ld->path; *p != '\0'; p++)
+    if (is_path_separator(*p)) sep = p;
+  dir_len = sep != NULL ? (size_t)(sep - ld->path) + 1 : 0;
+  ld->access_log = malloc(dir_len + len + 1);
+  if (ld->access_log == NULL) {
+    ld->out_of_memory = 1;
+    return;
+  }
+  memcpy(ld->access_log, ld->path, dir_len);
+  memcpy(ld->access_log + dir_len, value, len + 1);
+}
+
 static void service_key(loader *ld, const char *name, const char *value,
                         int line) {
   uint64_t number;
@@ -745,10 +829,41 @@ static void service_key(loader *ld, const char *name, const char *value,
     if (!first_key(ld, &ld->max_connections_line, name, "", "service", line))
       return;
     check_limit(ld, line, name, value, &ld->max_connections);
+  } else if (strcmp(name, "access_log") == 0) {
+    if (!first_key(ld, &ld->access_log_line, name, "", "service", line))
+      return;
+    access_log_key(ld, value, line);
+  } else if (strcmp(name, "access_log_max_size") == 0) {
+    if (!first_key(ld, &ld->access_log_size_line, name, "", "service", line))
+      return;
+    if (iocpd_parse_size(value, &number) != 0) {
+      add_problem(ld, line,
+                  "access_log_max_size: invalid size '%s' (expected e.g. "
+                  "512k, 100m or 1g)",
+                  value);
+    } else if (number < MIN_ACCESS_LOG_SIZE || number > MAX_ACCESS_LOG_SIZE) {
+      add_problem(ld, line, "access_log_max_size: %s out of range 1k-1g",
+                  value);
+    } else {
+      ld->access_log_size = number;
+    }
+  } else if (strcmp(name, "access_log_keep") == 0) {
+    if (!first_key(ld, &ld->access_log_keep_line, name, "", "service", line))
+      return;
+    if (parse_number(value, &number) != 0 || number > MAX_ACCESS_LOG_KEEP) {
+      add_problem(ld, line,
+                  "access_log_keep: invalid value '%s' (expected a number "
+                  "from 0 to %d)",
+                  value, MAX_ACCESS_LOG_KEEP);
+      return;
+    }
+    ld->access_log_keep = (unsigned)number;
+  } else if (strcmp(name, "metrics_listen") == 0) {
+    if (!first_key(ld, &ld->metrics_line, name, "", "service", line)) return;
+    keep_value(ld, &ld->metrics_text, value);
   } else {
     add_problem(ld, line,
-                "unknown key '%s' in [service] (expected workers, "
-                "drain_timeout, log_level or max_connections)",
+                "unknown key '%s' in [service] (expected " SERVICE_KEYS ")",
                 name);
   }
 }
@@ -765,6 +880,8 @@ typedef struct address_rules {
 static const address_rules listen_rules = {"listen", LISTEN_FORMS, 0, 0};
 static const address_rules upstream_rules = {"upstream", UPSTREAM_FORMS, 1,
                                              1};
+static const address_rules metrics_rules = {"metrics_listen", LISTEN_FORMS, 0,
+                                            0};
 
 /* What check_address found. */
 typedef enum address_kind {
@@ -1389,6 +1506,38 @@ static void check_listeners(loader *ld) {
     add_problem(ld, 0, "no [listener:NAME] section; nothing to serve");
 }
 
+/* metrics_listen: an address like a listener's, which no listener may take
+ * (the metrics endpoint is a server of its own and binds it too). */
+static void check_metrics(loader *ld) {
+  size_t i;
+
+  if (ld->metrics_line == 0 || ld->metrics_text == NULL) return;
+  if (check_address(ld, ld->metrics_line, &metrics_rules, ld->metrics_text,
+                    &ld->metrics_addr) != ADDRESS_IP)
+    return;
+  for (i = 0; i < ld->listener_count; i++) {
+    const listener_rec *rec = &ld->listeners[i];
+    const iocpd_addr *a = &rec->addr, *m = &ld->metrics_addr;
+    if (!rec->listen_ok || a->family != m->family || a->port != m->port)
+      continue;
+    if (same_ip(a, m)) {
+      add_problem(ld, ld->metrics_line,
+                  "metrics_listen: %s is already used by [%s%s] (line %d)",
+                  ld->metrics_text, LISTENER_PREFIX, rec->name,
+                  rec->listen_line);
+      return;
+    }
+    if (is_wildcard(a) || is_wildcard(m)) {
+      add_problem(ld, ld->metrics_line,
+                  "metrics_listen: %s overlaps %s of [%s%s] (line %d)",
+                  ld->metrics_text, rec->listen_text, LISTENER_PREFIX,
+                  rec->name, rec->listen_line);
+      return;
+    }
+  }
+  ld->metrics_ok = 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Warnings */
 
@@ -1479,10 +1628,30 @@ static void warn_about_limits(loader *ld, const listener_rec *rec) {
                 (unsigned long long)ld->max_connections);
 }
 
+/* [service] settings that cannot do what they seem to. */
+static void warn_about_service(loader *ld) {
+  if (ld->access_log_line == 0) {
+    if (ld->access_log_size_line > 0)
+      add_warning(ld, ld->access_log_size_line,
+                  "access_log_max_size has no effect without access_log");
+    if (ld->access_log_keep_line > 0)
+      add_warning(ld, ld->access_log_keep_line,
+                  "access_log_keep has no effect without access_log");
+  }
+  /* The metrics name every listener and upstream and show the traffic;
+   * the endpoint has no access control of its own. */
+  if (ld->metrics_ok && !is_loopback(&ld->metrics_addr))
+    add_warning(ld, ld->metrics_line,
+                "metrics_listen = %s is not a loopback address: every host "
+                "that can reach it can read the metrics",
+                ld->metrics_text);
+}
+
 /* Called only for a file without problems, so every listener has a valid
  * listen address. */
 static void find_warnings(loader *ld) {
   size_t i;
+  warn_about_service(ld);
   for (i = 0; i < ld->listener_count; i++) {
     const listener_rec *rec = &ld->listeners[i];
     assert(rec->listen_ok);
@@ -1519,6 +1688,16 @@ static iocpd_config *build_config(loader *ld) {
   config->drain_timeout_ms = ld->drain_ms;
   config->log_level = ld->log_level;
   config->max_connections = ld->max_connections;
+  config->access_log = ld->access_log;
+  ld->access_log = NULL;
+  config->access_log_max_size = ld->access_log_size;
+  config->access_log_keep = ld->access_log_keep;
+  if (ld->metrics_ok) {
+    config->metrics_enabled = 1;
+    config->metrics_listen = ld->metrics_addr;
+    config->metrics_listen_text = ld->metrics_text;
+    ld->metrics_text = NULL;
+  }
   config->listener_count = ld->listener_count;
   for (i = 0; i < ld->listener_count; i++) {
     listener_rec *rec = &ld->listeners[i];
@@ -1562,6 +1741,8 @@ static void loader_init(loader *ld, const char *path) {
   ld->drain_ms = 30000;
   ld->log_level = IOCPD_LOG_INFO;
   ld->max_connections = DEFAULT_MAX_CONNECTIONS;
+  ld->access_log_size = DEFAULT_ACCESS_LOG_SIZE;
+  ld->access_log_keep = DEFAULT_ACCESS_LOG_KEEP;
 }
 
 static void free_messages(message_list *list) {
@@ -1593,6 +1774,8 @@ static int loader_finish(loader *ld, iocpd_config_report_fn report,
   }
   free_messages(&ld->problems);
   free_messages(&ld->warnings);
+  free(ld->access_log);
+  free(ld->metrics_text);
   for (i = 0; i < ld->listener_count; i++) {
     listener_rec *rec = &ld->listeners[i];
     free(rec->name);
@@ -1645,6 +1828,7 @@ int iocpd_config_load_buffer(const char *name, const char *data, size_t len,
       add_problem(&ld, 0, "cannot parse (inih error %d)", rc);
   }
   check_listeners(&ld);
+  check_metrics(&ld);
   if (ld.problems.count == 0 && !ld.out_of_memory) find_warnings(&ld);
 
   if (ld.problems.count == 0 && !ld.out_of_memory) {
@@ -1700,6 +1884,8 @@ void iocpd_config_free(iocpd_config *config) {
   }
   free(config->warnings);
   free(config->listeners);
+  free(config->access_log);
+  free(config->metrics_listen_text);
   free(config->path);
   free(config);
 }

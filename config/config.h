@@ -52,6 +52,18 @@ typedef struct iocpd_config {
   uint64_t drain_timeout_ms; /* [service] drain_timeout, default 30 s */
   iocpd_log_level log_level; /* [service] log_level, default info */
   uint64_t max_connections;  /* [service] max_connections, default 10000 */
+  /* [service] access_log: where one line per finished connection goes, or
+   * NULL (the default) for no access log. A relative path in the file is
+   * relative to the config file's directory; this is the path as the
+   * daemon opens it (already joined with that directory). */
+  char *access_log;
+  uint64_t access_log_max_size; /* rotate at this size; default 100 MiB */
+  unsigned access_log_keep;     /* rotated files kept (.1 ... .N); default 5 */
+  /* [service] metrics_listen: the address of the Prometheus endpoint
+   * (GET /metrics); metrics_enabled is 0 when the key is absent. */
+  int metrics_enabled;
+  iocpd_addr metrics_listen;
+  char *metrics_listen_text; /* as written, for messages */
   iocpd_config_listener *listeners; /* in file order, at least one */
   size_t listener_count;
   /* Things that are allowed but probably unintended, each formatted as

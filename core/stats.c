@@ -106,7 +106,7 @@ size_t iocpd_server_connect_failures(iocpd_server *s, iocpd_connect_failures *ou
   size_t n;
   iocpd__mutex_lock(s->lock);
   n = s->failure_count;
-  if (out != NULL) memcpy(out, s->failures, (n < max ? n : max) * sizeof(*out));
+  if (out != NULL && n > 0) memcpy(out, s->failures, (n < max ? n : max) * sizeof(*out));
   iocpd__mutex_unlock(s->lock);
   return n;
 }

@@ -10,6 +10,8 @@ set -euo pipefail
 packages=(
     # native build and tests
     build-essential cmake ninja-build pkg-config python3 procps
+    # the Prometheus text parser, for the metrics tests
+    python3-prometheus-client
     libinih-dev
     # AddressSanitizer/UBSan build with clang (gcc's runtimes come with gcc)
     clang libclang-rt-14-dev

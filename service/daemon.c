@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "daemon.h"
 #include "log.h"
+#include "thread.h"
 
 static const iocpd_handler *handler_for(iocpd_handler_kind kind) {
   return kind == IOCPD_HANDLER_FORWARD ? &iocpd_forward_handler : &iocpd_echo_handler;
@@ -18,7 +19,18 @@ static void report_problem(void *arg, const char *message) {
   log_event(EV_CONFIG_ERROR, IOCPD_LOG_ERROR, "%s", message);
 }
 
+/* Stops what runs and frees everything, in this order: the metrics
+ * endpoint reads the main server's counters, so it goes first; destroying
+ * the server may still report connections (shutdown) to the access log,
+ * which is closed after it, once nothing can add a line. */
 static void free_state(daemon_state *d) {
+  uint64_t dropped;
+  metrics_stop(d->metrics);
+  iocpd_server_destroy(d->server);
+  dropped = access_log_close(d->access_log);
+  if (dropped > 0)
+    log_event(EV_WARNING, IOCPD_LOG_WARNING, "access log: %llu lines were lost",
+              (unsigned long long)dropped);
   free(d->echo);
   free(d->forward);
   iocpd_config_free(d->config);
@@ -56,10 +68,46 @@ static void fill_listeners(daemon_state *d, iocpd_listener_options *out) {
   }
 }
 
+/* Opens the access log, if the config has one. Returns 0 or -1 (logged). */
+static int start_access_log(daemon_state *d) {
+  const iocpd_config *c = d->config;
+  char why[512];
+  if (c->access_log == NULL) return 0;
+  if (access_log_open(c->access_log, c->access_log_max_size, c->access_log_keep, &d->access_log,
+                      why, sizeof(why)) != 0) {
+    log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "access log: %s", why);
+    return -1;
+  }
+  log_event(EV_INFO, IOCPD_LOG_INFO, "access log: writing to %s (rotated at %llu bytes, %u kept)",
+            c->access_log, (unsigned long long)c->access_log_max_size, c->access_log_keep);
+  return 0;
+}
+
+/* Starts the metrics endpoint, if the config has one, after the main
+ * server, whose counters it shows. Returns 0 or -1 (logged). */
+static int start_metrics(daemon_state *d, uint64_t start_ms) {
+  const iocpd_config *c = d->config;
+  metrics_source source;
+  iocpd_error_info err;
+  char addr[IOCPD_ADDR_STRLEN];
+  if (!c->metrics_enabled) return 0;
+  source.server = d->server;
+  source.access_log = d->access_log;
+  source.start_ms = start_ms;
+  if (metrics_start(&c->metrics_listen, &source, c->log_level, &d->metrics, &err) != 0) {
+    log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "%s", err.message);
+    return -1;
+  }
+  log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "metrics: listening on %s (GET /metrics)",
+            iocpd_addr_format(&c->metrics_listen, addr));
+  return 0;
+}
+
 int daemon_start(daemon_state *d, const char *path) {
   iocpd_listener_options *listeners = NULL;
   iocpd_server_options options;
   iocpd_error_info err;
+  uint64_t start_ms = iocpd__wall_ms();
   size_t i, n;
 
   memset(d, 0, sizeof(*d));
@@ -77,6 +125,7 @@ int daemon_start(daemon_state *d, const char *path) {
     goto fail;
   }
   fill_listeners(d, listeners);
+  if (start_access_log(d) != 0) goto fail;
   memset(&options, 0, sizeof(options));
   options.workers = d->config->workers;
   options.listeners = listeners;
@@ -84,17 +133,25 @@ int daemon_start(daemon_state *d, const char *path) {
   options.log = log_from_engine;
   options.log_level = d->config->log_level;
   options.max_connections = (size_t)d->config->max_connections;
+  if (d->access_log != NULL) {
+    options.on_access = access_log_record;
+    options.access_arg = d->access_log;
+  }
   if (iocpd_server_create(&options, &d->server, &err) != 0) {
     log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "%s", err.message);
     goto fail;
   }
-  free(listeners);
+  free(listeners); /* the engine copied them */
+  listeners = NULL;
   for (i = 0; i < n; i++) {
     const iocpd_config_listener *l = &d->config->listeners[i];
     char addr[IOCPD_ADDR_STRLEN];
     log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "listener %s: listening on %s (%s)",
               l->name, iocpd_addr_format(&l->listen, addr), handler_for(l->handler)->name);
   }
+  /* On failure nothing was served yet that is worth draining: free_state
+   * stops it all. */
+  if (start_metrics(d, start_ms) != 0) goto fail;
   log_event(EV_RUNNING, IOCPD_LOG_INFO, "running with %u workers",
             iocpd_server_worker_count(d->server));
   return EXIT_OK;
@@ -111,11 +168,13 @@ void daemon_stop(daemon_state *d, iocpd_drain_progress_fn progress, void *progre
             "stop requested: %zu open connections, draining for up to %llu ms",
             iocpd_server_connection_count(d->server),
             (unsigned long long)clamp_ms(d->config->drain_timeout_ms));
+  /* The metrics endpoint stays up during the drain, so that a dashboard
+   * sees the open connections fall; free_state stops it before the main
+   * server goes away. */
   iocpd_server_drain(d->server, clamp_ms(d->config->drain_timeout_ms), progress, progress_arg,
                      &stats);
   log_event(EV_DRAIN_FINISHED, IOCPD_LOG_INFO, "drain finished: drained %zu, aborted %zu in %llu ms",
             stats.drained, stats.aborted, (unsigned long long)stats.duration_ms);
-  iocpd_server_destroy(d->server);
   free_state(d);
   log_event(EV_STOPPED, IOCPD_LOG_INFO, "stopped");
 }

@@ -407,7 +407,12 @@ class ConfigErrors(unittest.TestCase):
             "cidr-other-forms", "allow-empty", "allow-in-service",
             "max-connections", "listener-limits", "handshake-timeout",
             "deny-covers-allow", "public-without-allow", "per-ip-over-max",
-            "valid-protection", "too-many-listeners"}
+            "valid-protection", "too-many-listeners",
+            # Observability: the access log and the metrics endpoint.
+            "observability-errors", "access-log-quotes",
+            "access-log-directory", "access-log-size-unit",
+            "metrics-same-address", "metrics-overlap", "metrics-hostname",
+            "valid-observability", "observability-warnings"}
         self.assertEqual(sorted(required - names), [])
         failing = [c for c in self.cases if not c.valid]
         self.assertGreaterEqual(len(failing), 40)

@@ -1,0 +1,554 @@
+/* The Prometheus endpoint (see metrics.h): the exposition text, and the
+ * HTTP handler that serves it on a small server of its own. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "log.h"
+#include "metrics.h"
+
+/* The request head (request line and headers) may be this long. */
+#define MAX_REQUEST 8192
+/* From accepting to the end of the request head. A client that trickles
+ * its request (slowloris) is cut off here, not kept forever. */
+#define REQUEST_TIMEOUT_MS 5000
+/* After the answer: how long the client has to read it and close, and how
+ * much of what it still sends to read and throw away meanwhile. A client
+ * that reads nothing is reset when the time is up, so it cannot hold one
+ * of the MAX_SCRAPES slots for ever. */
+#define LINGER_MS 10000
+#define LINGER_MAX_BYTES (64 * 1024)
+/* Scrapes at once; more wait in the listen backlog. */
+#define MAX_SCRAPES 32
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct metrics_server {
+  iocpd_server *server;
+  metrics_source source; /* the handler_arg of the listener */
+};
+
+/* ------------------------------------------------------------------------ */
+/* The exposition text */
+
+/* A growing text buffer; once an allocation fails it stays failed. */
+typedef struct text {
+  char *p;
+  size_t len, cap;
+  int failed;
+} text;
+
+static void appendf(text *t, const char *fmt, ...) IOCPD__PRINTF(2, 3);
+
+static void appendf(text *t, const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    int n;
+    if (t->failed) return;
+    if (t->p != NULL) {
+      va_start(ap, fmt);
+      n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+      va_end(ap);
+      if (n < 0) {
+        t->failed = 1;
+        return;
+      }
+      if ((size_t)n < t->cap - t->len) {
+        t->len += (size_t)n;
+        return;
+      }
+    } else {
+      n = 0;
+    }
+    {
+      size_t cap = t->cap != 0 ? t->cap * 2 : 4096;
+      char *grown;
+      while (cap < t->len + (size_t)n + 1)
+        cap *= 2;
+      grown = realloc(t->p, cap);
+      if (grown == NULL) {
+        t->failed = 1;
+        return;
+      }
+      t->p = grown;
+      t->cap = cap;
+    }
+  }
+}
+
+/* A label value, escaped as the format requires (backslash, double quote,
+ * newline). Listener names and addresses never need it; the text format
+ * still gets no chance to break. */
+static void append_label(text *t, const char *value) {
+  for (; *value != '\0'; value++) {
+    if (*value == '\\' || *value == '"')
+      appendf(t, "\\%c", *value);
+    else if (*value == '\n')
+      appendf(t, "\\n");
+    else
+      appendf(t, "%c", *value);
+  }
+}
+
+static void family(text *t, const char *name, const char *type, const char *help) {
+  appendf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{listener="L"[,EXTRA_KEY="EXTRA"]} VALUE */
+static void sample(text *t, const char *name, const char *listener, const char *extra_key,
+                   const char *extra, uint64_t value) {
+  appendf(t, "%s{listener=\"", name);
+  append_label(t, listener);
+  if (extra_key != NULL) {
+    appendf(t, "\",%s=\"", extra_key);
+    append_label(t, extra);
+  }
+  appendf(t, "\"} %llu\n", (unsigned long long)value);
+}
+
+static void histogram(text *t, const iocpd_listener_stats *st, size_t n) {
+  static const char name[] = "iocpd_connection_duration_seconds";
+  size_t i, b;
+
+  family(t, name, "histogram", "How long accepted connections lasted, by listener.");
+  for (i = 0; i < n; i++) {
+    uint64_t count = 0;
+    /* The engine counts per bucket; Prometheus buckets count everything
+     * up to their bound. */
+    for (b = 0; b <= IOCPD_DURATION_BUCKETS; b++) {
+      count += st[i].duration_buckets[b];
+      appendf(t, "%s_bucket{listener=\"", name);
+      append_label(t, st[i].name);
+      if (b < IOCPD_DURATION_BUCKETS)
+        appendf(t, "\",le=\"%g\"} %llu\n", iocpd_duration_bounds[b], (unsigned long long)count);
+      else
+        appendf(t, "\",le=\"+Inf\"} %llu\n", (unsigned long long)count);
+    }
+    appendf(t, "%s_sum{listener=\"", name);
+    append_label(t, st[i].name);
+    appendf(t, "\"} %llu.%03u\n", (unsigned long long)(st[i].duration_sum_ms / 1000),
+            (unsigned)(st[i].duration_sum_ms % 1000));
+    appendf(t, "%s_count{listener=\"", name);
+    append_label(t, st[i].name);
+    appendf(t, "\"} %llu\n", (unsigned long long)count);
+  }
+}
+
+char *metrics_render(const metrics_source *src, size_t *len) {
+  static const char *const directions[4] = {"in", "out", "up", "down"};
+  text t = {NULL, 0, 0, 0};
+  iocpd_listener_stats *st;
+  iocpd_connect_failures *fail;
+  size_t n, nf, room, i, d;
+
+  /* The listeners are fixed for the server's life; failure counters may
+   * appear between the two calls, so ask for some more room and take
+   * what fits. */
+  n = iocpd_server_listener_stats(src->server, NULL, 0);
+  nf = iocpd_server_connect_failures(src->server, NULL, 0);
+  room = nf + 16;
+  st = calloc(n > 0 ? n : 1, sizeof(*st));
+  fail = calloc(room, sizeof(*fail));
+  if (st == NULL || fail == NULL) goto fail;
+  n = iocpd_server_listener_stats(src->server, st, n);
+  /* Asked only when there are some: the engine copies from its table
+   * with memcpy, and before the first failure that table is NULL, which
+   * memcpy may not be given even for 0 bytes. Once there, it stays. */
+  if (nf > 0) nf = iocpd_server_connect_failures(src->server, fail, room);
+  if (nf > room) nf = room;
+
+  family(&t, "iocpd_build_info", "gauge", "Always 1; the version of iocpd as a label.");
+  appendf(&t, "iocpd_build_info{version=\"%s\"} 1\n", IOCPD_VERSION);
+  family(&t, "iocpd_start_time_seconds", "gauge",
+         "When iocpd started, in seconds since 1970 (UTC).");
+  appendf(&t, "iocpd_start_time_seconds %llu.%03u\n", (unsigned long long)(src->start_ms / 1000),
+          (unsigned)(src->start_ms % 1000));
+
+  family(&t, "iocpd_connections_active", "gauge", "Accepted connections open now.");
+  for (i = 0; i < n; i++)
+    sample(&t, "iocpd_connections_active", st[i].name, NULL, NULL, st[i].active);
+  family(&t, "iocpd_connections_total", "counter",
+         "Connections accepted and handed to the handler.");
+  for (i = 0; i < n; i++)
+    sample(&t, "iocpd_connections_total", st[i].name, NULL, NULL, st[i].accepted);
+  family(&t, "iocpd_connections_rejected_total", "counter",
+         "Connections reset at accept: denied by allow/deny, or per_ip "
+         "(max_connections_per_ip reached).");
+  for (i = 0; i < n; i++) {
+    sample(&t, "iocpd_connections_rejected_total", st[i].name, "reason", "denied",
+           st[i].rejected_denied);
+    sample(&t, "iocpd_connections_rejected_total", st[i].name, "reason", "per_ip",
+           st[i].rejected_per_ip);
+  }
+  family(&t, "iocpd_accept_paused_total", "counter",
+         "Times accepting paused because max_connections were open (new clients "
+         "wait in the backlog meanwhile; none is rejected).");
+  for (i = 0; i < n; i++)
+    sample(&t, "iocpd_accept_paused_total", st[i].name, NULL, NULL, st[i].paused);
+  family(&t, "iocpd_bytes_total", "counter",
+         "Bytes moved: in (client to iocpd), out (iocpd to client), up (iocpd to "
+         "upstream), down (upstream to iocpd).");
+  for (i = 0; i < n; i++) {
+    const uint64_t bytes[4] = {st[i].bytes_in, st[i].bytes_out, st[i].bytes_up, st[i].bytes_down};
+    for (d = 0; d < 4; d++)
+      sample(&t, "iocpd_bytes_total", st[i].name, "direction", directions[d], bytes[d]);
+  }
+  family(&t, "iocpd_upstream_connect_failures_total", "counter",
+         "Failed connection attempts to an upstream (refused, unreachable, timed out).");
+  for (i = 0; i < nf; i++) {
+    char addr[IOCPD_ADDR_STRLEN];
+    sample(&t, "iocpd_upstream_connect_failures_total", fail[i].listener, "upstream",
+           iocpd_addr_format(&fail[i].upstream, addr), fail[i].count);
+  }
+  histogram(&t, st, n);
+  family(&t, "iocpd_access_log_dropped_total", "counter",
+         "Access log lines lost: the queue was full, or writing failed.");
+  appendf(&t, "iocpd_access_log_dropped_total %llu\n",
+          (unsigned long long)access_log_dropped(src->access_log));
+  if (t.failed) goto fail;
+  free(st);
+  free(fail);
+  *len = t.len;
+  return t.p;
+
+fail:
+  free(st);
+  free(fail);
+  free(t.p);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* HTTP */
+
+typedef struct http_conn {
+  char request[MAX_REQUEST];
+  size_t request_len;
+  char *response; /* kept until on_closed: iocpd_write does not copy */
+  size_t response_len;
+  int answered;     /* the answer is queued; what follows is thrown away */
+  int peer_closed;  /* the client's FIN arrived: no more reads */
+  size_t discarded; /* bytes read after the answer */
+} http_conn;
+
+typedef enum request_verdict {
+  REQUEST_INCOMPLETE,   /* the head has not ended yet */
+  REQUEST_BAD,          /* 400 */
+  REQUEST_METRICS,      /* 200 */
+  REQUEST_METRICS_HEAD, /* 200, without the body */
+  REQUEST_NOT_FOUND,    /* 404 */
+  REQUEST_METHOD        /* 405 */
+} request_verdict;
+
+/* RFC 9110 token characters (methods, header names). */
+static int is_tchar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The end of the line starting at p (at its "\n"), or NULL. */
+static const char *line_end(const char *p, const char *end) {
+  return memchr(p, '\n', (size_t)(end - p));
+}
+
+/* Length of the line [p, nl) without a trailing "\r". */
+static size_t line_len(const char *p, const char *nl) {
+  size_t n = (size_t)(nl - p);
+  return n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+}
+
+/* "METHOD SP TARGET SP HTTP/1.x": the verdict for it, without the headers. */
+static request_verdict check_request_line(const char *p, size_t n) {
+  size_t m = 0, t, target_len, path_len;
+  const char *target, *q;
+
+  while (m < n && is_tchar(p[m]))
+    m++;
+  if (m == 0 || m == n || p[m] != ' ') return REQUEST_BAD;
+  target = p + m + 1;
+  t = m + 1;
+  while (t < n && p[t] > ' ' && p[t] < 0x7f)
+    t++;
+  target_len = (size_t)(p + t - target);
+  if (target_len == 0 || t == n || p[t] != ' ') return REQUEST_BAD;
+  if (n - t - 1 != 8 || memcmp(p + t + 1, "HTTP/1.", 7) != 0 ||
+      (p[n - 1] != '0' && p[n - 1] != '1'))
+    return REQUEST_BAD;
+  if (target[0] != '/') return REQUEST_BAD; /* only origin-form */
+  q = memchr(target, '?', target_len);
+  path_len = q != NULL ? (size_t)(q - target) : target_len;
+  if (!(m == 3 && memcmp(p, "GET", 3) == 0) && !(m == 4 && memcmp(p, "HEAD", 4) == 0))
+    return REQUEST_METHOD;
+  if (path_len != 8 || memcmp(target, "/metrics", 8) != 0) return REQUEST_NOT_FOUND;
+  return m == 4 ? REQUEST_METRICS_HEAD : REQUEST_METRICS;
+}
+
+/* "Name: value": a token, a colon, then visible characters, spaces and
+ * tabs. Folded lines (starting with white space) are obsolete: bad. */
+static int header_ok(const char *p, size_t n) {
+  size_t i = 0;
+  while (i < n && is_tchar(p[i]))
+    i++;
+  if (i == 0 || i == n || p[i] != ':') return 0;
+  for (i++; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
+  }
+  return 1;
+}
+
+/* 1 if the n bytes at p can still become a request line: a method, a
+ * space, a target, a space, then the start of "HTTP/1.0" or "HTTP/1.1". */
+static int request_line_may_follow(const char *p, size_t n) {
+  static const char version[] = "HTTP/1.";
+  size_t i = 0, start;
+
+  while (i < n && is_tchar(p[i]))
+    i++;
+  if (i == n) return 1;
+  if (i == 0 || p[i] != ' ') return 0;
+  start = ++i;
+  while (i < n && p[i] > ' ' && p[i] < 0x7f)
+    i++;
+  if (i == n) return 1;
+  if (i == start || p[i] != ' ') return 0;
+  for (start = ++i; i < n; i++) {
+    size_t at = i - start;
+    int ok;
+    if (at < 7)
+      ok = p[i] == version[at];
+    else if (at == 7)
+      ok = p[i] == '0' || p[i] == '1';
+    else
+      ok = at == 8 && p[i] == '\r'; /* the "\r" of the line's end */
+    if (!ok) return 0;
+  }
+  return 1;
+}
+
+/* Looks at what has arrived so far. The request line is judged as soon as
+ * it can no longer become a valid one, so garbage (a TLS handshake, say)
+ * is answered at once; the verdict stands once the head has ended (an
+ * empty line) with well-formed headers. A bare "\n" is taken as a line end
+ * too, as RFC 9112 allows. */
+static request_verdict check_request(const char *buf, size_t len) {
+  const char *end = buf + len, *p = buf, *nl;
+  request_verdict verdict;
+
+  nl = line_end(p, end);
+  if (nl == NULL) return request_line_may_follow(p, len) ? REQUEST_INCOMPLETE : REQUEST_BAD;
+  verdict = check_request_line(p, line_len(p, nl));
+  if (verdict == REQUEST_BAD) return REQUEST_BAD;
+  for (p = nl + 1; (nl = line_end(p, end)) != NULL; p = nl + 1) {
+    size_t n = line_len(p, nl);
+    if (n == 0) return verdict;
+    if (!header_ok(p, n)) return REQUEST_BAD;
+  }
+  return REQUEST_INCOMPLETE;
+}
+
+/* Queues the whole answer, then FIN; from now on input is read only to be
+ * thrown away, until the client closes or LINGER_MS pass. */
+static void answer(iocpd_conn *conn, http_conn *h, int status, const char *reason,
+                   const char *extra_headers, const char *body, size_t body_len, int head_only) {
+  static const char format[] = "HTTP/1.1 %d %s\r\n"
+                               "Content-Type: %s\r\n"
+                               "Content-Length: %llu\r\n"
+                               "%s"
+                               "Connection: close\r\n"
+                               "\r\n";
+  const char *type = status == 200 ? CONTENT_TYPE : "text/plain; charset=utf-8";
+  size_t size = sizeof(format) + strlen(reason) + strlen(type) + strlen(extra_headers) + 64 +
+                (head_only ? 0 : body_len);
+  int n;
+
+  h->answered = 1;
+  h->response = malloc(size);
+  if (h->response == NULL) {
+    iocpd_abort(conn);
+    return;
+  }
+  n = snprintf(h->response, size, format, status, reason, type, (unsigned long long)body_len,
+               extra_headers);
+  if (n < 0 || (size_t)n >= size) {
+    iocpd_abort(conn);
+    return;
+  }
+  h->response_len = (size_t)n;
+  if (!head_only) {
+    memcpy(h->response + h->response_len, body, body_len);
+    h->response_len += body_len;
+  }
+  if (iocpd_write(conn, h->response, h->response_len, NULL) != 0 || iocpd_shutdown(conn) != 0) {
+    iocpd_abort(conn);
+    return;
+  }
+  if (h->peer_closed) {
+    iocpd_close(conn);
+    return;
+  }
+  if (iocpd_conn_set_timer(conn, LINGER_MS) != 0 || iocpd_read(conn) != 0) iocpd_close(conn);
+}
+
+static void answer_error(iocpd_conn *conn, http_conn *h, int status, const char *reason,
+                         const char *extra_headers) {
+  char body[96];
+  int n = snprintf(body, sizeof(body), "%d %s\n", status, reason);
+  answer(conn, h, status, reason, extra_headers, body, n > 0 ? (size_t)n : 0, 0);
+}
+
+static void serve(iocpd_conn *conn, http_conn *h, request_verdict verdict) {
+  const metrics_source *src = iocpd_conn_handler_arg(conn);
+  char *body;
+  size_t len = 0;
+
+  switch (verdict) {
+  case REQUEST_METRICS:
+  case REQUEST_METRICS_HEAD:
+    body = metrics_render(src, &len);
+    if (body == NULL) {
+      answer_error(conn, h, 500, "Internal Server Error", "");
+      return;
+    }
+    answer(conn, h, 200, "OK", "", body, len, verdict == REQUEST_METRICS_HEAD);
+    free(body);
+    return;
+  case REQUEST_NOT_FOUND: answer_error(conn, h, 404, "Not Found", ""); return;
+  case REQUEST_METHOD:
+    answer_error(conn, h, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
+    return;
+  case REQUEST_BAD:
+  case REQUEST_INCOMPLETE: answer_error(conn, h, 400, "Bad Request", ""); return;
+  }
+}
+
+static int http_accept(iocpd_conn *conn) {
+  http_conn *h = calloc(1, sizeof(*h));
+  int rc;
+  if (h == NULL) return IOCPD_ENOMEM;
+  iocpd_conn_set_data(conn, h);
+  rc = iocpd_conn_set_timer(conn, REQUEST_TIMEOUT_MS);
+  return rc != 0 ? rc : iocpd_read(conn);
+}
+
+static void http_data(iocpd_conn *conn, const char *data, size_t len) {
+  http_conn *h = iocpd_conn_get_data(conn);
+  size_t room = MAX_REQUEST - h->request_len;
+  request_verdict verdict;
+
+  if (h->answered) {
+    h->discarded += len;
+    if (h->discarded > LINGER_MAX_BYTES || iocpd_read(conn) != 0) iocpd_close(conn);
+    return;
+  }
+  memcpy(h->request + h->request_len, data, len < room ? len : room);
+  h->request_len += len < room ? len : room;
+  verdict = check_request(h->request, h->request_len);
+  if (verdict != REQUEST_INCOMPLETE) {
+    serve(conn, h, verdict);
+  } else if (len > room || h->request_len == MAX_REQUEST) {
+    answer_error(conn, h, 431, "Request Header Fields Too Large", "");
+  } else if (iocpd_read(conn) != 0) {
+    iocpd_abort(conn);
+  }
+}
+
+static void http_peer_closed(iocpd_conn *conn) {
+  http_conn *h = iocpd_conn_get_data(conn);
+  h->peer_closed = 1;
+  if (h->answered || h->request_len == 0) {
+    iocpd_close(conn);
+  } else {
+    /* The client stopped sending in the middle of a request head. */
+    answer_error(conn, h, 400, "Bad Request", "");
+  }
+}
+
+static void http_timer(iocpd_conn *conn) {
+  http_conn *h = iocpd_conn_get_data(conn);
+  if (h->answered) {
+    /* The linger time is over: close, or reset if the answer is stuck
+     * behind a client that does not read (a graceful close would wait
+     * for it). */
+    if (iocpd_conn_pending_writes(conn) > 0)
+      iocpd_abort(conn);
+    else
+      iocpd_close(conn);
+  } else {
+    answer_error(conn, h, 408, "Request Timeout", "");
+  }
+}
+
+static void http_closed(iocpd_conn *conn) {
+  http_conn *h = iocpd_conn_get_data(conn);
+  if (h == NULL) return;
+  free(h->response);
+  free(h);
+}
+
+/* Slots not named are NULL: on_sent (the FIN is queued behind the answer
+ * already), on_error (the engine aborts; on_closed frees), on_alloc (the
+ * engine's buffer), on_connect (no outbound connections). */
+static const iocpd_handler http_handler = {
+    .name = "metrics",
+    .on_accept = http_accept,
+    .on_data = http_data,
+    .on_peer_closed = http_peer_closed,
+    .on_timer = http_timer,
+    .on_closed = http_closed,
+};
+
+/* ------------------------------------------------------------------------ */
+/* The server */
+
+int metrics_start(const iocpd_addr *addr, const metrics_source *source, iocpd_log_level log_level,
+                  metrics_server **out, iocpd_error_info *err) {
+  iocpd_listener_options listener;
+  iocpd_server_options options;
+  metrics_server *m = calloc(1, sizeof(*m));
+  int rc;
+
+  if (m == NULL) {
+    if (err != NULL) {
+      memset(err, 0, sizeof(*err));
+      err->code = IOCPD_ENOMEM;
+      snprintf(err->message, sizeof(err->message), "metrics: out of memory");
+    }
+    return IOCPD_ENOMEM;
+  }
+  m->source = *source;
+  memset(&listener, 0, sizeof(listener));
+  /* The engine's messages name the listener: "listener metrics_listen:
+   * cannot bind ...", pointing at the config key. */
+  listener.name = "metrics_listen";
+  listener.addr = *addr;
+  listener.handler = &http_handler;
+  listener.handler_arg = &m->source;
+  listener.buffer_size = 4096;
+  listener.max_connections = MAX_SCRAPES;
+  memset(&options, 0, sizeof(options));
+  /* One worker: scrapes are rare and short, and one thread keeps them
+   * from competing with the main server's workers. */
+  options.workers = 1;
+  options.listeners = &listener;
+  options.listener_count = 1;
+  options.log = log_from_engine;
+  options.log_level = log_level;
+  /* No on_access: scrapes are not traffic and stay out of the access
+   * log. */
+  rc = iocpd_server_create(&options, &m->server, err);
+  if (rc != 0) {
+    free(m);
+    return rc;
+  }
+  *out = m;
+  return 0;
+}
+
+void metrics_stop(metrics_server *m) {
+  if (m == NULL) return;
+  iocpd_server_destroy(m->server);
+  free(m);
+}
