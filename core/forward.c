@@ -210,6 +210,16 @@ static char *relay_alloc(iocpd_conn *conn, size_t *size) {
   return s->buf;
 }
 
+/* A buffer from relay_alloc came back unused (IOCP, the side went idle). */
+static void relay_release(iocpd_conn *conn, char *buf) {
+  relay *r = relay_of(conn);
+  relay_side *s = &r->side[side_of(r, conn)];
+  if (s->buf == buf) {
+    iocpd_buffer_put(conn, buf, r->buf_size);
+    s->buf = NULL;
+  }
+}
+
 static void relay_data(iocpd_conn *conn, const char *data, size_t len) {
   relay *r = relay_of(conn);
   relay_side *to = &r->side[!side_of(r, conn)];
@@ -328,6 +338,7 @@ static const iocpd_handler upstream_handler = {
     .on_alloc = relay_alloc,
     .on_connect = upstream_connected,
     .on_timer = relay_timer,
+    .on_release = relay_release,
 };
 
 const iocpd_handler iocpd_forward_handler = {
@@ -340,4 +351,5 @@ const iocpd_handler iocpd_forward_handler = {
     .on_closed = relay_closed,
     .on_alloc = relay_alloc,
     .on_timer = relay_timer,
+    .on_release = relay_release,
 };

@@ -161,18 +161,25 @@ typedef struct iocpd_handler {
    * completed. Free per-connection state here. The conn pointer is invalid
    * once this returns. */
   void (*on_closed)(iocpd_conn *conn);
-  /* Optional: supplies the buffer the next read fills, called only when
-   * input is waiting. On entry *size is the listener's buffer_size; the
-   * handler may lower it. The buffer belongs to the handler, which gets it
-   * back in on_data and decides how long it lives. Returning NULL fails the
-   * connection with IOCPD_ENOMEM. When NULL, the engine reads into a
-   * buffer of its own (see on_data). */
+  /* Optional: supplies the buffer the next read fills. On entry *size is
+   * the listener's buffer_size; the handler may lower it. The buffer
+   * belongs to the handler, which gets it back in on_data and decides how
+   * long it lives. Returning NULL fails the connection with IOCPD_ENOMEM.
+   * When NULL, the engine reads into a buffer of its own (see on_data).
+   * Called when input is waiting; on IOCP also just before a read on a
+   * busy connection, if the handler has on_release. */
   char *(*on_alloc)(iocpd_conn *conn, size_t *size);
   /* A connection made with iocpd_connect is established (status 0) or has
    * failed (status < 0; the engine then aborts it and on_closed follows). */
   void (*on_connect)(iocpd_conn *conn, int status);
   /* The timer set with iocpd_conn_set_timer has expired. */
   void (*on_timer)(iocpd_conn *conn);
+  /* Optional: a buffer from on_alloc comes back unused (the connection
+   * went idle before data arrived in it). With it, the IOCP backend may
+   * read a busy connection straight into a buffer (one operation per
+   * chunk) instead of waiting with a zero-byte read first; idle
+   * connections still end up holding no buffer within about a second. */
+  void (*on_release)(iocpd_conn *conn, char *buf);
 } iocpd_handler;
 
 /* The built-in echo handler: sends back every byte it receives, in order,

@@ -227,6 +227,27 @@ static void test_closed_once_per_connection(void) {
   iocpd_server_destroy(s);
 }
 
+/* A busy connection that goes quiet and then talks again: on IOCP its
+ * real-buffer read is cancelled after about a second of silence and it
+ * goes back to zero-byte reads; nothing may be lost on the way. */
+static void test_busy_then_idle_then_busy(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start(&iocpd_echo_handler, port, 1);
+  tsock c;
+  int i;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  c = tnet_connect(port);
+  for (i = 0; i < 20; i++) CHECK(tnet_echoes(c, "busy"));
+  tnet_sleep_ms(1700);
+  CHECK(tnet_echoes(c, "awake again"));
+  for (i = 0; i < 20; i++) CHECK(tnet_echoes(c, "busy"));
+  tnet_close(c);
+  CHECK(wait_count(s, 0));
+  iocpd_server_destroy(s);
+}
+
 static void test_close_listeners_keeps_connections(void) {
   uint16_t port = tnet_free_port();
   iocpd_server *s = start(&iocpd_echo_handler, port, 1);
@@ -648,6 +669,7 @@ int main(void) {
   test_send_by_id();
   test_closed_once_per_connection();
   test_close_listeners_keeps_connections();
+  test_busy_then_idle_then_busy();
   test_drain_aborts_at_deadline();
   test_destroy_with_open_connections();
   test_forward_through_engine();

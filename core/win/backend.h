@@ -38,6 +38,11 @@ typedef struct iocpd__op {
 
 typedef struct iocpd__worker_os {
   HANDLE port; /* this worker's completion port */
+  /* Connections with a real-buffer read pending (see conn.c), for the
+   * sweep that returns idle ones to zero-byte reads. */
+  iocpd_conn *busy_reads;
+  unsigned busy_read_count;
+  uint64_t next_sweep_ms;
   LPFN_CONNECTEX connect_ex[2]; /* per family (IPv4, IPv6), loaded on first use */
 } iocpd__worker_os;
 
@@ -92,6 +97,13 @@ struct iocpd_conn {
   unsigned char aborting;
   unsigned char finish_posted;
   unsigned char connecting;
+  unsigned char busy;           /* the last read delivered data */
+  unsigned char read_real;      /* the posted read has a real buffer */
+  unsigned char read_cancelled; /* ...and the idle sweep cancelled it */
+  char *read_buf;               /* that buffer */
+  uint64_t read_posted_ms;      /* when it was posted (worker clock) */
+  iocpd_conn *busy_prev;        /* in the worker's busy_reads list */
+  iocpd_conn *busy_next;
   size_t write_count; /* writes queued, for iocpd_conn_pending_writes */
   iocpd__op read_op;
   iocpd__op connect_op;

@@ -8,6 +8,14 @@
  * handler gets on_data or on_peer_closed. WSAEWOULDBLOCK there just means
  * the zero-byte read completed early: post it again.
  *
+ * A busy connection (its last read delivered data) skips that step: the
+ * next read is a WSARecv with a real buffer, one operation per chunk
+ * instead of two. So that idle connections still pin no buffer, a sweep
+ * cancels any such read pending for more than BUSY_READ_IDLE_MS and the
+ * connection goes back to zero-byte reads (iocpd__sweep_busy_reads). At
+ * most MAX_BUSY_READS per worker are real at a time, which bounds the
+ * memory a burst of connections can pin.
+ *
  * Writing: writes queue per connection and only the head is posted, so a
  * partial send can be continued without reordering bytes.
  *
@@ -29,6 +37,51 @@
 
 /* The buffer a zero-byte WSARecv names: never written. */
 static char zero_byte_buffer[1];
+
+#define BUSY_READ_IDLE_MS 1000
+#define MAX_BUSY_READS 256
+#define SWEEP_INTERVAL_MS 250
+
+static void busy_list_add(iocpd_conn *c) {
+  iocpd__worker_os *w = &c->base.worker->os;
+  c->busy_prev = NULL;
+  c->busy_next = w->busy_reads;
+  if (w->busy_reads != NULL) w->busy_reads->busy_prev = c;
+  w->busy_reads = c;
+  w->busy_read_count++;
+}
+
+static void busy_list_remove(iocpd_conn *c) {
+  iocpd__worker_os *w = &c->base.worker->os;
+  if (c->busy_prev != NULL) {
+    c->busy_prev->busy_next = c->busy_next;
+  } else {
+    w->busy_reads = c->busy_next;
+  }
+  if (c->busy_next != NULL) c->busy_next->busy_prev = c->busy_prev;
+  c->busy_prev = c->busy_next = NULL;
+  w->busy_read_count--;
+}
+
+void iocpd__sweep_busy_reads(iocpd__worker *w) {
+  iocpd_conn *c;
+  if (w->os.busy_read_count == 0 || w->now_ms < w->os.next_sweep_ms) return;
+  w->os.next_sweep_ms = w->now_ms + SWEEP_INTERVAL_MS;
+  for (c = w->os.busy_reads; c != NULL; c = c->busy_next) {
+    if (!c->read_cancelled && w->now_ms - c->read_posted_ms >= BUSY_READ_IDLE_MS) {
+      /* Its completion (ERROR_OPERATION_ABORTED, or data if it raced)
+       * comes back through the port as usual; see real_read_done. */
+      c->read_cancelled = 1;
+      CancelIoEx((HANDLE)c->sock, &c->read_op.ov);
+    }
+  }
+}
+
+int iocpd__busy_reads_timeout(iocpd__worker *w) {
+  if (w->os.busy_read_count == 0) return -1;
+  if (w->now_ms >= w->os.next_sweep_ms) return 0;
+  return (int)(w->os.next_sweep_ms - w->now_ms);
+}
 
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
                             const struct sockaddr *local,
@@ -58,6 +111,7 @@ static void finish(iocpd_conn *c) {
   assert(c->pending == 0 && c->sock == INVALID_SOCKET);
   iocpd__wq_clear(c);
   iocpd__timer_remove(c);
+  if (c->read_real) busy_list_remove(c); /* not reached: pending was 0 */
   if (c->base.handler->on_closed != NULL) c->base.handler->on_closed(c);
   iocpd_buffer_put(c, c->rbuf, c->base.listener->buffer_size);
   iocpd__conn_unregister(c);
@@ -142,6 +196,91 @@ static char *read_buffer(iocpd_conn *c, size_t *size) {
   return c->rbuf;
 }
 
+/* Gives back a read buffer that received nothing. */
+static void release_read_buffer(iocpd_conn *c, char *buf) {
+  if (c->base.handler->on_alloc != NULL) {
+    c->base.handler->on_release(c, buf);
+  } else if (buf == c->rbuf) {
+    iocpd_buffer_put(c, c->rbuf, c->base.listener->buffer_size);
+    c->rbuf = NULL;
+  }
+}
+
+/* Whether the next read may be a real-buffer one (see the top). */
+static int may_read_real(iocpd_conn *c) {
+  return c->busy && c->base.worker->os.busy_read_count < MAX_BUSY_READS &&
+         (c->base.handler->on_alloc == NULL || c->base.handler->on_release != NULL);
+}
+
+/* Posts a WSARecv with a buffer. Returns 0 or the WSA error. */
+static DWORD post_real_read(iocpd_conn *c) {
+  WSABUF wb;
+  DWORD flags = 0, e;
+  size_t size;
+  char *buf = read_buffer(c, &size);
+
+  if (buf == NULL) return ERROR_NOT_ENOUGH_MEMORY;
+  wb.buf = buf;
+  wb.len = (ULONG)(size > 0x40000000u ? 0x40000000u : size);
+  memset(&c->read_op.ov, 0, sizeof(c->read_op.ov));
+  if (WSARecv(c->sock, &wb, 1, NULL, &flags, &c->read_op.ov, NULL) == SOCKET_ERROR &&
+      (e = WSAGetLastError()) != WSA_IO_PENDING) {
+    release_read_buffer(c, buf);
+    return e;
+  }
+  c->read_posted = 1;
+  c->read_real = 1;
+  c->read_cancelled = 0;
+  c->read_buf = buf;
+  c->read_posted_ms = c->base.worker->now_ms;
+  busy_list_add(c);
+  c->pending++;
+  return 0;
+}
+
+/* Delivers what a read brought: data (n > 0) or the peer's FIN (n == 0). */
+static void deliver(iocpd_conn *c, char *buf, size_t n) {
+  c->want_read = 0;
+  if (n > 0) {
+    c->busy = 1;
+    iocpd__count_bytes(c, 1, n);
+    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, buf, n);
+  } else {
+    c->peer_closed = 1;
+    if (c->base.handler->on_peer_closed != NULL) c->base.handler->on_peer_closed(c);
+  }
+}
+
+/* A real-buffer read came back. */
+static void real_read_done(iocpd_conn *c, DWORD bytes, DWORD error) {
+  char *buf = c->read_buf;
+  int cancelled = c->read_cancelled;
+
+  c->read_posted = 0;
+  c->read_real = 0;
+  c->read_cancelled = 0;
+  c->read_buf = NULL;
+  busy_list_remove(c);
+  /* Closing: the buffer stays where it belongs (the engine's is freed
+   * with the connection, a handler's by the handler). */
+  if (c->closing || c->aborting || !c->want_read) return;
+  if (error != 0 && cancelled) {
+    /* Idle for a while: hand the buffer back and wait with a zero-byte
+     * read, which pins nothing. */
+    DWORD e;
+    c->busy = 0;
+    release_read_buffer(c, buf);
+    e = post_read(c);
+    if (e != 0) fail(c, e);
+    return;
+  }
+  if (error != 0) {
+    fail(c, error);
+    return;
+  }
+  deliver(c, buf, bytes);
+}
+
 /* The zero-byte read came back: data or FIN is waiting. */
 static void read_done(iocpd_conn *c, DWORD error) {
   size_t size;
@@ -160,14 +299,8 @@ static void read_done(iocpd_conn *c, DWORD error) {
     return;
   }
   n = recv(c->sock, buf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
-  if (n > 0) {
-    c->want_read = 0;
-    iocpd__count_bytes(c, 1, (size_t)n);
-    if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, buf, (size_t)n);
-  } else if (n == 0) {
-    c->want_read = 0;
-    c->peer_closed = 1;
-    if (c->base.handler->on_peer_closed != NULL) c->base.handler->on_peer_closed(c);
+  if (n >= 0) {
+    deliver(c, buf, (size_t)n);
   } else if (WSAGetLastError() == WSAEWOULDBLOCK) {
     DWORD e = post_read(c);
     if (e != 0) fail(c, e);
@@ -236,7 +369,11 @@ void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
       c = container_of(op, iocpd_conn, read_op);
       error = status == 0 ? 0 : iocpd__op_error(c->sock, op);
       c->pending--;
-      read_done(c, error);
+      if (c->read_real) {
+        real_read_done(c, bytes, error);
+      } else {
+        read_done(c, error);
+      }
       break;
     case IOCPD__OP_WRITE: {
       iocpd__write_req *r = container_of(op, iocpd__write_req, op);
@@ -280,7 +417,7 @@ int iocpd_read(iocpd_conn *c) {
   c->rbuf = NULL;
   c->want_read = 1;
   if (c->read_posted) return 0;
-  e = post_read(c);
+  e = may_read_real(c) ? post_real_read(c) : post_read(c);
   if (e != 0) c->want_read = 0;
   return iocpd__translate_win(e);
 }

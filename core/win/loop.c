@@ -113,7 +113,8 @@ void iocpd__loop_run(iocpd__worker *w) {
 
   while (!w->quit || accepts_pending(w) > 0) {
     ULONG i, n = 0;
-    int timeout = iocpd__timers_timeout(w);
+    int timeout = iocpd__timers_timeout(w), sweep = iocpd__busy_reads_timeout(w);
+    if (sweep >= 0 && (timeout < 0 || sweep < timeout)) timeout = sweep;
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
                                      timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
       DWORD e = GetLastError();
@@ -123,10 +124,12 @@ void iocpd__loop_run(iocpd__worker *w) {
         Sleep(10);
       }
       iocpd__timers_run(w);
+      iocpd__sweep_busy_reads(w);
       continue;
     }
     /* First, so that the pass's clock is fresh for the callbacks below. */
     iocpd__timers_run(w);
+    iocpd__sweep_busy_reads(w);
     for (i = 0; i < n; i++) {
       iocpd__op *op;
       if (entries[i].lpCompletionKey == IOCPD__KEY_WAKE) {

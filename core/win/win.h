@@ -20,6 +20,10 @@ void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status);
 /* The WSA error of an operation on socket s whose status was not 0; 0 if
  * it succeeded after all. */
 DWORD iocpd__op_error(SOCKET s, iocpd__op *op);
+/* Cancels real-buffer reads that have waited too long (see conn.c). */
+void iocpd__sweep_busy_reads(iocpd__worker *w);
+/* Milliseconds until the next sweep is due, -1 if none is needed. */
+int iocpd__busy_reads_timeout(iocpd__worker *w);
 /* Wraps an accepted socket in a connection (not yet on any worker). */
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
                             const struct sockaddr *local,
