@@ -1032,6 +1032,24 @@ static void keep_value(loader *ld, char **text, const char *value) {
   if (*text == NULL) ld->out_of_memory = 1;
 }
 
+/* Copies the next comma-separated entry of *p, without surrounding white
+ * space, into entry (cut to size - 1 bytes; the reader's line limit keeps
+ * every real entry far shorter) and returns its length. Moves *p past the
+ * comma, or sets it to NULL after the last entry. */
+static size_t next_entry(const char **p, char *entry, size_t size) {
+  const char *start = *p, *comma = strchr(start, ',');
+  const char *end = comma != NULL ? comma : start + strlen(start);
+  size_t len;
+  while (start < end && is_space(*start)) start++;
+  while (end > start && is_space(end[-1])) end--;
+  len = (size_t)(end - start);
+  if (len >= size) len = size - 1;
+  memcpy(entry, start, len);
+  entry[len] = '\0';
+  *p = comma != NULL ? comma + 1 : NULL;
+  return len;
+}
+
 /* Says what is wrong with entry, which iocpd_cidr_parse rejected: a block
  * with bits set after its prefix ("10.0.0.1/8") is well-formed but most
  * likely a typo, so the message suggests the block that was probably meant;
@@ -1097,20 +1115,10 @@ static void blocks_key(loader *ld, int line, const char *key,
     return;
   }
   for (;;) {
-    const char *comma = strchr(p, ',');
-    const char *end = comma != NULL ? comma : p + strlen(p);
-    /* The reader's line limit keeps every entry far shorter. */
     char entry[256];
-    size_t len;
+    size_t len = next_entry(&p, entry, sizeof(entry));
 
     index++;
-    while (p < end && is_space(*p)) p++;
-    while (end > p && is_space(end[-1])) end--;
-    len = (size_t)(end - p);
-    if (len >= sizeof(entry)) len = sizeof(entry) - 1;
-    memcpy(entry, p, len);
-    entry[len] = '\0';
-
     if (len == 0) {
       add_problem(ld, line, "%s: entry %u of '%s' is empty", key, index,
                   value);
@@ -1126,8 +1134,7 @@ static void blocks_key(loader *ld, int line, const char *key,
     } else {
       n++;
     }
-    if (comma == NULL) break;
-    p = comma + 1;
+    if (p == NULL) break;
   }
   if (ok) {
     *text = copy_string(value, strlen(value));
@@ -1386,21 +1393,10 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
     return;
   }
   for (;;) {
-    const char *comma = strchr(p, ',');
-    const char *end = comma != NULL ? comma : p + strlen(p);
-    /* The reader's line limit keeps every entry far shorter. */
     char entry[256];
-    size_t len;
+    size_t len = next_entry(&p, entry, sizeof(entry));
 
     index++;
-    while (p < end && is_space(*p)) p++;
-    while (end > p && is_space(end[-1])) end--;
-    len = (size_t)(end - p);
-    assert(len < sizeof(entry));
-    if (len >= sizeof(entry)) len = sizeof(entry) - 1;
-    memcpy(entry, p, len);
-    entry[len] = '\0';
-
     if (len == 0) {
       add_problem(ld, line, "upstream: entry %u of '%s' is empty", index,
                   text);
@@ -1416,8 +1412,7 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
        * only to report its problems too. */
       add_upstream(ld, rec, entry, found, 0);
     }
-    if (comma == NULL) break;
-    p = comma + 1;
+    if (p == NULL) break;
   }
   if (!ok) return;
   assert(count > 0);
