@@ -15,26 +15,41 @@ else()
   set(_iocpd_bb_wine FALSE)
 endif()
 
-# iocpd_blackbox_test(AREA NATIVE_TIMEOUT WINE_TIMEOUT [SERIAL])
-# Registers tests/test_AREA.py as the test blackbox.AREA. SERIAL marks the
-# heavy ones, which should not share the two cores with other tests.
+set(_iocpd_tests_dir ${CMAKE_CURRENT_LIST_DIR})
+
+# iocpd_blackbox_test(AREA NATIVE_TIMEOUT WINE_TIMEOUT [SERIAL] [NAME name]
+#                     [ARGS arg...] [ENV VAR=value...])
+# Registers tests/test_AREA.py (with ARGS, e.g. the unittest classes to run)
+# as the test NAME (default blackbox.AREA), labelled blackbox and AREA, with
+# the environment every black-box script reads plus ENV. SERIAL marks the
+# heavy ones, which should not share the two cores with other tests. The
+# other *.cmake files of tests/ register their scripts through this too.
 function(iocpd_blackbox_test area native_timeout wine_timeout)
-  set(name blackbox.${area})
+  cmake_parse_arguments(arg "SERIAL" "NAME" "ARGS;ENV" ${ARGN})
+  if(arg_NAME)
+    set(name ${arg_NAME})
+  else()
+    set(name blackbox.${area})
+  endif()
   add_test(NAME ${name}
-           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/test_${area}.py)
+           COMMAND ${Python3_EXECUTABLE} ${_iocpd_tests_dir}/test_${area}.py
+                   ${arg_ARGS})
   if(_iocpd_bb_wine)
     set(timeout ${wine_timeout})
   else()
     set(timeout ${native_timeout})
   endif()
+  set(env "IOCPD_BIN=$<TARGET_FILE:iocpd>" "IOCPD_WRAPPER=${IOCPD_TEST_WRAPPER}"
+          "IOCPD_PLATFORM=${IOCPD_TEST_PLATFORM}" PYTHONDONTWRITEBYTECODE=1
+          PYTHONUNBUFFERED=1 ${arg_ENV})
   set_tests_properties(${name} PROPERTIES
-    ENVIRONMENT "IOCPD_BIN=$<TARGET_FILE:iocpd>;IOCPD_WRAPPER=${IOCPD_TEST_WRAPPER};IOCPD_PLATFORM=${IOCPD_TEST_PLATFORM};PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1"
+    ENVIRONMENT "${env}"
     TIMEOUT ${timeout}
     LABELS "blackbox;${area}"
     # A script exits 77 when its area cannot be tested on this platform
     # (e.g. no way to deliver Ctrl+C under Wine).
     SKIP_RETURN_CODE 77)
-  if("SERIAL" IN_LIST ARGN)
+  if(arg_SERIAL)
     set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
   endif()
 endfunction()

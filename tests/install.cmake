@@ -15,13 +15,7 @@
 if(IOCPD_TEST_PLATFORM STREQUAL "wine")
   find_package(Python3 COMPONENTS Interpreter REQUIRED)
   get_filename_component(_iocpd_example "${CMAKE_CURRENT_LIST_DIR}/../iocpd.ini.example" ABSOLUTE)
-  add_test(NAME blackbox.install
-           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/test_install.py)
-  set_tests_properties(blackbox.install PROPERTIES
-    ENVIRONMENT "IOCPD_BIN=$<TARGET_FILE:iocpd>;IOCPD_WRAPPER=${IOCPD_TEST_WRAPPER};IOCPD_PLATFORM=${IOCPD_TEST_PLATFORM};IOCPD_MSI=${IOCPD_MSI};IOCPD_EXAMPLE_CONFIG=${_iocpd_example};PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1"
-    # The script stops itself at 280 s, after cleaning up.
-    TIMEOUT 300
-    RUN_SERIAL TRUE
-    LABELS "blackbox;install"
-    SKIP_RETURN_CODE 77)
+  # The script stops itself at 280 s, after cleaning up.
+  iocpd_blackbox_test(install 300 300 SERIAL
+                      ENV "IOCPD_MSI=${IOCPD_MSI}" "IOCPD_EXAMPLE_CONFIG=${_iocpd_example}")
 endif()

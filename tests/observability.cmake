@@ -19,20 +19,6 @@
 # python3-prometheus-client, installed by scripts/deps.sh); an interpreter
 # that does not see it gets Debian's dist-packages added by the script.
 
-find_package(Python3 COMPONENTS Interpreter REQUIRED)
-
-add_test(NAME blackbox.observability
-         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/test_observability.py)
-if(IOCPD_TEST_PLATFORM STREQUAL "wine")
-  set(_iocpd_observability_timeout 1000)
-else()
-  set(_iocpd_observability_timeout 180)
-endif()
 # The script's own watchdog (150 s native, 900 s Wine) fires first and
 # prints where it hung; this limit is the backstop.
-set_tests_properties(blackbox.observability PROPERTIES
-  ENVIRONMENT "IOCPD_BIN=$<TARGET_FILE:iocpd>;IOCPD_WRAPPER=${IOCPD_TEST_WRAPPER};IOCPD_PLATFORM=${IOCPD_TEST_PLATFORM};PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1"
-  TIMEOUT ${_iocpd_observability_timeout}
-  LABELS "blackbox;observability"
-  SKIP_RETURN_CODE 77
-  RUN_SERIAL TRUE)
+iocpd_blackbox_test(observability 180 1000 SERIAL)
