@@ -794,6 +794,18 @@ static void access_log_key(loader *ld, const char *value, int line) {
   memcpy(ld->access_log + dir_len, value, len + 1);
 }
 
+/* A whole number from 0 to max for key; returns 1 and sets *out, or 0
+ * after reporting the problem. */
+static int check_count(loader *ld, int line, const char *key, const char *value,
+                       int max, uint64_t *out) {
+  if (parse_number(value, out) != 0 || *out > (uint64_t)max) {
+    add_problem(ld, line, "%s: invalid value '%s' (expected a number from 0 to %d)",
+                key, value, max);
+    return 0;
+  }
+  return 1;
+}
+
 static void service_key(loader *ld, const char *name, const char *value,
                         int line) {
   uint64_t number;
@@ -801,14 +813,8 @@ static void service_key(loader *ld, const char *name, const char *value,
 
   if (strcmp(name, "workers") == 0) {
     if (!first_key(ld, &ld->workers_line, name, "", "service", line)) return;
-    if (parse_number(value, &number) != 0 || number > MAX_WORKERS) {
-      add_problem(ld, line,
-                  "workers: invalid value '%s' (expected a number from 0 to "
-                  "%d)",
-                  value, MAX_WORKERS);
-      return;
-    }
-    ld->workers = (unsigned)number;
+    if (check_count(ld, line, name, value, MAX_WORKERS, &number))
+      ld->workers = (unsigned)number;
   } else if (strcmp(name, "drain_timeout") == 0) {
     if (!first_key(ld, &ld->drain_line, name, "", "service", line)) return;
     check_duration(ld, line, name, value, 1, MAX_DRAIN_MS, "24h",
@@ -850,14 +856,8 @@ static void service_key(loader *ld, const char *name, const char *value,
   } else if (strcmp(name, "access_log_keep") == 0) {
     if (!first_key(ld, &ld->access_log_keep_line, name, "", "service", line))
       return;
-    if (parse_number(value, &number) != 0 || number > MAX_ACCESS_LOG_KEEP) {
-      add_problem(ld, line,
-                  "access_log_keep: invalid value '%s' (expected a number "
-                  "from 0 to %d)",
-                  value, MAX_ACCESS_LOG_KEEP);
-      return;
-    }
-    ld->access_log_keep = (unsigned)number;
+    if (check_count(ld, line, name, value, MAX_ACCESS_LOG_KEEP, &number))
+      ld->access_log_keep = (unsigned)number;
   } else if (strcmp(name, "metrics_listen") == 0) {
     if (!first_key(ld, &ld->metrics_line, name, "", "service", line)) return;
     keep_value(ld, &ld->metrics_text, value);
