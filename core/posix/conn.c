@@ -197,7 +197,10 @@ static void connect_done(iocpd_conn *c) {
   int err = 0;
 
   c->connecting = 0;
-  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  /* A failed connect always reports EPOLLERR or EPOLLHUP; without either,
+   * writable means connected, and the SO_ERROR look-up is a system call
+   * per relayed connection saved. */
+  if (c->hup && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err != 0) {
     if (c->base.handler->on_connect != NULL)
       c->base.handler->on_connect(c, iocpd__translate_errno(err));
@@ -224,7 +227,10 @@ void iocpd__conn_process(iocpd_conn *c) {
     return;
   }
   if (c->wq_head == NULL && (c->shut_requested || c->closing) && !c->shut_done) {
-    shutdown(c->fd, SHUT_WR);
+    /* Closing a socket whose peer has sent its FIN (so nothing is left
+     * unread, which would turn close into a reset) sends our FIN just as
+     * shutdown would: one system call fewer per relayed connection. */
+    if (!(c->closing && c->peer_closed)) shutdown(c->fd, SHUT_WR);
     c->shut_done = 1;
   }
   if (c->closing && c->wq_head == NULL) {
