@@ -18,6 +18,7 @@ const char *iocpd_strerror(int err) {
     case IOCPD_ENOTFOUND: return "no such connection";
     case IOCPD_EBUSY: return "operation already pending";
     case IOCPD_EIO: return "I/O error";
+    case IOCPD_ENOTSUP: return "not supported on this platform";
     default: return "unknown error";
   }
 }

@@ -47,7 +47,8 @@ enum {
   IOCPD_ECLOSED = -11,      /* the connection is closing or closed */
   IOCPD_ENOTFOUND = -12,    /* no open connection has that id */
   IOCPD_EBUSY = -13,        /* an operation of that kind is already pending */
-  IOCPD_EIO = -14           /* any other operating-system error */
+  IOCPD_EIO = -14,          /* any other operating-system error */
+  IOCPD_ENOTSUP = -15       /* not available on this platform */
 };
 
 /* Returns a short English description of an IOCPD_E* code. Never NULL. */
@@ -227,6 +228,19 @@ int iocpd_read(iocpd_conn *conn);
  * queued. data must stay valid until on_sent or on_closed. Returns
  * IOCPD_ECLOSED after iocpd_shutdown, iocpd_close or iocpd_abort. */
 int iocpd_write(iocpd_conn *conn, const void *data, size_t len, void *arg);
+
+/* Zero-copy relaying: lets the engine move bulk input of `from` straight
+ * into `to`'s send path inside the kernel, so those bytes never pass
+ * through user space (Linux: splice(2) through a pipe). From then on a read
+ * on `from` may deliver on_data(from, NULL, n): n bytes were read and are
+ * already queued as a write on `to`, which completes with
+ * on_sent(to, n, NULL) like a write the handler queued itself. The engine
+ * does so only while the traffic is bulk (reads that fill the buffer) and
+ * `to` can take writes; other reads deliver data as before. to = NULL
+ * turns it off; it also ends when either connection closes. Returns 0,
+ * IOCPD_EINVAL (to == from, or on another worker), or IOCPD_ENOTSUP where
+ * the backend has no such path (IOCP): nothing changes then. */
+int iocpd_conn_splice_to(iocpd_conn *from, iocpd_conn *to);
 
 /* Sends FIN once every queued write has gone out (half-close). Reading may
  * go on. Idempotent. */

@@ -15,12 +15,12 @@
 #include <ws2tcpip.h>
 typedef SOCKET tsock;
 #define TSOCK_BAD INVALID_SOCKET
-static void tnet_init(void) {
+static inline void tnet_init(void) {
   WSADATA wsa;
   WSAStartup(MAKEWORD(2, 2), &wsa);
 }
-static void tnet_close(tsock s) { closesocket(s); }
-static void tnet_sleep_ms(unsigned ms) { Sleep(ms); }
+static inline void tnet_close(tsock s) { closesocket(s); }
+static inline void tnet_sleep_ms(unsigned ms) { Sleep(ms); }
 #define TNET_SHUT_WR SD_SEND
 #else
 #include <arpa/inet.h>
@@ -32,9 +32,9 @@ static void tnet_sleep_ms(unsigned ms) { Sleep(ms); }
 #include <unistd.h>
 typedef int tsock;
 #define TSOCK_BAD (-1)
-static void tnet_init(void) {}
-static void tnet_close(tsock s) { close(s); }
-static void tnet_sleep_ms(unsigned ms) {
+static inline void tnet_init(void) {}
+static inline void tnet_close(tsock s) { close(s); }
+static inline void tnet_sleep_ms(unsigned ms) {
   struct timespec ts;
   ts.tv_sec = ms / 1000;
   ts.tv_nsec = (long)(ms % 1000) * 1000000L;
@@ -44,7 +44,7 @@ static void tnet_sleep_ms(unsigned ms) {
 #endif
 
 /* A port on 127.0.0.1 that was free a moment ago. */
-static uint16_t tnet_free_port(void) {
+static inline uint16_t tnet_free_port(void) {
   struct sockaddr_in sin;
   socklen_t len = sizeof(sin);
   uint16_t port = 0;
@@ -60,7 +60,7 @@ static uint16_t tnet_free_port(void) {
 }
 
 /* Sets a receive timeout so a broken test fails instead of hanging. */
-static void tnet_timeout(tsock s, unsigned ms) {
+static inline void tnet_timeout(tsock s, unsigned ms) {
 #ifdef _WIN32
   DWORD t = ms;
 #else
@@ -73,7 +73,7 @@ static void tnet_timeout(tsock s, unsigned ms) {
 
 /* Connects to 127.0.0.1:port from the loopback address src (e.g.
  * "127.0.0.2"; NULL for the default). */
-static tsock tnet_connect_from(const char *src, uint16_t port) {
+static inline tsock tnet_connect_from(const char *src, uint16_t port) {
   struct sockaddr_in sin;
   tsock s = socket(AF_INET, SOCK_STREAM, 0);
   if (src != NULL) {
@@ -97,10 +97,10 @@ static tsock tnet_connect_from(const char *src, uint16_t port) {
   return s;
 }
 
-static tsock tnet_connect(uint16_t port) { return tnet_connect_from(NULL, port); }
+static inline tsock tnet_connect(uint16_t port) { return tnet_connect_from(NULL, port); }
 
 /* Returns 1 if nothing at all arrives within ms (the read times out). */
-static int tnet_silent_for(tsock s, unsigned ms) {
+static inline int tnet_silent_for(tsock s, unsigned ms) {
   char c;
   int n, timed_out;
   tnet_timeout(s, ms);
@@ -116,7 +116,7 @@ static int tnet_silent_for(tsock s, unsigned ms) {
 }
 
 
-static int tnet_send_all(tsock s, const void *data, size_t len) {
+static inline int tnet_send_all(tsock s, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {
     int n = send(s, p, (int)len, 0);
@@ -128,7 +128,7 @@ static int tnet_send_all(tsock s, const void *data, size_t len) {
 }
 
 /* Reads exactly len bytes; returns 0, or -1 on EOF, error or timeout. */
-static int tnet_recv_exact(tsock s, void *data, size_t len) {
+static inline int tnet_recv_exact(tsock s, void *data, size_t len) {
   char *p = data;
   while (len > 0) {
     int n = recv(s, p, (int)len, 0);
@@ -141,7 +141,7 @@ static int tnet_recv_exact(tsock s, void *data, size_t len) {
 
 /* Returns 1 if the peer ended the stream (EOF or reset) within the receive
  * timeout without sending anything more; 0 on data or timeout. */
-static int tnet_sees_end(tsock s) {
+static inline int tnet_sees_end(tsock s) {
   char c;
   int n = recv(s, &c, 1, 0);
   if (n == 0) return 1;
@@ -154,7 +154,7 @@ static int tnet_sees_end(tsock s) {
 }
 
 /* Sends msg and expects it echoed back; returns 1 if it was. */
-static int tnet_echoes(tsock s, const char *msg) {
+static inline int tnet_echoes(tsock s, const char *msg) {
   char buf[64];
   size_t n = strlen(msg);
   return tnet_send_all(s, msg, n) == 0 && tnet_recv_exact(s, buf, n) == 0 &&

@@ -12,6 +12,7 @@
 #define IOCPD_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Accepting is synchronous here, so a slot reserved before accept4 holds
  * a server-wide slot too, for an instant (see admission.c). */
@@ -30,6 +31,9 @@ typedef struct iocpd__worker_os {
   iocpd__source_kind wake_kind; /* data.ptr for wakefd points here */
   iocpd_conn *ready_head;       /* connections with work to do */
   iocpd_conn *ready_tail;
+  int idle_pipes[8][2];         /* empty pipes kept for splicing (splice.c) */
+  int idle_pipe_count;
+  uint64_t pipes_used_ms;       /* when a pipe last came back to the pool */
 } iocpd__worker_os;
 
 typedef struct iocpd__listener_os {
@@ -47,6 +51,10 @@ typedef struct iocpd__write_req {
   size_t done;     /* bytes already sent */
   void *arg;       /* for on_sent */
   iocpd__msg *msg; /* a send by id: the message owns data; freed after */
+  /* A spliced chunk (splice.c): data is NULL and the len bytes wait in
+   * this pipe, which the request owns. */
+  unsigned char piped;
+  int pipe_fd[2];
 } iocpd__write_req;
 
 struct iocpd_conn {
@@ -66,6 +74,9 @@ struct iocpd_conn {
   unsigned char aborting; /* iocpd_abort: socket already reset */
   unsigned char queued;   /* on the worker's ready list */
   unsigned char connecting; /* iocpd_connect in progress */
+  unsigned char bulk;     /* the last recv filled the buffer: splice next */
+  iocpd_conn *splice_to;  /* iocpd_conn_splice_to; the two point at each other */
+  iocpd_conn *splice_from;
   size_t write_count;     /* writes queued, for iocpd_conn_pending_writes */
   char *rbuf;             /* engine's read buffer, only while the handler holds data */
   iocpd__write_req *wq_head;

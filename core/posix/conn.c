@@ -110,6 +110,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
 /* Last step of every connection: nothing can be pending on epoll, so the
  * handler hears on_closed and the memory goes. */
 static void finish(iocpd_conn *c) {
+  iocpd__splice_forget(c);
   iocpd__wq_clear(c);
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
@@ -121,7 +122,7 @@ static void finish(iocpd_conn *c) {
 }
 
 /* A read or write failed: tell the handler, then reset. */
-static void fail(iocpd_conn *c, int e) {
+void iocpd__conn_fail(iocpd_conn *c, int e) {
   iocpd_conn_set_end_reason(c, c->base.outbound ? IOCPD_END_UPSTREAM_RESET
                                                 : IOCPD_END_CLIENT_RESET);
   if (!c->closing && !c->aborting && c->base.handler->on_error != NULL)
@@ -140,10 +141,12 @@ static char *read_buffer(iocpd_conn *c, size_t *size) {
 static void do_read(iocpd_conn *c) {
   size_t size;
   ssize_t n;
-  char *buf = read_buffer(c, &size);
+  char *buf;
 
+  if (c->splice_to != NULL && iocpd__splice_read(c)) return;
+  buf = read_buffer(c, &size);
   if (buf == NULL) {
-    fail(c, ENOMEM);
+    iocpd__conn_fail(c, ENOMEM);
     return;
   }
   do {
@@ -152,6 +155,7 @@ static void do_read(iocpd_conn *c) {
   if (n > 0) {
     c->want_read = 0;
     iocpd__count_bytes(c, 1, (size_t)n);
+    if (c->splice_to != NULL) iocpd__splice_note_chunk(c, (size_t)n, size);
     /* A short read drained the socket: with edge-triggered epoll, more
      * data brings a new event, so don't try (and allocate) again before
      * it. Not so once the peer's FIN or an error has been seen: that
@@ -165,7 +169,7 @@ static void do_read(iocpd_conn *c) {
   } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
     c->readable = 0;
   } else {
-    fail(c, errno);
+    iocpd__conn_fail(c, errno);
   }
 }
 
@@ -173,19 +177,21 @@ static void do_read(iocpd_conn *c) {
 static void do_write(iocpd_conn *c) {
   while (c->wq_head != NULL && c->writable && !c->aborting) {
     iocpd__write_req *r = c->wq_head;
-    ssize_t n = send(c->fd, r->data + r->done, r->len - r->done, MSG_NOSIGNAL);
+    ssize_t n = r->piped ? iocpd__splice_write(c, r)
+                         : send(c->fd, r->data + r->done, r->len - r->done, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         c->writable = 0;
       } else {
-        fail(c, errno);
+        iocpd__conn_fail(c, errno);
       }
       return;
     }
     r->done += (size_t)n;
     iocpd__count_bytes(c, 0, (size_t)n);
     if (r->done < r->len) continue;
+    if (r->piped) iocpd__splice_done(c, r);
     iocpd__wq_complete_head(c);
   }
 }

@@ -2,6 +2,8 @@
  * epoll backend: the worker loop, its wake-up and error translation.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +73,7 @@ int iocpd__loop_init(iocpd__worker *w) {
 }
 
 void iocpd__loop_free(iocpd__worker *w) {
+  iocpd__splice_free_pipes(w);
   close(w->os.wakefd);
   close(w->os.epfd);
 }
@@ -126,9 +129,19 @@ static void run_ready(iocpd__worker *w) {
 
 void iocpd__loop_run(iocpd__worker *w) {
   struct epoll_event events[EVENTS_PER_WAIT];
+  sigset_t pipe_signal;
+
+  /* send() is told MSG_NOSIGNAL, but splice() to a socket has no such
+   * flag: a peer gone away must come back as EPIPE, not kill the process.
+   * Blocked in this thread only, so the embedding program's own handling
+   * of SIGPIPE is left alone. */
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
 
   while (!w->quit) {
     int i, n, timeout = w->os.ready_head != NULL ? 0 : iocpd__timers_timeout(w);
+    timeout = iocpd__splice_timeout(w, timeout);
     n = epoll_wait(w->os.epfd, events, EVENTS_PER_WAIT, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -157,5 +170,6 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
     }
     run_ready(w);
+    iocpd__splice_trim(w);
   }
 }
