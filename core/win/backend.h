@@ -6,8 +6,10 @@
  * (with no event handle); the completion's OVERLAPPED pointer leads back to
  * the op with container_of, and the op to its connection or listener. No
  * table is consulted on the data path. An op and the buffer it names stay
- * allocated until its completion has been dequeued, however the connection
- * ends: `pending` counts them and the connection is freed only at zero.
+ * allocated until its completion has been handled (dequeued from the port,
+ * or run from the worker's list of ops that completed inline: see loop.c),
+ * however the connection ends: `pending` counts them and the connection is
+ * freed only at zero.
  */
 #ifndef IOCPD_BACKEND_H
 #define IOCPD_BACKEND_H
@@ -34,6 +36,8 @@ typedef enum iocpd__op_type {
 typedef struct iocpd__op {
   OVERLAPPED ov;
   iocpd__op_type type;
+  struct iocpd__op *inline_next; /* in the worker's completed-inline list */
+  DWORD inline_bytes;            /* its byte count, as a packet would carry */
 } iocpd__op;
 
 typedef struct iocpd__worker_os {
@@ -44,6 +48,11 @@ typedef struct iocpd__worker_os {
   unsigned busy_read_count;
   uint64_t next_sweep_ms;
   LPFN_CONNECTEX connect_ex[2]; /* per family (IPv4, IPv6), loaded on first use */
+  /* Ops that completed inside the call that started them, on sockets
+   * that skip the port on success: no packet will come for them, so the
+   * loop runs them from here, in order (see loop.c). */
+  iocpd__op *inline_head;
+  iocpd__op *inline_tail;
 } iocpd__worker_os;
 
 /* Room AcceptEx needs for one address: the largest sockaddr plus 16. */
@@ -97,6 +106,7 @@ struct iocpd_conn {
   unsigned char aborting;
   unsigned char finish_posted;
   unsigned char connecting;
+  unsigned char skip_port;      /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
   unsigned char busy;           /* the last read delivered data */
   unsigned char read_real;      /* the posted read has a real buffer */
   unsigned char read_cancelled; /* ...and the idle sweep cancelled it */

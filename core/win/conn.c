@@ -19,6 +19,15 @@
  * Writing: writes queue per connection and only the head is posted, so a
  * partial send can be continued without reordering bytes.
  *
+ * Immediate completions: connection sockets skip the completion port when
+ * an operation succeeds inside the call that starts it (see
+ * skip_port_on_success). No packet comes for such an operation, so it goes
+ * on the worker's completed-inline list instead and the loop runs it
+ * through iocpd__conn_op_done like a packet, after the handler's call has
+ * returned: callbacks never nest, and it stays in `pending` until then.
+ * Calls that fail at once (neither 0 nor WSA_IO_PENDING) queue nothing in
+ * either mode, and are handled as before.
+ *
  * Teardown: closing the socket makes every pending operation complete with
  * an error (ERROR_OPERATION_ABORTED on Windows; Wine reports 676 instead,
  * so the code never infers "we closed it" from the error, only from the
@@ -70,7 +79,8 @@ void iocpd__sweep_busy_reads(iocpd__worker *w) {
   for (c = w->os.busy_reads; c != NULL; c = c->busy_next) {
     if (!c->read_cancelled && w->now_ms - c->read_posted_ms >= BUSY_READ_IDLE_MS) {
       /* Its completion (ERROR_OPERATION_ABORTED, or data if it raced)
-       * comes back through the port as usual; see real_read_done. */
+       * comes back as usual, through the port or, if the read had
+       * completed at once, from the inline list; see real_read_done. */
       c->read_cancelled = 1;
       CancelIoEx((HANDLE)c->sock, &c->read_op.ov);
     }
@@ -81,6 +91,34 @@ int iocpd__busy_reads_timeout(iocpd__worker *w) {
   if (w->os.busy_read_count == 0) return -1;
   if (w->now_ms >= w->os.next_sweep_ms) return 0;
   return (int)(w->os.next_sweep_ms - w->now_ms);
+}
+
+/* Makes s (already associated with its worker's port) skip the port when
+ * an operation completes at once: under Wine every dequeued packet costs a
+ * wineserver request, and on Windows a trip through the port. The
+ * documentation allows this for a socket only if its provider hands out
+ * IFS handles: with a non-IFS layered provider completions may be lost.
+ * Returns 1 if the mode is on; on any failure 0, and the socket keeps the
+ * ordinary behaviour (a packet for every operation). */
+static int skip_port_on_success(SOCKET s) {
+  /* Nothing waits on the socket handle itself, so completions need not
+   * signal it either. */
+  const UCHAR modes = FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE;
+  WSAPROTOCOL_INFOW info;
+  int len = sizeof(info);
+  if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) != 0 ||
+      (info.dwServiceFlags1 & XP1_IFS_HANDLES) == 0)
+    return 0;
+  return SetFileCompletionNotificationModes((HANDLE)s, modes) ? 1 : 0;
+}
+
+/* Counts an operation that has started on c: its call returned success
+ * (`now`: it already completed) or WSA_IO_PENDING. A packet will come for
+ * it unless it completed at once on a socket that skips the port; then
+ * the loop is told to run it instead. */
+static void op_started(iocpd_conn *c, iocpd__op *op, int now) {
+  c->pending++;
+  if (now && c->skip_port) iocpd__op_completed_inline(c->base.worker, op);
 }
 
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
@@ -159,15 +197,17 @@ static void fail(iocpd_conn *c, DWORD e) {
 static DWORD post_read(iocpd_conn *c) {
   WSABUF buf;
   DWORD flags = 0;
+  int rc;
   buf.buf = zero_byte_buffer;
   buf.len = 0;
   memset(&c->read_op.ov, 0, sizeof(c->read_op.ov));
-  if (WSARecv(c->sock, &buf, 1, NULL, &flags, &c->read_op.ov, NULL) == SOCKET_ERROR) {
+  rc = WSARecv(c->sock, &buf, 1, NULL, &flags, &c->read_op.ov, NULL);
+  if (rc == SOCKET_ERROR) {
     DWORD e = WSAGetLastError();
     if (e != WSA_IO_PENDING) return e;
   }
   c->read_posted = 1;
-  c->pending++;
+  op_started(c, &c->read_op, rc == 0);
   return 0;
 }
 
@@ -175,16 +215,18 @@ static DWORD post_read(iocpd_conn *c) {
 static DWORD post_write(iocpd_conn *c) {
   iocpd__write_req *r = c->wq_head;
   size_t left = r->len - r->done;
+  int rc;
   r->buf.buf = (char *)r->data + r->done;
   /* WSABUF lengths are 32-bit; a longer write goes out in pieces. */
   r->buf.len = (ULONG)(left > 0x40000000u ? 0x40000000u : left);
   memset(&r->op.ov, 0, sizeof(r->op.ov));
-  if (WSASend(c->sock, &r->buf, 1, NULL, 0, &r->op.ov, NULL) == SOCKET_ERROR) {
+  rc = WSASend(c->sock, &r->buf, 1, NULL, 0, &r->op.ov, NULL);
+  if (rc == SOCKET_ERROR) {
     DWORD e = WSAGetLastError();
     if (e != WSA_IO_PENDING) return e;
   }
   c->write_posted = 1;
-  c->pending++;
+  op_started(c, &r->op, rc == 0);
   return 0;
 }
 
@@ -218,13 +260,14 @@ static DWORD post_real_read(iocpd_conn *c) {
   DWORD flags = 0, e;
   size_t size;
   char *buf = read_buffer(c, &size);
+  int rc;
 
   if (buf == NULL) return ERROR_NOT_ENOUGH_MEMORY;
   wb.buf = buf;
   wb.len = (ULONG)(size > 0x40000000u ? 0x40000000u : size);
   memset(&c->read_op.ov, 0, sizeof(c->read_op.ov));
-  if (WSARecv(c->sock, &wb, 1, NULL, &flags, &c->read_op.ov, NULL) == SOCKET_ERROR &&
-      (e = WSAGetLastError()) != WSA_IO_PENDING) {
+  rc = WSARecv(c->sock, &wb, 1, NULL, &flags, &c->read_op.ov, NULL);
+  if (rc == SOCKET_ERROR && (e = WSAGetLastError()) != WSA_IO_PENDING) {
     release_read_buffer(c, buf);
     return e;
   }
@@ -234,7 +277,7 @@ static DWORD post_real_read(iocpd_conn *c) {
   c->read_buf = buf;
   c->read_posted_ms = c->base.worker->now_ms;
   busy_list_add(c);
-  c->pending++;
+  op_started(c, &c->read_op, rc == 0);
   return 0;
 }
 
@@ -402,6 +445,9 @@ void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
 
 void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
   c->base.worker = w;
+  /* The listener has associated the socket with w's port, and no
+   * operation has been posted on it yet. */
+  c->skip_port = (unsigned char)skip_port_on_success(c->sock);
   iocpd__conn_register(c);
   if (c->base.handler->on_accept(c) != 0) iocpd_abort(c);
 }
@@ -464,6 +510,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   iocpd_conn *c;
   SOCKET s;
   DWORD e;
+  BOOL now;
   int len;
 
   if (from == NULL || to == NULL || handler == NULL || out == NULL) return IOCPD_EINVAL;
@@ -499,15 +546,16 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   c->base.outbound = 1;
   c->base.peer = *to;
   c->base.worker = w;
+  c->skip_port = (unsigned char)skip_port_on_success(s);
   iocpd__conn_started(c);
-  if (!connect_ex(s, (struct sockaddr *)&ss, len, NULL, 0, NULL, &c->connect_op.ov) &&
-      (e = WSAGetLastError()) != ERROR_IO_PENDING) {
+  now = connect_ex(s, (struct sockaddr *)&ss, len, NULL, 0, NULL, &c->connect_op.ov);
+  if (!now && (e = WSAGetLastError()) != ERROR_IO_PENDING) {
     closesocket(s);
     free(c);
     iocpd__count_connect_failure(from->base.listener, to);
     return iocpd__translate_win(e);
   }
-  c->pending++;
+  op_started(c, &c->connect_op, now);
   iocpd__server_outbound_added(w->server);
   iocpd__conn_register(c);
   *out = c;

@@ -2,6 +2,7 @@
  * IOCP backend: the worker loop, its wake-up, Winsock start-up and error
  * translation.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,13 +109,54 @@ static unsigned accepts_pending(iocpd__worker *w) {
   return n;
 }
 
+void iocpd__op_completed_inline(iocpd__worker *w, iocpd__op *op) {
+  assert(op->type != IOCPD__OP_ACCEPT);
+  /* The call has returned success, so the OVERLAPPED already holds the
+   * final status and byte count: InternalHigh is exactly what a packet
+   * would carry as dwNumberOfBytesTransferred. (The calls' own byte-count
+   * arguments are left NULL, as their documentation advises for
+   * overlapped calls.) */
+  op->inline_bytes = (DWORD)op->ov.InternalHigh;
+  op->inline_next = NULL;
+  if (w->os.inline_tail != NULL) {
+    w->os.inline_tail->inline_next = op;
+  } else {
+    w->os.inline_head = op;
+  }
+  w->os.inline_tail = op;
+}
+
+/* Runs the ops that completed inline, through the same path as packets,
+ * so teardown (pending, FINISH, check_done) stays in one place. Ops that
+ * these handlers complete inline in turn wait for the next pass, which
+ * polls the port first: a connection whose data keeps arriving at once
+ * cannot starve the others, the inbox or the timers. */
+static void run_completed_inline(iocpd__worker *w) {
+  iocpd__op *op = w->os.inline_head;
+  w->os.inline_head = w->os.inline_tail = NULL;
+  while (op != NULL) {
+    /* Read the link first: handling op may free it (a finished write)
+     * or queue it again (a read posted anew that completed at once). The
+     * next op cannot go meanwhile: it still counts as pending on its own
+     * connection. */
+    iocpd__op *next = op->inline_next;
+    iocpd__conn_op_done(op, op->inline_bytes, (DWORD)op->ov.Internal);
+    op = next;
+  }
+}
+
 void iocpd__loop_run(iocpd__worker *w) {
   OVERLAPPED_ENTRY entries[ENTRIES_PER_WAIT];
 
-  while (!w->quit || accepts_pending(w) > 0) {
+  /* Ops completed inline keep their connections alive, and a worker is
+   * told to quit only once every connection is gone, so the list is empty
+   * by then; the condition makes sure no op is ever left unrun. */
+  while (!w->quit || accepts_pending(w) > 0 || w->os.inline_head != NULL) {
     ULONG i, n = 0;
     int timeout = iocpd__timers_timeout(w), sweep = iocpd__busy_reads_timeout(w);
     if (sweep >= 0 && (timeout < 0 || sweep < timeout)) timeout = sweep;
+    /* Ops completed inline are ready now: look at the port, never wait. */
+    if (w->os.inline_head != NULL) timeout = 0;
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
                                      timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
       DWORD e = GetLastError();
@@ -125,6 +167,7 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
       iocpd__timers_run(w);
       iocpd__sweep_busy_reads(w);
+      run_completed_inline(w);
       continue;
     }
     /* First, so that the pass's clock is fresh for the callbacks below. */
@@ -145,5 +188,8 @@ void iocpd__loop_run(iocpd__worker *w) {
                             (DWORD)op->ov.Internal);
       }
     }
+    /* After the packets, the timers and the inbox (a WAKE packet), so
+     * that what any of them completed inline does not wait a pass. */
+    run_completed_inline(w);
   }
 }

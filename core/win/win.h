@@ -17,6 +17,11 @@ int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e,
  * NTSTATUS from its OVERLAPPED: 0 on success; see iocpd__op_error. */
 void iocpd__accept_done(iocpd__accept_op *a, DWORD status);
 void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status);
+/* Hands w's loop a connection op that completed inside the call that
+ * started it, on a socket that skips the port on success: no packet will
+ * come, so the loop runs it through iocpd__conn_op_done on its next pass,
+ * never inside the caller's call. The op stays counted in `pending`. */
+void iocpd__op_completed_inline(iocpd__worker *w, iocpd__op *op);
 /* The WSA error of an operation on socket s whose status was not 0; 0 if
  * it succeeded after all. */
 DWORD iocpd__op_error(SOCKET s, iocpd__op *op);
