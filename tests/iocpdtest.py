@@ -391,6 +391,44 @@ def _killpg(pgid):
         pass
 
 
+def start_on_fresh_ports(launch, ready):
+    """Starts iocpd until it is ready, on fresh ports each time.
+
+    launch() picks ports, writes the config and returns (daemon, result);
+    ready(daemon) returns True once the daemon serves, False if it exited
+    first. A daemon that exited because a port was taken between picking it
+    and binding it (exit 3, "in use") is started again on new ports; any
+    other exit fails with its stderr. Returns launch()'s result."""
+    last = None
+    for _ in range(_START_ATTEMPTS):
+        d, result = launch()
+        try:
+            if ready(d):
+                return result
+        except BaseException:
+            d.kill()
+            raise
+        d.kill()
+        last = d
+        if not (d.proc.returncode == 3 and re.search(r"(?i)in use|10048", d.stderr())):
+            break
+    raise AssertionError("iocpd exited (%r) instead of starting\n--- stderr ---\n%s"
+                         % (last.proc.returncode, last.stderr()))
+
+
+def wait_running(d):
+    """A ready() for start_on_fresh_ports: waits for the log line saying
+    iocpd runs (every listener is bound by then). Unlike a probe
+    connection, this never reaches a listener's handler."""
+    try:
+        d.wait_log(log_rx("info", r"running with \d+ workers"), timeout=READY_TIMEOUT)
+        return True
+    except AssertionError:
+        if d.running():
+            raise
+        return False
+
+
 def start(workdir, listeners, service=None, config_name="iocpd.ini"):
     """Writes a config with one listener per entry of listeners and runs
     `iocpd run -c CONFIG` in workdir until every listener accepts.
@@ -398,26 +436,17 @@ def start(workdir, listeners, service=None, config_name="iocpd.ini"):
     listeners: list of (name, handler). Ports are picked here; the daemon is
     restarted on fresh ports if one was taken in the meantime. Returns
     (daemon, {name: port})."""
-    last = None
-    for _ in range(_START_ATTEMPTS):
-        ports = free_ports(len(listeners))
-        named = dict(zip([n for n, _ in listeners], ports))
+    named = {}
+
+    def launch():
+        named.clear()
+        named.update(zip([n for n, _ in listeners], free_ports(len(listeners))))
         text = config_text([(n, addr(named[n]), h) for n, h in listeners], service)
         workdir.write(config_name, text)
         d = Daemon(workdir, ["run", "-c", config_name])
-        try:
-            if d.wait_ready(ports):
-                return d, named
-        except BaseException:
-            d.kill()
-            raise
-        d.kill()
-        last = d
-        if d.proc.returncode == 3 and re.search(r"(?i)in use|10048", d.stderr()):
-            continue
-        break
-    raise AssertionError("iocpd exited (%r) instead of starting\n--- stderr ---\n%s"
-                         % (last.proc.returncode, last.stderr()))
+        return d, (d, named)
+
+    return start_on_fresh_ports(launch, lambda d: d.wait_ready(named.values()))
 
 
 # ---------------------------------------------------------------------------

@@ -8,26 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "iocpd.h"
-#include "testnet.h"
-
-static int failures, checks;
-
-#define CHECK(cond)                                                         \
-  do {                                                                      \
-    checks++;                                                               \
-    if (!(cond)) {                                                          \
-      failures++;                                                           \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                       \
-  } while (0)
-
-static iocpd_addr loopback(uint16_t port) {
-  iocpd_addr a;
-  iocpd_addr_parse_ip("127.0.0.1", &a);
-  a.port = port;
-  return a;
-}
+#include "testengine.h"
 
 static iocpd_server *start(const iocpd_handler *h, uint16_t port, unsigned workers) {
   iocpd_listener_options l;
@@ -47,16 +28,6 @@ static iocpd_server *start(const iocpd_handler *h, uint16_t port, unsigned worke
     return NULL;
   }
   return s;
-}
-
-/* Waits up to 5 s for the server's connection count to become n. */
-static int wait_count(iocpd_server *s, size_t n) {
-  int i;
-  for (i = 0; i < 500; i++) {
-    if (iocpd_server_connection_count(s) == n) return 1;
-    tnet_sleep_ms(10);
-  }
-  return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -849,6 +820,5 @@ int main(void) {
   test_skip_port_contract();
   test_inline_completion_at_close();
 #endif
-  printf("%d passed, %d failed\n", checks - failures, failures);
-  return failures == 0 ? 0 : 1;
+  return check_summary();
 }

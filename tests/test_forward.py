@@ -393,28 +393,18 @@ class Scope:
         log line, not a probe connection: a probe would be relayed to an
         upstream and disturb the test. Returns (daemon, {name: port})."""
         service = dict({"log_level": "debug"}, **(service or {}))
-        last = None
-        for _ in range(3):
+
+        def launch():
             ports = {l.name: free_port(l.family) for l in listeners}
             self.workdir.write("iocpd.ini", config_text(listeners, ports, service))
             d = t.Daemon(self.workdir, ["run", "-c", "iocpd.ini"])
             d.expect_exit = False
             self.daemons.append(d)
-            try:
-                d.wait_log(t.log_rx("info", r"running with \d+ workers"),
-                           timeout=t.READY_TIMEOUT)
-                d.base_fds = None if t.WINE else fd_count(d.pid)
-                return d, ports
-            except AssertionError:
-                if d.running():
-                    raise
-            d.kill()
-            last = d
-            if d.proc.returncode == 3 and re.search(r"(?i)in use|10048", d.stderr()):
-                continue
-            break
-        raise AssertionError("iocpd exited (%r) instead of starting\n--- stderr ---\n%s"
-                             % (last.proc.returncode, last.stderr()))
+            return d, (d, ports)
+
+        d, ports = t.start_on_fresh_ports(launch, t.wait_running)
+        d.base_fds = None if t.WINE else fd_count(d.pid)
+        return d, ports
 
     def check_daemons(self):
         for d in self.daemons:

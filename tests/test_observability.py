@@ -279,8 +279,8 @@ def start(sc, listeners, service, metrics_on=True):
     -c conf/iocpd.ini` in the scope's work directory until it logs that it
     runs. Returns (daemon, {listener: port}, metrics port or None)."""
     os.makedirs(os.path.join(sc.workdir.path, CONF_DIR), exist_ok=True)
-    last = None
-    for _ in range(3):
+
+    def launch():
         ports = {l.name: tf.free_port(l.family) for l in listeners}
         svc = dict(service)
         mport = None
@@ -291,19 +291,9 @@ def start(sc, listeners, service, metrics_on=True):
         d = t.Daemon(sc.workdir, ["run", "-c", CONFIG])
         d.expect_exit = False
         sc.daemons.append(d)
-        try:
-            d.wait_log(t.log_rx("info", r"running with \d+ workers"), timeout=t.READY_TIMEOUT)
-            return d, ports, mport
-        except AssertionError:
-            if d.running():
-                raise
-        d.kill()
-        last = d
-        if d.proc.returncode == 3 and re.search(r"(?i)in use|10048", d.stderr()):
-            continue
-        break
-    raise AssertionError("iocpd exited (%r) instead of starting\n--- stderr ---\n%s"
-                         % (last.proc.returncode, last.stderr()))
+        return d, (d, ports, mport)
+
+    return t.start_on_fresh_ports(launch, t.wait_running)
 
 
 def stop(tc, d, timeout=None):

@@ -14,19 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "iocpd.h"
-#include "testnet.h"
-
-static int failures, checks;
-
-#define CHECK(cond)                                                         \
-  do {                                                                      \
-    checks++;                                                               \
-    if (!(cond)) {                                                          \
-      failures++;                                                           \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                       \
-  } while (0)
+#include "testengine.h"
 
 #ifdef _WIN32
 #define SPLICE_EXPECTED IOCPD_ENOTSUP
@@ -125,13 +113,6 @@ static const iocpd_handler upstream_side = {.name = "splice-upstream",
                                             .on_closed = relay_closed,
                                             .on_connect = relay_connected};
 
-static iocpd_addr loopback(uint16_t port) {
-  iocpd_addr a;
-  iocpd_addr_parse_ip("127.0.0.1", &a);
-  a.port = port;
-  return a;
-}
-
 /* The relay listener (buffer_size 16 KiB) and the echo it relays to. */
 static iocpd_server *start(uint16_t relay_port, uint16_t echo_port) {
   iocpd_listener_options l[2];
@@ -153,15 +134,6 @@ static iocpd_server *start(uint16_t relay_port, uint16_t echo_port) {
   o.listener_count = 2;
   if (iocpd_server_create(&o, &s, &err) != 0) fprintf(stderr, "cannot start: %s\n", err.message);
   return s;
-}
-
-static int wait_count(iocpd_server *s, size_t n) {
-  int i;
-  for (i = 0; i < 500; i++) {
-    if (iocpd_server_connection_count(s) == n) return 1;
-    tnet_sleep_ms(10);
-  }
-  return 0;
 }
 
 #define BULK (1024 * 1024)
@@ -234,6 +206,5 @@ int main(void) {
     test_reset_mid_transfer(s, relay_port);
     iocpd_server_destroy(s);
   }
-  printf("%d passed, %d failed\n", checks - failures, failures);
-  return failures == 0 ? 0 : 1;
+  return check_summary();
 }
