@@ -37,7 +37,6 @@ typedef struct iocpd__op {
   OVERLAPPED ov;
   iocpd__op_type type;
   struct iocpd__op *inline_next; /* in the worker's completed-inline list */
-  DWORD inline_bytes;            /* its byte count, as a packet would carry */
 } iocpd__op;
 
 typedef struct iocpd__worker_os {

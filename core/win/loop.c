@@ -111,12 +111,6 @@ static unsigned accepts_pending(iocpd__worker *w) {
 
 void iocpd__op_completed_inline(iocpd__worker *w, iocpd__op *op) {
   assert(op->type != IOCPD__OP_ACCEPT);
-  /* The call has returned success, so the OVERLAPPED already holds the
-   * final status and byte count: InternalHigh is exactly what a packet
-   * would carry as dwNumberOfBytesTransferred. (The calls' own byte-count
-   * arguments are left NULL, as their documentation advises for
-   * overlapped calls.) */
-  op->inline_bytes = (DWORD)op->ov.InternalHigh;
   op->inline_next = NULL;
   if (w->os.inline_tail != NULL) {
     w->os.inline_tail->inline_next = op;
@@ -140,7 +134,12 @@ static void run_completed_inline(iocpd__worker *w) {
      * next op cannot go meanwhile: it still counts as pending on its own
      * connection. */
     iocpd__op *next = op->inline_next;
-    iocpd__conn_op_done(op, op->inline_bytes, (DWORD)op->ov.Internal);
+    /* The call returned success, so the OVERLAPPED holds the final status
+     * and byte count: InternalHigh is exactly what a packet would carry
+     * as dwNumberOfBytesTransferred. (The calls' own byte-count arguments
+     * are left NULL, as their documentation advises for overlapped
+     * calls.) It stays put: an op is not posted again before it has run. */
+    iocpd__conn_op_done(op, (DWORD)op->ov.InternalHigh, (DWORD)op->ov.Internal);
     op = next;
   }
 }
