@@ -302,6 +302,20 @@ static size_t find_char_or_comment(const char *s, size_t n, const char *chars) {
 /* ------------------------------------------------------------------------ */
 /* Problems */
 
+/* Doubles the capacity of an array of elem-byte items (first: the initial
+ * capacity). Returns the moved array and updates *cap, or returns NULL with
+ * ld->out_of_memory set and the array left as it was. */
+static void *grow_array(loader *ld, void *items, size_t *cap, size_t elem, size_t first) {
+  size_t n = *cap ? *cap * 2 : first;
+  void *grown = realloc(items, n * elem);
+  if (grown == NULL) {
+    ld->out_of_memory = 1;
+    return NULL;
+  }
+  *cap = n;
+  return grown;
+}
+
 /* Appends "FILE:LINE: KIND: message" (or "FILE: ..." when line is 0; KIND
  * is empty for problems) to list. */
 static void add_message(loader *ld, message_list *list, int line,
@@ -312,14 +326,9 @@ static void add_message(loader *ld, message_list *list, int line,
 
   vsnprintf(message, sizeof(message), fmt, ap);
   if (list->count == list->cap) {
-    size_t cap = list->cap ? list->cap * 2 : 8;
-    problem *grown = realloc(list->items, cap * sizeof(*grown));
-    if (grown == NULL) {
-      ld->out_of_memory = 1;
-      return;
-    }
+    problem *grown = grow_array(ld, list->items, &list->cap, sizeof(*grown), 8);
+    if (grown == NULL) return;
     list->items = grown;
-    list->cap = cap;
   }
   size = strlen(ld->path) + strlen(kind) + strlen(message) + 32;
   text = malloc(size);
@@ -513,14 +522,9 @@ static void begin_listener(loader *ld, const char *name, int line) {
   }
   listener_name_ok(ld, name, line);
   if (ld->listener_count == ld->listener_cap) {
-    size_t cap = ld->listener_cap ? ld->listener_cap * 2 : 4;
-    listener_rec *grown = realloc(ld->listeners, cap * sizeof(*grown));
-    if (grown == NULL) {
-      ld->out_of_memory = 1;
-      return;
-    }
+    listener_rec *grown = grow_array(ld, ld->listeners, &ld->listener_cap, sizeof(*grown), 4);
+    if (grown == NULL) return;
     ld->listeners = grown;
-    ld->listener_cap = cap;
   }
   rec = &ld->listeners[ld->listener_count];
   memset(rec, 0, sizeof(*rec));
