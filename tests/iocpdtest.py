@@ -449,6 +449,33 @@ def start(workdir, listeners, service=None, config_name="iocpd.ini"):
     return start_on_fresh_ports(launch, lambda d: d.wait_ready(named.values()))
 
 
+class EchoListenerTest(unittest.TestCase):
+    """A test case served by one iocpd with one echo listener ("echo", port
+    in self.port) for the whole class; `service` sets [service] keys. Each
+    test must leave iocpd running; by the end every client has closed, and
+    iocpd must then hold no connection and stop cleanly."""
+
+    service = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = Workdir()
+        cls.daemon, ports = start(cls.workdir, [("echo", "echo")], service=cls.service)
+        cls.port = ports["echo"]
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.daemon.stop_clean()
+        finally:
+            cls.daemon.kill()
+            cls.workdir.cleanup()
+
+    def tearDown(self):
+        self.assertTrue(self.daemon.running(),
+                        "iocpd died during the test\n" + self.daemon.stderr())
+
+
 # ---------------------------------------------------------------------------
 # Log lines
 

@@ -13,7 +13,6 @@ import selectors
 import socket
 import struct
 import time
-import unittest
 
 import iocpdtest as t
 
@@ -86,27 +85,8 @@ class Client:
         self.recv_hash.update(data)
 
 
-class EchoTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.workdir = t.Workdir()
-        cls.daemon, ports = t.start(cls.workdir, [("echo", "echo")],
-                                    service={"workers": 0, "log_level": "info"})
-        cls.port = ports["echo"]
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            # Every client has closed: the daemon must hold no connection
-            # and stop cleanly.
-            cls.daemon.stop_clean()
-        finally:
-            cls.daemon.kill()
-            cls.workdir.cleanup()
-
-    def tearDown(self):
-        self.assertTrue(self.daemon.running(),
-                        "iocpd died during the test\n" + self.daemon.stderr())
+class EchoTest(t.EchoListenerTest):
+    service = {"workers": 0, "log_level": "info"}
 
     def test_one_byte(self):
         with t.connect(self.port) as s:

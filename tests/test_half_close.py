@@ -10,34 +10,13 @@ import os
 import socket
 import threading
 import time
-import unittest
 
 import iocpdtest as t
 
 SIZE = 1 << 20
 
 
-class HalfCloseTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.workdir = t.Workdir()
-        cls.daemon, ports = t.start(cls.workdir, [("echo", "echo")])
-        cls.port = ports["echo"]
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            # Every client has closed: the daemon must hold no connection
-            # and stop cleanly.
-            cls.daemon.stop_clean()
-        finally:
-            cls.daemon.kill()
-            cls.workdir.cleanup()
-
-    def tearDown(self):
-        self.assertTrue(self.daemon.running(),
-                        "iocpd died during the test\n" + self.daemon.stderr())
-
+class HalfCloseTest(t.EchoListenerTest):
     def test_send_1mib_then_shutdown_write(self):
         payload = os.urandom(SIZE)
         errors = []
