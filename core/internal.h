@@ -81,6 +81,8 @@ typedef struct iocpd__conn_base {
   uint64_t timer_due;      /* its key in the timer heap (iocpd__now_ms) */
   uint64_t timer_want;     /* when it should fire; may be later than due */
   size_t timer_slot;       /* 1 + index in the worker's timer heap; 0 = unarmed */
+  uint64_t linger_mark;    /* bytes_out when the close linger last looked */
+  uint64_t linger_since;   /* when bytes_out last moved (worker clock) */
   iocpd_conn *table_next;  /* chain in the worker's id table */
   iocpd__msg adopt_msg;    /* carries the connection to its worker */
 } iocpd__conn_base;
@@ -182,6 +184,7 @@ struct iocpd_server {
   size_t failure_cap;
   void (*on_access)(void *arg, const iocpd_access_record *record);
   void *access_arg;
+  uint32_t close_linger_ms;  /* see iocpd_server_options */
   size_t acks_pending;       /* broadcast messages not yet processed */
   size_t ack_result;         /* sum reported by workers for a broadcast */
   int listeners_closed;
@@ -232,6 +235,12 @@ void iocpd__wq_clear(iocpd_conn *c);
 
 /* Disarms c's timer (at teardown). Owner only. */
 void iocpd__timer_remove(iocpd_conn *c);
+/* Called by each backend's iocpd_close: if writes are still queued, arms
+ * c's timer for the server's close linger, so that a close behind a peer
+ * that stops reading ends in an abort instead of lasting for ever. From
+ * then on c's timer serves the linger only (a closing connection's
+ * handler gets no on_timer). Owner only. */
+void iocpd__linger_start(iocpd_conn *c);
 /* Accepting on l failed for lack of resources (descriptors, sockets,
  * memory): stop for a moment and retry from the loop, instead of spinning
  * on a listener that stays ready or losing it for good. Logs os_error at

@@ -218,6 +218,14 @@ typedef struct iocpd_forward_options {
 /* After iocpd_close or iocpd_abort the engine calls nothing on that
  * connection but on_closed. */
 
+/* Socket failures: iocpd_read and iocpd_write never return one. A read or
+ * write that the OS refuses, at once or later, is reported through
+ * on_error (then the engine aborts the connection and on_closed follows),
+ * always after the handler's current call has returned, on both backends;
+ * writes queued before it are neither sent nor reported as sent. The codes
+ * they do return are about the call itself: IOCPD_EINVAL, IOCPD_EBUSY,
+ * IOCPD_ECLOSED, IOCPD_ENOMEM. */
+
 /* Requests the next chunk of input. Exactly one of on_data, on_peer_closed
  * or on_error follows. On IOCP an idle connection waits with a zero-byte
  * receive, so it pins no buffer. Returns IOCPD_EBUSY if a read is already
@@ -242,13 +250,17 @@ int iocpd_write(iocpd_conn *conn, const void *data, size_t len, void *arg);
  * the backend has no such path (IOCP): nothing changes then. */
 int iocpd_conn_splice_to(iocpd_conn *from, iocpd_conn *to);
 
-/* Sends FIN once every queued write has gone out (half-close). Reading may
- * go on. Idempotent. */
+/* Sends FIN once every queued write has gone out (half-close); on an
+ * outbound connection whose connect is still pending, once it has
+ * succeeded. Reading may go on. Idempotent. */
 int iocpd_shutdown(iocpd_conn *conn);
 
 /* Graceful close: stops reading, lets queued writes finish, shuts down the
- * sending side and closes. on_closed follows once nothing is pending.
- * Idempotent; also fine after iocpd_abort. */
+ * sending side and closes. on_closed follows once nothing is pending. If
+ * the queued writes make no progress for the server's close_linger_ms
+ * (the peer stopped reading), the close turns into an abort: no peer can
+ * hold a closed connection for ever. Idempotent; also fine after
+ * iocpd_abort. */
 void iocpd_close(iocpd_conn *conn);
 
 /* Abortive close: resets the connection (RST) and drops queued writes at
@@ -261,8 +273,9 @@ void iocpd_abort(iocpd_conn *conn);
  * connection uses `handler` (its on_accept is not called; on_connect is)
  * and starts with `data` as its handler data. It belongs to the listener of
  * `from`. Returns 0 and sets *out, or a negative code (and nothing is
- * called back). Reads and writes on it fail with IOCPD_EBUSY until
- * on_connect(0). */
+ * called back): IOCPD_ECLOSED if `from` is closing or aborted (for example
+ * by a drain), so a dying connection starts nothing new. Reads and writes
+ * on it fail with IOCPD_EBUSY until on_connect(0). */
 int iocpd_connect(iocpd_conn *from, const iocpd_addr *to,
                   const iocpd_handler *handler, void *data, iocpd_conn **out);
 
@@ -385,7 +398,14 @@ typedef struct iocpd_server_options {
    * thread-safe and must not block: hand the record to a queue. */
   void (*on_access)(void *arg, const iocpd_access_record *record);
   void *access_arg;
+  /* A connection closed with iocpd_close whose queued writes make no
+   * progress (no byte accepted by the OS) for this long is aborted, so a
+   * peer that stops reading cannot hold it for ever. 0 = the default,
+   * IOCPD_DEFAULT_CLOSE_LINGER_MS. */
+  uint32_t close_linger_ms;
 } iocpd_server_options;
+
+#define IOCPD_DEFAULT_CLOSE_LINGER_MS 30000
 
 /* Filled when iocpd_server_create fails: the IOCPD_E* code, the raw OS
  * error (errno or WSA/Win32 code, 0 if none) and a one-line message that

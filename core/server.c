@@ -295,6 +295,8 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
   s->max_conns = o->max_connections;
   s->on_access = o->on_access;
   s->access_arg = o->access_arg;
+  s->close_linger_ms =
+      o->close_linger_ms != 0 ? o->close_linger_ms : IOCPD_DEFAULT_CLOSE_LINGER_MS;
   s->lock = iocpd__mutex_create();
   s->control = iocpd__mutex_create();
   s->changed = iocpd__cond_create();

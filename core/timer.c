@@ -92,6 +92,55 @@ int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
   return 0;
 }
 
+/* How often a closing connection's writes are looked at, in parts of the
+ * linger: a stuck close is reset between 1 and 1 + 1/LINGER_LOOKS lingers
+ * after its last progress. */
+#define LINGER_LOOKS 4
+
+static uint64_t worker_now(iocpd__worker *w) { return w->now_ms != 0 ? w->now_ms : iocpd__now_ms(); }
+
+/* Arms c's timer for the next look at its writes, `left` ms of linger
+ * from now at most. */
+static void linger_arm(iocpd_conn *c, uint64_t left) {
+  uint32_t linger = c->base.worker->server->close_linger_ms;
+  uint32_t look = linger / LINGER_LOOKS != 0 ? linger / LINGER_LOOKS : 1;
+  if (iocpd_conn_set_timer(c, left < look ? (uint32_t)left : look) != 0) iocpd_abort(c);
+}
+
+void iocpd__linger_start(iocpd_conn *c) {
+  if (c->wq_head == NULL) return;
+  c->base.linger_mark = c->base.bytes_out;
+  c->base.linger_since = worker_now(c->base.worker);
+  linger_arm(c, c->base.worker->server->close_linger_ms);
+}
+
+/* A closing connection's timer came due: if its queued writes have moved
+ * since the last look, the linger starts over; once they have not moved
+ * for a whole linger, the peer has stopped reading, and the close becomes
+ * an abort. */
+static void linger_expired(iocpd_conn *c) {
+  iocpd_server *s = c->base.worker->server;
+  uint64_t now = worker_now(c->base.worker), still;
+  if (c->wq_head == NULL) return; /* flushed: the socket is closing anyway */
+  if (c->base.bytes_out != c->base.linger_mark) {
+    c->base.linger_mark = c->base.bytes_out;
+    c->base.linger_since = now;
+  }
+  still = now - c->base.linger_since;
+  if (still < s->close_linger_ms) {
+    linger_arm(c, s->close_linger_ms - still);
+    return;
+  }
+  if (iocpd_server_log_enabled(s, IOCPD_LOG_DEBUG)) {
+    char peer[IOCPD_ADDR_STRLEN];
+    iocpd__log(s, IOCPD_LOG_DEBUG,
+               "listener %s: %s took no data for %llu ms while closing: reset",
+               c->base.listener->name, iocpd_addr_format(&c->base.peer, peer),
+               (unsigned long long)still);
+  }
+  iocpd_abort(c);
+}
+
 /* How long a listener that ran out of resources waits before retrying. */
 #define LISTENER_RETRY_MS 200
 
@@ -146,8 +195,13 @@ void iocpd__timers_run(iocpd__worker *w) {
       continue;
     }
     iocpd__timer_remove(c);
-    /* After close or abort the handler hears nothing but on_closed. */
-    if (!c->base.closing && c->base.handler->on_timer != NULL) c->base.handler->on_timer(c);
+    /* After close or abort the handler hears nothing but on_closed; the
+     * timer then serves the close linger. */
+    if (c->base.closing) {
+      linger_expired(c);
+    } else if (c->base.handler->on_timer != NULL) {
+      c->base.handler->on_timer(c);
+    }
   }
 }
 

@@ -536,6 +536,9 @@ int metrics_start(const iocpd_addr *addr, const metrics_source *source, iocpd_lo
   options.listener_count = 1;
   options.log = log_from_engine;
   options.log_level = log_level;
+  /* The same patience after a close: an answer stuck behind a client that
+   * reads nothing is reset then, so that no client keeps a slot. */
+  options.close_linger_ms = LINGER_MS;
   /* No on_access: scrapes are not traffic and stay out of the access
    * log. */
   rc = iocpd_server_create(&options, &m->server, err);

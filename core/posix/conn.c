@@ -70,6 +70,9 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   int fd, on = 1, e;
 
   if (from == NULL || to == NULL || handler == NULL || out == NULL) return IOCPD_EINVAL;
+  /* A connection on its way out (closed, aborted, or aborted by a drain)
+   * starts nothing new. */
+  if (from->base.closing) return IOCPD_ECLOSED;
   len = (socklen_t)iocpd__sockaddr_from(to, &ss);
   fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return iocpd__translate_errno(errno);
@@ -279,6 +282,7 @@ void iocpd_close(iocpd_conn *c) {
   c->closing = 1;
   c->want_read = 0;
   iocpd__conn_mark_closing(c);
+  iocpd__linger_start(c);
   iocpd__loop_schedule(c);
 }
 

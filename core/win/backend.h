@@ -36,6 +36,10 @@ typedef enum iocpd__op_type {
 typedef struct iocpd__op {
   OVERLAPPED ov;
   iocpd__op_type type;
+  /* The WSA error of a call that failed at once (neither success nor
+   * WSA_IO_PENDING): the op is then run from the inline list like a
+   * completion carrying that error, so callers see one error path. */
+  DWORD failed;
   struct iocpd__op *inline_next; /* in the worker's completed-inline list */
 } iocpd__op;
 

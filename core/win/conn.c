@@ -25,8 +25,11 @@
  * on the worker's completed-inline list instead and the loop runs it
  * through iocpd__conn_op_done like a packet, after the handler's call has
  * returned: callbacks never nest, and it stays in `pending` until then.
- * Calls that fail at once (neither 0 nor WSA_IO_PENDING) queue nothing in
- * either mode, and are handled as before.
+ * Calls that fail at once (neither 0 nor WSA_IO_PENDING) queue no packet
+ * either; such an op is put on the same list with its error (op_failed), so
+ * that a socket failure always reaches the handler the same way, through
+ * on_error from the loop, as on the epoll backend: iocpd_read and
+ * iocpd_write never return it, and nothing queued is dropped on the way.
  *
  * Teardown: closing the socket makes every pending operation complete with
  * an error (ERROR_OPERATION_ABORTED on Windows; Wine reports 676 instead,
@@ -46,6 +49,9 @@
 
 /* The buffer a zero-byte WSARecv names: never written. */
 static char zero_byte_buffer[1];
+
+/* The most one WSASend carries (see post_write). */
+#define MAX_SEND_CHUNK (256u * 1024u)
 
 #define BUSY_READ_IDLE_MS 1000
 #define MAX_BUSY_READS 256
@@ -117,8 +123,27 @@ static int skip_port_on_success(SOCKET s) {
  * it unless it completed at once on a socket that skips the port; then
  * the loop is told to run it instead. */
 static void op_started(iocpd_conn *c, iocpd__op *op, int now) {
+  op->failed = 0;
   c->pending++;
   if (now && c->skip_port) iocpd__op_completed_inline(c->base.worker, op);
+}
+
+/* Counts an operation whose call failed at once with `error`: no packet
+ * will come, so the loop runs it from the inline list, where it completes
+ * with that error (see iocpd__conn_op_done). The handler hears of it
+ * through on_error after its current call has returned. */
+static void op_failed(iocpd_conn *c, iocpd__op *op, DWORD error) {
+  op->failed = error;
+  c->pending++;
+  iocpd__op_completed_inline(c->base.worker, op);
+}
+
+/* The WSA error an op completed with: 0 on success. */
+static DWORD op_result(iocpd_conn *c, iocpd__op *op, DWORD status) {
+  DWORD failed = op->failed;
+  op->failed = 0;
+  if (failed != 0) return failed;
+  return status == 0 ? 0 : iocpd__op_error(c->sock, op);
 }
 
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
@@ -176,6 +201,17 @@ static void post_finish(iocpd_conn *c) {
   PostQueuedCompletionStatus(c->base.worker->os.port, 0, IOCPD__KEY_IO, &c->finish_op.ov);
 }
 
+/* A requested half-close, once the last queued write is out and the
+ * connection exists: FIN. (A shutdown asked for while ConnectEx is pending
+ * waits for its success, as on epoll.) */
+static void shutdown_if_flushed(iocpd_conn *c) {
+  if (!c->shut_requested || c->shut_done || c->connecting || c->wq_head != NULL ||
+      c->sock == INVALID_SOCKET)
+    return;
+  shutdown(c->sock, SD_SEND);
+  c->shut_done = 1;
+}
+
 /* Graceful close, once the last queued write is out: FIN, then close. */
 static void close_socket_if_flushed(iocpd_conn *c) {
   if (!c->closing || c->aborting || c->wq_head != NULL || c->sock == INVALID_SOCKET) return;
@@ -193,41 +229,42 @@ static void fail(iocpd_conn *c, DWORD e) {
   iocpd_abort(c);
 }
 
-/* Posts the zero-byte read. Returns 0 or the WSA error. */
-static DWORD post_read(iocpd_conn *c) {
+/* Posts the zero-byte read; a failure completes it with the error. */
+static void post_read(iocpd_conn *c) {
   WSABUF buf;
-  DWORD flags = 0;
+  DWORD flags = 0, e;
   int rc;
   buf.buf = zero_byte_buffer;
   buf.len = 0;
   memset(&c->read_op.ov, 0, sizeof(c->read_op.ov));
-  rc = WSARecv(c->sock, &buf, 1, NULL, &flags, &c->read_op.ov, NULL);
-  if (rc == SOCKET_ERROR) {
-    DWORD e = WSAGetLastError();
-    if (e != WSA_IO_PENDING) return e;
-  }
   c->read_posted = 1;
+  rc = WSARecv(c->sock, &buf, 1, NULL, &flags, &c->read_op.ov, NULL);
+  if (rc == SOCKET_ERROR && (e = WSAGetLastError()) != WSA_IO_PENDING) {
+    op_failed(c, &c->read_op, e);
+    return;
+  }
   op_started(c, &c->read_op, rc == 0);
-  return 0;
 }
 
-/* Posts the head of the write queue. Returns 0 or the WSA error. */
-static DWORD post_write(iocpd_conn *c) {
+/* Posts the head of the write queue; a failure completes it with the
+ * error. At most MAX_SEND_CHUNK goes out per call, so that a long write
+ * shows progress (bytes_out) as it goes: a closing connection's linger
+ * (timer.c) judges a stuck peer by that. */
+static void post_write(iocpd_conn *c) {
   iocpd__write_req *r = c->wq_head;
   size_t left = r->len - r->done;
+  DWORD e;
   int rc;
   r->buf.buf = (char *)r->data + r->done;
-  /* WSABUF lengths are 32-bit; a longer write goes out in pieces. */
-  r->buf.len = (ULONG)(left > 0x40000000u ? 0x40000000u : left);
+  r->buf.len = (ULONG)(left > MAX_SEND_CHUNK ? MAX_SEND_CHUNK : left);
   memset(&r->op.ov, 0, sizeof(r->op.ov));
-  rc = WSASend(c->sock, &r->buf, 1, NULL, 0, &r->op.ov, NULL);
-  if (rc == SOCKET_ERROR) {
-    DWORD e = WSAGetLastError();
-    if (e != WSA_IO_PENDING) return e;
-  }
   c->write_posted = 1;
+  rc = WSASend(c->sock, &r->buf, 1, NULL, 0, &r->op.ov, NULL);
+  if (rc == SOCKET_ERROR && (e = WSAGetLastError()) != WSA_IO_PENDING) {
+    op_failed(c, &r->op, e);
+    return;
+  }
   op_started(c, &r->op, rc == 0);
-  return 0;
 }
 
 /* The buffer a read fills: the handler's (on_alloc) or the engine's. */
@@ -254,31 +291,36 @@ static int may_read_real(iocpd_conn *c) {
          (c->base.handler->on_alloc == NULL || c->base.handler->on_release != NULL);
 }
 
-/* Posts a WSARecv with a buffer. Returns 0 or the WSA error. */
-static DWORD post_real_read(iocpd_conn *c) {
+/* Posts a WSARecv with a buffer; a failure (no buffer included)
+ * completes the read with the error. */
+static void post_real_read(iocpd_conn *c) {
   WSABUF wb;
   DWORD flags = 0, e;
   size_t size;
   char *buf = read_buffer(c, &size);
   int rc;
 
-  if (buf == NULL) return ERROR_NOT_ENOUGH_MEMORY;
+  c->read_posted = 1;
+  if (buf == NULL) {
+    op_failed(c, &c->read_op, ERROR_NOT_ENOUGH_MEMORY);
+    return;
+  }
   wb.buf = buf;
   wb.len = (ULONG)(size > 0x40000000u ? 0x40000000u : size);
   memset(&c->read_op.ov, 0, sizeof(c->read_op.ov));
   rc = WSARecv(c->sock, &wb, 1, NULL, &flags, &c->read_op.ov, NULL);
   if (rc == SOCKET_ERROR && (e = WSAGetLastError()) != WSA_IO_PENDING) {
+    /* Failed like a zero-byte read: read_done reports it. */
     release_read_buffer(c, buf);
-    return e;
+    op_failed(c, &c->read_op, e);
+    return;
   }
-  c->read_posted = 1;
   c->read_real = 1;
   c->read_cancelled = 0;
   c->read_buf = buf;
   c->read_posted_ms = c->base.worker->now_ms;
   busy_list_add(c);
   op_started(c, &c->read_op, rc == 0);
-  return 0;
 }
 
 /* Delivers what a read brought: data (n > 0) or the peer's FIN (n == 0). */
@@ -310,11 +352,9 @@ static void real_read_done(iocpd_conn *c, DWORD bytes, DWORD error) {
   if (error != 0 && cancelled) {
     /* Idle for a while: hand the buffer back and wait with a zero-byte
      * read, which pins nothing. */
-    DWORD e;
     c->busy = 0;
     release_read_buffer(c, buf);
-    e = post_read(c);
-    if (e != 0) fail(c, e);
+    post_read(c);
     return;
   }
   if (error != 0) {
@@ -345,8 +385,7 @@ static void read_done(iocpd_conn *c, DWORD error) {
   if (n >= 0) {
     deliver(c, buf, (size_t)n);
   } else if (WSAGetLastError() == WSAEWOULDBLOCK) {
-    DWORD e = post_read(c);
-    if (e != 0) fail(c, e);
+    post_read(c);
   } else {
     fail(c, WSAGetLastError());
   }
@@ -363,17 +402,8 @@ static void write_done(iocpd_conn *c, iocpd__write_req *r, DWORD bytes, DWORD er
   iocpd__count_bytes(c, 0, bytes);
   if (r->done >= r->len) iocpd__wq_complete_head(c);
   if (c->aborting) return;
-  if (c->wq_head != NULL && !c->write_posted) {
-    DWORD e = post_write(c);
-    if (e != 0) {
-      fail(c, e);
-      return;
-    }
-  }
-  if (c->wq_head == NULL && c->shut_requested && !c->shut_done && c->sock != INVALID_SOCKET) {
-    shutdown(c->sock, SD_SEND);
-    c->shut_done = 1;
-  }
+  if (c->wq_head != NULL && !c->write_posted) post_write(c);
+  shutdown_if_flushed(c);
   close_socket_if_flushed(c);
 }
 
@@ -401,6 +431,7 @@ static void connect_done(iocpd_conn *c, DWORD error) {
   setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
   c->base.established = 1;
   if (c->base.handler->on_connect != NULL) c->base.handler->on_connect(c, 0);
+  if (!c->closing && !c->aborting) shutdown_if_flushed(c);
 }
 
 void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
@@ -410,7 +441,7 @@ void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
   switch (op->type) {
     case IOCPD__OP_READ:
       c = container_of(op, iocpd_conn, read_op);
-      error = status == 0 ? 0 : iocpd__op_error(c->sock, op);
+      error = op_result(c, op, status);
       c->pending--;
       if (c->read_real) {
         real_read_done(c, bytes, error);
@@ -421,14 +452,14 @@ void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
     case IOCPD__OP_WRITE: {
       iocpd__write_req *r = container_of(op, iocpd__write_req, op);
       c = r->conn;
-      error = status == 0 ? 0 : iocpd__op_error(c->sock, op);
+      error = op_result(c, op, status);
       c->pending--;
       write_done(c, r, bytes, error);
       break;
     }
     case IOCPD__OP_CONNECT:
       c = container_of(op, iocpd_conn, connect_op);
-      error = status == 0 ? 0 : iocpd__op_error(c->sock, op);
+      error = op_result(c, op, status);
       c->pending--;
       connect_done(c, error);
       break;
@@ -453,7 +484,6 @@ void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
 }
 
 int iocpd_read(iocpd_conn *c) {
-  DWORD e;
   if (c->closing || c->aborting || c->peer_closed) return IOCPD_ECLOSED;
   if (c->connecting) return IOCPD_EBUSY;
   if (c->want_read) return IOCPD_EBUSY;
@@ -463,9 +493,12 @@ int iocpd_read(iocpd_conn *c) {
   c->rbuf = NULL;
   c->want_read = 1;
   if (c->read_posted) return 0;
-  e = may_read_real(c) ? post_real_read(c) : post_read(c);
-  if (e != 0) c->want_read = 0;
-  return iocpd__translate_win(e);
+  if (may_read_real(c)) {
+    post_real_read(c);
+  } else {
+    post_read(c);
+  }
+  return 0;
 }
 
 int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
@@ -477,14 +510,7 @@ int iocpd_write(iocpd_conn *c, const void *data, size_t len, void *arg) {
   if (r == NULL) return IOCPD_ENOMEM;
   r->op.type = IOCPD__OP_WRITE;
   r->conn = c;
-  if (!c->write_posted) {
-    DWORD e = post_write(c);
-    if (e != 0) {
-      /* Nothing was posted, so the queue held only r: take it back. */
-      iocpd__wq_clear(c);
-      return iocpd__translate_win(e);
-    }
-  }
+  if (!c->write_posted) post_write(c);
   return 0;
 }
 
@@ -514,6 +540,9 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   int len;
 
   if (from == NULL || to == NULL || handler == NULL || out == NULL) return IOCPD_EINVAL;
+  /* A connection on its way out (closed, aborted, or aborted by a drain)
+   * starts nothing new. */
+  if (from->base.closing) return IOCPD_ECLOSED;
   w = from->base.worker;
   len = iocpd__sockaddr_from(to, &ss);
   s = WSASocketW(ss.ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
@@ -566,10 +595,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
 int iocpd_shutdown(iocpd_conn *c) {
   if (c->closing || c->aborting) return IOCPD_ECLOSED;
   c->shut_requested = 1;
-  if (c->wq_head == NULL && !c->shut_done) {
-    shutdown(c->sock, SD_SEND);
-    c->shut_done = 1;
-  }
+  shutdown_if_flushed(c);
   return 0;
 }
 
@@ -579,6 +605,7 @@ void iocpd_close(iocpd_conn *c) {
   c->want_read = 0;
   iocpd__conn_mark_closing(c);
   close_socket_if_flushed(c);
+  iocpd__linger_start(c);
   post_finish(c);
 }
 
@@ -589,10 +616,14 @@ void iocpd_abort(iocpd_conn *c) {
   iocpd__conn_mark_closing(c);
   if (c->sock != INVALID_SOCKET) {
     /* A zero linger time makes closesocket send RST and drop unsent data;
-     * pending operations complete with errors, which are then ignored. */
+     * pending operations complete with errors, which are then ignored.
+     * Windows cancels them in closesocket; Wine leaves a send that waits
+     * for a peer who reads nothing pending until that peer goes, so they
+     * are cancelled explicitly first (the same completions either way). */
     lg.l_onoff = 1;
     lg.l_linger = 0;
     setsockopt(c->sock, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof(lg));
+    CancelIoEx((HANDLE)c->sock, NULL);
     closesocket(c->sock);
     c->sock = INVALID_SOCKET;
   }
