@@ -241,14 +241,7 @@ int iocpd__admit(iocpd_conn *c) {
     } else {
       l->stats.rejected_per_ip++;
     }
-    if (now - l->last_reject_log_ms >= 1000 || l->last_reject_log_ms == 0) {
-      log_it = 1;
-      suppressed = l->rejects_unlogged;
-      l->rejects_unlogged = 0;
-      l->last_reject_log_ms = now;
-    } else {
-      l->rejects_unlogged++;
-    }
+    log_it = iocpd__log_limit_pass(&l->reject_log, now, &suppressed);
   }
   mask = listeners_to_resume(s);
   iocpd__mutex_unlock(s->lock);

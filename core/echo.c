@@ -13,10 +13,13 @@ static const iocpd_echo_options *options(iocpd_conn *conn) {
   return opt != NULL ? opt : &no_options;
 }
 
-/* Arms the idle timeout after traffic. */
+/* Arms the idle timeout after traffic. The client's first byte also ends
+ * the handshake deadline, even when no idle timeout follows it
+ * (idle_timeout = 0): the timer is then disarmed (ms = 0). */
 static void touch(iocpd_conn *conn) {
-  uint32_t ms = options(conn)->idle_timeout_ms;
-  if (ms != 0 && iocpd_conn_set_timer(conn, ms) != 0) iocpd_abort(conn);
+  const iocpd_echo_options *o = options(conn);
+  if (o->idle_timeout_ms == 0 && o->handshake_timeout_ms == 0) return;
+  if (iocpd_conn_set_timer(conn, o->idle_timeout_ms) != 0) iocpd_abort(conn);
 }
 
 static int echo_accept(iocpd_conn *conn) {

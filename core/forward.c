@@ -78,12 +78,16 @@ static int awaiting_handshake(relay *r) {
          iocpd_conn_bytes_in(r->side[CLIENT].conn) == 0;
 }
 
-/* Traffic moved: re-arm the idle timeout (on the client connection). */
+/* Traffic moved: re-arm the idle timeout (on the client connection). Once
+ * the client has spoken, its handshake deadline is over even when no idle
+ * timeout replaces it (idle_timeout = 0): the timer is then disarmed. */
 static void touch(relay *r) {
   iocpd_conn *client = r->side[CLIENT].conn;
-  if (r->opt->idle_timeout_ms != 0 && client != NULL && !r->side[CLIENT].ending &&
-      !awaiting_handshake(r) && iocpd_conn_set_timer(client, r->opt->idle_timeout_ms) != 0)
-    end_relay(r, 1);
+  uint32_t idle = r->opt->idle_timeout_ms;
+  if (client == NULL || r->side[CLIENT].ending || awaiting_handshake(r)) return;
+  if (idle != 0 || r->opt->handshake_timeout_ms != 0) {
+    if (iocpd_conn_set_timer(client, idle) != 0) end_relay(r, 1);
+  }
 }
 
 /* Records why the relay ends (on the client connection, whose record the
@@ -121,14 +125,17 @@ static void warn_unreachable(relay *r) {
     if (w < 0) break;
     used += (size_t)w;
   }
-  iocpd_server_log(iocpd_conn_server(c), IOCPD_LOG_WARNING,
-                   "listener %s: no upstream reachable for %s: %s",
-                   iocpd_conn_listener_name(c),
-                   iocpd_addr_format(iocpd_conn_peer_addr(c), client), line);
+  /* With an upstream down, every client would add a line: one per second
+   * per listener, with a count of the others. */
+  iocpd_conn_log_limited(c, IOCPD_LOG_WARNING, "listener %s: no upstream reachable for %s: %s",
+                         iocpd_conn_listener_name(c),
+                         iocpd_addr_format(iocpd_conn_peer_addr(c), client), line);
 }
 
 /* Starts the next connection attempt. Returns 0 if one is under way, or a
- * negative code once every upstream has been tried (after logging). */
+ * negative code once every upstream has been tried (after logging), or at
+ * once, quietly, when the client is already on its way out (closed or
+ * aborted, e.g. by a drain): then nothing new is started. */
 static int connect_next(relay *r) {
   const iocpd_forward_options *opt = r->opt;
   iocpd_conn *client = r->side[CLIENT].conn;
@@ -138,6 +145,7 @@ static int connect_next(relay *r) {
     const iocpd_addr *to = &opt->upstreams[(r->first + i) % opt->upstream_count];
     iocpd_conn *up;
     int rc = iocpd_connect(client, to, &upstream_handler, r, &up);
+    if (rc == IOCPD_ECLOSED) return rc;
     if (rc == 0) {
       r->side[UPSTREAM].conn = up;
       r->side[UPSTREAM].ending = 0;

@@ -89,6 +89,18 @@ typedef struct iocpd__conn_base {
 
 #include "backend.h" /* iocpd__worker_os, iocpd__listener_os, struct iocpd_conn */
 
+/* A log rate limit: at most one line per IOCPD__LOG_LIMIT_MS; the lines
+ * dropped in between are counted and reported with the next one. */
+#define IOCPD__LOG_LIMIT_MS 1000
+typedef struct iocpd__log_limit {
+  uint64_t last_ms;    /* when a line last went out; 0 = never */
+  uint64_t suppressed; /* lines dropped since */
+} iocpd__log_limit;
+
+/* Rate-limited handler messages (iocpd_conn_log_limited): one limit per
+ * message format, for this many formats per listener. */
+#define IOCPD__HANDLER_LOG_FORMATS 4
+
 /* A per-address connection count (max_connections_per_ip). */
 typedef struct iocpd__ip_count {
   struct iocpd__ip_count *next;
@@ -123,8 +135,10 @@ struct iocpd__listener {
   uint64_t last_retry_log_ms; /* owner only */
   iocpd__ip_count **ip_table; /* per-address counts, chained */
   size_t ip_table_size;
-  uint64_t last_reject_log_ms; /* rejection logging, at most once a second */
-  uint64_t rejects_unlogged;
+  iocpd__log_limit reject_log; /* rejection warnings */
+  /* Handler warnings by message format (see log.c). */
+  const char *handler_log_format[IOCPD__HANDLER_LOG_FORMATS];
+  iocpd__log_limit handler_log[IOCPD__HANDLER_LOG_FORMATS];
   iocpd_listener_stats stats; /* under the server lock, except bytes */
   /* Bytes in, out, up, down: updated on every read and write by the
    * connections' own workers, so atomically instead of under a lock. */
@@ -196,6 +210,11 @@ struct iocpd_server {
  * is enabled. */
 void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt,
                 ...) IOCPD__PRINTF(3, 4);
+/* Whether a rate-limited line may go out at `now`: returns 1 and sets
+ * *suppressed to the lines dropped since the last one, or counts this one
+ * as dropped and returns 0. The caller serialises calls for one limit
+ * (the server lock). */
+int iocpd__log_limit_pass(iocpd__log_limit *limit, uint64_t now, uint64_t *suppressed);
 
 /* --- registry.c: ids, the per-worker table and the inbox --- */
 

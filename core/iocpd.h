@@ -518,6 +518,15 @@ int iocpd_server_log_enabled(const iocpd_server *server, iocpd_log_level level);
 void iocpd_server_log(iocpd_server *server, iocpd_log_level level,
                       const char *fmt, ...);
 
+/* Logs like iocpd_server_log, but at most one line per second for each
+ * listener (conn's) and message format (fmt, compared as a pointer: one
+ * call site, one limit): lines in between are dropped and counted, and the
+ * next line that goes out ends in "; N more since the last report". For
+ * messages that one event per client could otherwise flood the log with,
+ * such as an upstream that is down. Any thread. */
+void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt,
+                            ...);
+
 /* Any thread: copies len bytes and queues them on connection `id`. Returns
  * IOCPD_ENOTFOUND if no open connection has that id (including one that is
  * closing). If the connection closes before the bytes go out, they are
