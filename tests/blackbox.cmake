@@ -62,3 +62,9 @@ iocpd_blackbox_test(drain 120 300 SERIAL)
 
 # Running out of descriptors (native only: exits 77 under Wine).
 iocpd_blackbox_test(fd_exhaustion 60 60 SERIAL)
+
+# Regression tests for defects found in review (tests/test_reliability.py):
+# the handshake deadline with idle_timeout = 0, stuck /metrics scrapers,
+# the "no upstream reachable" log rate, no failover after a drain abort,
+# and (native) a reset in the middle of a spliced upload.
+iocpd_blackbox_test(reliability 150 400 SERIAL)

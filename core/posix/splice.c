@@ -130,14 +130,21 @@ int iocpd__splice_read(iocpd_conn *c) {
   if (n <= 0) {
     int e = errno;
     put_pipe(w, fd); /* nothing went in */
-    if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
+    if (n == 0) return 0; /* EOF: recv reports it with the usual handling */
+    if (e == EAGAIN || e == EWOULDBLOCK) {
       c->readable = 0;
       return 1;
     }
-    /* EOF and errors: recv reports them with the usual handling. A socket
-     * that cannot splice at all is not asked again. */
-    if (n < 0 && e == EINVAL) iocpd_conn_splice_to(c, NULL);
-    return 0;
+    if (e == EINVAL) {
+      /* A socket that cannot splice at all is not asked again. */
+      iocpd_conn_splice_to(c, NULL);
+      return 0;
+    }
+    /* A socket error (a reset, say) is reported here, as recv would
+     * report it. Never leave it to a recv: splice has consumed the error,
+     * so that recv would return 0 and turn a reset into a clean FIN. */
+    iocpd__conn_fail(c, e);
+    return 1;
   }
   r = iocpd__wq_push(to, NULL, (size_t)n, NULL);
   if (r == NULL) {
