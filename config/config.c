@@ -1305,21 +1305,41 @@ static int is_loopback(const iocpd_addr *a) {
   return memcmp(a->ip, v6_loopback, sizeof(v6_loopback)) == 0;
 }
 
-/* Whether a connection to upstream would come back to the listener on
- * listen: the same address, or any loopback address when the listener takes
- * the whole family (0.0.0.0 or [::]). Listeners are bound IPv6-only, so the
- * families never mix. Other local addresses of the machine would loop too,
- * but finding them is the OS's business, not a config check's. */
-static int is_own_address(const iocpd_addr *listen,
-                          const iocpd_addr *upstream) {
-  size_t len = listen->family == IOCPD_AF_INET ? 4 : 16;
-  if (listen->family != upstream->family || listen->port != upstream->port)
-    return 0;
-  if (memcmp(listen->ip, upstream->ip, len) == 0 &&
-      (listen->family == IOCPD_AF_INET ||
-       listen->scope_id == upstream->scope_id))
+/* The destination a connection to a really goes to: an IPv4-mapped IPv6
+ * address is its IPv4 address, and the wildcard (0.0.0.0 or ::), which as
+ * a destination means this host, is its loopback address. */
+static iocpd_addr destination(const iocpd_addr *a) {
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  iocpd_addr d = *a;
+  if (d.family == IOCPD_AF_INET6 && memcmp(d.ip, mapped, sizeof(mapped)) == 0) {
+    memmove(d.ip, d.ip + 12, 4);
+    memset(d.ip + 4, 0, 12);
+    d.family = IOCPD_AF_INET;
+    d.scope_id = 0;
+  }
+  if (is_wildcard(&d)) {
+    memset(d.ip, 0, sizeof(d.ip));
+    if (d.family == IOCPD_AF_INET) {
+      d.ip[0] = 127;
+      d.ip[3] = 1;
+    } else {
+      d.ip[15] = 1;
+    }
+  }
+  return d;
+}
+
+/* Whether a connection to upstream would arrive at a listener bound to
+ * listen: the same address, or, when the listener takes the whole family
+ * (0.0.0.0 or [::]), any address of this machine (loopback included).
+ * Listeners are bound IPv6-only, so the families never mix. */
+static int leads_to(const iocpd_addr *upstream, const iocpd_addr *listen) {
+  iocpd_addr to = destination(upstream);
+  if (to.family != listen->family || to.port != listen->port) return 0;
+  if (memcmp(to.ip, listen->ip, to.family == IOCPD_AF_INET ? 4 : 16) == 0 &&
+      (to.family == IOCPD_AF_INET || to.scope_id == listen->scope_id))
     return 1;
-  return is_wildcard(listen) && is_loopback(upstream);
+  return is_wildcard(listen) && iocpd_addr_is_local(&to);
 }
 
 /* Checks one upstream entry and appends its addresses to found (count so
@@ -1367,7 +1387,7 @@ static int add_upstream(loader *ld, listener_rec *rec, const char *entry,
   }
   for (k = 0; rec->listen_ok && k < (size_t)n; k++) {
     char text[IOCPD_ADDR_STRLEN];
-    if (!is_own_address(&rec->addr, &found[count + k])) continue;
+    if (!leads_to(&found[count + k], &rec->addr)) continue;
     if (kind == ADDRESS_IP)
       add_problem(ld, line,
                   "upstream: %s is this listener's own address (relay loop)",
@@ -1460,6 +1480,90 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
                    &rec->connect_timeout_ms);
 }
 
+/* Relay loops through other listeners: a forward listener whose upstream
+ * is the address of another listener of this file that relays, directly
+ * or through more of them, back to the first. (A listener's own address
+ * among its upstreams was reported by add_upstream; an upstream that is
+ * an echo listener of this file is a chain, not a loop.) */
+
+/* The listener a connection to upstream arrives at, or -1. */
+static int listener_at(loader *ld, const iocpd_addr *upstream) {
+  size_t j;
+  for (j = 0; j < ld->listener_count; j++) {
+    if (ld->listeners[j].listen_ok && leads_to(upstream, &ld->listeners[j].addr)) return (int)j;
+  }
+  return -1;
+}
+
+/* Whether listener `from` relays, through upstream edges next[][], to
+ * listener `to`. seen has room for every listener. */
+static int relays_to(loader *ld, int **next, size_t from, size_t to, unsigned char *seen) {
+  size_t *stack, top = 0, k;
+  int found = 0;
+  stack = malloc(ld->listener_count * sizeof(*stack));
+  if (stack == NULL) {
+    ld->out_of_memory = 1;
+    return 0;
+  }
+  memset(seen, 0, ld->listener_count);
+  stack[top++] = from;
+  seen[from] = 1;
+  while (top > 0 && !found) {
+    size_t at = stack[--top];
+    listener_rec *rec = &ld->listeners[at];
+    for (k = 0; next[at] != NULL && k < rec->upstream_count; k++) {
+      int j = next[at][k];
+      if (j < 0 || seen[j]) continue;
+      if ((size_t)j == to) {
+        found = 1;
+        break;
+      }
+      seen[j] = 1;
+      stack[top++] = (size_t)j;
+    }
+  }
+  free(stack);
+  return found;
+}
+
+static void check_relay_cycles(loader *ld) {
+  size_t n = ld->listener_count, i, k;
+  int **next = calloc(n != 0 ? n : 1, sizeof(*next));
+  unsigned char *seen = malloc(n != 0 ? n : 1);
+
+  if (next == NULL || seen == NULL) goto out_of_memory;
+  /* next[i][k]: the listener that upstream k of forward listener i leads
+   * to, or -1. */
+  for (i = 0; i < n; i++) {
+    listener_rec *rec = &ld->listeners[i];
+    if (rec->handler != IOCPD_HANDLER_FORWARD || rec->upstream_count == 0) continue;
+    next[i] = malloc(rec->upstream_count * sizeof(**next));
+    if (next[i] == NULL) goto out_of_memory;
+    for (k = 0; k < rec->upstream_count; k++) next[i][k] = listener_at(ld, &rec->upstreams[k]);
+  }
+  for (i = 0; i < n; i++) {
+    listener_rec *rec = &ld->listeners[i];
+    for (k = 0; next[i] != NULL && k < rec->upstream_count; k++) {
+      int j = next[i][k];
+      char text[IOCPD_ADDR_STRLEN];
+      if (j < 0 || (size_t)j == i || !relays_to(ld, next, (size_t)j, i, seen)) continue;
+      add_problem(ld, rec->upstream_line,
+                  "upstream: %s is the address of [%s%s] (line %d), which relays back to "
+                  "this listener (relay loop)",
+                  iocpd_addr_format(&rec->upstreams[k], text), LISTENER_PREFIX,
+                  ld->listeners[j].name, ld->listeners[j].listen_line);
+      break;
+    }
+  }
+  goto out;
+out_of_memory:
+  ld->out_of_memory = 1;
+out:
+  for (i = 0; next != NULL && i < n; i++) free(next[i]);
+  free(next);
+  free(seen);
+}
+
 static void check_listeners(loader *ld) {
   size_t i, j;
 
@@ -1473,6 +1577,7 @@ static void check_listeners(loader *ld) {
                   LISTENER_PREFIX, rec->name);
     check_forward_keys(ld, rec);
   }
+  check_relay_cycles(ld);
 
   /* Two listeners on one address cannot both bind; neither can a wildcard
    * and a specific address of the same family on the same port (Windows

@@ -94,6 +94,13 @@ char *iocpd_addr_format(const iocpd_addr *addr, char *buf);
 int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
                   size_t errlen);
 
+/* 1 if addr (its port ignored) is an address of this machine, where a
+ * connection would come back to this host: one of its interfaces'
+ * addresses (loopback included) or the wildcard 0.0.0.0 / ::, which as a
+ * destination means this host. Asks the OS (a bind test), so it reflects
+ * the interfaces of the moment; call it while loading configuration. */
+int iocpd_addr_is_local(const iocpd_addr *addr);
+
 /* An address block: an address and how many leading bits must match. */
 typedef struct iocpd_cidr {
   iocpd_addr addr; /* port unused */

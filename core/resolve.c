@@ -1,7 +1,8 @@
 /*
  * iocpd_resolve: "host:port" text to addresses. Numeric forms go through
  * iocpd_addr_parse; names through getaddrinfo, which Winsock and BSD
- * sockets share (net.h picks the header).
+ * sockets share (net.h picks the header). And iocpd_addr_is_local, which
+ * the config check for relay loops asks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,4 +77,26 @@ int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
   memcpy(host, text, host_len);
   host[host_len] = '\0';
   return lookup(host, (uint16_t)port, out, max, errbuf, errlen);
+}
+
+int iocpd_addr_is_local(const iocpd_addr *addr) {
+  static const uint8_t any[16];
+  struct sockaddr_storage ss;
+  iocpd_addr probe;
+  iocpd__socket s;
+  int len, local;
+
+  if (memcmp(addr->ip, any, addr->family == IOCPD_AF_INET ? 4 : 16) == 0) return 1;
+  if (iocpd__backend_init(NULL) != 0) return 0;
+  /* Binding succeeds only to an address of this machine. A TCP socket
+   * bound to port 0 and closed again sends nothing. (Not a datagram
+   * socket: Wine 8 lets those bind to any address.) */
+  probe = *addr;
+  probe.port = 0;
+  len = iocpd__sockaddr_from(&probe, &ss);
+  s = socket(ss.ss_family, SOCK_STREAM, 0);
+  local = s != IOCPD__SOCKET_BAD && bind(s, (struct sockaddr *)&ss, (iocpd__socklen)len) == 0;
+  if (s != IOCPD__SOCKET_BAD) iocpd__socket_close(s);
+  iocpd__backend_cleanup();
+  return local;
 }

@@ -92,6 +92,28 @@ int main(void) {
     fprintf(stderr, "iocpd_strerror wrong\n");
   }
 
+  /* Addresses of this machine: loopback and the wildcard, which as a
+   * destination means this host; a documentation address never is. */
+  {
+    static const char *const local[] = {"127.0.0.1", "127.0.0.2", "0.0.0.0", "::"};
+    static const char *const remote[] = {"192.0.2.1", "2001:db8::1"};
+    size_t i;
+    for (i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+      checks++;
+      if (iocpd_addr_parse_ip(local[i], &a) != 0 || !iocpd_addr_is_local(&a)) {
+        failures++;
+        fprintf(stderr, "iocpd_addr_is_local(%s) is not 1\n", local[i]);
+      }
+    }
+    for (i = 0; i < sizeof(remote) / sizeof(remote[0]); i++) {
+      checks++;
+      if (iocpd_addr_parse_ip(remote[i], &a) != 0 || iocpd_addr_is_local(&a)) {
+        failures++;
+        fprintf(stderr, "iocpd_addr_is_local(%s) is not 0\n", remote[i]);
+      }
+    }
+  }
+
   printf("%d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;
 }

@@ -397,6 +397,7 @@ class ConfigErrors(unittest.TestCase):
             "valid-forward", "valid-forward-name", "forward-missing-upstream",
             "forward-keys-on-echo", "upstream-empty", "upstream-port",
             "upstream-bad-address", "upstream-nohost", "upstream-relay-loop",
+            "upstream-relay-loop-wildcard", "upstream-relay-cycle",
             "connect-timeout", "idle-timeout", "buffer-size",
             # Protection and bad input.
             "unreadable", "only-comments", "valid-crlf-warning", "crlf-errors",

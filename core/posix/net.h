@@ -5,4 +5,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 typedef socklen_t iocpd__socklen;
+#include <unistd.h>
+typedef int iocpd__socket;
+#define IOCPD__SOCKET_BAD (-1)
+#define iocpd__socket_close close
 #endif

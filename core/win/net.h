@@ -4,4 +4,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 typedef int iocpd__socklen;
+typedef SOCKET iocpd__socket;
+#define IOCPD__SOCKET_BAD INVALID_SOCKET
+#define iocpd__socket_close closesocket
 #endif

@@ -43,3 +43,12 @@ int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
   if (n < (int)max && iocpd_addr_parse(numeric, &out[n]) == 0) n++;
   return n;
 }
+
+/* No sockets in the fuzzer either: loopback and the wildcards are local,
+ * every other address is not. */
+int iocpd_addr_is_local(const iocpd_addr *addr) {
+  static const uint8_t any[16];
+  static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (addr->family == IOCPD_AF_INET) return addr->ip[0] == 127 || memcmp(addr->ip, any, 4) == 0;
+  return memcmp(addr->ip, any, 16) == 0 || memcmp(addr->ip, v6_loopback, 16) == 0;
+}
