@@ -31,6 +31,11 @@ typedef struct iocpd__worker_os {
   iocpd__source_kind wake_kind; /* data.ptr for wakefd points here */
   iocpd_conn *ready_head;       /* connections with work to do */
   iocpd_conn *ready_tail;
+  /* Connections that asked for more work after their turn in this pass:
+   * they wait for the next pass, behind everyone else (see loop.c). */
+  iocpd_conn *later_head;
+  iocpd_conn *later_tail;
+  uint64_t pass;                /* loop passes so far */
   int idle_pipes[8][2];         /* empty pipes kept for splicing (splice.c) */
   int idle_pipe_count;
   uint64_t pipes_used_ms;       /* when a pipe last came back to the pool */
@@ -72,7 +77,8 @@ struct iocpd_conn {
   unsigned char peer_closed;
   unsigned char closing;  /* iocpd_close: finish writes, then close */
   unsigned char aborting; /* iocpd_abort: socket already reset */
-  unsigned char queued;   /* on the worker's ready list */
+  unsigned char queued;   /* on the worker's ready or later list */
+  uint64_t served_pass;   /* the pass in which it was last processed */
   unsigned char connecting; /* iocpd_connect in progress */
   unsigned char bulk;     /* the last recv filled the buffer: splice next */
   iocpd_conn *splice_to;  /* iocpd_conn_splice_to; the two point at each other */

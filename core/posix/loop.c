@@ -85,17 +85,31 @@ void iocpd__loop_wakeup(iocpd__worker *w) {
   }
 }
 
+static void list_append(iocpd_conn **head, iocpd_conn **tail, iocpd_conn *c) {
+  c->ready_next = NULL;
+  if (*tail != NULL) {
+    (*tail)->ready_next = c;
+  } else {
+    *head = c;
+  }
+  *tail = c;
+}
+
 void iocpd__loop_schedule(iocpd_conn *c) {
   iocpd__worker_os *os = &c->base.worker->os;
   if (c->queued) return;
   c->queued = 1;
-  c->ready_next = NULL;
-  if (os->ready_tail != NULL) {
-    os->ready_tail->ready_next = c;
+  /* One turn per connection per pass: a connection that has had its turn
+   * in this pass (say, a bulk reader whose buffer came back) waits for the
+   * next one, behind the others. Served again at once, a connection that
+   * always has input could take most of a worker while the others wait
+   * for the next epoll_wait. Others scheduled meanwhile (a relay's other
+   * side) still run in this pass. */
+  if (c->served_pass == os->pass) {
+    list_append(&os->later_head, &os->later_tail, c);
   } else {
-    os->ready_head = c;
+    list_append(&os->ready_head, &os->ready_tail, c);
   }
-  os->ready_tail = c;
 }
 
 static void on_conn_event(iocpd_conn *c, uint32_t events) {
@@ -113,17 +127,31 @@ static void on_conn_event(iocpd_conn *c, uint32_t events) {
 
 /* Processes ready connections, including those scheduled meanwhile (a
  * relay's write to its other side, say) so that a chunk usually crosses
- * the relay within one pass, with no extra epoll_wait. The budget keeps
- * one connection that always has more to do from starving epoll and the
- * inbox. */
+ * the relay within one pass, with no extra epoll_wait. Each connection
+ * gets one turn per pass; one that wants another waits on the later list,
+ * which becomes the ready list of the next pass. The budget keeps a pass
+ * from starving epoll and the inbox. */
 static void run_ready(iocpd__worker *w) {
   int budget = PROCESS_BUDGET;
+  w->os.pass++;
   while (w->os.ready_head != NULL && budget-- > 0) {
     iocpd_conn *c = w->os.ready_head;
     w->os.ready_head = c->ready_next;
     if (w->os.ready_head == NULL) w->os.ready_tail = NULL;
     c->queued = 0;
+    c->served_pass = w->os.pass;
     iocpd__conn_process(c);
+  }
+  /* Whatever waits for a later turn goes after what is left of this
+   * pass (the budget may have run out). */
+  if (w->os.later_head != NULL) {
+    if (w->os.ready_tail != NULL) {
+      w->os.ready_tail->ready_next = w->os.later_head;
+    } else {
+      w->os.ready_head = w->os.later_head;
+    }
+    w->os.ready_tail = w->os.later_tail;
+    w->os.later_head = w->os.later_tail = NULL;
   }
 }
 
