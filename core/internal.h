@@ -318,6 +318,9 @@ void iocpd__conn_started(iocpd_conn *c);
 void iocpd__count_closed(iocpd_conn *c);
 /* Counts an outbound connect that failed before a connection existed. */
 void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to);
+/* Counts an accept (pipe = 0) or a splice pipe (pipe = 1) that the OS
+ * refused for lack of descriptors. */
+void iocpd__count_fd_exhausted(iocpd__listener *l, int pipe);
 /* Frees the failure table. */
 void iocpd__stats_free(iocpd_server *s);
 

@@ -461,6 +461,11 @@ typedef struct iocpd_listener_stats {
   uint64_t rejected_denied; /* reset at accept: deny list, or not on allow */
   uint64_t rejected_per_ip; /* reset at accept: max_connections_per_ip */
   uint64_t paused;          /* times accepting paused at a connection limit */
+  /* Out of file descriptors (handles on Windows): accepts that failed for
+   * that reason (accepting then pauses and retries), and, on Linux, splice
+   * pipes that could not be made (that relay then copies instead). */
+  uint64_t fd_exhausted_accept;
+  uint64_t fd_exhausted_pipe;
   /* Bytes so far, counted as they move: client -> iocpd (in), iocpd ->
    * client (out), iocpd -> upstream (up), upstream -> iocpd (down). */
   uint64_t bytes_in, bytes_out, bytes_up, bytes_down;

@@ -74,6 +74,16 @@ static void count_failure(iocpd_server *s, iocpd__listener *l, const iocpd_addr 
   s->failure_count++;
 }
 
+void iocpd__count_fd_exhausted(iocpd__listener *l, int pipe) {
+  iocpd__mutex_lock(l->server->lock);
+  if (pipe) {
+    l->stats.fd_exhausted_pipe++;
+  } else {
+    l->stats.fd_exhausted_accept++;
+  }
+  iocpd__mutex_unlock(l->server->lock);
+}
+
 void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to) {
   iocpd__mutex_lock(l->server->lock);
   count_failure(l->server, l, to);

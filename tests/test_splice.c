@@ -9,6 +9,8 @@
  * - on IOCP the call says IOCPD_ENOTSUP and nothing changes;
  * - a client reset in the middle of a spliced transfer ends both
  *   connections (under ASan: without touching freed memory);
+ * - out of descriptors for pipes, the relay copies instead and the
+ *   listener counts the refusals (fd_exhausted_pipe);
  * - misuse is refused with IOCPD_EINVAL.
  */
 #include <stdatomic.h>
@@ -192,6 +194,62 @@ static void test_reset_mid_transfer(iocpd_server *s, uint16_t port) {
   CHECK(wait_count(s, 0));
 }
 
+#ifndef _WIN32
+#include <dirent.h>
+#include <sys/resource.h>
+
+/* Descriptors this process has open now. */
+static int open_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return -1;
+  while (readdir(d) != NULL) n++;
+  closedir(d);
+  return n - 3; /* ".", ".." and the directory's own descriptor */
+}
+
+/* Out of descriptors for pipes: the relay copies instead, every byte still
+ * arrives, and the listener counts each pipe it could not make. */
+static void test_no_descriptors_for_pipes(iocpd_server *s, uint16_t port) {
+  static char out[BULK / 4], in[BULK / 4];
+  struct rlimit old, tight;
+  iocpd_listener_stats st;
+  long spliced_before = atomic_load(&spliced_chunks);
+  size_t i;
+  int fds;
+  tsock c;
+
+  /* Let the worker's idle pipes go (closed after a second unused). */
+  tnet_sleep_ms(1500);
+  fds = open_fds();
+  CHECK(fds > 0 && getrlimit(RLIMIT_NOFILE, &old) == 0);
+  /* Room for this client, its relayed connection, the upstream side and
+   * the echo's end of it, and nothing more: no pipe fits. */
+  tight = old;
+  tight.rlim_cur = (rlim_t)fds + 4;
+  CHECK(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  c = tnet_connect(port);
+  CHECK(c != TSOCK_BAD);
+  if (c != TSOCK_BAD) {
+    for (i = 0; i < sizeof(out); i++) out[i] = (char)(i * 7 + (i >> 10));
+    for (i = 0; i < sizeof(out); i += STEP) {
+      CHECK(tnet_send_all(c, out + i, STEP) == 0);
+      CHECK(tnet_recv_exact(c, in + i, STEP) == 0);
+    }
+    CHECK(memcmp(in, out, sizeof(in)) == 0);
+    CHECK(shutdown(c, TNET_SHUT_WR) == 0);
+    CHECK(tnet_sees_end(c));
+    tnet_close(c);
+  }
+  CHECK(wait_count(s, 0));
+  setrlimit(RLIMIT_NOFILE, &old);
+  iocpd_server_listener_stats(s, &st, 1);
+  printf("out of descriptors: %llu pipes refused, %ld chunks spliced meanwhile\n",
+         (unsigned long long)st.fd_exhausted_pipe, atomic_load(&spliced_chunks) - spliced_before);
+  CHECK(st.fd_exhausted_pipe > 0);
+}
+#endif
+
 int main(void) {
   uint16_t relay_port, echo_port;
   iocpd_server *s;
@@ -204,6 +262,9 @@ int main(void) {
   if (s != NULL) {
     test_bulk_and_small(s, relay_port);
     test_reset_mid_transfer(s, relay_port);
+#ifndef _WIN32
+    test_no_descriptors_for_pipes(s, relay_port);
+#endif
     iocpd_server_destroy(s);
   }
   return check_summary();

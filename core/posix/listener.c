@@ -128,6 +128,7 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
          * stop polling it for a moment rather than spin. */
         epoll_ctl(w->os.epfd, EPOLL_CTL_DEL, l->os.fd, NULL);
         l->os.polled = 0;
+        if (e == EMFILE || e == ENFILE) iocpd__count_fd_exhausted(l, 0);
         iocpd__listener_retry_later(l, "cannot accept", e);
       }
       return;

@@ -123,7 +123,10 @@ int iocpd__splice_read(iocpd_conn *c) {
   ssize_t n;
 
   if (to == NULL || !c->bulk || !takes_writes(to)) return 0;
-  if (get_pipe(w, fd) != 0) return 0;
+  if (get_pipe(w, fd) != 0) {
+    if (errno == EMFILE || errno == ENFILE) iocpd__count_fd_exhausted(c->base.listener, 1);
+    return 0;
+  }
   do {
     n = splice(c->fd, NULL, fd[1], NULL, size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
   } while (n < 0 && errno == EINTR);

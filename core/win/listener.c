@@ -152,6 +152,7 @@ void iocpd__listener_resume(iocpd__listener *l) {
   e = fill_pool(l);
   /* Out of sockets or memory: with fewer (or no) accepts posted the
    * listener would shrink for good, so try again in a moment. */
+  if (e == WSAEMFILE) iocpd__count_fd_exhausted(l, 0);
   if (e != 0) iocpd__listener_retry_later(l, "cannot post an accept", (long)e);
 }
 
