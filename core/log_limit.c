@@ -1,0 +1,60 @@
+/*
+ * Rate-limited logging: a warning that one event per client could repeat
+ * (an upstream down, a flood of rejected clients) goes out at most once a
+ * second per listener and message, and the next line that goes out counts
+ * the ones left out. Kept apart from log.c, which formats only, so that
+ * the config fuzzer can link log.c without threads.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+int iocpd__log_limit_pass(iocpd__log_limit *limit, uint64_t now, uint64_t *suppressed) {
+  if (limit->last_ms != 0 && now - limit->last_ms < IOCPD__LOG_LIMIT_MS) {
+    limit->suppressed++;
+    return 0;
+  }
+  *suppressed = limit->suppressed;
+  limit->suppressed = 0;
+  limit->last_ms = now;
+  return 1;
+}
+
+/* The limit of listener l for messages of format fmt: the slot holding
+ * fmt, else a free one, else the last one (shared by the overflow). Server
+ * lock held. */
+static iocpd__log_limit *handler_limit(iocpd__listener *l, const char *fmt) {
+  size_t i;
+  for (i = 0; i < IOCPD__HANDLER_LOG_FORMATS; i++) {
+    if (l->handler_log_format[i] == NULL) l->handler_log_format[i] = fmt;
+    if (l->handler_log_format[i] == fmt) return &l->handler_log[i];
+  }
+  return &l->handler_log[IOCPD__HANDLER_LOG_FORMATS - 1];
+}
+
+void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt,
+                            ...) {
+  iocpd__listener *l = conn->base.listener;
+  iocpd_server *s = l->server;
+  uint64_t suppressed = 0;
+  char line[512];
+  va_list ap;
+  int pass, n;
+
+  if (!iocpd_server_log_enabled(s, level)) return;
+  iocpd__mutex_lock(s->lock);
+  pass = iocpd__log_limit_pass(handler_limit(l, fmt), iocpd__now_ms(), &suppressed);
+  iocpd__mutex_unlock(s->lock);
+  if (!pass) return;
+  va_start(ap, fmt);
+  n = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (suppressed > 0) {
+    iocpd__log(s, level, "%s; %llu more since the last report", line,
+               (unsigned long long)suppressed);
+  } else {
+    iocpd__log(s, level, "%s", line);
+  }
+}
