@@ -48,7 +48,7 @@
  * C string.
  */
 
-/* MSVC: fopen, strerror and stat are fine here; keep /W4 quiet about them. */
+/* MSVC: strerror is fine here; keep /W4 quiet about it. */
 #define _CRT_SECURE_NO_WARNINGS
 #define _CRT_NONSTDC_NO_DEPRECATE
 
@@ -59,17 +59,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <ini.h>
 
 #include "compat.h"
 #include "config.h"
-
-/* The C runtime of MSVC has S_IFDIR but no S_ISDIR. */
-#if !defined(S_ISDIR) && defined(S_IFDIR)
-#define S_ISDIR(mode) (((mode)&S_IFMT) == S_IFDIR)
-#endif
+#include "utf8_files.h"
 
 #define MAX_FILE_SIZE (1024 * 1024)
 #define MAX_LISTENER_NAME 63
@@ -384,19 +379,20 @@ static int compare_problems(const void *a, const void *b) {
 /* Reads the whole file into *text (NUL-terminated) and its size into *len.
  * Returns 0, or -1 after recording the problem. */
 static int read_file(loader *ld, char **text, size_t *len) {
-  struct stat st;
   FILE *f;
   char *buf = NULL;
   size_t cap = 4096, used = 0;
   int rc = -1;
 
   /* fopen of a directory succeeds on Linux (reading then fails) and fails
-   * with EACCES on Windows; neither says what is wrong, so ask first. */
-  if (stat(ld->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+   * with EACCES on Windows; neither says what is wrong, so ask first. The
+   * path is UTF-8, as every string here: utf8_files.h opens it by that
+   * name on Windows too. */
+  if (iocpd__is_directory(ld->path)) {
     add_problem(ld, 0, "cannot open: is a directory");
     return -1;
   }
-  f = fopen(ld->path, "rb");
+  f = iocpd__fopen(ld->path, "rb");
   if (f == NULL) {
     add_problem(ld, 0, "cannot open: %s", strerror(errno));
     return -1;

@@ -76,9 +76,10 @@ typedef struct iocpd_config {
 /* Receives one problem, already formatted as "FILE:LINE: message". */
 typedef void (*iocpd_config_report_fn)(void *arg, const char *message);
 
-/* Loads and validates path. Returns 0 and sets *out (free it with
- * iocpd_config_free) if the file is valid; otherwise returns the number of
- * problems reported (> 0) and leaves *out NULL. */
+/* Loads and validates path, a UTF-8 file name on every platform (Windows
+ * included). Returns 0 and sets *out (free it with iocpd_config_free) if
+ * the file is valid; otherwise returns the number of problems reported
+ * (> 0) and leaves *out NULL. */
 int iocpd_config_load(const char *path, iocpd_config **out,
                       iocpd_config_report_fn report, void *report_arg);
 
