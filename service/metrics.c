@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 
+#include "process_handles.h"
 /* The request head (request line and headers) may be this long. */
 #define MAX_REQUEST 8192
 /* From accepting to the end of the request head. A client that trickles
@@ -207,6 +208,14 @@ char *metrics_render(const metrics_source *src, size_t *len) {
          "Access log lines lost: the queue was full, or writing failed.");
   appendf(&t, "iocpd_access_log_dropped_total %llu\n",
           (unsigned long long)access_log_dropped(src->access_log));
+  {
+    /* Without a count (no /proc, say) the family is there with no sample. */
+    uint64_t handles;
+    family(&t, "iocpd_process_open_handles", "gauge",
+           "Open file descriptors (Linux) or handles (Windows) of the iocpd process.");
+    if (process_open_handles(&handles) == 0)
+      appendf(&t, "iocpd_process_open_handles %llu\n", (unsigned long long)handles);
+  }
   if (t.failed) goto fail;
   free(st);
   free(fail);
