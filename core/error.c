@@ -19,6 +19,7 @@ const char *iocpd_strerror(int err) {
     case IOCPD_EBUSY: return "operation already pending";
     case IOCPD_EIO: return "I/O error";
     case IOCPD_ENOTSUP: return "not supported on this platform";
+    case IOCPD_EMFILE: return "too many open files";
     default: return "unknown error";
   }
 }

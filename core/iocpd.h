@@ -48,7 +48,8 @@ enum {
   IOCPD_ENOTFOUND = -12,    /* no open connection has that id */
   IOCPD_EBUSY = -13,        /* an operation of that kind is already pending */
   IOCPD_EIO = -14,          /* any other operating-system error */
-  IOCPD_ENOTSUP = -15       /* not available on this platform */
+  IOCPD_ENOTSUP = -15,      /* not available on this platform */
+  IOCPD_EMFILE = -16        /* out of file descriptors (handles on Windows) */
 };
 
 /* Returns a short English description of an IOCPD_E* code. Never NULL. */

@@ -87,6 +87,7 @@ int main(void) {
   }
   checks++;
   if (strcmp(iocpd_strerror(IOCPD_ECONNRESET), "connection reset by peer") != 0 ||
+      strcmp(iocpd_strerror(IOCPD_EMFILE), "too many open files") != 0 ||
       strcmp(iocpd_strerror(-999), "unknown error") != 0) {
     failures++;
     fprintf(stderr, "iocpd_strerror wrong\n");

@@ -363,6 +363,68 @@ static void test_close_linger_spares_a_slow_reader(void) {
   iocpd_server_destroy(s);
 }
 
+#ifndef _WIN32
+/* ------------------------------------------------------------------------ */
+/* Out of descriptors: a connect says so by name (a relay's "no upstream
+ * reachable" then reads "too many open files", not "I/O error"). */
+#include <sys/resource.h>
+#include <unistd.h>
+
+static atomic_int ed_accepted, ed_rc = 1;
+
+static int ed_accept(iocpd_conn *c) {
+  atomic_fetch_add(&ed_accepted, 1);
+  return iocpd_conn_set_timer(c, 300);
+}
+static void ed_timer(iocpd_conn *c) {
+  iocpd_addr to = loopback(sc_target_port);
+  iocpd_conn *up;
+  int rc = iocpd_connect(c, &to, &sc_upstream, NULL, &up);
+  atomic_store(&ed_rc, rc);
+  if (rc == 0) iocpd_abort(up);
+  iocpd_close(c);
+}
+static const iocpd_handler exhausted = {
+    .name = "exhausted", .on_accept = ed_accept, .on_timer = ed_timer};
+
+/* The lowest descriptor number that is free now: a limit at it leaves no
+ * number free (a limit counts numbers, not open descriptors). */
+static int lowest_free_fd(void) {
+  int fd = dup(0), low = fd;
+  if (fd >= 0) close(fd);
+  return low;
+}
+
+static void test_connect_out_of_descriptors(void) {
+  uint16_t port = tnet_free_port();
+  iocpd_server *s = start_with(&exhausted, port, 0);
+  struct rlimit old, none;
+  tsock c;
+  int fds;
+
+  CHECK(s != NULL);
+  if (s == NULL) return;
+  sc_target_port = tnet_free_port();
+  c = tnet_connect(port);
+  CHECK(c != TSOCK_BAD);
+  CHECK(wait_flag(&ed_accepted, 1, 5000));
+  fds = lowest_free_fd();
+  CHECK(fds > 0 && getrlimit(RLIMIT_NOFILE, &old) == 0);
+  /* Not one descriptor more until the timer has tried its connect. */
+  none = old;
+  none.rlim_cur = (rlim_t)fds;
+  CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0);
+  tnet_sleep_ms(600);
+  setrlimit(RLIMIT_NOFILE, &old);
+  printf("connect without a free descriptor: %d (%s)\n", atomic_load(&ed_rc),
+         iocpd_strerror(atomic_load(&ed_rc)));
+  CHECK(atomic_load(&ed_rc) == IOCPD_EMFILE);
+  if (c != TSOCK_BAD) tnet_close(c);
+  CHECK(wait_count(s, 0));
+  iocpd_server_destroy(s);
+}
+#endif
+
 int main(void) {
   size_t i;
   tnet_init();
@@ -371,5 +433,8 @@ int main(void) {
   test_shutdown_while_connecting();
   test_close_linger_bounds_a_stuck_close();
   test_close_linger_spares_a_slow_reader();
+#ifndef _WIN32
+  test_connect_out_of_descriptors();
+#endif
   return check_summary();
 }

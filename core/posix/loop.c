@@ -41,6 +41,8 @@ int iocpd__translate_errno(int e) {
     case ENETUNREACH:
     case EHOSTUNREACH: return IOCPD_ENETUNREACH;
     case ECANCELED: return IOCPD_ECANCELED;
+    case EMFILE:
+    case ENFILE: return IOCPD_EMFILE;
     default: return IOCPD_EIO;
   }
 }

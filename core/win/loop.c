@@ -54,6 +54,8 @@ int iocpd__translate_win(DWORD e) {
     case ERROR_NETWORK_UNREACHABLE:
     case ERROR_HOST_UNREACHABLE: return IOCPD_ENETUNREACH;
     case ERROR_OPERATION_ABORTED: return IOCPD_ECANCELED; /* = WSA_OPERATION_ABORTED */
+    case WSAEMFILE:
+    case ERROR_TOO_MANY_OPEN_FILES: return IOCPD_EMFILE;
     default: return IOCPD_EIO;
   }
 }
