@@ -188,6 +188,15 @@ char *metrics_render(const metrics_source *src, size_t *len) {
          "wait in the backlog meanwhile; none is rejected).");
   for (i = 0; i < n; i++)
     sample(&t, "iocpd_accept_paused_total", st[i].name, NULL, NULL, st[i].paused);
+  family(&t, "iocpd_descriptors_exhausted_total", "counter",
+         "Operations refused for lack of file descriptors (handles): accept (accepting "
+         "pauses and retries) and, on Linux, pipe (a relay copies instead of splicing).");
+  for (i = 0; i < n; i++) {
+    sample(&t, "iocpd_descriptors_exhausted_total", st[i].name, "operation", "accept",
+           st[i].fd_exhausted_accept);
+    sample(&t, "iocpd_descriptors_exhausted_total", st[i].name, "operation", "pipe",
+           st[i].fd_exhausted_pipe);
+  }
   family(&t, "iocpd_bytes_total", "counter",
          "Bytes moved: in (client to iocpd), out (iocpd to client), up (iocpd to "
          "upstream), down (upstream to iocpd).");

@@ -4,7 +4,8 @@ Natively only (under Wine the descriptors belong to the wineserver): iocpd
 runs under `prlimit --nofile=48` and gets more clients than it can hold.
 It must not spin on the listener that stays readable (CPU time stays low
 and the warning is logged at most about once a second), must keep serving
-the clients it has, and must accept again once descriptors are free.
+the clients it has, must accept again once descriptors are free, and must
+count the refused accepts in iocpd_descriptors_exhausted_total.
 """
 import os
 import re
@@ -12,6 +13,7 @@ import socket
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import iocpdtest as t  # noqa: E402
@@ -37,7 +39,9 @@ class FdExhaustion(unittest.TestCase):
         wd = t.Workdir()
         clients = []
         try:
-            daemon, ports = t.start(wd, [("echo", "echo")], service={"workers": "1"})
+            mport = t.free_ports(1)[0]
+            daemon, ports = t.start(wd, [("echo", "echo")],
+                                    service={"workers": "1", "metrics_listen": t.addr(mport)})
             port = ports["echo"]
             cpu_before = cpu_seconds(daemon.pid)
             for _ in range(CLIENTS):
@@ -56,14 +60,21 @@ class FdExhaustion(unittest.TestCase):
             clients[0].sendall(b"ping")
             self.assertEqual(t.recv_exact(clients[0], 4), b"ping")
             # Free the descriptors: everyone still waiting gets served.
-            for s in clients[:40]:
+            for s in clients[:50]:
                 s.close()
-            del clients[:40]
+            del clients[:50]
             deadline = time.time() + 10
             for s in clients[-5:]:
                 s.settimeout(max(0.1, deadline - time.time()))
                 s.sendall(b"late")
                 self.assertEqual(t.recv_exact(s, 4), b"late")
+            with urllib.request.urlopen("http://%s/metrics" % t.addr(mport), timeout=10) as r:
+                body = r.read().decode()
+            m = re.search(r'^iocpd_descriptors_exhausted_total\{listener="echo",'
+                          r'operation="accept"\} (\d+)$', body, re.M)
+            self.assertIsNotNone(m, "no descriptor exhaustion counter in the metrics")
+            print("iocpd_descriptors_exhausted_total{operation=\"accept\"} = %s" % m.group(1))
+            self.assertGreaterEqual(int(m.group(1)), 1)
             for s in clients:
                 s.close()
             clients = []
