@@ -1,7 +1,7 @@
 /* The access log: formatting, the queue and the writer thread (see
  * access_log.h). */
 
-/* MSVC: fopen and strerror are fine here. */
+/* MSVC: strerror is fine here. */
 #define _CRT_SECURE_NO_WARNINGS
 
 #include <assert.h>
@@ -13,6 +13,7 @@
 #include "access_log.h"
 #include "log.h"
 #include "thread.h"
+#include "utf8_files.h"
 
 /* The most the queue holds, in bytes of formatted lines (about 16,000
  * lines). The writer swaps the whole queue for an empty buffer and writes
@@ -226,7 +227,9 @@ static void warn(access_log *log, const char *what, const char *path, int err) {
 /* Opens PATH for appending and measures it. Returns 0, or an errno value. */
 static int open_file(access_log *log) {
   long end;
-  log->file = fopen(log->path, "ab");
+  /* PATH is UTF-8: utf8_files.h opens, renames and removes files by that
+   * name on Windows too. */
+  log->file = iocpd__fopen(log->path, "ab");
   if (log->file == NULL) return errno != 0 ? errno : EIO;
   /* Where an append-mode stream starts is up to the C library: ask for
    * the end. A file too large for a long is rotated at the first line. */
@@ -267,17 +270,17 @@ static uint64_t rotate(access_log *log) {
   if (log->file != NULL) fclose(log->file);
   log->file = NULL;
   if (log->keep == 0) {
-    if (remove(log->path) != 0) err = errno;
+    if (iocpd__remove(log->path) != 0) err = errno;
   } else {
     rotated_name(log, log->rotated, log->keep);
-    remove(log->rotated);
+    iocpd__remove(log->rotated);
     for (n = log->keep; n > 1; n--) {
       rotated_name(log, log->rotated, n - 1);
       rotated_name(log, log->rotated2, n);
-      rename(log->rotated, log->rotated2);
+      iocpd__rename(log->rotated, log->rotated2);
     }
     rotated_name(log, log->rotated, 1);
-    if (rename(log->path, log->rotated) != 0) err = errno;
+    if (iocpd__rename(log->path, log->rotated) != 0) err = errno;
   }
   if (err != 0) {
     /* Most likely another process holds PATH without sharing deletion

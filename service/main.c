@@ -50,6 +50,10 @@ static int parse_config_option(int argc, char **argv, const char **path) {
 int main(int argc, char **argv) {
   const char *path;
 
+  if (platform_utf8_init(&argc, &argv) != 0) {
+    fprintf(stderr, "iocpd: out of memory\n");
+    return EXIT_RUNTIME;
+  }
   if (argc < 2) {
     usage(stderr);
     return EXIT_USAGE;

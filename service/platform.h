@@ -7,7 +7,18 @@
 
 #include <stddef.h>
 
-/* The config file used when -c is not given. */
+/* Makes the command line and the console speak UTF-8, the one encoding of
+ * every string in iocpd. Call first thing in main with its argc and argv.
+ * On Windows it replaces them with the UTF-16 command line converted to
+ * UTF-8 (the C runtime's argv is in the ANSI code page, which cannot name
+ * every file), the same for `iocpd service` as the SCM starts it, and
+ * sets the console, if there is one, to show UTF-8 output until the
+ * process exits (redirected output gets the UTF-8 bytes as they are).
+ * Elsewhere argv already holds the bytes that were typed and nothing
+ * changes. Returns 0, or -1 if out of memory (argc, argv unchanged). */
+int platform_utf8_init(int *argc, char ***argv);
+
+/* The config file used when -c is not given (UTF-8). */
 const char *platform_default_config(void);
 
 /* Writes the current UTC time as "2026-11-24T23:10:57.123Z". */

@@ -63,6 +63,10 @@ iocpd_blackbox_test(drain 120 300 SERIAL)
 # Running out of descriptors (native only: exits 77 under Wine).
 iocpd_blackbox_test(fd_exhaustion 60 60 SERIAL)
 
+# Config, access log and service names in Cyrillic and CJK. Under Wine it
+# also installs a service in the shared prefix's one SCM: run alone.
+iocpd_blackbox_test(unicode 60 300 SERIAL)
+
 # Regression tests for defects found in review (tests/test_reliability.py):
 # the handshake deadline with idle_timeout = 0, stuck /metrics scrapers,
 # the "no upstream reachable" log rate, no failover after a drain abort,

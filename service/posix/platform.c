@@ -8,6 +8,12 @@
 
 static sigset_t stop_signals;
 
+int platform_utf8_init(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  return 0;
+}
+
 const char *platform_default_config(void) { return "/etc/iocpd/iocpd.ini"; }
 
 void platform_format_utc_now(char *buf, size_t size) {

@@ -1,18 +1,73 @@
 /* Platform pieces for Windows. */
 #include <windows.h>
+#include <shellapi.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "platform.h"
+#include "utf8_files.h"
 
 static HANDLE stop_requested;
 static HANDLE stop_finished;
 
+/* The console's output code page before platform_utf8_init set UTF-8. */
+static UINT console_output_cp;
+
+static void restore_console_output_cp(void) { SetConsoleOutputCP(console_output_cp); }
+
+/* When stdout or stderr is a console, has it show the UTF-8 that iocpd
+ * writes. The code page belongs to the console, not to this process (the
+ * cmd.exe that started iocpd shares it), so it is given back at exit. When
+ * both are redirected, the bytes go out as they are: UTF-8. */
+static void use_utf8_console(void) {
+  DWORD mode;
+  if (!GetConsoleMode(GetStdHandle(STD_OUTPUT_HANDLE), &mode) &&
+      !GetConsoleMode(GetStdHandle(STD_ERROR_HANDLE), &mode))
+    return;
+  console_output_cp = GetConsoleOutputCP();
+  if (console_output_cp == CP_UTF8 || !SetConsoleOutputCP(CP_UTF8)) return;
+  atexit(restore_console_output_cp);
+}
+
+static void free_args(char **args, int n) {
+  while (n > 0)
+    free(args[--n]);
+  free(args);
+}
+
+int platform_utf8_init(int *argc, char ***argv) {
+  int n = 0, i;
+  /* The command line as the process got it, in UTF-16; for a service,
+   * the binPath that the SCM started. */
+  wchar_t **wide = CommandLineToArgvW(GetCommandLineW(), &n);
+  char **utf8;
+
+  if (wide == NULL) return -1;
+  utf8 = calloc((size_t)n + 1, sizeof(*utf8));
+  for (i = 0; utf8 != NULL && i < n; i++) {
+    utf8[i] = iocpd__utf16_to_utf8(wide[i]);
+    if (utf8[i] == NULL) {
+      free_args(utf8, i);
+      utf8 = NULL;
+    }
+  }
+  LocalFree(wide);
+  if (utf8 == NULL) return -1;
+  /* Like the C runtime's own argv, these live as long as the process. */
+  *argc = n;
+  *argv = utf8;
+  use_utf8_console();
+  return 0;
+}
+
 const char *platform_default_config(void) {
-  static char path[MAX_PATH];
-  const char *base = getenv("ProgramData");
-  snprintf(path, sizeof(path), "%s\\iocpd\\iocpd.ini",
-           base != NULL ? base : "C:\\ProgramData");
+  /* UTF-8 takes at most 3 bytes for each UTF-16 unit of MAX_PATH. */
+  static char path[3 * MAX_PATH + 32];
+  wchar_t base[MAX_PATH];
+  DWORD n = GetEnvironmentVariableW(L"ProgramData", base, MAX_PATH);
+  char *utf8 = n > 0 && n < MAX_PATH ? iocpd__utf16_to_utf8(base) : NULL;
+  snprintf(path, sizeof(path), "%s\\iocpd\\iocpd.ini", utf8 != NULL ? utf8 : "C:\\ProgramData");
+  free(utf8);
   return path;
 }
 

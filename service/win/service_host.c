@@ -162,6 +162,9 @@ static void stop_daemon(service_host *h) {
   daemon_stop(&h->daemon, on_drain_progress, h);
 }
 
+/* argv: the service name, then the start parameters of StartServiceW, in
+ * UTF-16. Only the name is used, as it is (a W name for the W calls); the
+ * config path came with the process's command line (platform_utf8_init). */
 static void WINAPI service_main(DWORD argc, wchar_t **argv) {
   service_host *h = the_host;
   static wchar_t fallback_name[] = L"iocpd";
