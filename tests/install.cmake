@@ -11,11 +11,19 @@
 #
 #   blackbox.install   RUN_SERIAL: it installs services and listens on
 #                      127.0.0.1:7007, the example config's port
+#
+# sdtool (tests/sdtool.c), a Windows test helper that reads and sets the
+# owner and DACL of a file, lets the script plant a config with a
+# permissive DACL and read back what the install left (Wine's cacls and
+# icacls are stubs).
 
 if(IOCPD_TEST_PLATFORM STREQUAL "wine")
   find_package(Python3 COMPONENTS Interpreter REQUIRED)
+  add_executable(sdtool ${CMAKE_CURRENT_LIST_DIR}/sdtool.c)
+  target_link_libraries(sdtool PRIVATE advapi32 shell32)
   get_filename_component(_iocpd_example "${CMAKE_CURRENT_LIST_DIR}/../iocpd.ini.example" ABSOLUTE)
   # The script stops itself at 280 s, after cleaning up.
   iocpd_blackbox_test(install 300 300 SERIAL
-                      ENV "IOCPD_MSI=${IOCPD_MSI}" "IOCPD_EXAMPLE_CONFIG=${_iocpd_example}")
+                      ENV "IOCPD_MSI=${IOCPD_MSI}" "IOCPD_EXAMPLE_CONFIG=${_iocpd_example}"
+                          "IOCPD_SD_TOOL=$<TARGET_FILE:sdtool>")
 endif()

@@ -253,7 +253,9 @@ class Daemon:
         return self.proc.pid
 
     def _read(self, f):
-        f.flush()
+        # kill() closes the files; what they hold is still read by name.
+        if not f.closed:
+            f.flush()
         with open(f.name, "rb") as g:
             return g.read().decode("utf-8", "replace")
 

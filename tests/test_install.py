@@ -6,11 +6,20 @@ manager: `iocpd install`, `iocpd uninstall` and the MSI.
                          a quoted command line, the example config is written
                          to C:\\ProgramData\\iocpd\\iocpd.ini, echo works on
                          127.0.0.1:7007 (the example's listener: the test fails
-                         if that port is busy); msiexec /x: service, event
-                         source and program files gone, config kept; a second
-                         /i keeps the edited config; /x again
+                         if that port is busy), C:\\ProgramData\\iocpd, the
+                         config and logs\\ have the protected owner and DACL;
+                         msiexec /x (after sc stop: see stop_before_removal):
+                         service, event source and program files gone, config
+                         kept; a second /i keeps the edited config, in which
+                         the example's access_log line is uncommented: the
+                         service writes its access log to logs\\; /x again
     default_config       `iocpd install` with no -c uses that kept config and
                          does not rewrite it
+    msi_planted          C:\\ProgramData\\iocpd and iocpd.ini planted before the
+                         MSI, writable by everyone: msiexec /i fails (the
+                         custom action refuses), the folder and the file are
+                         left with the protected owner and DACL, no service;
+                         a second /i (the file is now trusted) installs
   InstallTest
     usage_errors         exit 2 for a bad option, --start value or account,
                          and nothing is installed
@@ -31,6 +40,14 @@ manager: `iocpd install`, `iocpd uninstall` and the MSI.
     local_service        --account LocalService --start delayed: the account
                          is NT AUTHORITY\\LocalService, the start type auto,
                          the delayed flag a warning under Wine
+  PlantedConfigTest
+    planted_config       C:\\ProgramData\\iocpd and iocpd.ini planted before
+                         `iocpd install`, writable by everyone (owner BU):
+                         install locks both down (owner and DACL read back as
+                         the protected ones) and refuses with exit 3, the
+                         planted text untouched; a second install (now
+                         trusted, --account LocalService) creates logs\\ for
+                         the service SID and LocalService
 
 Wine only: natively the script exits 77 (skipped). It makes its own Wine
 prefix with tests/wine/prefix.sh, with WINEDLLPATH pointing at the inih shim
@@ -40,20 +57,29 @@ with it every Wine process of the run, is removed at the end, after the
 services are uninstalled in finally blocks.
 
 Wine does not check accounts: NT SERVICE\\<name> and LocalService are stored
-as given, and every service runs as the Wine user. It has no Event Log
+as given, and every service runs as the Wine user. Wine 8 does not store file
+security either: it maps a DACL onto the Unix mode bits (Everyone's write
+right becomes the "other" write bit, ACEs for other SIDs are dropped) and
+builds the descriptor it returns from the mode, always owned by the Wine
+user. So where sdtool finds that a DACL does not read back as set, owner and
+DACL are checked by what survives that mapping (nobody but SYSTEM,
+Administrators and the owner may write), and the logs folder's ACE for the
+service SID by what `iocpd install` says it applied; on a system that stores
+ACLs they are compared exactly. It has no Event Log
 message rendering, no service SID, no failure-actions flag, no delayed
 start; its sc.exe prints errors only on its debug channel (err+sc), so a
 missing service is recognised by "failed to open service 1060" there.
 
 Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM (iocpdtest.py);
 IOCPD_MSI, the MSI that the `msi` target built; IOCPD_EXAMPLE_CONFIG,
-iocpd.ini.example.
+iocpd.ini.example; IOCPD_SD_TOOL, tests/sdtool.c built.
 """
 
 import sys
 
 sys.dont_write_bytecode = True
 
+import hashlib
 import os
 import re
 import shlex
@@ -63,6 +89,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import struct
 import unittest
 
 import iocpdtest as t
@@ -247,6 +274,161 @@ def port_is_free(port):
         s.close()
 
 
+# ---------------------------------------------------------------------------
+# Owners and DACLs (tests/sdtool.c)
+
+SID_ALIASES = {"SY": "S-1-5-18", "BA": "S-1-5-32-544", "BU": "S-1-5-32-545",
+               "SU": "S-1-5-6", "LS": "S-1-5-19", "WD": "S-1-1-0", "AU": "S-1-5-11",
+               "CO": "S-1-3-0", "OW": "S-1-3-4", "NS": "S-1-5-20", "IU": "S-1-5-4"}
+RIGHT_ALIASES = {"FA": 0x1F01FF, "FR": 0x120089, "FW": 0x120116, "FX": 0x1200A0,
+                 "GA": 0x10000000, "GR": 0x80000000, "GW": 0x40000000, "GX": 0x20000000,
+                 "SD": 0x10000, "RC": 0x20000, "WD": 0x40000, "WO": 0x80000}
+# Rights that let a holder change a config, or who may: write or append
+# data, extended attributes, delete, the DACL, the owner; generic write/all.
+WRITE_RIGHTS = 0x2 | 0x4 | 0x10 | 0x10000 | 0x40000 | 0x80000 | 0x40000000 | 0x10000000
+MODIFY = 0x1301BF  # read, write, execute and delete: what a log writer needs
+READ_EXECUTE = 0x1200A9
+
+# What `iocpd install` and the MSI leave on C:\ProgramData\iocpd, on
+# iocpd.ini in it, and on its logs folder (LOGS_SDDL % service SID ACEs).
+FOLDER_SDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)(A;OICI;0x1200a9;;;SU)"
+FILE_SDDL = "O:BAD:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;0x1200a9;;;BU)(A;;0x1200a9;;;SU)"
+LOGS_SDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)%s"
+PLANTED_FOLDER_SDDL = "D:P(A;OICI;FA;;;WD)"
+PLANTED_FILE_SDDL = "O:BUD:P(A;;FA;;;WD)"
+
+
+def service_sid(name):
+    """The SID of NT SERVICE\\name: S-1-5-80- and the SHA-1 of the upper-cased
+    name in UTF-16LE, as five little-endian 32-bit numbers ([MS-LSAT]
+    3.1.1.1.2)."""
+    digest = hashlib.sha1(name.upper().encode("utf-16-le")).digest()
+    return "S-1-5-80-" + "-".join(str(n) for n in struct.unpack("<5I", digest))
+
+
+def parse_sddl(text):
+    """(owner SID, protected, {(type, flags, mask, SID)}) of an SDDL string
+    with an owner and a DACL; aliases are resolved to SIDs and masks."""
+    m = re.match(r"^(?:O:(\S+?))?(?:G:\S+?)?D:(P?)(?:AI|AR)*((?:\([^)]*\))*)$", text.strip())
+    if not m:
+        raise AssertionError("unexpected SDDL %r" % text)
+    owner = SID_ALIASES.get(m.group(1), m.group(1))
+    aces = set()
+    for ace in re.findall(r"\(([^)]*)\)", m.group(3)):
+        kind, flags, rights, _, _, sid = ace.split(";")[:6]
+        if rights.lower().startswith("0x"):
+            mask = int(rights, 16)
+        else:
+            mask = 0
+            for i in range(0, len(rights), 2):
+                mask |= RIGHT_ALIASES[rights[i:i + 2]]
+        flag_set = frozenset(flags[i:i + 2] for i in range(0, len(flags), 2))
+        aces.add((kind, flag_set, mask, SID_ALIASES.get(sid, sid)))
+    return owner, m.group(2) == "P", aces
+
+
+def sd_tool(*args):
+    r = wine([os.environ["IOCPD_SD_TOOL"]] + list(args))
+    if r.rc != 0:
+        raise AssertionError("sdtool %s: %r" % (" ".join(args), r))
+    return r.stdout.strip()
+
+
+_stores_acls = []
+
+
+def stores_acls():
+    """Whether this system keeps a file's DACL as set (Windows, Wine with
+    stored ACLs) rather than rebuilding it from Unix mode bits (Wine 8)."""
+    if not _stores_acls:
+        probe = os.path.join(_prefix["top"], "acl-probe")
+        with open(probe, "w") as f:
+            f.write("probe\n")
+        wanted = "D:P(A;;FA;;;BA)(A;;FR;;;BU)"
+        sd_tool("set", windows_path(probe), wanted)
+        _stores_acls.append(parse_sddl(sd_tool("get", windows_path(probe)))[2]
+                            == parse_sddl(wanted)[2])
+    return _stores_acls[0]
+
+
+def assert_secured(test, path, expected):
+    """Asserts that path (a Windows path) has the owner and DACL of the
+    SDDL expected, exactly where the system stores them; under Wine 8, that
+    nobody but SYSTEM, Administrators and the owner may write to it."""
+    actual = sd_tool("get", path)
+    owner, protected, aces = parse_sddl(actual)
+    if stores_acls():
+        want_owner, want_protected, want_aces = parse_sddl(expected)
+        test.assertEqual((owner, protected, aces), (want_owner, want_protected, want_aces),
+                         "%s: %s, expected %s" % (path, actual, expected))
+        return
+    trusted = {SID_ALIASES["SY"], SID_ALIASES["BA"], owner}
+    writers = sorted(sid for kind, _, mask, sid in aces
+                     if kind == "A" and mask & WRITE_RIGHTS and sid not in trusted)
+    test.assertEqual(writers, [], "%s may be changed by %s: %s" % (path, writers, actual))
+
+
+def plant(test, folder, config, text):
+    """Creates folder and config (Windows paths of drive_c paths) the way a
+    standard user could before an install: both writable by everyone, the
+    file owned by Users (Wine keeps no owner but its user's)."""
+    os.makedirs(folder[1])
+    sd_tool("set", folder[0], PLANTED_FOLDER_SDDL)
+    with open(config[1], "w", newline="\n") as f:
+        f.write(text)
+    sd_tool("set", config[0], PLANTED_FILE_SDDL)
+    # The planting itself worked: everyone may write the file now.
+    _, _, aces = parse_sddl(sd_tool("get", config[0]))
+    test.assertTrue([a for a in aces if a[0] == "A" and a[3] == SID_ALIASES["WD"]
+                     and a[2] & 0x2], aces)
+
+
+def default_location():
+    """((Windows path, Unix path) of C:\\ProgramData\\iocpd, of iocpd.ini in
+    it), after removing what an earlier test left there."""
+    folder = drive_c("ProgramData", "iocpd")
+    shutil.rmtree(folder, ignore_errors=True)
+    return ((r"C:\ProgramData\iocpd", folder),
+            (r"C:\ProgramData\iocpd\iocpd.ini", os.path.join(folder, "iocpd.ini")))
+
+
+def planted_text():
+    return "; planted by a standard user\n" + t.config_text(
+        [("planted", t.addr(t.free_ports(1)[0]), "echo")])
+
+
+def stop_before_removal(name):
+    """Stops the service name, if it runs, and waits for its process to
+    end. Wine's msiexec /x sends the stop (ServiceControl Stop="both") and
+    goes on to delete the service and its files without waiting for the
+    stop, as Wait="yes" asks (its +service trace shows no wait): while the
+    service process is still ending, iocpd.exe is in use and stays on disk
+    (1 run in 5 before this was added). Windows Installer waits."""
+    if service_state(name) in (None, "STOPPED"):
+        return
+    wine(["sc", "stop", name])
+    wait_state(name, "STOPPED")
+    deadline = time.monotonic() + 10
+    while wine_pids("iocpd.exe") and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def wait_for_file(path, text, timeout=15):
+    """The contents of path once they contain text; fails after timeout s."""
+    deadline = time.monotonic() + timeout
+    data = ""
+    while time.monotonic() < deadline:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                data = f.read()
+        except OSError:
+            data = ""
+        if text in data:
+            return data
+        time.sleep(0.2)
+    raise AssertionError("no %r in %s within %g s: %r" % (text, path, timeout, data))
+
+
 def uninstall_quietly(workdir, name):
     """Cleanup: removes the service name if it exists, ignoring errors."""
     try:
@@ -276,6 +458,8 @@ class MsiTest(unittest.TestCase):
         self.workdir.cleanup()
 
     def msiexec(self, op, log_name):
+        if op == "/x":
+            stop_before_removal("iocpd")
         log = os.path.join(_prefix["top"], log_name)
         r = wine(["msiexec", op, windows_path(self.msi), "/qn", "/l*v", windows_path(log)],
                  timeout=150)
@@ -340,21 +524,64 @@ class MsiTest(unittest.TestCase):
             self.msiexec("/i", "msi-install.log")
             with open(config, newline="") as f:
                 self.assertEqual(f.read(), example, "the config is not the example")
+            logs = drive_c("ProgramData", "iocpd", "logs")
+            self.assertTrue(os.path.isdir(logs), "the MSI made no logs folder")
+            assert_secured(self, r"C:\ProgramData\iocpd\iocpd.ini", FILE_SDDL)
+            assert_secured(self, r"C:\ProgramData\iocpd", FOLDER_SDDL)
+            assert_secured(self, r"C:\ProgramData\iocpd\logs",
+                           LOGS_SDDL % "(A;OICI;0x1301bf;;;%s)" % service_sid("iocpd"))
             self.check_installed()
 
             print("msiexec /x: service, event source and files gone, config kept")
             self.msiexec("/x", "msi-remove.log")
             self.check_removed(example)
 
-            print("msiexec /i again: the edited config is kept")
+            print("msiexec /i again: the edited config is kept; the service writes the "
+                  "example's access log to the logs folder")
             edited = example.replace("drain_timeout = 30s", "drain_timeout = 30s ; edited")
-            self.assertNotEqual(edited, example)
+            edited = edited.replace("\n;access_log = logs/access.log",
+                                    "\naccess_log = logs/access.log")
+            self.assertIn("\naccess_log = logs/access.log", edited,
+                          "the example has no commented access_log in the logs folder")
             with open(config, "w", newline="") as f:
                 f.write(edited)
             self.msiexec("/i", "msi-install2.log")
             self.check_installed()
+            self.assertRegex(wait_for_file(os.path.join(logs, "access.log"), "listener=echo"),
+                             r"listener=echo client=127\.0\.0\.1:\d+ ")
             self.msiexec("/x", "msi-remove2.log")
             self.check_removed(edited)
+        finally:
+            if service_state("iocpd") is not None:
+                wine(["msiexec", "/x", windows_path(self.msi), "/qn"], timeout=150)
+            uninstall_quietly(self.workdir, "iocpd")
+
+    def test_3_msi_planted(self):
+        """The MSI, when a standard user prepared C:\\ProgramData\\iocpd."""
+        self.assertTrue(self.msi and os.path.isfile(self.msi), self.msi)
+        folder, config = default_location()
+        text = planted_text()
+        plant(self, folder, config, text)
+        try:
+            print("msiexec /i on a planted config: refused, folder and file locked down")
+            r = wine(["msiexec", "/i", windows_path(self.msi), "/qn"], timeout=150)
+            self.assertNotEqual(r.rc, 0, "the MSI installed over a planted config: %r" % r)
+            # Wine passes the custom action's output through (Windows
+            # Installer does not: there it goes to the Event Log as well).
+            self.assertRegex(r.stdout + r.stderr, r"iocpd\.ini existed before this install.*"
+                             r"review it, then run the install again")
+            assert_secured(self, folder[0], FOLDER_SDDL)
+            assert_secured(self, config[0], FILE_SDDL)
+            self.assertIsNone(service_state("iocpd"), "the MSI left a service behind")
+            with open(config[1], newline="") as f:
+                self.assertEqual(f.read(), text, "the planted file was changed")
+
+            print("msiexec /i again, after the review: installed")
+            self.msiexec("/i", "msi-planted2.log")
+            wait_state("iocpd", "RUNNING")
+            self.assertTrue(os.path.isdir(drive_c("ProgramData", "iocpd", "logs")))
+            self.msiexec("/x", "msi-planted-remove.log")
+            self.assertIsNone(service_state("iocpd"))
         finally:
             if service_state("iocpd") is not None:
                 wine(["msiexec", "/x", windows_path(self.msi), "/qn"], timeout=150)
@@ -528,6 +755,56 @@ class InstallTest(unittest.TestCase):
             r = iocpd(self.workdir, "uninstall", "--name", name)
             self.assertEqual(r.rc, 0, r)
             self.assertIsNone(service_state(name))
+        finally:
+            uninstall_quietly(self.workdir, name)
+
+
+class PlantedConfigTest(unittest.TestCase):
+    """`iocpd install` with the default config, when a standard user
+    prepared C:\\ProgramData\\iocpd before the administrator. Runs after
+    MsiTest (unittest orders classes by name), whose config it removes."""
+
+    def setUp(self):
+        self.workdir = t.Workdir()
+
+    def tearDown(self):
+        self.workdir.cleanup()
+
+    def test_planted_config(self):
+        name = "iocpd-planted"
+        folder, config = default_location()
+        text = planted_text()
+        plant(self, folder, config, text)
+        try:
+            print("install on a planted folder and config: both locked down, exit 3")
+            r = iocpd(self.workdir, "install", "--name", name, "--start", "demand")
+            assert_secured(self, folder[0], FOLDER_SDDL)
+            assert_secured(self, config[0], FILE_SDDL)
+            self.assertEqual(r.rc, 3, r)
+            self.assertRegex(r.stderr, r"C:\\ProgramData\\iocpd\\iocpd\.ini existed before "
+                             r"this install.*(Everyone|S-1-1-0)", r)
+            self.assertIn("review", r.stderr)
+            self.assertIsNone(service_state(name), "a service was installed: %r" % r)
+            with open(config[1], newline="") as f:
+                self.assertEqual(f.read(), text, "the planted file was changed")
+
+            print("install again, after the review: the file is trusted now; logs/ for "
+                  "the service SID and LocalService")
+            r = iocpd(self.workdir, "install", "--name", name, "--start", "demand",
+                      "--account", "LocalService")
+            self.assertEqual(r.rc, 0, r)
+            sid = service_sid(name)
+            self.assertRegex(r.stdout, r"logs: +C:\\ProgramData\\iocpd\\logs\r?\n +writable by "
+                             r"NT SERVICE\\%s \(%s\) and LocalService \(S-1-5-19\)"
+                             % (re.escape(name), sid))
+            self.assertTrue(os.path.isdir(os.path.join(folder[1], "logs")))
+            assert_secured(self, r"C:\ProgramData\iocpd\logs", LOGS_SDDL % (
+                "(A;OICI;0x1301bf;;;%s)(A;OICI;0x1301bf;;;LS)" % sid))
+            assert_secured(self, config[0], FILE_SDDL)
+            with open(config[1], newline="") as f:
+                self.assertEqual(f.read(), text)
+            r = iocpd(self.workdir, "uninstall", "--name", name)
+            self.assertEqual(r.rc, 0, r)
         finally:
             uninstall_quietly(self.workdir, name)
 

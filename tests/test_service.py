@@ -366,17 +366,22 @@ class Event:
         return "%s%s %r" % (self.kind, ident, self.text)
 
 
-_STRING = re.compile(r'\\(x\{?[0-9a-fA-F]+\}?|.)')
+_STRING = re.compile(r'\\([0-9a-fA-F]{4}|x\{?[0-9a-fA-F]+\}?|.)')
 
 
 def _unescape(s):
-    """Undoes Wine's debugstr_w escaping (\\\\, \\", \\n, \\xHHHH)."""
+    """Undoes Wine's debugstr_w escaping: \\\\, \\", \\n, \\r, \\t, and
+    \\HHHH (four hex digits, no 'x') for every other UTF-16 unit below
+    0x20 or above 0x7e, so "конфиг" arrives as \\043a\\043e..., and a
+    character beyond the BMP as its two surrogates (older Wine wrote
+    \\xHHHH)."""
     def one(m):
         c = m.group(1)
-        if c.startswith("x"):
+        if len(c) == 4 or c.startswith("x"):
             return chr(int(c.strip("x{}"), 16))
         return {"n": "\n", "r": "\r", "t": "\t"}.get(c, c)
-    return _STRING.sub(one, s)
+    units = _STRING.sub(one, s)
+    return units.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 class EventLog:

@@ -7,8 +7,9 @@
  * Windows creates and manages for the service itself, with no password and
  * only the rights of an ordinary user. Next to the service the command
  * registers the Event Log source of the same name, and with the default
- * config path it creates %ProgramData%\iocpd\ and writes the example config
- * there if none exists.
+ * config path it prepares %ProgramData%\iocpd\: the example config there if
+ * none exists, a logs folder the service may write, and nothing in it that
+ * anyone but an administrator could change (install_files.c).
  *
  * Every setting beyond the service itself (description, recovery, the
  * preshutdown timeout, the service SID, delayed start, the event source) is
@@ -17,7 +18,6 @@
  * stays installed without it.
  */
 #include <windows.h>
-#include <sddl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,14 +40,6 @@
  * without one. */
 static const DWORD restart_delays_ms[] = {5000, 30000, 60000};
 #define RESET_PERIOD_S (24 * 60 * 60)
-
-/* The default config's directory, when iocpd creates it: SYSTEM and
- * administrators may change it, users and services (NT AUTHORITY\SERVICE,
- * in every service's token, virtual accounts included) may only read it.
- * Protected (P), so %ProgramData%'s "users may create files" entries are
- * not inherited: otherwise any local user could write a config there
- * before the service first starts. */
-#define CONFIG_DIR_SDDL L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FRFX;;;BU)(A;OICI;FRFX;;;SU)"
 
 typedef enum start_mode { START_AUTO, START_DEMAND, START_DELAYED } start_mode;
 
@@ -102,7 +94,7 @@ static wchar_t *wjoin(const wchar_t *first, ...) {
 
 /* Prints "  LABEL VALUE\n" to stdout, VALUE being UTF-16. */
 static void print_field(const char *label, const wchar_t *value) {
-  char *a = install_narrow(value);
+  char *a = iocpd__utf16_to_utf8(value);
   printf("  %-14s%s\n", label, a != NULL ? a : "?");
   free(a);
 }
@@ -165,8 +157,10 @@ static void install_usage(FILE *out) {
           "                     [--start auto|demand|delayed]\n"
           "Registers iocpd as a Windows service (run from an elevated prompt).\n"
           "  -c FILE            the config the service reads (default %s);\n"
-          "                     relative paths are made absolute. When the default\n"
-          "                     file does not exist, the example config is written there\n"
+          "                     relative paths are made absolute. For the default, its\n"
+          "                     folder is made (or taken over) for administrators only,\n"
+          "                     with logs\\ in it for the service, and the example config\n"
+          "                     is written there when there is none\n"
           "  --name NAME        service name, also its Event Log source (default %s)\n"
           "  --account ACCOUNT  NT SERVICE\\NAME, a virtual account (the default), or\n"
           "                     LocalService. For another account, install with the\n"
@@ -181,6 +175,21 @@ static void install_usage(FILE *out) {
           "exit codes: 0 installed (warnings name settings this system could not apply),\n"
           "2 usage error, 3 failure (not elevated, service exists...)\n",
           platform_default_config(), INSTALL_DEFAULT_NAME);
+}
+
+/* The length of the UTF-8 string s in UTF-16 units, as Windows counts the
+ * 256 characters a service name may have (0 if s is not UTF-8). */
+static size_t utf16_length(const char *s) {
+  wchar_t *w = iocpd__utf8_to_utf16(s);
+  size_t n = w != NULL ? wcslen(w) : 0;
+  free(w);
+  return n;
+}
+
+/* Whether account (as the SCM stores it) is LocalService. */
+static int is_local_service(const wchar_t *account) {
+  return account != NULL && (_wcsicmp(account, L"NT AUTHORITY\\LocalService") == 0 ||
+                             _wcsicmp(account, L"LocalService") == 0);
 }
 
 /* Fills *opt from argv (argv[0] is "install"). Returns 0, 1 after printing
@@ -233,7 +242,7 @@ static int parse_options(int argc, char **argv, install_options *opt) {
     }
     *value = argv[++i];
   }
-  if (opt->name[0] == '\0' || strlen(opt->name) > 256 || strpbrk(opt->name, "/\\") != NULL) {
+  if (opt->name[0] == '\0' || utf16_length(opt->name) > 256 || strpbrk(opt->name, "/\\") != NULL) {
     fprintf(stderr, "iocpd: invalid service name '%s' (1 to 256 characters, no '/' or '\\')\n",
             opt->name);
     return -1;
@@ -259,7 +268,7 @@ static int pick_account(const install_options *opt, install_job *job) {
     job->account = virtual_account;
     return EXIT_OK;
   }
-  given = install_widen(opt->account);
+  given = iocpd__utf8_to_utf16(opt->account);
   if (given == NULL) goto out;
   if (_wcsicmp(given, virtual_account) == 0) {
     job->account = virtual_account;
@@ -270,7 +279,7 @@ static int pick_account(const install_options *opt, install_job *job) {
     job->account = wjoin(L"NT AUTHORITY\\LocalService", (const wchar_t *)NULL);
     rc = job->account != NULL ? EXIT_OK : EXIT_RUNTIME;
   } else {
-    char *va = install_narrow(virtual_account);
+    char *va = iocpd__utf16_to_utf8(virtual_account);
     rc = EXIT_USAGE;
     fprintf(stderr,
             "iocpd: unsupported account '%s': use %s (the default, a virtual account) or "
@@ -298,7 +307,7 @@ static void print_config_problem(void *arg, const char *message) {
  * file is missing or invalid, which is reported: the service would not
  * start). */
 static void read_drain_timeout(install_job *job) {
-  char *path = install_narrow(job->config);
+  char *path = iocpd__utf16_to_utf8(job->config);
   iocpd_config *config = NULL;
 
   job->drain_ms = INSTALL_DEFAULT_DRAIN_MS;
@@ -321,79 +330,6 @@ static void read_drain_timeout(install_job *job) {
   }
   iocpd_config_free(config);
   free(path);
-}
-
-/* Creates the directory of the default config (see CONFIG_DIR_SDDL) if
- * missing. Returns 0, or -1 after printing why. */
-static int make_config_dir(const wchar_t *config) {
-  const wchar_t *slash = wcsrchr(config, L'\\');
-  wchar_t *dir;
-  SECURITY_ATTRIBUTES sa;
-  PSECURITY_DESCRIPTOR sd = NULL;
-  int rc = 0;
-
-  if (slash == NULL) return 0;
-  dir = malloc((size_t)(slash - config + 1) * sizeof(*dir));
-  if (dir == NULL) return -1;
-  memcpy(dir, config, (size_t)(slash - config) * sizeof(*dir));
-  dir[slash - config] = L'\0';
-  if (GetFileAttributesW(dir) != INVALID_FILE_ATTRIBUTES) goto out;
-
-  memset(&sa, 0, sizeof(sa));
-  sa.nLength = sizeof(sa);
-  if (ConvertStringSecurityDescriptorToSecurityDescriptorW(CONFIG_DIR_SDDL, SDDL_REVISION_1, &sd,
-                                                           NULL)) {
-    sa.lpSecurityDescriptor = sd;
-  } else {
-    /* Never expected; the directory then inherits %ProgramData%'s ACL. */
-    install_print_error("warning: cannot build the config directory's ACL", GetLastError());
-  }
-  if (CreateDirectoryW(dir, &sa)) {
-    char *a = install_narrow(dir);
-    printf("iocpd: created %s (administrators may change it; users and services may read it)\n",
-           a != NULL ? a : "the config directory");
-    free(a);
-  } else if (GetLastError() != ERROR_ALREADY_EXISTS) {
-    install_print_error("cannot create the config directory", GetLastError());
-    rc = -1;
-  }
-  LocalFree(sd);
-out:
-  free(dir);
-  return rc;
-}
-
-/* Writes the embedded example to path unless a file is there already.
- * Sets *wrote. Returns 0, or -1 after printing why. */
-static int write_example(const wchar_t *path, int *wrote) {
-  HANDLE h;
-  DWORD done = 0;
-  BOOL ok;
-
-  *wrote = 0;
-  if (install_example_config_size == 0) {
-    fprintf(stderr, "iocpd: warning: this iocpd.exe has no example config built in; "
-                    "write the config yourself\n");
-    return 0;
-  }
-  /* CREATE_NEW: never replaces an existing config, even one that appears
-   * between a check and the write. */
-  h = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
-  if (h == INVALID_HANDLE_VALUE) {
-    if (GetLastError() == ERROR_FILE_EXISTS) return 0;
-    install_print_error("cannot write the example config", GetLastError());
-    return -1;
-  }
-  ok = WriteFile(h, install_example_config, (DWORD)install_example_config_size, &done, NULL) &&
-       done == install_example_config_size;
-  if (!ok) install_print_error("cannot write the example config", GetLastError());
-  CloseHandle(h);
-  if (!ok) {
-    DeleteFileW(path);
-    return -1;
-  }
-  *wrote = 1;
-  return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -607,6 +543,9 @@ static int configure_existing(install_job *job, const install_options *opt) {
     return EXIT_RUNTIME;
   }
   printf("iocpd: configuring the existing service '%s'\n", opt->name);
+  /* The MSI runs this with no one to read its output: what stops it goes
+   * to the Event Log too. */
+  install_errors_to_eventlog(job->name);
   job->config = install_config_of(job->svc);
   if (job->config == NULL) {
     job->drain_ms = INSTALL_DEFAULT_DRAIN_MS;
@@ -614,17 +553,21 @@ static int configure_existing(install_job *job, const install_options *opt) {
     /* As for a new service, the default location is prepared (this is how
      * the MSI gets its config: a file the MSI owned would be replaced or
      * removed with the product, and wixl cannot mark it permanent). */
-    wchar_t *default_config = install_widen(platform_default_config());
+    wchar_t *default_config = iocpd__utf8_to_utf16(platform_default_config());
     int is_default = default_config != NULL && _wcsicmp(default_config, job->config) == 0;
-    int wrote = 0;
+    QUERY_SERVICE_CONFIGW *qc = is_default ? install_query_config(job->svc) : NULL;
+    int local_service = qc != NULL && is_local_service(qc->lpServiceStartName);
+    int wrote = 0, failed;
     free(default_config);
-    if (is_default &&
-        (make_config_dir(job->config) != 0 || write_example(job->config, &wrote) != 0)) {
-      return EXIT_RUNTIME;
-    }
+    free(qc);
+    failed = is_default &&
+             install_prepare_default_config(job->config, job->name, local_service, &wrote) != 0;
+    install_errors_to_eventlog(NULL);
+    if (failed) return EXIT_RUNTIME;
     read_drain_timeout(job);
     print_field("config:", job->config);
     if (wrote) printf("  %-14s%s\n", "", "written from the example");
+    if (is_default) install_print_logs_field(job->config, job->name, local_service);
   }
   quote_command_line(job);
   if (opt->start_given) {
@@ -656,7 +599,7 @@ int cmd_install(int argc, char **argv) {
   if (rc != 0) return rc > 0 ? EXIT_OK : EXIT_USAGE;
   rc = EXIT_RUNTIME;
 
-  job.name = install_widen(opt.name);
+  job.name = iocpd__utf8_to_utf16(opt.name);
   if (job.name == NULL) goto out;
   /* Every usage error is reported before anything else, elevated or not. */
   if (!opt.existing) {
@@ -686,7 +629,7 @@ int cmd_install(int argc, char **argv) {
   if (job.exe == NULL) goto out;
   is_default = opt.config == NULL;
   {
-    wchar_t *given = install_widen(is_default ? platform_default_config() : opt.config);
+    wchar_t *given = iocpd__utf8_to_utf16(is_default ? platform_default_config() : opt.config);
     if (given == NULL) goto out;
     job.config = absolute_path(given);
     free(given);
@@ -694,7 +637,8 @@ int cmd_install(int argc, char **argv) {
   }
   /* Only the default location is prepared: a path given with -c is the
    * administrator's to create. */
-  if (is_default && (make_config_dir(job.config) != 0 || write_example(job.config, &wrote) != 0)) {
+  if (is_default && install_prepare_default_config(job.config, job.name,
+                                                   is_local_service(job.account), &wrote) != 0) {
     goto out;
   }
   read_drain_timeout(&job);
@@ -730,6 +674,7 @@ int cmd_install(int argc, char **argv) {
   }
   print_field("config:", job.config);
   if (wrote) printf("  %-14s%s\n", "", "written from the example: edit it, then start");
+  if (is_default) install_print_logs_field(job.config, job.name, is_local_service(job.account));
 
   if (job.warnings > 0) {
     fprintf(stderr,
@@ -737,7 +682,7 @@ int cmd_install(int argc, char **argv) {
             "(see the warnings above)\n",
             job.warnings);
   }
-  name_a = install_narrow(job.name);
+  name_a = iocpd__utf16_to_utf8(job.name);
   printf("iocpd: start it with: sc start %s\n", name_a != NULL ? name_a : opt.name);
   rc = EXIT_OK;
 out:

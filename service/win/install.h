@@ -10,6 +10,8 @@
 #include <windows.h>
 #include <stddef.h>
 
+#include "utf8_files.h" /* every string is UTF-8; these convert for the W calls */
+
 /* The service name used when --name is not given; the MSI uses it too. */
 #define INSTALL_DEFAULT_NAME "iocpd"
 
@@ -31,22 +33,42 @@
 extern const unsigned char install_example_config[];
 extern const size_t install_example_config_size;
 
-/* Returns a malloc'ed UTF-16 copy of s, read in the ANSI code page (the
- * encoding of argv and of platform_default_config()), or NULL if out of
- * memory. */
-wchar_t *install_widen(const char *s);
-
-/* Returns a malloc'ed ANSI-code-page copy of s, for printing (characters
- * the code page lacks become '?'), or NULL if out of memory. */
-char *install_narrow(const wchar_t *s);
-
 /* Prints "iocpd: WHAT: <system text> (error N)" to stderr. */
 void install_print_error(const char *what, DWORD err);
+
+/* Sends what install_report_error reports to the Event Log too, under the
+ * source name: for runs whose output nobody reads, such as the MSI's
+ * custom action (`install --existing`), where Windows Installer shows a
+ * generic error only. NULL stops it. name must outlive the calls. */
+void install_errors_to_eventlog(const wchar_t *name);
+
+/* Prints "iocpd: MESSAGE" to stderr and, after install_errors_to_eventlog,
+ * writes MESSAGE to the Event Log as an error (event 3002). */
+void install_report_error(const char *message);
 
 /* Opens the service control manager with access. On failure prints why
  * (with the advice to use an elevated prompt on ERROR_ACCESS_DENIED) and
  * returns NULL. */
 SC_HANDLE install_open_scm(DWORD access);
+
+/* Prepares the default config's location (install_files.c) for the
+ * service name: the folder of config, made or taken over (owner
+ * Administrators, who alone may change it; users and services may read
+ * it); config in it, the built-in example when there is none (sets
+ * *wrote), an existing one checked and given the same owner and DACL; and
+ * the folder logs next to config, which the service may write: its
+ * service SID, and LocalService when local_service. Links are refused.
+ * Returns 0, or -1 after printing why; that includes an existing config
+ * that someone other than SYSTEM, Administrators, TrustedInstaller or
+ * the installing user owned or could change: it is locked down all the
+ * same, and accepted by the next run, once an administrator has reviewed
+ * it. */
+int install_prepare_default_config(const wchar_t *config, const wchar_t *name, int local_service,
+                                   int *wrote);
+
+/* Prints the summary's "logs:" field: the logs folder next to config and
+ * who may write it (install_prepare_default_config). */
+void install_print_logs_field(const wchar_t *config, const wchar_t *name, int local_service);
 
 /* Returns the service's configuration (QueryServiceConfigW), malloc'ed,
  * or NULL. svc needs SERVICE_QUERY_CONFIG. */

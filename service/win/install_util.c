@@ -8,42 +8,36 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "eventlog.h"
 #include "install.h"
 
-wchar_t *install_widen(const char *s) {
-  int n = MultiByteToWideChar(CP_ACP, 0, s, -1, NULL, 0);
-  wchar_t *w;
-  if (n <= 0) return NULL;
-  w = malloc((size_t)n * sizeof(*w));
-  if (w != NULL && MultiByteToWideChar(CP_ACP, 0, s, -1, w, n) != n) {
-    free(w);
-    return NULL;
-  }
-  return w;
-}
-
-char *install_narrow(const wchar_t *s) {
-  int n = WideCharToMultiByte(CP_ACP, 0, s, -1, NULL, 0, NULL, NULL);
-  char *a;
-  if (n <= 0) return NULL;
-  a = malloc((size_t)n);
-  if (a != NULL && WideCharToMultiByte(CP_ACP, 0, s, -1, a, n, NULL, NULL) != n) {
-    free(a);
-    return NULL;
-  }
-  return a;
-}
-
 void install_print_error(const char *what, DWORD err) {
-  char text[512];
-  DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0,
-                           text, sizeof(text), NULL);
+  wchar_t text[512];
+  char *utf8 = NULL;
+  /* The W form: the system's text is in the language of the system, which
+   * the ANSI code page may not hold, and what is printed is UTF-8. */
+  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0,
+                           text, sizeof(text) / sizeof(text[0]), NULL);
   /* System messages end with ".\r\n": keep the period, drop the line end. */
-  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+  while (n > 0 && (text[n - 1] == L'\n' || text[n - 1] == L'\r' || text[n - 1] == L' '))
     n--;
-  text[n] = '\0';
-  fprintf(stderr, "iocpd: %s: %s (error %lu)\n", what, n > 0 ? text : "unknown error",
+  text[n] = L'\0';
+  if (n > 0) utf8 = iocpd__utf16_to_utf8(text);
+  fprintf(stderr, "iocpd: %s: %s (error %lu)\n", what, utf8 != NULL ? utf8 : "unknown error",
           (unsigned long)err);
+  free(utf8);
+}
+
+static const wchar_t *errors_source;
+
+void install_errors_to_eventlog(const wchar_t *name) { errors_source = name; }
+
+void install_report_error(const char *message) {
+  fprintf(stderr, "iocpd: %s\n", message);
+  if (errors_source != NULL && eventlog_open(errors_source) == 0) {
+    eventlog_sink(EV_ERROR, IOCPD_LOG_ERROR, message);
+    eventlog_close();
+  }
 }
 
 SC_HANDLE install_open_scm(DWORD access) {

@@ -123,7 +123,7 @@ int cmd_uninstall(int argc, char **argv) {
     fprintf(stderr, "iocpd: invalid service name '%s'\n", name);
     return EXIT_USAGE;
   }
-  wname = install_widen(name);
+  wname = iocpd__utf8_to_utf16(name);
   if (wname == NULL) goto out;
 
   scm = install_open_scm(SC_MANAGER_CONNECT);
@@ -173,7 +173,7 @@ int cmd_uninstall(int argc, char **argv) {
   } else if (err != ERROR_FILE_NOT_FOUND) {
     install_print_error("warning: cannot remove the Event Log source", err);
   }
-  if (config != NULL) config_a = install_narrow(config);
+  if (config != NULL) config_a = iocpd__utf16_to_utf8(config);
   printf("iocpd: kept the config file %s (delete it by hand if it is no longer needed)\n",
          config_a != NULL ? config_a : "(none in the service's command line)");
   rc = stopped == 0 ? EXIT_OK : EXIT_RUNTIME;
