@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "iocpd.h"
+#include "logfmt.h"
 
 typedef struct access_log access_log;
 
@@ -55,8 +56,9 @@ uint64_t access_log_dropped(access_log *log);
 uint64_t access_log_close(access_log *log);
 
 /* Formats record as one logfmt line ending in "\n" into buf (size bytes,
- * at least ACCESS_LOG_LINE_MAX) and returns its length. */
-#define ACCESS_LOG_LINE_MAX 1024
+ * at least ACCESS_LOG_LINE_MAX) and returns its length (logfmt.h has the
+ * layout and the escaping). */
+#define ACCESS_LOG_LINE_MAX LOGFMT_LINE_MAX
 size_t access_log_format(const iocpd_access_record *record, char *buf, size_t size);
 
 #endif /* IOCPD_ACCESS_LOG_H */

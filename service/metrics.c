@@ -6,12 +6,11 @@
 #include <string.h>
 
 #include "compat.h"
+#include "http_request.h"
 #include "log.h"
 #include "metrics.h"
-
 #include "process_handles.h"
-/* The request head (request line and headers) may be this long. */
-#define MAX_REQUEST 8192
+
 /* From accepting to the end of the request head. A client that trickles
  * its request (slowloris) is cut off here, not kept forever. */
 #define REQUEST_TIMEOUT_MS 5000
@@ -242,7 +241,7 @@ fail:
 /* HTTP */
 
 typedef struct http_conn {
-  char request[MAX_REQUEST];
+  char request[HTTP_REQUEST_MAX]; /* the request head, judged by http_request.c */
   size_t request_len;
   char *response; /* kept until on_closed: iocpd_write does not copy */
   size_t response_len;
@@ -250,122 +249,6 @@ typedef struct http_conn {
   int peer_closed;  /* the client's FIN arrived: no more reads */
   size_t discarded; /* bytes read after the answer */
 } http_conn;
-
-typedef enum request_verdict {
-  REQUEST_INCOMPLETE,   /* the head has not ended yet */
-  REQUEST_BAD,          /* 400 */
-  REQUEST_METRICS,      /* 200 */
-  REQUEST_METRICS_HEAD, /* 200, without the body */
-  REQUEST_NOT_FOUND,    /* 404 */
-  REQUEST_METHOD        /* 405 */
-} request_verdict;
-
-/* RFC 9110 token characters (methods, header names). */
-static int is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* The end of the line starting at p (at its "\n"), or NULL. */
-static const char *line_end(const char *p, const char *end) {
-  return memchr(p, '\n', (size_t)(end - p));
-}
-
-/* Length of the line [p, nl) without a trailing "\r". */
-static size_t line_len(const char *p, const char *nl) {
-  size_t n = (size_t)(nl - p);
-  return n > 0 && p[n - 1] == '\r' ? n - 1 : n;
-}
-
-/* "METHOD SP TARGET SP HTTP/1.x": the verdict for it, without the headers. */
-static request_verdict check_request_line(const char *p, size_t n) {
-  size_t m = 0, t, target_len, path_len;
-  const char *target, *q;
-
-  while (m < n && is_tchar(p[m]))
-    m++;
-  if (m == 0 || m == n || p[m] != ' ') return REQUEST_BAD;
-  target = p + m + 1;
-  t = m + 1;
-  while (t < n && p[t] > ' ' && p[t] < 0x7f)
-    t++;
-  target_len = (size_t)(p + t - target);
-  if (target_len == 0 || t == n || p[t] != ' ') return REQUEST_BAD;
-  if (n - t - 1 != 8 || memcmp(p + t + 1, "HTTP/1.", 7) != 0 ||
-      (p[n - 1] != '0' && p[n - 1] != '1'))
-    return REQUEST_BAD;
-  if (target[0] != '/') return REQUEST_BAD; /* only origin-form */
-  q = memchr(target, '?', target_len);
-  path_len = q != NULL ? (size_t)(q - target) : target_len;
-  if (!(m == 3 && memcmp(p, "GET", 3) == 0) && !(m == 4 && memcmp(p, "HEAD", 4) == 0))
-    return REQUEST_METHOD;
-  if (path_len != 8 || memcmp(target, "/metrics", 8) != 0) return REQUEST_NOT_FOUND;
-  return m == 4 ? REQUEST_METRICS_HEAD : REQUEST_METRICS;
-}
-
-/* "Name: value": a token, a colon, then visible characters, spaces and
- * tabs. Folded lines (starting with white space) are obsolete: bad. */
-static int header_ok(const char *p, size_t n) {
-  size_t i = 0;
-  while (i < n && is_tchar(p[i]))
-    i++;
-  if (i == 0 || i == n || p[i] != ':') return 0;
-  for (i++; i < n; i++) {
-    unsigned char c = (unsigned char)p[i];
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;
-  }
-  return 1;
-}
-
-/* 1 if the n bytes at p can still become a request line: a method, a
- * space, a target, a space, then the start of "HTTP/1.0" or "HTTP/1.1". */
-static int request_line_may_follow(const char *p, size_t n) {
-  static const char version[] = "HTTP/1.";
-  size_t i = 0, start;
-
-  while (i < n && is_tchar(p[i]))
-    i++;
-  if (i == n) return 1;
-  if (i == 0 || p[i] != ' ') return 0;
-  start = ++i;
-  while (i < n && p[i] > ' ' && p[i] < 0x7f)
-    i++;
-  if (i == n) return 1;
-  if (i == start || p[i] != ' ') return 0;
-  for (start = ++i; i < n; i++) {
-    size_t at = i - start;
-    int ok;
-    if (at < 7)
-      ok = p[i] == version[at];
-    else if (at == 7)
-      ok = p[i] == '0' || p[i] == '1';
-    else
-      ok = at == 8 && p[i] == '\r'; /* the "\r" of the line's end */
-    if (!ok) return 0;
-  }
-  return 1;
-}
-
-/* Looks at what has arrived so far. The request line is judged as soon as
- * it can no longer become a valid one, so garbage (a TLS handshake, say)
- * is answered at once; the verdict stands once the head has ended (an
- * empty line) with well-formed headers. A bare "\n" is taken as a line end
- * too, as RFC 9112 allows. */
-static request_verdict check_request(const char *buf, size_t len) {
-  const char *end = buf + len, *p = buf, *nl;
-  request_verdict verdict;
-
-  nl = line_end(p, end);
-  if (nl == NULL) return request_line_may_follow(p, len) ? REQUEST_INCOMPLETE : REQUEST_BAD;
-  verdict = check_request_line(p, line_len(p, nl));
-  if (verdict == REQUEST_BAD) return REQUEST_BAD;
-  for (p = nl + 1; (nl = line_end(p, end)) != NULL; p = nl + 1) {
-    size_t n = line_len(p, nl);
-    if (n == 0) return verdict;
-    if (!header_ok(p, n)) return REQUEST_BAD;
-  }
-  return REQUEST_INCOMPLETE;
-}
 
 /* Queues the whole answer, then FIN; from now on input is read only to be
  * thrown away, until the client closes or LINGER_MS pass. */
@@ -417,28 +300,29 @@ static void answer_error(iocpd_conn *conn, http_conn *h, int status, const char 
   answer(conn, h, status, reason, extra_headers, body, n > 0 ? (size_t)n : 0, 0);
 }
 
-static void serve(iocpd_conn *conn, http_conn *h, request_verdict verdict) {
+static void serve(iocpd_conn *conn, http_conn *h, http_verdict verdict) {
   const metrics_source *src = iocpd_conn_handler_arg(conn);
   char *body;
   size_t len = 0;
 
   switch (verdict) {
-  case REQUEST_METRICS:
-  case REQUEST_METRICS_HEAD:
+  case HTTP_METRICS:
+  case HTTP_METRICS_HEAD:
     body = metrics_render(src, &len);
     if (body == NULL) {
       answer_error(conn, h, 500, "Internal Server Error", "");
       return;
     }
-    answer(conn, h, 200, "OK", "", body, len, verdict == REQUEST_METRICS_HEAD);
+    answer(conn, h, 200, "OK", "", body, len, verdict == HTTP_METRICS_HEAD);
     free(body);
     return;
-  case REQUEST_NOT_FOUND: answer_error(conn, h, 404, "Not Found", ""); return;
-  case REQUEST_METHOD:
+  case HTTP_NOT_FOUND: answer_error(conn, h, 404, "Not Found", ""); return;
+  case HTTP_METHOD:
     answer_error(conn, h, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
     return;
-  case REQUEST_BAD:
-  case REQUEST_INCOMPLETE: answer_error(conn, h, 400, "Bad Request", ""); return;
+  case HTTP_TOO_LARGE: answer_error(conn, h, 431, "Request Header Fields Too Large", ""); return;
+  case HTTP_BAD:
+  case HTTP_NEED_MORE: answer_error(conn, h, 400, "Bad Request", ""); return;
   }
 }
 
@@ -453,21 +337,21 @@ static int http_accept(iocpd_conn *conn) {
 
 static void http_data(iocpd_conn *conn, const char *data, size_t len) {
   http_conn *h = iocpd_conn_get_data(conn);
-  size_t room = MAX_REQUEST - h->request_len;
-  request_verdict verdict;
+  size_t room = HTTP_REQUEST_MAX - h->request_len;
+  http_verdict verdict;
 
   if (h->answered) {
     h->discarded += len;
     if (h->discarded > LINGER_MAX_BYTES || iocpd_read(conn) != 0) iocpd_close(conn);
     return;
   }
+  /* What does not fit is dropped: at HTTP_REQUEST_MAX bytes the verdict
+   * is final (431 if the head has not ended). */
   memcpy(h->request + h->request_len, data, len < room ? len : room);
   h->request_len += len < room ? len : room;
-  verdict = check_request(h->request, h->request_len);
-  if (verdict != REQUEST_INCOMPLETE) {
+  verdict = http_request_check(h->request, h->request_len);
+  if (verdict != HTTP_NEED_MORE) {
     serve(conn, h, verdict);
-  } else if (len > room || h->request_len == MAX_REQUEST) {
-    answer_error(conn, h, 431, "Request Header Fields Too Large", "");
   } else if (iocpd_read(conn) != 0) {
     iocpd_abort(conn);
   }
