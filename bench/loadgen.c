@@ -5,6 +5,7 @@
  *   loadgen bulk     -p PORT [-c CONNS] [-s WRITE_SIZE] [-d SECS] [-n BYTES]
  *   loadgen connrate -p PORT [-c PARALLEL] [-s SIZE] [-d SECS] [-n CONNS]
  *   loadgen idle     -p PORT [-c CONNS] [-d HOLD_SECS] [--ready-file PATH]
+ *   loadgen stream   -p PORT [-c CONNS] [-s WRITE_SIZE] [-W WINDOW] [-d SECS] [-w SECS]
  *
  * One thread and one epoll set drive every connection, so on a small
  * machine the generator takes one core at most and leaves the rest to the
@@ -25,12 +26,26 @@
  *           one 16-byte echo on each (so a relay has surely connected its
  *           upstream side), touches --ready-file, holds them for SECS and
  *           reports how many were established and how many dropped.
+ * stream:   CONNS connections to an echo server each send continuously
+ *           (WRITE_SIZE-byte writes, default 64 KiB) while at most WINDOW
+ *           bytes (default 1 MiB) of theirs are not echoed back yet, and
+ *           read and verify their echo. After the warm-up, for SECS, counts
+ *           the verified echoed bytes of each connection. Reports the
+ *           aggregate (echoed payload, one direction) and the fairness
+ *           between connections: min, median and max per-connection
+ *           throughput, Jain's index (sum x)^2 / (n * sum x^2), and every
+ *           connection's byte count. Connections are served in the order
+ *           epoll reports them, each drained at once, so the generator
+ *           itself favours none.
  *
  * Output: one JSON object on one line on stdout, and one line for humans on
  * stderr. Exit status 0 on success, 1 if the run failed (a corrupted echo,
  * nothing completed, fewer idle connections than asked), 2 on usage errors.
  */
+/* The CMake build (tests/blackbox.cmake) defines it on the command line. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -54,8 +69,9 @@
 #define IDLE_PARALLEL 128 /* idle mode: connections being set up at once */
 #define IDLE_PROBE 16     /* idle mode: bytes echoed once per connection */
 
-enum mode { MODE_ECHO, MODE_BULK, MODE_CONNRATE, MODE_IDLE };
-static const char *const mode_names[] = {"echo", "bulk", "connrate", "idle"};
+enum mode { MODE_ECHO, MODE_BULK, MODE_CONNRATE, MODE_IDLE, MODE_STREAM };
+static const char *const mode_names[] = {"echo", "bulk", "connrate", "idle", "stream"};
+#define MODES 5
 
 enum state { ST_FREE, ST_CONNECTING, ST_RUNNING, ST_IDLE, ST_DRAINING, ST_DONE };
 
@@ -69,6 +85,8 @@ typedef struct conn {
   size_t recvd;     /* bytes of the current echo received */
   uint64_t t_start; /* ns: when the current message (or connect) began */
   int want_out;     /* EPOLLOUT is in the interest set */
+  uint64_t tx, rx;  /* stream: bytes sent, bytes echoed and verified */
+  uint64_t rx_mark; /* stream: rx when the measurement began */
 } conn;
 
 typedef struct options {
@@ -82,6 +100,7 @@ typedef struct options {
   double connect_timeout;
   const char *label;
   const char *ready_file;
+  size_t window; /* stream: most bytes unechoed per connection */
 } options;
 
 /* ------------------------------------------------------------------------ */
@@ -647,19 +666,127 @@ static void run_idle(void) {
   /* t_measure..t_end is the hold; the setup time goes out separately. */
 }
 
+/* Where byte 0 of connection id's stream starts in the pattern; its
+ * stream runs on cyclically through the first PATTERN_LEN bytes. */
+static size_t stream_origin(uint32_t id) { return (size_t)((id * 2654435761u) % PATTERN_LEN); }
+
+/* Sends on c until the socket is full, the window is, or it fails.
+ * Returns 0, or -1 if the connection failed. */
+static int stream_send(conn *c) {
+  for (;;) {
+    size_t pos = (size_t)((stream_origin(c->id) + c->tx) % PATTERN_LEN);
+    size_t room = opt.window - (size_t)(c->tx - c->rx), n = opt.size;
+    ssize_t k;
+    if (room == 0) {
+      set_out(c, 0);
+      return 0;
+    }
+    if (n > room) n = room;
+    if (n > PATTERN_LEN - pos) n = PATTERN_LEN - pos;
+    k = send(c->fd, pattern + pos, n, MSG_NOSIGNAL);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        set_out(c, 1);
+        return 0;
+      }
+      return -1;
+    }
+    c->tx += (uint64_t)k;
+  }
+}
+
+/* Reads c's echo until the socket is empty and checks every byte against
+ * what was sent. Returns 0, or -1 on EOF, an error or a wrong byte. */
+static int stream_recv(conn *c) {
+  for (;;) {
+    ssize_t n = recv(c->fd, scratch, scratch_len, 0);
+    size_t done = 0;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+    if (n == 0 || (uint64_t)n > c->tx - c->rx) return -1; /* EOF, or more than we sent */
+    while (done < (size_t)n) {
+      size_t pos = (size_t)((stream_origin(c->id) + c->rx) % PATTERN_LEN);
+      size_t k = (size_t)n - done;
+      if (k > PATTERN_LEN - pos) k = PATTERN_LEN - pos;
+      if (memcmp(scratch + done, pattern + pos, k) != 0) {
+        mismatches++;
+        return -1;
+      }
+      done += k;
+      c->rx += k;
+    }
+  }
+}
+
+static void run_stream(void) {
+  struct epoll_event ev[MAX_EVENTS];
+  uint64_t deadline, warm_end, now;
+  unsigned i, up;
+  int warm = opt.warmup > 0;
+
+  up = connect_all(opt.conns, 0);
+  if (up < opt.conns) {
+    fprintf(stderr, "loadgen: only %u of %u connections came up\n", up, opt.conns);
+    return;
+  }
+  now = now_ns();
+  t_begin = t_measure = now;
+  warm_end = now + (uint64_t)(opt.warmup * 1e9);
+  deadline = warm_end + (uint64_t)(opt.duration * 1e9);
+  for (i = 0; i < opt.conns; i++) {
+    if (stream_send(&conns[i]) != 0) {
+      errors++;
+      drop(&conns[i], ST_DONE);
+    }
+  }
+  while (!timed_out(now, deadline)) {
+    int k = epoll_wait(epfd, ev, MAX_EVENTS, 100);
+    if (k < 0 && errno != EINTR) die("epoll_wait");
+    for (i = 0; i < (unsigned)(k > 0 ? k : 0); i++) {
+      conn *c = ev[i].data.ptr;
+      if (c->state != ST_RUNNING) continue;
+      /* Reading first opens the window, so the send that follows can
+       * go on at once. */
+      if (stream_recv(c) != 0 || stream_send(c) != 0) {
+        errors++;
+        drop(c, ST_DONE);
+      }
+    }
+    now = now_ns();
+    if (warm && now >= warm_end) {
+      /* The measurement takes its full duration from here. */
+      warm = 0;
+      t_measure = now;
+      deadline = now + (uint64_t)(opt.duration * 1e9);
+      for (i = 0; i < opt.conns; i++)
+        conns[i].rx_mark = conns[i].rx;
+    }
+  }
+  t_end = now;
+  for (i = 0; i < opt.conns; i++) {
+    bytes_in += conns[i].rx - conns[i].rx_mark;
+    if (conns[i].fd >= 0) drop(&conns[i], ST_DONE);
+  }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Command line and report */
 
 static void usage(void) {
-  fprintf(stderr, "usage: loadgen echo|bulk|connrate|idle -p PORT [options]\n"
+  fprintf(stderr, "usage: loadgen echo|bulk|connrate|idle|stream -p PORT [options]\n"
                   "  -H, --host ADDR        target address; only 127.0.0.1 is accepted\n"
                   "  -p, --port PORT        target port (required)\n"
                   "  -c, --connections N    connections (parallel slots for connrate)\n"
-                  "  -s, --size BYTES       message size (echo 64, bulk write 65536,\n"
-                  "                         connrate 1024)\n"
+                  "  -s, --size BYTES       message size (echo 64, bulk and stream write\n"
+                  "                         65536, connrate 1024)\n"
+                  "  -W, --window BYTES     stream: most bytes unechoed per connection\n"
+                  "                         (default 1048576)\n"
                   "  -d, --duration SECS    how long to run (idle: how long to hold)\n"
                   "  -n, --count N          stop after N messages / bytes / connections\n"
-                  "  -w, --warmup SECS      echo: run this long before measuring\n"
+                  "  -w, --warmup SECS      echo, stream: run this long before measuring\n"
                   "  -t, --connect-timeout SECS  for setting up connections (default 30)\n"
                   "  -l, --label TEXT       copied into the JSON output\n"
                   "  -r, --ready-file PATH  idle: created once every connection is up\n");
@@ -682,17 +809,18 @@ static void parse_args(int argc, char **argv) {
   int i;
   const char *host = "127.0.0.1";
   if (argc < 2) usage();
-  for (i = 0; i < 4; i++) {
+  for (i = 0; i < MODES; i++) {
     if (strcmp(argv[1], mode_names[i]) == 0) break;
   }
-  if (i == 4) usage();
+  if (i == MODES) usage();
   opt.mode = (enum mode)i;
   opt.conns = 1;
   opt.size = 0;
   opt.duration = 5;
   opt.connect_timeout = 30;
   opt.label = "";
-  for (i = 2; i < argc; i++) {
+  /* Every option takes a value: they come in pairs. */
+  for (i = 2; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define IS(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
     if (v == NULL) usage();
@@ -716,11 +844,12 @@ static void parse_args(int argc, char **argv) {
       opt.label = v;
     } else if (IS("-r", "--ready-file")) {
       opt.ready_file = v;
+    } else if (IS("-W", "--window")) {
+      opt.window = (size_t)parse_num(v, "window");
     } else {
       usage();
     }
 #undef IS
-    i++;
   }
   /* Loopback only, and only the one address: a benchmark tool that can
    * flood any host is a tool for flooding hosts. */
@@ -738,8 +867,11 @@ static void parse_args(int argc, char **argv) {
     exit(2);
   }
   if (opt.size == 0) {
-    opt.size = opt.mode == MODE_BULK ? 65536 : opt.mode == MODE_CONNRATE ? 1024 : 64;
+    opt.size = opt.mode == MODE_BULK || opt.mode == MODE_STREAM ? 65536
+               : opt.mode == MODE_CONNRATE                      ? 1024
+                                                                : 64;
   }
+  if (opt.window == 0) opt.window = PATTERN_LEN;
   if (opt.size > PATTERN_LEN) {
     fprintf(stderr, "loadgen: size must be at most %u bytes\n", PATTERN_LEN);
     exit(2);
@@ -760,6 +892,69 @@ static void json_string(const char *s) {
     }
   }
   putchar('"');
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* x as a share of the median, as JSON ("0.7500") and for people ("0.75x");
+ * null and "n/a" when the median is 0 (more than half the connections
+ * moved nothing, and no ratio says more than that). */
+static const char *share_json(char *buf, size_t size, double x, double median) {
+  if (median <= 0) return "null";
+  snprintf(buf, size, "%.4f", x / median);
+  return buf;
+}
+
+static const char *share_text(char *buf, size_t size, double x, double median) {
+  if (median <= 0) return "n/a";
+  snprintf(buf, size, "%.2fx", x / median);
+  return buf;
+}
+
+/* The stream mode's part of the report: fairness between connections. */
+static int report_stream(double secs) {
+  uint64_t *sorted = malloc(opt.conns * sizeof(*sorted));
+  double sum = 0, sum_sq = 0, median, jain, lo, hi, to_mbit = secs > 0 ? 8 / secs / 1e6 : 0;
+  char lo_share[32], hi_share[32];
+  unsigned i, n = opt.conns;
+
+  if (sorted == NULL) die("malloc");
+  for (i = 0; i < n; i++) {
+    double x = (double)(conns[i].rx - conns[i].rx_mark);
+    sorted[i] = conns[i].rx - conns[i].rx_mark;
+    sum += x;
+    sum_sq += x * x;
+  }
+  qsort(sorted, n, sizeof(*sorted), cmp_u64);
+  median = n % 2 ? (double)sorted[n / 2] : ((double)sorted[n / 2 - 1] + (double)sorted[n / 2]) / 2;
+  lo = (double)sorted[0];
+  hi = (double)sorted[n - 1];
+  jain = sum_sq > 0 ? sum * sum / ((double)n * sum_sq) : 0;
+  free(sorted);
+
+  printf(",\"bytes\":%llu,\"gbit_per_s\":%.3f,\"window\":%zu", (unsigned long long)bytes_in,
+         sum * to_mbit / 1e3, opt.window);
+  printf(",\"conn_mbit_min\":%.3f,\"conn_mbit_median\":%.3f,\"conn_mbit_max\":%.3f", lo * to_mbit,
+         median * to_mbit, hi * to_mbit);
+  printf(",\"jain\":%.4f,\"min_over_median\":%s,\"max_over_median\":%s", jain,
+         share_json(lo_share, sizeof(lo_share), lo, median),
+         share_json(hi_share, sizeof(hi_share), hi, median));
+  printf(",\"conn_bytes\":[");
+  for (i = 0; i < n; i++)
+    printf("%s%llu", i > 0 ? "," : "", (unsigned long long)(conns[i].rx - conns[i].rx_mark));
+  printf("]");
+  fprintf(stderr,
+          "loadgen stream %s: %u conns, window %zu B: %.2f Gbit/s echoed; per connection min "
+          "%.1f, median %.1f, max %.1f Mbit/s (min %s, max %s the median), Jain %.4f, "
+          "%llu errors, %llu corrupt\n",
+          opt.label, n, opt.window, sum * to_mbit / 1e3, lo * to_mbit, median * to_mbit,
+          hi * to_mbit, share_text(lo_share, sizeof(lo_share), lo, median),
+          share_text(hi_share, sizeof(hi_share), hi, median), jain, (unsigned long long)errors,
+          (unsigned long long)mismatches);
+  return bytes_in > 0 && errors == 0;
 }
 
 static int report(void) {
@@ -808,6 +1003,7 @@ static int report(void) {
             opt.label, opt.conns, opt.size, rate, p50, p99, (unsigned long long)errors,
             (unsigned long long)mismatches);
     break;
+  case MODE_STREAM: ok = ok && report_stream(secs); break;
   case MODE_IDLE:
     ok = ok && ops == opt.conns;
     printf(",\"established\":%llu,\"setup_s\":%.3f", (unsigned long long)ops,
@@ -835,7 +1031,10 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   make_pattern();
-  scratch_len = opt.size > 65536 ? opt.size : 65536;
+  /* stream reads whatever has been echoed: in large reads, as a fast
+   * client would. */
+  scratch_len = opt.mode == MODE_STREAM ? 262144 : 65536;
+  if (scratch_len < opt.size) scratch_len = opt.size;
   scratch = malloc(scratch_len);
   conns = calloc(opt.conns, sizeof(*conns));
   if (scratch == NULL || conns == NULL) die("malloc");
@@ -855,6 +1054,7 @@ int main(int argc, char **argv) {
   case MODE_BULK: run_bulk(); break;
   case MODE_CONNRATE: run_connrate(); break;
   case MODE_IDLE: run_idle(); break;
+  case MODE_STREAM: run_stream(); break;
   }
   if (t_end == 0) t_end = now_ns();
   if (t_measure == 0) t_measure = t_end;

@@ -5,8 +5,9 @@
 #                     [--write | --no-write] [--keep]
 #
 #   --quick       a smoke run of about two minutes: one round, short runs,
-#                 1,000 instead of 10,000 idle connections; its report goes
-#                 to stdout and the work directory, not to BENCHMARKS.md
+#                 1,000 instead of 10,000 idle connections, 1.5 s E4 runs;
+#                 its report goes to stdout and the work directory, not to
+#                 BENCHMARKS.md
 #   --no-install  never call apt-get; contenders that are missing are skipped
 #   --no-wine     skip the Wine (iocpd.exe against an asio IOCP peer) part
 #   --rounds N    rounds per scenario (default 3; medians are taken over them)
@@ -74,6 +75,8 @@ if [ "$quick" = 1 ]; then
     idle_big=1000    # R4 connections for the relays that scale
     idle_hold=0.5
     t_wine=1.5
+    t_e4=1.5         # seconds per E4 run, after its warm-up
+    warm_e4=0.5
     write=${write:-0}
 else
     rounds=${rounds:-3}
@@ -83,6 +86,8 @@ else
     idle_big=10000
     idle_hold=1
     t_wine=3
+    t_e4=5
+    warm_e4=1
     write=${write:-1}
 fi
 case $rounds in
@@ -95,6 +100,8 @@ workers=${BENCH_WORKERS:-1}
 base=${BENCH_PORT_BASE:-29100}
 cache=${IOCPD_BENCH_CACHE:-/tmp/iocpd-bench-cache}
 wine_conns=20  # the Wine runs: E2-like and R2-like, with fewer connections
+e4_conns=300   # E4: concurrent bulk echo streams
+e4_window=1048576 # E4: bytes each stream may have unechoed
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -106,6 +113,10 @@ p_iperf=$((base + 1))     # iperf3 server: the upstream of R1 relays
 p_e_iocpd=$((base + 20))  # E1-E3 servers
 p_e_epoll=$((base + 21))
 p_e_node=$((base + 22))
+p_e4_iocpd=$((base + 23)) # E4 servers (iocpd twice: BENCH_WORKERS and the default)
+p_e4_iocpd_auto=$((base + 24))
+p_e4_epoll=$((base + 25))
+p_e4_node=$((base + 26))
 p_w_iocpd_echo=$((base + 30)) # Wine
 p_w_iocpd_relay=$((base + 31))
 p_w_asio_echo=$((base + 32))
@@ -295,7 +306,8 @@ if [ "$wine" = 1 ]; then
 fi
 
 # Every port we use must be free before anything starts.
-for p in $p_echo $p_iperf $p_e_iocpd $p_e_epoll $p_e_node $p_w_iocpd_echo $p_w_iocpd_relay \
+for p in $p_echo $p_iperf $p_e_iocpd $p_e_epoll $p_e_node $p_e4_iocpd $p_e4_iocpd_auto \
+    $p_e4_epoll $p_e4_node $p_w_iocpd_echo $p_w_iocpd_relay \
     $p_w_asio_echo $p_w_asio_relay $(seq $((base + 100)) $((base + 160))); do
     if listening "$p"; then
         echo "run.sh: port $p is in use; set BENCH_PORT_BASE to a free range" >&2
@@ -678,6 +690,79 @@ EOF
 }
 
 # ----------------------------------------------------------------------------
+# E4: 300 concurrent bulk echo streams, fairness between them
+
+# echo_ini PORT WORKERS: an iocpd config with one echo listener.
+echo_ini() {
+    cat <<EOF
+[service]
+workers = $2
+drain_timeout = 1s
+log_level = warning
+
+[listener:echo]
+listen = 127.0.0.1:$1
+handler = echo
+idle_timeout = 10m
+EOF
+}
+
+run_e4() {
+    local dir=$work/e4 r name j before after cpu bytes kv v
+    local names=(iocpd iocpd-auto epoll_echo node)
+    local -A pid port
+    mkdir -p "$dir"
+    echo_ini "$p_e4_iocpd" "$workers" >"$dir/iocpd.ini"
+    echo_ini "$p_e4_iocpd_auto" 0 >"$dir/iocpd-auto.ini"
+    "$iocpd" run -c "$dir/iocpd.ini" >"$dir/iocpd.log" 2>&1 &
+    pid[iocpd]=$!
+    "$iocpd" run -c "$dir/iocpd-auto.ini" >"$dir/iocpd-auto.log" 2>&1 &
+    pid[iocpd-auto]=$!
+    "$bin/epoll_echo" -p "$p_e4_epoll" >"$dir/epoll_echo.log" 2>&1 &
+    pid[epoll_echo]=$!
+    node "$here/node_echo.js" "$p_e4_node" >"$dir/node_echo.log" 2>&1 &
+    pid[node]=$!
+    started+=("${pid[iocpd]}" "${pid[iocpd-auto]}" "${pid[epoll_echo]}" "${pid[node]}")
+    port[iocpd]=$p_e4_iocpd
+    port[iocpd-auto]=$p_e4_iocpd_auto
+    port[epoll_echo]=$p_e4_epoll
+    port[node]=$p_e4_node
+    for name in "${names[@]}"; do
+        wait_port "${port[$name]}" "${pid[$name]}" 10 || log "E4 server $name did not start"
+    done
+    log "E4: $e4_conns bulk echo streams, at most $e4_window B unechoed each, ${t_e4} s ($rounds rounds)"
+    for r in $(seq 1 "$rounds"); do
+        for name in "${names[@]}"; do
+            before=$(proc_stats "${pid[$name]}")
+            j=$(loadgen stream -p "${port[$name]}" -c "$e4_conns" -W "$e4_window" -d "$t_e4" \
+                -w "$warm_e4" -l "E4 $name")
+            after=$(proc_stats "${pid[$name]}")
+            if [ "$(printf '%s' "$j" | json .ok)" != true ]; then
+                log "E4 round $r $name: the run failed"
+                continue
+            fi
+            cpu=$(sub "${after%% *}" "${before%% *}")
+            bytes=$(printf '%s' "$j" | json .bytes)
+            # KEY:FIELD; the shares of the median are null (not recorded)
+            # when the median connection moved nothing.
+            for kv in gbit:gbit_per_s jain:jain min_ratio:min_over_median \
+                max_ratio:max_over_median conn_min:conn_mbit_min conn_med:conn_mbit_median \
+                conn_max:conn_mbit_max; do
+                v=$(printf '%s' "$j" | json ".${kv#*:}")
+                [ -n "$v" ] && record E4 "$name" "$r" "${kv%%:*}" "$v"
+            done
+            # CPU over warm-up and measurement, per GB echoed in the
+            # measurement: an upper bound, measured alike for every server.
+            record E4 "$name" "$r" cpu_per_gb \
+                "$(awk -v c="$cpu" -v n="$bytes" 'BEGIN { if (n > 0) printf "%.3f", c / (n / 1e9) }')"
+        done
+    done
+    for name in "${names[@]}"; do
+        stop_pid "${pid[$name]}"
+    done
+}
+
+# ----------------------------------------------------------------------------
 # Wine: iocpd.exe against the asio IOCP peer, both under Wine
 
 run_wine() {
@@ -776,6 +861,7 @@ run_r2_r3 R3
 log "R4: idle relayed connections, resident memory ($rounds rounds)"
 run_r4
 run_echo_servers
+run_e4
 stop_pid "$upstream_pid"
 if [ "$wine" = 1 ]; then
     "$bin/epoll_echo" -p "$p_echo" >>"$work/epoll_echo-upstream.log" 2>&1 &
@@ -919,6 +1005,22 @@ report() {
         echo "| iocpd vs $ref | $(ratio "$(med E1 iocpd rate)" "$(med E1 "$ref" rate)") | | $(ratio "$(med E2 iocpd rate)" "$(med E2 "$ref" rate)") | | $(ratio "$(med E3 iocpd rate)" "$(med E3 "$ref" rate)") | | |"
     done
     echo
+    echo "### E4: $e4_conns bulk echo streams at once, at most $((e4_window >> 10)) KiB unechoed each (${t_e4} s)"
+    echo
+    echo "Each connection sends continuously and verifies its echo; Gbit/s is the echoed"
+    echo "payload (one direction). Per-connection figures are Mbit/s; min and max are also"
+    echo "shown as a share of the median connection. iocpd runs with \`workers = $workers\` and,"
+    echo "as iocpd-auto, with the default \`workers = 0\` (one per CPU: $(nproc) here)."
+    echo
+    echo "| server | Gbit/s | vs epoll_echo | conn min | median | max | min/median | max/median | Jain's index | CPU s per GB | rounds |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    ref=$(med E4 epoll_echo gbit)
+    for name in iocpd iocpd-auto epoll_echo node; do
+        v=$(med E4 "$name" gbit)
+        [ -n "$v" ] || continue
+        echo "| $name | $(fmt "$v" 2) | $(ratio "$v" "$ref") | $(fmt "$(med E4 "$name" conn_min)" 1) | $(fmt "$(med E4 "$name" conn_med)" 1) | $(fmt "$(med E4 "$name" conn_max)" 1) | $(fmt "$(med E4 "$name" min_ratio)" 2) | $(fmt "$(med E4 "$name" max_ratio)" 2) | $(fmt "$(med E4 "$name" jain)" 3) | $(fmt "$(med E4 "$name" cpu_per_gb)" 3) | $(rounds_of E4 "$name" gbit) |"
+    done
+    echo
     echo "### Under Wine: iocpd.exe and an asio (IOCP) peer, $wine_conns connections x 64 B"
     echo
     if [ -n "$(med W-echo asio rate)$(med W-echo iocpd.exe rate)" ]; then
@@ -972,6 +1074,20 @@ report() {
             "iocpd $(fmt "$e_i" 0), epoll_echo $(fmt "$e_e" 0) msgs/s: $(ratio "$e_i" "$e_e")"
         target "$scen msgs/s >= 1.3x node" "$e_i" ">=" "$(mul "$e_n" 1.3)" \
             "iocpd $(fmt "$e_i" 0), node $(fmt "$e_n" 0) msgs/s: $(ratio "$e_i" "$e_n")"
+    done
+    local e4_e name what jain minr fair
+    e4_e=$(med E4 epoll_echo gbit)
+    for name in iocpd iocpd-auto; do
+        if [ "$name" = iocpd ]; then what="iocpd, workers = $workers"; else what="iocpd, workers = 0"; fi
+        jain=$(med E4 "$name" jain)
+        minr=$(med E4 "$name" min_ratio)
+        fair=
+        [ -n "$jain" ] && [ -n "$minr" ] &&
+            fair=$(awk -v j="$jain" -v m="$minr" 'BEGIN { print (j >= 0.9 && m >= 0.25) ? 1 : 0 }')
+        target "E4 fairness ($what): Jain's index >= 0.9 and every connection >= 25% of the median" \
+            "$fair" ">=" 1 "Jain's index $(fmt "$jain" 3), slowest connection $(fmt "$minr" 2)x and fastest $(fmt "$(med E4 "$name" max_ratio)" 2)x the median"
+        target "E4 aggregate ($what) >= 1.0x epoll_echo" "$(med E4 "$name" gbit)" ">=" "$e4_e" \
+            "$name $(fmt "$(med E4 "$name" gbit)" 2), epoll_echo $(fmt "$e4_e" 2) Gbit/s: $(ratio "$(med E4 "$name" gbit)" "$e4_e")"
     done
     local w_i w_a
     for scen in W-echo W-relay; do
