@@ -63,6 +63,18 @@ iocpd_blackbox_test(drain 120 300 SERIAL)
 # Running out of descriptors (native only: exits 77 under Wine).
 iocpd_blackbox_test(fd_exhaustion 60 60 SERIAL)
 
+# No connection starves: 50, then 3 x 300 bulk echo streams (30 under
+# Wine) with workers = 1, each within 10% to 10x of the median's bytes.
+# Natively the streams come from bench/loadgen.c (a C client fast enough to
+# keep one worker saturated); under Wine from the script itself. Heavy and
+# timed: run alone.
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  add_executable(loadgen ${PROJECT_SOURCE_DIR}/bench/loadgen.c)
+  iocpd_blackbox_test(fairness 120 400 SERIAL ENV "IOCPD_LOADGEN=$<TARGET_FILE:loadgen>")
+else()
+  iocpd_blackbox_test(fairness 120 400 SERIAL)
+endif()
+
 # Config, access log and service names in Cyrillic and CJK. Under Wine it
 # also installs a service in the shared prefix's one SCM: run alone.
 iocpd_blackbox_test(unicode 60 300 SERIAL)
