@@ -193,20 +193,34 @@ def windows_path(unix_path):
 # Running Windows programs
 
 
+# What Wine's loader prints when, now and then under load, it fails to
+# start a program of the prefix at all (the program never ran).
+WINE_LAUNCH_FAILED = "ShellExecuteEx failed"
+
+
 def wine(args, timeout=90, debug=None):
     """Runs a Windows program (sc, reg, msiexec, or a path) in the prefix
-    through the wrapper, returns a t.Result."""
+    through the wrapper, returns a t.Result. A launch that Wine itself
+    failed (the program never ran) is tried again, up to three times."""
     env = dict(os.environ)
     if debug is not None:
         env["WINEDEBUG"] = debug
     wrapper = shlex.split(os.environ.get("IOCPD_WRAPPER", ""))
-    try:
-        r = subprocess.run(wrapper + list(args), env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError("%s did not finish within %g s" % (" ".join(args), timeout)) from e
-    return t.Result(r.returncode, r.stdout.decode("utf-8", "replace"),
-                    r.stderr.decode("utf-8", "replace"))
+    for attempt in range(3):
+        try:
+            r = subprocess.run(wrapper + list(args), env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError("%s did not finish within %g s"
+                                 % (" ".join(args), timeout)) from e
+        result = t.Result(r.returncode, r.stdout.decode("utf-8", "replace"),
+                          r.stderr.decode("utf-8", "replace"))
+        if WINE_LAUNCH_FAILED not in result.stdout + result.stderr:
+            return result
+        sys.stderr.write("%s: Wine could not launch it (attempt %d): retrying\n"
+                         % (" ".join(args), attempt + 1))
+        time.sleep(1)
+    return result
 
 
 def iocpd(workdir, *args):

@@ -240,9 +240,16 @@ def sc(*args, timeout=SC_TIMEOUT):
     1060"), so that channel is on."""
     cmd = shlex.split(os.environ.get("IOCPD_WRAPPER", "")) + ["sc"] + list(args)
     env = dict(os.environ, WINEDEBUG="-all,err+sc")
-    p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=timeout, check=False)
-    return p.returncode, p.stdout.decode("utf-8", "replace")
+    for _ in range(3):
+        p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        out = p.stdout.decode("utf-8", "replace")
+        # Now and then under load Wine fails to start sc.exe at all (it
+        # never ran): try again.
+        if "ShellExecuteEx failed" not in out:
+            break
+        time.sleep(1)
+    return p.returncode, out
 
 
 class Status:
