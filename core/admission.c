@@ -160,11 +160,11 @@ static void post_resumes(iocpd_server *s, uint64_t mask) {
 }
 
 void iocpd__admit_unpark(iocpd_conn *c) {
-  iocpd__listener *l = c->base.listener;
+  iocpd__listener *l = c->listener;
   iocpd_server *s = l->server;
   iocpd__mutex_lock(s->lock);
-  if (c->base.parked) {
-    c->base.parked = 0;
+  if (c->parked) {
+    c->parked = 0;
     l->parked--;
     s->parked--;
     release_slot(l);
@@ -191,9 +191,9 @@ static int on_list(const iocpd_cidr *list, size_t n, const iocpd_addr *a) {
 }
 
 int iocpd__admit(iocpd_conn *c) {
-  iocpd__listener *l = c->base.listener;
+  iocpd__listener *l = c->listener;
   iocpd_server *s = l->server;
-  const iocpd_addr *peer = &c->base.peer;
+  const iocpd_addr *peer = &c->peer;
   uint64_t now = iocpd__now_ms(), suppressed = 0, mask;
   int verdict = IOCPD__ADMITTED, log_it = 0, was_parked;
   uint8_t key[16];
@@ -204,9 +204,9 @@ int iocpd__admit(iocpd_conn *c) {
   ip_key(peer, key);
 
   iocpd__mutex_lock(s->lock);
-  was_parked = c->base.parked;
+  was_parked = c->parked;
   if (was_parked) {
-    c->base.parked = 0;
+    c->parked = 0;
     l->parked--;
     s->parked--;
   }
@@ -214,7 +214,7 @@ int iocpd__admit(iocpd_conn *c) {
    * whichever asks first gets the room; a new one waits behind them all. */
   if (verdict == IOCPD__ADMITTED && !IOCPD__SLOT_HOLDS_SERVER && !server_room(s, was_parked)) {
     /* Full: keep the listener slot, hold the connection unserved. */
-    c->base.parked = 1;
+    c->parked = 1;
     l->parked++;
     s->parked++;
     iocpd__mutex_unlock(s->lock);
@@ -227,7 +227,7 @@ int iocpd__admit(iocpd_conn *c) {
       verdict = IOCPD__REJECT_PER_IP;
     } else {
       e->count++;
-      c->base.ip_counted = 1;
+      c->ip_counted = 1;
     }
   }
   if (verdict == IOCPD__ADMITTED) {
@@ -270,19 +270,19 @@ int iocpd__admit(iocpd_conn *c) {
 }
 
 void iocpd__admit_forget(iocpd_conn *c) {
-  iocpd__listener *l = c->base.listener;
-  iocpd_server *s = c->base.worker->server;
+  iocpd__listener *l = c->listener;
+  iocpd_server *s = c->worker->server;
   uint64_t mask = 0;
 
   iocpd__mutex_lock(s->lock);
   iocpd__count_closed(c);
   s->open_all--;
-  if (!c->base.outbound) {
+  if (!c->outbound) {
     s->open_accepted--;
     l->conns_open--;
-    if (c->base.ip_counted) {
+    if (c->ip_counted) {
       uint8_t key[16];
-      ip_key(&c->base.peer, key);
+      ip_key(&c->peer, key);
       ip_entry_drop(l, key);
     }
     mask = listeners_to_resume(s);

@@ -14,7 +14,7 @@
 #define BUFFERS_PER_CLASS 32
 
 char *iocpd_buffer_get(iocpd_conn *c, size_t size) {
-  iocpd__worker *w = c->base.worker;
+  iocpd__worker *w = c->worker;
   int i;
   for (i = 0; i < IOCPD__BUFFER_CLASSES; i++) {
     iocpd__buffer_class *k = &w->buffers[i];
@@ -24,7 +24,7 @@ char *iocpd_buffer_get(iocpd_conn *c, size_t size) {
 }
 
 void iocpd_buffer_put(iocpd_conn *c, char *buf, size_t size) {
-  iocpd__worker *w = c->base.worker;
+  iocpd__worker *w = c->worker;
   int i;
   if (buf == NULL) return;
   for (i = 0; i < IOCPD__BUFFER_CLASSES; i++) {

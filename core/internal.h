@@ -57,9 +57,25 @@ typedef struct iocpd__msg {
   char *data;        /* SEND: the copied bytes, allocated with the message */
 } iocpd__msg;
 
-/* The part of every connection that the shared core reads. Each backend's
- * struct iocpd_conn starts with this member, named `base`. */
-typedef struct iocpd__conn_base {
+#include "backend.h" /* iocpd__worker_os, iocpd__listener_os, iocpd__conn_os, iocpd__write_os */
+
+/* One queued write. Only the head of a connection's queue is ever being
+ * sent, so bytes leave in order even when a send completes partially. */
+typedef struct iocpd__write_req {
+  struct iocpd__write_req *next;
+  const char *data;
+  size_t len;
+  size_t done;     /* bytes already handed to the OS */
+  void *arg;       /* for on_sent */
+  iocpd__msg *msg; /* a send by id: the message owns data; freed after */
+  iocpd__write_os os;
+} iocpd__write_req;
+
+/* A connection. The state machine that the public API drives (conn.c)
+ * lives in the fields above `os`, written once for both backends; `os`
+ * holds what only the backend's own calls touch (its socket, its
+ * operations in flight, its readiness). */
+struct iocpd_conn {
   uint64_t id;
   iocpd__worker *worker;
   iocpd__listener *listener;
@@ -67,12 +83,28 @@ typedef struct iocpd__conn_base {
   void *data;              /* the handler's pointer */
   iocpd_addr peer;
   iocpd_addr local;
-  int closing;             /* set under the worker lock; see registry.c */
+  int closing;             /* closed or aborted; set under the worker lock
+                              (see registry.c) so sends by id see it */
   int parked;              /* accepted while the server was full; unserved */
   int outbound;            /* made by iocpd_connect, not accepted */
   int ip_counted;          /* counted in its listener's per-address table */
   int established;         /* accepted, or its outbound connect succeeded */
   int local_unknown;       /* `local` not looked up yet (iocpd__conn_local) */
+  /* What the handler asked for, and how far the connection has come. */
+  unsigned char want_read;      /* iocpd_read: a read is wanted */
+  unsigned char peer_closed;    /* on_peer_closed was delivered */
+  unsigned char shut_requested; /* iocpd_shutdown was called */
+  unsigned char shut_done;      /* our FIN went out (or is not needed) */
+  unsigned char close_requested; /* iocpd_close was called */
+  unsigned char aborting;       /* iocpd_abort was called (or a failure) */
+  unsigned char connecting;     /* iocpd_connect has not completed */
+  unsigned char socket_closed;  /* the socket is closed (iocpd__os_close) */
+  char *rbuf;              /* the engine's read buffer, while the handler holds data */
+  iocpd__write_req *wq_head; /* the write queue */
+  iocpd__write_req *wq_tail;
+  iocpd__write_req spare;  /* one write without an allocation */
+  unsigned char spare_used;
+  size_t write_count;      /* writes queued, for iocpd_conn_pending_writes */
   uint64_t bytes_in;       /* received from the peer */
   uint64_t bytes_out;      /* sent to the peer */
   uint64_t start_ms;       /* wall clock, for records */
@@ -85,9 +117,10 @@ typedef struct iocpd__conn_base {
   uint64_t linger_since;   /* when bytes_out last moved (worker clock) */
   iocpd_conn *table_next;  /* chain in the worker's id table */
   iocpd__msg adopt_msg;    /* carries the connection to its worker */
-} iocpd__conn_base;
+  iocpd__conn_os os;
+};
 
-#include "backend.h" /* iocpd__worker_os, iocpd__listener_os, struct iocpd_conn */
+
 
 /* A log rate limit: at most one line per IOCPD__LOG_LIMIT_MS; the lines
  * dropped in between are counted and reported with the next one. */
@@ -238,23 +271,83 @@ iocpd__worker *iocpd__next_worker(iocpd_server *s);
 /* Frees the worker's cached buffers (at server free). */
 void iocpd__buffers_free(iocpd__worker *w);
 
-/* --- writeq.c: the per-connection write queue, both backends --- */
+/* --- conn.c: the connection state machine, both backends --- */
 
-/* Appends a write; returns it, or NULL when out of memory. */
+/* A new connection of listener l with handler: shared fields set, start
+ * times stamped; no socket, no worker yet. NULL when out of memory. */
+iocpd_conn *iocpd__conn_alloc(iocpd__listener *l, const iocpd_handler *handler);
+/* Takes over a connection handed over in an ADOPT message (or directly by
+ * its listener's own worker): registers it, attaches it to w's loop and
+ * calls on_accept. Owner worker only. */
+void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c);
+/* Queues msg's data as a write on c; msg is freed once it is sent or the
+ * connection is gone. Owner worker only. */
+void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg);
+/* Appends a write to c's queue and returns it, or NULL when out of
+ * memory. (iocpd_write, and the splice path, which queues pipes.) */
 iocpd__write_req *iocpd__wq_push(iocpd_conn *c, const void *data, size_t len, void *arg);
-/* Frees a request taken off the queue (and the message it carries). */
-void iocpd__wq_free(iocpd_conn *c, iocpd__write_req *r);
-/* Takes the fully sent head off the queue and calls on_sent (unless the
- * connection is closing or the write was a send by id). */
-void iocpd__wq_complete_head(iocpd_conn *c);
 /* Drops every queued write (teardown). */
 void iocpd__wq_clear(iocpd_conn *c);
+
+/* What a backend reports as its operations complete. Always from its
+ * loop, never inside a call of the handler's. */
+
+/* The buffer a read fills, *size bytes: the handler's (on_alloc) or the
+ * engine's own. NULL when out of memory. */
+char *iocpd__conn_read_buffer(iocpd_conn *c, size_t *size);
+/* Gives back a buffer from iocpd__conn_read_buffer that received nothing. */
+void iocpd__conn_release_buffer(iocpd_conn *c, char *buf);
+/* A read brought n > 0 bytes in buf, or the peer's FIN (n == 0): counts
+ * them and calls on_data or on_peer_closed. */
+void iocpd__conn_read_done(iocpd_conn *c, char *buf, size_t n);
+/* n more bytes of the queue's head went to the OS. Completes the head when
+ * it is whole (on_sent), then sends the FIN and closes the socket if they
+ * were waiting for the queue to empty. */
+void iocpd__conn_wrote(iocpd_conn *c, size_t n);
+/* The outbound connect finished with status (0 or IOCPD_E*): on_connect,
+ * and an abort on failure. */
+void iocpd__conn_connected(iocpd_conn *c, int status);
+/* A read or write failed with err (IOCPD_E*): records the reset, tells
+ * the handler (on_error) unless it closed or aborted, and aborts. */
+void iocpd__conn_fail(iocpd_conn *c, int err);
+/* The last step: the socket is closed and nothing is pending on it any
+ * more. on_closed, then the memory goes. */
+void iocpd__conn_free(iocpd_conn *c);
+
+/* The backend's side of a connection: each backend's conn.c implements
+ * these, with OS calls only; conn.c decides when. */
+
+/* Puts c (its worker set) on that worker's loop. Returns 0 or IOCPD_E*. */
+int iocpd__os_attach(iocpd_conn *c);
+/* Creates c's socket and starts connecting it to `to` on c's worker's
+ * loop; the outcome arrives through iocpd__conn_connected. Returns 0 or
+ * IOCPD_E*, and then nothing is left to undo. */
+int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to);
+/* Starts a read (want_read is set) unless one is under way; its outcome
+ * arrives through iocpd__conn_read_done or iocpd__conn_fail. */
+void iocpd__os_read(iocpd_conn *c);
+/* Starts sending the head of c's queue unless a send is under way;
+ * progress arrives through iocpd__conn_wrote or iocpd__conn_fail. */
+void iocpd__os_write(iocpd_conn *c);
+/* Sends FIN now: every queued write is out. */
+void iocpd__os_shutdown(iocpd_conn *c);
+/* Closes c's socket: gracefully, or with a reset (reset = 1) that drops
+ * unsent data. Operations in flight complete with errors, which conn.c
+ * ignores once the connection is closing. */
+void iocpd__os_close(iocpd_conn *c, int reset);
+/* Makes sure the loop looks at c soon, so that its teardown runs from
+ * there once nothing is pending. */
+void iocpd__os_schedule(iocpd_conn *c);
+/* Releases what the backend still holds for c, just before it is freed. */
+void iocpd__os_release(iocpd_conn *c);
+/* Fills c->local (asked for through iocpd_conn_local_addr). Owner. */
+void iocpd__conn_local(iocpd_conn *c);
 
 /* --- timer.c --- */
 
 /* Disarms c's timer (at teardown). Owner only. */
 void iocpd__timer_remove(iocpd_conn *c);
-/* Called by each backend's iocpd_close: if writes are still queued, arms
+/* Called by iocpd_close: if writes are still queued, arms
  * c's timer for the server's close linger, so that a close behind a peer
  * that stops reading ends in an abort instead of lasting for ever. From
  * then on c's timer serves the linger only (a closing connection's
@@ -339,8 +432,8 @@ void iocpd__server_ack(iocpd_server *s, size_t result);
 /* A worker's thread body: runs the backend loop. */
 void iocpd__worker_main(void *arg);
 
-/* --- the backend: each implements exactly these, plus the public
- * iocpd_read/write/shutdown/close/abort. --- */
+/* --- the backend's loop and listeners: each implements exactly these,
+ * plus the connection hooks under conn.c above. --- */
 
 /* Process-wide setup (e.g. WSAStartup); balanced by backend_cleanup. err
  * may be NULL. */
@@ -365,14 +458,6 @@ void iocpd__listener_close(iocpd__listener *l);
 /* Starts accepting again on a listener paused at a limit (owner worker).
  * Backends take new reservations with iocpd__admit_reserve as they go. */
 void iocpd__listener_resume(iocpd__listener *l);
-/* Takes over a connection handed over in an ADOPT message: registers it,
- * attaches it to w's loop and calls on_accept. Owner worker only. */
-void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c);
-/* Queues msg's data as a write on c; msg is freed once it is sent or the
- * connection is gone. Owner worker only. */
-void iocpd__conn_send_msg(iocpd_conn *c, iocpd__msg *msg);
-/* Fills c->base.local (asked for through iocpd_conn_local_addr). Owner. */
-void iocpd__conn_local(iocpd_conn *c);
 /* Writes a description of an OS error code into buf. */
 void iocpd__os_strerror(long os_error, char *buf, size_t len);
 

@@ -35,7 +35,7 @@ static iocpd__log_limit *handler_limit(iocpd__listener *l, const char *fmt) {
 
 void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt,
                             ...) {
-  iocpd__listener *l = conn->base.listener;
+  iocpd__listener *l = conn->listener;
   iocpd_server *s = l->server;
   uint64_t suppressed = 0;
   char line[512];

@@ -54,9 +54,9 @@ static void table_grow(iocpd__worker *w) {
   for (i = 0; i < w->table_size; i++) {
     iocpd_conn *c = w->table[i], *next;
     for (; c != NULL; c = next) {
-      size_t b = bucket_of(c->base.id, size);
-      next = c->base.table_next;
-      c->base.table_next = table[b];
+      size_t b = bucket_of(c->id, size);
+      next = c->table_next;
+      c->table_next = table[b];
       table[b] = c;
     }
   }
@@ -68,19 +68,19 @@ static void table_grow(iocpd__worker *w) {
 /* Looks c up by id; called with the lock held. */
 static iocpd_conn *table_find(iocpd__worker *w, uint64_t id) {
   iocpd_conn *c = w->table[bucket_of(id, w->table_size)];
-  while (c != NULL && c->base.id != id) c = c->base.table_next;
+  while (c != NULL && c->id != id) c = c->table_next;
   return c;
 }
 
 int iocpd__conn_register(iocpd_conn *c) {
-  iocpd__worker *w = c->base.worker;
+  iocpd__worker *w = c->worker;
   size_t b;
 
-  c->base.id = (++w->next_seq << IOCPD__ID_WORKER_BITS) | w->index;
+  c->id = (++w->next_seq << IOCPD__ID_WORKER_BITS) | w->index;
   iocpd__mutex_lock(w->lock);
   if (w->table_count >= w->table_size) table_grow(w);
-  b = bucket_of(c->base.id, w->table_size);
-  c->base.table_next = w->table[b];
+  b = bucket_of(c->id, w->table_size);
+  c->table_next = w->table[b];
   w->table[b] = c;
   w->table_count++;
   iocpd__mutex_unlock(w->lock);
@@ -88,23 +88,23 @@ int iocpd__conn_register(iocpd_conn *c) {
 }
 
 void iocpd__conn_mark_closing(iocpd_conn *c) {
-  iocpd__worker *w = c->base.worker;
-  if (c->base.closing) return;
+  iocpd__worker *w = c->worker;
+  if (c->closing) return;
   iocpd__mutex_lock(w->lock);
-  c->base.closing = 1;
+  c->closing = 1;
   iocpd__mutex_unlock(w->lock);
 }
 
 void iocpd__conn_unregister(iocpd_conn *c) {
-  iocpd__worker *w = c->base.worker;
+  iocpd__worker *w = c->worker;
   iocpd_conn **p;
 
   iocpd__mutex_lock(w->lock);
-  p = &w->table[bucket_of(c->base.id, w->table_size)];
-  while (*p != NULL && *p != c) p = &(*p)->base.table_next;
+  p = &w->table[bucket_of(c->id, w->table_size)];
+  while (*p != NULL && *p != c) p = &(*p)->table_next;
   assert(*p == c);
   if (*p == c) {
-    *p = c->base.table_next;
+    *p = c->table_next;
     w->table_count--;
   }
   iocpd__mutex_unlock(w->lock);
@@ -159,7 +159,7 @@ int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
    * may have started closing by then; the worker checks again). */
   iocpd__mutex_lock(w->lock);
   c = w->table != NULL ? table_find(w, id) : NULL;
-  if (c == NULL || c->base.closing) {
+  if (c == NULL || c->closing) {
     iocpd__mutex_unlock(w->lock);
     free(msg);
     return IOCPD_ENOTFOUND;
@@ -179,8 +179,8 @@ static size_t abort_all(iocpd__worker *w, iocpd_end_reason reason) {
   size_t i, count = 0;
   for (i = 0; i < w->table_size; i++) {
     iocpd_conn *c;
-    for (c = w->table[i]; c != NULL; c = c->base.table_next) {
-      if (!c->base.outbound) count++;
+    for (c = w->table[i]; c != NULL; c = c->table_next) {
+      if (!c->outbound) count++;
       iocpd_conn_set_end_reason(c, reason);
       iocpd_abort(c);
     }
@@ -204,7 +204,7 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
         iocpd__mutex_lock(w->lock);
         c = table_find(w, m->id);
         iocpd__mutex_unlock(w->lock);
-        if (c != NULL && !c->base.closing) {
+        if (c != NULL && !c->closing) {
           iocpd__conn_send_msg(c, m);
         } else {
           free(m);

@@ -1,6 +1,6 @@
 /*
  * Server lifecycle, shared by both backends: create (all or nothing),
- * close listeners, drain, abort, destroy, and the connection accessors.
+ * close listeners, drain, abort and destroy.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -10,30 +10,7 @@
 #include "internal.h"
 
 /* ------------------------------------------------------------------------ */
-/* Connection accessors */
-
-uint64_t iocpd_conn_id(const iocpd_conn *c) { return c->base.id; }
-void *iocpd_conn_get_data(const iocpd_conn *c) { return c->base.data; }
-void iocpd_conn_set_data(iocpd_conn *c, void *data) { c->base.data = data; }
-void *iocpd_conn_handler_arg(const iocpd_conn *c) {
-  return c->base.listener->handler_arg;
-}
-const char *iocpd_conn_listener_name(const iocpd_conn *c) {
-  return c->base.listener->name;
-}
-const iocpd_addr *iocpd_conn_peer_addr(const iocpd_conn *c) {
-  return &c->base.peer;
-}
-const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
-  /* Looked up lazily; the connection is only logically const here. */
-  if (c->base.local_unknown) iocpd__conn_local((iocpd_conn *)c);
-  return &c->base.local;
-}
-iocpd_server *iocpd_conn_server(const iocpd_conn *c) {
-  return c->base.worker->server;
-}
-uint64_t iocpd_conn_bytes_in(const iocpd_conn *c) { return c->base.bytes_in; }
-uint64_t iocpd_conn_bytes_out(const iocpd_conn *c) { return c->base.bytes_out; }
+/* A handler for connections nobody serves */
 
 static int silent_accept(iocpd_conn *c) {
   (void)c;

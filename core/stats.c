@@ -26,28 +26,28 @@ const char *iocpd_end_reason_name(iocpd_end_reason reason) {
 }
 
 void iocpd_conn_set_end_reason(iocpd_conn *c, iocpd_end_reason reason) {
-  if (c->base.end_reason == IOCPD_END_UNKNOWN) c->base.end_reason = reason;
+  if (c->end_reason == IOCPD_END_UNKNOWN) c->end_reason = reason;
 }
 
-iocpd_end_reason iocpd_conn_end_reason(const iocpd_conn *c) { return c->base.end_reason; }
+iocpd_end_reason iocpd_conn_end_reason(const iocpd_conn *c) { return c->end_reason; }
 
-uint64_t iocpd_conn_start_time(const iocpd_conn *c) { return c->base.start_ms; }
+uint64_t iocpd_conn_start_time(const iocpd_conn *c) { return c->start_ms; }
 
 void iocpd__conn_started(iocpd_conn *c) {
-  c->base.start_ms = iocpd__wall_ms();
-  c->base.start_mono_ms = iocpd__now_ms();
+  c->start_ms = iocpd__wall_ms();
+  c->start_mono_ms = iocpd__now_ms();
 }
 
 void iocpd__count_bytes(iocpd_conn *c, int incoming, size_t n) {
   int which;
   if (incoming) {
-    c->base.bytes_in += n;
-    which = c->base.outbound ? IOCPD__BYTES_DOWN : IOCPD__BYTES_IN;
+    c->bytes_in += n;
+    which = c->outbound ? IOCPD__BYTES_DOWN : IOCPD__BYTES_IN;
   } else {
-    c->base.bytes_out += n;
-    which = c->base.outbound ? IOCPD__BYTES_UP : IOCPD__BYTES_OUT;
+    c->bytes_out += n;
+    which = c->outbound ? IOCPD__BYTES_UP : IOCPD__BYTES_OUT;
   }
-  iocpd__atomic_add(&c->base.listener->bytes[which], (int64_t)n);
+  iocpd__atomic_add(&c->listener->bytes[which], (int64_t)n);
 }
 
 /* Server lock held. */
@@ -91,13 +91,13 @@ void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to) {
 }
 
 void iocpd__count_closed(iocpd_conn *c) {
-  iocpd__listener *l = c->base.listener;
-  if (c->base.outbound) {
+  iocpd__listener *l = c->listener;
+  if (c->outbound) {
     /* An outbound connection that never got established is a failed
      * attempt, whether refused, unreachable or given up (timeout). */
-    if (!c->base.established) count_failure(l->server, l, &c->base.peer);
+    if (!c->established) count_failure(l->server, l, &c->peer);
   } else {
-    uint64_t ms = iocpd__now_ms() - c->base.start_mono_ms;
+    uint64_t ms = iocpd__now_ms() - c->start_mono_ms;
     size_t b = 0;
     while (b < IOCPD_DURATION_BUCKETS && (double)ms / 1000.0 > iocpd_duration_bounds[b]) b++;
     l->stats.duration_buckets[b]++;
@@ -123,13 +123,13 @@ size_t iocpd_server_connect_failures(iocpd_server *s, iocpd_connect_failures *ou
 
 void iocpd_conn_access_record(const iocpd_conn *c, iocpd_access_record *r) {
   memset(r, 0, sizeof(*r));
-  r->listener = c->base.listener->name;
-  r->client = c->base.peer;
-  r->bytes_in = c->base.bytes_in;
-  r->bytes_out = c->base.bytes_out;
-  r->start_ms = c->base.start_ms;
-  r->duration_ms = iocpd__now_ms() - c->base.start_mono_ms;
-  r->end = c->base.end_reason;
+  r->listener = c->listener->name;
+  r->client = c->peer;
+  r->bytes_in = c->bytes_in;
+  r->bytes_out = c->bytes_out;
+  r->start_ms = c->start_ms;
+  r->duration_ms = iocpd__now_ms() - c->start_mono_ms;
+  r->end = c->end_reason;
 }
 
 void iocpd_server_report_access(iocpd_server *s, const iocpd_access_record *record) {

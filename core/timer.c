@@ -17,18 +17,18 @@
 
 #define HEAP_INITIAL 64
 
-static uint64_t due(iocpd__worker *w, size_t i) { return w->timers[i]->base.timer_due; }
+static uint64_t due(iocpd__worker *w, size_t i) { return w->timers[i]->timer_due; }
 
 static void place(iocpd__worker *w, size_t i, iocpd_conn *c) {
   w->timers[i] = c;
-  c->base.timer_slot = i + 1;
+  c->timer_slot = i + 1;
 }
 
 static void sift_up(iocpd__worker *w, size_t i) {
   iocpd_conn *c = w->timers[i];
   while (i > 0) {
     size_t parent = (i - 1) / 2;
-    if (due(w, parent) <= c->base.timer_due) break;
+    if (due(w, parent) <= c->timer_due) break;
     place(w, i, w->timers[parent]);
     i = parent;
   }
@@ -41,7 +41,7 @@ static void sift_down(iocpd__worker *w, size_t i) {
     size_t child = 2 * i + 1;
     if (child >= w->timer_count) break;
     if (child + 1 < w->timer_count && due(w, child + 1) < due(w, child)) child++;
-    if (c->base.timer_due <= due(w, child)) break;
+    if (c->timer_due <= due(w, child)) break;
     place(w, i, w->timers[child]);
     i = child;
   }
@@ -49,19 +49,19 @@ static void sift_down(iocpd__worker *w, size_t i) {
 }
 
 void iocpd__timer_remove(iocpd_conn *c) {
-  iocpd__worker *w = c->base.worker;
+  iocpd__worker *w = c->worker;
   size_t i;
-  if (c->base.timer_slot == 0) return;
-  i = c->base.timer_slot - 1;
-  c->base.timer_slot = 0;
+  if (c->timer_slot == 0) return;
+  i = c->timer_slot - 1;
+  c->timer_slot = 0;
   if (--w->timer_count == i) return;
   place(w, i, w->timers[w->timer_count]);
   sift_down(w, i);
-  sift_up(w, w->timers[i]->base.timer_slot - 1);
+  sift_up(w, w->timers[i]->timer_slot - 1);
 }
 
 int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
-  iocpd__worker *w = c->base.worker;
+  iocpd__worker *w = c->worker;
   uint64_t want;
 
   if (ms == 0) {
@@ -70,15 +70,15 @@ int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
   }
   /* A connection made before its worker's first pass has no clock yet. */
   want = (w->now_ms != 0 ? w->now_ms : iocpd__now_ms()) + ms;
-  c->base.timer_want = want;
-  if (c->base.timer_slot != 0) {
-    if (want < c->base.timer_due) {
-      c->base.timer_due = want;
-      sift_up(w, c->base.timer_slot - 1);
+  c->timer_want = want;
+  if (c->timer_slot != 0) {
+    if (want < c->timer_due) {
+      c->timer_due = want;
+      sift_up(w, c->timer_slot - 1);
     }
     return 0;
   }
-  c->base.timer_due = want;
+  c->timer_due = want;
   if (w->timer_count == w->timer_cap) {
     size_t cap = w->timer_cap ? w->timer_cap * 2 : HEAP_INITIAL;
     iocpd_conn **grown = realloc(w->timers, cap * sizeof(*grown));
@@ -102,16 +102,16 @@ static uint64_t worker_now(iocpd__worker *w) { return w->now_ms != 0 ? w->now_ms
 /* Arms c's timer for the next look at its writes, `left` ms of linger
  * from now at most. */
 static void linger_arm(iocpd_conn *c, uint64_t left) {
-  uint32_t linger = c->base.worker->server->close_linger_ms;
+  uint32_t linger = c->worker->server->close_linger_ms;
   uint32_t look = linger / LINGER_LOOKS != 0 ? linger / LINGER_LOOKS : 1;
   if (iocpd_conn_set_timer(c, left < look ? (uint32_t)left : look) != 0) iocpd_abort(c);
 }
 
 void iocpd__linger_start(iocpd_conn *c) {
   if (c->wq_head == NULL) return;
-  c->base.linger_mark = c->base.bytes_out;
-  c->base.linger_since = worker_now(c->base.worker);
-  linger_arm(c, c->base.worker->server->close_linger_ms);
+  c->linger_mark = c->bytes_out;
+  c->linger_since = worker_now(c->worker);
+  linger_arm(c, c->worker->server->close_linger_ms);
 }
 
 /* A closing connection's timer came due: if its queued writes have moved
@@ -119,14 +119,14 @@ void iocpd__linger_start(iocpd_conn *c) {
  * for a whole linger, the peer has stopped reading, and the close becomes
  * an abort. */
 static void linger_expired(iocpd_conn *c) {
-  iocpd_server *s = c->base.worker->server;
-  uint64_t now = worker_now(c->base.worker), still;
+  iocpd_server *s = c->worker->server;
+  uint64_t now = worker_now(c->worker), still;
   if (c->wq_head == NULL) return; /* flushed: the socket is closing anyway */
-  if (c->base.bytes_out != c->base.linger_mark) {
-    c->base.linger_mark = c->base.bytes_out;
-    c->base.linger_since = now;
+  if (c->bytes_out != c->linger_mark) {
+    c->linger_mark = c->bytes_out;
+    c->linger_since = now;
   }
-  still = now - c->base.linger_since;
+  still = now - c->linger_since;
   if (still < s->close_linger_ms) {
     linger_arm(c, s->close_linger_ms - still);
     return;
@@ -135,7 +135,7 @@ static void linger_expired(iocpd_conn *c) {
     char peer[IOCPD_ADDR_STRLEN];
     iocpd__log(s, IOCPD_LOG_DEBUG,
                "listener %s: %s took no data for %llu ms while closing: reset",
-               c->base.listener->name, iocpd_addr_format(&c->base.peer, peer),
+               c->listener->name, iocpd_addr_format(&c->peer, peer),
                (unsigned long long)still);
   }
   iocpd_abort(c);
@@ -188,19 +188,19 @@ void iocpd__timers_run(iocpd__worker *w) {
   retry_listeners(w, now);
   while (w->timer_count > 0 && due(w, 0) <= now) {
     iocpd_conn *c = w->timers[0];
-    if (c->base.timer_want > now) {
+    if (c->timer_want > now) {
       /* Re-armed since it was placed: move it to the wanted time. */
-      c->base.timer_due = c->base.timer_want;
+      c->timer_due = c->timer_want;
       sift_down(w, 0);
       continue;
     }
     iocpd__timer_remove(c);
     /* After close or abort the handler hears nothing but on_closed; the
      * timer then serves the close linger. */
-    if (c->base.closing) {
+    if (c->closing) {
       linger_expired(c);
-    } else if (c->base.handler->on_timer != NULL) {
-      c->base.handler->on_timer(c);
+    } else if (c->handler->on_timer != NULL) {
+      c->handler->on_timer(c);
     }
   }
 }

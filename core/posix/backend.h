@@ -47,49 +47,28 @@ typedef struct iocpd__listener_os {
   int polled;              /* in the epoll set (not while paused at a limit) */
 } iocpd__listener_os;
 
-/* One queued write. A connection embeds one for the common case of a
- * single write in flight; more are allocated. */
-typedef struct iocpd__write_req {
-  struct iocpd__write_req *next;
-  const char *data;
-  size_t len;
-  size_t done;     /* bytes already sent */
-  void *arg;       /* for on_sent */
-  iocpd__msg *msg; /* a send by id: the message owns data; freed after */
-  /* A spliced chunk (splice.c): data is NULL and the len bytes wait in
-   * this pipe, which the request owns. */
+/* The backend's part of a queued write: a spliced chunk (splice.c) has
+ * data NULL and its len bytes wait in this pipe, which the request owns. */
+typedef struct iocpd__write_os {
   unsigned char piped;
   int pipe_fd[2];
-} iocpd__write_req;
+} iocpd__write_os;
 
-struct iocpd_conn {
-  iocpd__conn_base base;
-  iocpd__source_kind kind; /* IOCPD__SRC_CONN */
+/* The backend's part of a connection. */
+typedef struct iocpd__conn_os {
+  iocpd__source_kind kind; /* IOCPD__SRC_CONN; an event's data.ptr points here */
   int fd;                  /* -1 once closed */
   /* What the socket is known to be ready for (cleared on EAGAIN). */
   unsigned char readable;
   unsigned char writable;
-  unsigned char hup;      /* EPOLLRDHUP/HUP/ERR seen: EOF or an error waits */
-  /* What the handler asked for. */
-  unsigned char want_read;
-  unsigned char shut_requested;
-  unsigned char shut_done;
-  unsigned char peer_closed;
-  unsigned char closing;  /* iocpd_close: finish writes, then close */
-  unsigned char aborting; /* iocpd_abort: socket already reset */
-  unsigned char queued;   /* on the worker's ready or later list */
-  uint64_t served_pass;   /* the pass in which it was last processed */
-  unsigned char connecting; /* iocpd_connect in progress */
-  unsigned char bulk;     /* the last recv filled the buffer: splice next */
-  iocpd_conn *splice_to;  /* iocpd_conn_splice_to; the two point at each other */
+  unsigned char hup;        /* EPOLLRDHUP/HUP/ERR seen: EOF or an error waits */
+  unsigned char queued;     /* on the worker's ready or later list */
+  unsigned char processing; /* iocpd__conn_process is running for it */
+  unsigned char bulk;       /* the last recv filled the buffer: splice next */
+  iocpd_conn *splice_to; /* iocpd_conn_splice_to; the two point at each other */
   iocpd_conn *splice_from;
-  size_t write_count;     /* writes queued, for iocpd_conn_pending_writes */
-  char *rbuf;             /* engine's read buffer, only while the handler holds data */
-  iocpd__write_req *wq_head;
-  iocpd__write_req *wq_tail;
-  iocpd__write_req spare;
-  unsigned char spare_used;
+  uint64_t served_pass;     /* the pass in which it was last processed */
   iocpd_conn *ready_next;
-};
+} iocpd__conn_os;
 
 #endif /* IOCPD_BACKEND_H */

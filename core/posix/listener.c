@@ -150,9 +150,9 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
     if (target == w) {
       iocpd__conn_adopt(w, c);
     } else {
-      c->base.adopt_msg.type = IOCPD__MSG_ADOPT;
-      c->base.adopt_msg.conn = c;
-      iocpd__worker_post(target, &c->base.adopt_msg);
+      c->adopt_msg.type = IOCPD__MSG_ADOPT;
+      c->adopt_msg.conn = c;
+      iocpd__worker_post(target, &c->adopt_msg);
     }
   }
 }

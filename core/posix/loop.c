@@ -88,9 +88,9 @@ void iocpd__loop_wakeup(iocpd__worker *w) {
 }
 
 static void list_append(iocpd_conn **head, iocpd_conn **tail, iocpd_conn *c) {
-  c->ready_next = NULL;
+  c->os.ready_next = NULL;
   if (*tail != NULL) {
-    (*tail)->ready_next = c;
+    (*tail)->os.ready_next = c;
   } else {
     *head = c;
   }
@@ -98,16 +98,16 @@ static void list_append(iocpd_conn **head, iocpd_conn **tail, iocpd_conn *c) {
 }
 
 void iocpd__loop_schedule(iocpd_conn *c) {
-  iocpd__worker_os *os = &c->base.worker->os;
-  if (c->queued) return;
-  c->queued = 1;
+  iocpd__worker_os *os = &c->worker->os;
+  if (c->os.queued) return;
+  c->os.queued = 1;
   /* One turn per connection per pass: a connection that has had its turn
    * in this pass (say, a bulk reader whose buffer came back) waits for the
    * next one, behind the others. Served again at once, a connection that
    * always has input could take most of a worker while the others wait
    * for the next epoll_wait. Others scheduled meanwhile (a relay's other
    * side) still run in this pass. */
-  if (c->served_pass == os->pass) {
+  if (c->os.served_pass == os->pass) {
     list_append(&os->later_head, &os->later_tail, c);
   } else {
     list_append(&os->ready_head, &os->ready_tail, c);
@@ -117,9 +117,9 @@ void iocpd__loop_schedule(iocpd_conn *c) {
 static void on_conn_event(iocpd_conn *c, uint32_t events) {
   /* Errors and hang-ups are surfaced by the next recv/send, which report
    * them with the precise errno. */
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = 1;
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->hup = 1;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->writable = 1;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->os.readable = 1;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->os.hup = 1;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->os.writable = 1;
   iocpd__loop_schedule(c);
 }
 
@@ -138,17 +138,17 @@ static void run_ready(iocpd__worker *w) {
   w->os.pass++;
   while (w->os.ready_head != NULL && budget-- > 0) {
     iocpd_conn *c = w->os.ready_head;
-    w->os.ready_head = c->ready_next;
+    w->os.ready_head = c->os.ready_next;
     if (w->os.ready_head == NULL) w->os.ready_tail = NULL;
-    c->queued = 0;
-    c->served_pass = w->os.pass;
+    c->os.queued = 0;
+    c->os.served_pass = w->os.pass;
     iocpd__conn_process(c);
   }
   /* Whatever waits for a later turn goes after what is left of this
    * pass (the budget may have run out). */
   if (w->os.later_head != NULL) {
     if (w->os.ready_tail != NULL) {
-      w->os.ready_tail->ready_next = w->os.later_head;
+      w->os.ready_tail->os.ready_next = w->os.later_head;
     } else {
       w->os.ready_head = w->os.later_head;
     }
@@ -195,7 +195,7 @@ void iocpd__loop_run(iocpd__worker *w) {
           iocpd__listener_on_ready(container_of(kind, iocpd__listener, os.kind));
           break;
         case IOCPD__SRC_CONN:
-          on_conn_event(container_of(kind, iocpd_conn, kind), events[i].events);
+          on_conn_event(container_of(kind, iocpd_conn, os.kind), events[i].events);
           break;
       }
     }

@@ -11,10 +11,8 @@
 int iocpd__translate_errno(int e);
 /* Puts c on its worker's ready list (once). */
 void iocpd__loop_schedule(iocpd_conn *c);
-/* Does whatever c is ready for and its handler asked for; may free c. */
+/* Does whatever c is ready for and conn.c asked for; may free c. */
 void iocpd__conn_process(iocpd_conn *c);
-/* A read or write on c failed with errno e: tells the handler, resets c. */
-void iocpd__conn_fail(iocpd_conn *c, int e);
 /* Accepts what is waiting on l. */
 void iocpd__listener_on_ready(iocpd__listener *l);
 /* Wraps an accepted socket, from peer, in a connection (not yet on any

@@ -78,13 +78,13 @@ void iocpd__splice_trim(iocpd__worker *w) {
 
 int iocpd_conn_splice_to(iocpd_conn *from, iocpd_conn *to) {
   if (from == NULL || from == to) return IOCPD_EINVAL;
-  if (to != NULL && to->base.worker != from->base.worker) return IOCPD_EINVAL;
-  if (from->splice_to != NULL) from->splice_to->splice_from = NULL;
-  from->splice_to = NULL;
+  if (to != NULL && to->worker != from->worker) return IOCPD_EINVAL;
+  if (from->os.splice_to != NULL) from->os.splice_to->os.splice_from = NULL;
+  from->os.splice_to = NULL;
   if (to == NULL) return 0;
-  if (to->splice_from != NULL) to->splice_from->splice_to = NULL;
-  from->splice_to = to;
-  to->splice_from = from;
+  if (to->os.splice_from != NULL) to->os.splice_from->os.splice_to = NULL;
+  from->os.splice_to = to;
+  to->os.splice_from = from;
   return 0;
 }
 
@@ -93,49 +93,50 @@ void iocpd__splice_forget(iocpd_conn *c) {
   /* Unsent bytes in a pipe are dropped with the connection, as a queued
    * buffer would be. */
   for (r = c->wq_head; r != NULL; r = r->next) {
-    if (r->piped) close_pipe(r->pipe_fd);
-    r->piped = 0;
+    if (r->os.piped) close_pipe(r->os.pipe_fd);
+    r->os.piped = 0;
   }
   iocpd_conn_splice_to(c, NULL);
-  if (c->splice_from != NULL) iocpd_conn_splice_to(c->splice_from, NULL);
+  if (c->os.splice_from != NULL) iocpd_conn_splice_to(c->os.splice_from, NULL);
 }
 
 void iocpd__splice_note_chunk(iocpd_conn *c, size_t n, size_t size) {
   /* Hysteresis, so that a stream of mid-sized chunks does not flap. */
   if (n >= size / 2) {
-    c->bulk = 1;
+    c->os.bulk = 1;
   } else if (n < size / 16) {
-    c->bulk = 0;
+    c->os.bulk = 0;
   }
 }
 
 /* Whether `to` takes writes now, as iocpd_write would. */
 static int takes_writes(const iocpd_conn *to) {
-  return !to->closing && !to->aborting && !to->shut_requested && !to->connecting && to->fd >= 0;
+  return !to->close_requested && !to->aborting && !to->shut_requested && !to->connecting &&
+         !to->socket_closed;
 }
 
 int iocpd__splice_read(iocpd_conn *c) {
-  iocpd__worker *w = c->base.worker;
-  iocpd_conn *to = c->splice_to;
-  size_t size = c->base.listener->buffer_size;
+  iocpd__worker *w = c->worker;
+  iocpd_conn *to = c->os.splice_to;
+  size_t size = c->listener->buffer_size;
   iocpd__write_req *r;
   int fd[2];
   ssize_t n;
 
-  if (to == NULL || !c->bulk || !takes_writes(to)) return 0;
+  if (to == NULL || !c->os.bulk || !takes_writes(to)) return 0;
   if (get_pipe(w, fd) != 0) {
-    if (errno == EMFILE || errno == ENFILE) iocpd__count_fd_exhausted(c->base.listener, 1);
+    if (errno == EMFILE || errno == ENFILE) iocpd__count_fd_exhausted(c->listener, 1);
     return 0;
   }
   do {
-    n = splice(c->fd, NULL, fd[1], NULL, size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    n = splice(c->os.fd, NULL, fd[1], NULL, size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
   } while (n < 0 && errno == EINTR);
   if (n <= 0) {
     int e = errno;
     put_pipe(w, fd); /* nothing went in */
     if (n == 0) return 0; /* EOF: recv reports it with the usual handling */
     if (e == EAGAIN || e == EWOULDBLOCK) {
-      c->readable = 0;
+      c->os.readable = 0;
       return 1;
     }
     if (e == EINVAL) {
@@ -146,39 +147,37 @@ int iocpd__splice_read(iocpd_conn *c) {
     /* A socket error (a reset, say) is reported here, as recv would
      * report it. Never leave it to a recv: splice has consumed the error,
      * so that recv would return 0 and turn a reset into a clean FIN. */
-    iocpd__conn_fail(c, e);
+    iocpd__conn_fail(c, iocpd__translate_errno(e));
     return 1;
   }
   r = iocpd__wq_push(to, NULL, (size_t)n, NULL);
   if (r == NULL) {
     close_pipe(fd); /* holds bytes that can no longer be delivered */
-    iocpd__conn_fail(c, ENOMEM);
+    iocpd__conn_fail(c, IOCPD_ENOMEM);
     return 1;
   }
-  r->piped = 1;
-  r->pipe_fd[0] = fd[0];
-  r->pipe_fd[1] = fd[1];
-  c->want_read = 0;
-  iocpd__count_bytes(c, 1, (size_t)n);
+  r->os.piped = 1;
+  r->os.pipe_fd[0] = fd[0];
+  r->os.pipe_fd[1] = fd[1];
   iocpd__splice_note_chunk(c, (size_t)n, size);
   /* Unlike recv, a short splice does not prove the socket drained (the
    * pipe may have run out of slots first), so readable stays set until
    * EAGAIN says so. */
-  if (to->writable) iocpd__loop_schedule(to);
-  if (c->base.handler->on_data != NULL) c->base.handler->on_data(c, NULL, (size_t)n);
+  iocpd__os_write(to);
+  iocpd__conn_read_done(c, NULL, (size_t)n);
   return 1;
 }
 
 ssize_t iocpd__splice_write(iocpd_conn *c, iocpd__write_req *r) {
   ssize_t n;
   do {
-    n = splice(r->pipe_fd[0], NULL, c->fd, NULL, r->len - r->done,
+    n = splice(r->os.pipe_fd[0], NULL, c->os.fd, NULL, r->len - r->done,
                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
   } while (n < 0 && errno == EINTR);
   return n;
 }
 
 void iocpd__splice_done(iocpd_conn *c, iocpd__write_req *r) {
-  put_pipe(c->base.worker, r->pipe_fd);
-  r->piped = 0;
+  put_pipe(c->worker, r->os.pipe_fd);
+  r->os.piped = 0;
 }

@@ -81,34 +81,20 @@ typedef struct iocpd__listener_os {
   unsigned pending;          /* AcceptEx calls not yet completed */
 } iocpd__listener_os;
 
-/* One queued write. Only the head of the queue is ever posted, so bytes
- * leave in order even if a send completes partially. */
-typedef struct iocpd__write_req {
+/* The backend's part of a queued write: the WSASend it is posted with. */
+typedef struct iocpd__write_os {
   iocpd__op op;
-  iocpd_conn *conn;
-  struct iocpd__write_req *next;
+  iocpd_conn *conn; /* the op's connection, for its completion */
   WSABUF buf;
-  const char *data;
-  size_t len;
-  size_t done;
-  void *arg;
-  iocpd__msg *msg; /* a send by id: the message owns data; freed after */
-} iocpd__write_req;
+} iocpd__write_os;
 
-struct iocpd_conn {
-  iocpd__conn_base base;
+/* The backend's part of a connection. */
+typedef struct iocpd__conn_os {
   SOCKET sock;       /* INVALID_SOCKET once closed */
   unsigned pending;  /* ops posted whose completion is not yet processed */
-  unsigned char want_read;
   unsigned char read_posted;
   unsigned char write_posted;
-  unsigned char shut_requested;
-  unsigned char shut_done;
-  unsigned char peer_closed;
-  unsigned char closing;
-  unsigned char aborting;
   unsigned char finish_posted;
-  unsigned char connecting;
   unsigned char skip_port;      /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
   unsigned char busy;           /* the last read delivered data */
   unsigned char read_real;      /* the posted read has a real buffer */
@@ -117,16 +103,10 @@ struct iocpd_conn {
   uint64_t read_posted_ms;      /* when it was posted (worker clock) */
   iocpd_conn *busy_prev;        /* in the worker's busy_reads list */
   iocpd_conn *busy_next;
-  size_t write_count; /* writes queued, for iocpd_conn_pending_writes */
   iocpd__op read_op;
   iocpd__op connect_op;
   iocpd__op finish_op;
-  char *rbuf; /* engine's read buffer, only while the handler holds data */
-  iocpd__write_req *wq_head;
-  iocpd__write_req *wq_tail;
-  iocpd__write_req spare;
-  unsigned char spare_used;
   iocpd_conn *parked_next; /* in the listener's parked FIFO */
-};
+} iocpd__conn_os;
 
 #endif /* IOCPD_BACKEND_H */

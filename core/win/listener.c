@@ -145,7 +145,7 @@ void iocpd__listener_resume(iocpd__listener *l) {
   /* Connections parked while the server was full go first, in order. */
   while (l->os.parked_head != NULL) {
     iocpd_conn *c = l->os.parked_head;
-    l->os.parked_head = c->parked_next;
+    l->os.parked_head = c->os.parked_next;
     if (l->os.parked_head == NULL) l->os.parked_tail = NULL;
     if (!admit_or_park(l, c)) break; /* still full: c is queued again */
   }
@@ -161,9 +161,9 @@ void iocpd__listener_close(iocpd__listener *l) {
    * back. */
   while (l->os.parked_head != NULL) {
     iocpd_conn *c = l->os.parked_head;
-    l->os.parked_head = c->parked_next;
+    l->os.parked_head = c->os.parked_next;
     iocpd__admit_unpark(c);
-    reset(c->sock);
+    reset(c->os.sock);
     free(c);
   }
   l->os.parked_tail = NULL;
@@ -224,13 +224,13 @@ static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
  * full; resets it if admission says no. Returns 0 if it was parked. */
 static int admit_or_park(iocpd__listener *l, iocpd_conn *c) {
   iocpd__worker *target;
-  SOCKET s = c->sock;
+  SOCKET s = c->os.sock;
   int verdict = iocpd__admit(c);
 
   if (verdict == IOCPD__ADMIT_LATER) {
-    c->parked_next = NULL;
+    c->os.parked_next = NULL;
     if (l->os.parked_tail != NULL) {
-      l->os.parked_tail->parked_next = c;
+      l->os.parked_tail->os.parked_next = c;
     } else {
       l->os.parked_head = c;
     }
@@ -249,16 +249,16 @@ static int admit_or_park(iocpd__listener *l, iocpd_conn *c) {
     iocpd__log(l->server, IOCPD_LOG_WARNING,
                "listener %s: cannot attach a connection to a completion port (error %lu)",
                l->name, (unsigned long)GetLastError());
-    c->base.handler = &iocpd__silent_handler;
+    c->handler = &iocpd__silent_handler;
     target = l->worker;
     CreateIoCompletionPort((HANDLE)s, target->os.port, IOCPD__KEY_IO, 0);
   }
   if (target == l->worker) {
     iocpd__conn_adopt(target, c);
   } else {
-    c->base.adopt_msg.type = IOCPD__MSG_ADOPT;
-    c->base.adopt_msg.conn = c;
-    iocpd__worker_post(target, &c->base.adopt_msg);
+    c->adopt_msg.type = IOCPD__MSG_ADOPT;
+    c->adopt_msg.conn = c;
+    iocpd__worker_post(target, &c->adopt_msg);
   }
   return 1;
 }
