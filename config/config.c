@@ -62,7 +62,7 @@
 
 #include <ini.h>
 
-#include "compat.h"
+#include "iocpd_sys.h"
 #include "config.h"
 #include "utf8_files.h"
 
@@ -342,9 +342,9 @@ static void add_message(loader *ld, message_list *list, int line,
 }
 
 static void add_problem(loader *ld, int line, const char *fmt, ...)
-    IOCPD__PRINTF(3, 4);
+    IOCPD_PRINTF(3, 4);
 static void add_warning(loader *ld, int line, const char *fmt, ...)
-    IOCPD__PRINTF(3, 4);
+    IOCPD_PRINTF(3, 4);
 
 /* Records a problem: "FILE:LINE: message", or "FILE: message" when line is
  * 0. */

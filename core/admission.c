@@ -101,7 +101,7 @@ static int has_room(iocpd__listener *l) {
 int iocpd__admit_reserve(iocpd__listener *l) {
   iocpd_server *s = l->server;
   int ok;
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   ok = has_room(l);
   if (ok) {
     l->slots_reserved++;
@@ -110,7 +110,7 @@ int iocpd__admit_reserve(iocpd__listener *l) {
     l->paused = 1;
     l->stats.paused++;
   }
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   return ok;
 }
 
@@ -147,11 +147,11 @@ static void post_resumes(iocpd_server *s, uint64_t mask) {
     m = calloc(1, sizeof(*m));
     if (m == NULL) {
       size_t k;
-      iocpd__mutex_lock(s->lock);
+      iocpd_mutex_lock(s->lock);
       for (k = 0; k < s->listener_count; k++) {
         if (s->listeners[k].worker == &s->workers[i]) s->listeners[k].resume_posted = 0;
       }
-      iocpd__mutex_unlock(s->lock);
+      iocpd_mutex_unlock(s->lock);
       continue;
     }
     m->type = IOCPD__MSG_RESUME_LISTENERS;
@@ -162,23 +162,23 @@ static void post_resumes(iocpd_server *s, uint64_t mask) {
 void iocpd__admit_unpark(iocpd_conn *c) {
   iocpd__listener *l = c->listener;
   iocpd_server *s = l->server;
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   if (c->parked) {
     c->parked = 0;
     l->parked--;
     s->parked--;
     release_slot(l);
   }
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
 }
 
 void iocpd__admit_release(iocpd__listener *l) {
   iocpd_server *s = l->server;
   uint64_t mask;
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   release_slot(l);
   mask = listeners_to_resume(s);
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   post_resumes(s, mask);
 }
 
@@ -194,7 +194,7 @@ int iocpd__admit(iocpd_conn *c) {
   iocpd__listener *l = c->listener;
   iocpd_server *s = l->server;
   const iocpd_addr *peer = &c->peer;
-  uint64_t now = iocpd__now_ms(), suppressed = 0, mask;
+  uint64_t now = iocpd_now_ms(), suppressed = 0, mask;
   int verdict = IOCPD__ADMITTED, log_it = 0, was_parked;
   uint8_t key[16];
 
@@ -203,7 +203,7 @@ int iocpd__admit(iocpd_conn *c) {
     verdict = IOCPD__REJECT_DENIED;
   ip_key(peer, key);
 
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   was_parked = c->parked;
   if (was_parked) {
     c->parked = 0;
@@ -217,7 +217,7 @@ int iocpd__admit(iocpd_conn *c) {
     c->parked = 1;
     l->parked++;
     s->parked++;
-    iocpd__mutex_unlock(s->lock);
+    iocpd_mutex_unlock(s->lock);
     return IOCPD__ADMIT_LATER;
   }
   release_slot(l);
@@ -244,7 +244,7 @@ int iocpd__admit(iocpd_conn *c) {
     log_it = iocpd__log_limit_pass(&l->reject_log, now, &suppressed);
   }
   mask = listeners_to_resume(s);
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   post_resumes(s, mask);
 
   if (verdict != IOCPD__ADMITTED) {
@@ -274,7 +274,7 @@ void iocpd__admit_forget(iocpd_conn *c) {
   iocpd_server *s = c->worker->server;
   uint64_t mask = 0;
 
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   iocpd__count_closed(c);
   s->open_all--;
   if (!c->outbound) {
@@ -287,8 +287,8 @@ void iocpd__admit_forget(iocpd_conn *c) {
     }
     mask = listeners_to_resume(s);
   }
-  iocpd__cond_broadcast(s->changed);
-  iocpd__mutex_unlock(s->lock);
+  iocpd_cond_broadcast(s->changed);
+  iocpd_mutex_unlock(s->lock);
   post_resumes(s, mask);
 }
 
@@ -310,7 +310,7 @@ void iocpd__admit_free(iocpd__listener *l) {
 
 size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, size_t max) {
   size_t i;
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   for (i = 0; i < s->listener_count && i < max; i++) {
     iocpd__listener *l = &s->listeners[i];
     out[i] = l->stats;
@@ -321,6 +321,6 @@ size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, s
     out[i].bytes_up = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_UP]);
     out[i].bytes_down = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_DOWN]);
   }
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   return s->listener_count;
 }

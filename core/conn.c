@@ -305,3 +305,6 @@ const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
 iocpd_server *iocpd_conn_server(const iocpd_conn *c) { return c->worker->server; }
 uint64_t iocpd_conn_bytes_in(const iocpd_conn *c) { return c->bytes_in; }
 uint64_t iocpd_conn_bytes_out(const iocpd_conn *c) { return c->bytes_out; }
+uint64_t iocpd_conn_listener_turn(const iocpd_conn *c) {
+  return (uint64_t)(iocpd__atomic_add(&c->listener->turns, 1) - 1);
+}

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 
 #include "iocpd.h"
-#include "thread.h"
 
 #define CLIENT 0
 #define UPSTREAM 1
@@ -164,8 +163,7 @@ static int connect_next(relay *r) {
 }
 
 static int client_accept(iocpd_conn *client) {
-  iocpd_forward_options *opt = iocpd_conn_handler_arg(client);
-  int64_t turn;
+  const iocpd_forward_options *opt = iocpd_conn_handler_arg(client);
   relay *r;
 
   if (opt == NULL || opt->upstream_count == 0) return IOCPD_EINVAL;
@@ -173,10 +171,8 @@ static int client_accept(iocpd_conn *client) {
   if (r == NULL) return IOCPD_ENOMEM;
   r->opt = opt;
   r->side[CLIENT].conn = client;
-  /* Round robin across all workers: the position is shared, so it moves
-   * atomically. */
-  turn = iocpd__atomic_add(&opt->next_upstream, 1) - 1;
-  r->first = (size_t)((uint64_t)turn % opt->upstream_count);
+  /* Round robin across all workers, on the listener's counter. */
+  r->first = (size_t)(iocpd_conn_listener_turn(client) % opt->upstream_count);
   iocpd_conn_set_data(client, r);
   if (opt->handshake_timeout_ms != 0 &&
       iocpd_conn_set_timer(client, opt->handshake_timeout_ms) != 0)

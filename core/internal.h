@@ -19,7 +19,6 @@
 #include <stdint.h>
 
 #include "iocpd.h"
-#include "compat.h"
 #include "thread.h"
 
 #define IOCPD__MAX_WORKERS 64
@@ -110,7 +109,7 @@ struct iocpd_conn {
   uint64_t start_ms;       /* wall clock, for records */
   uint64_t start_mono_ms;  /* monotonic, for the duration */
   iocpd_end_reason end_reason;
-  uint64_t timer_due;      /* its key in the timer heap (iocpd__now_ms) */
+  uint64_t timer_due;      /* its key in the timer heap (iocpd_now_ms) */
   uint64_t timer_want;     /* when it should fire; may be later than due */
   size_t timer_slot;       /* 1 + index in the worker's timer heap; 0 = unarmed */
   uint64_t linger_mark;    /* bytes_out when the close linger last looked */
@@ -173,6 +172,7 @@ struct iocpd__listener {
   const char *handler_log_format[IOCPD__HANDLER_LOG_FORMATS];
   iocpd__log_limit handler_log[IOCPD__HANDLER_LOG_FORMATS];
   iocpd_listener_stats stats; /* under the server lock, except bytes */
+  volatile int64_t turns;     /* iocpd_conn_listener_turn; atomic */
   /* Bytes in, out, up, down: updated on every read and write by the
    * connections' own workers, so atomically instead of under a lock. */
   volatile int64_t bytes[4];
@@ -190,8 +190,8 @@ typedef struct iocpd__buffer_class {
 struct iocpd__worker {
   iocpd_server *server;
   unsigned index;
-  iocpd__thread *thread;
-  iocpd__mutex *lock;      /* guards inbox, table and conn closing flags */
+  iocpd_thread *thread;
+  iocpd_mutex *lock;      /* guards inbox, table and conn closing flags */
   iocpd__msg *inbox_head;  /* under lock */
   iocpd__msg *inbox_tail;  /* under lock */
   iocpd_conn **table;      /* id -> conn, chained; mutated under lock */
@@ -200,7 +200,7 @@ struct iocpd__worker {
   uint64_t next_seq;       /* owner only */
   int quit;                /* owner only */
   iocpd__buffer_class buffers[IOCPD__BUFFER_CLASSES]; /* owner only */
-  uint64_t now_ms;         /* iocpd__now_ms at this loop pass; owner only */
+  uint64_t now_ms;         /* iocpd_now_ms at this loop pass; owner only */
   uint64_t retry_at;       /* when to retry listeners marked retry; 0 = none */
   iocpd_conn **timers;     /* min-heap by timer_due; owner only */
   size_t timer_count;
@@ -218,9 +218,9 @@ struct iocpd_server {
   iocpd_log_level log_level;
   int64_t next_worker;       /* round robin for new connections; atomic */
 
-  iocpd__mutex *control;     /* serialises broadcasts */
-  iocpd__mutex *lock;        /* guards the fields below */
-  iocpd__cond *changed;      /* signalled when conn_count falls or acks */
+  iocpd_mutex *control;     /* serialises broadcasts */
+  iocpd_mutex *lock;        /* guards the fields below */
+  iocpd_cond *changed;      /* signalled when conn_count falls or acks */
   size_t open_accepted;      /* accepted connections not yet freed */
   size_t open_all;           /* the same plus outbound ones */
   size_t max_conns;          /* accepted connections; 0 = no limit */
@@ -242,7 +242,7 @@ struct iocpd_server {
 /* Formats and passes a message to the server's log function, if the level
  * is enabled. */
 void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt,
-                ...) IOCPD__PRINTF(3, 4);
+                ...) IOCPD_PRINTF(3, 4);
 /* Whether a rate-limited line may go out at `now`: returns 1 and sets
  * *suppressed to the lines dropped since the last one, or counts this one
  * as dropped and returns 0. The caller serialises calls for one limit

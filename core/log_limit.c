@@ -43,9 +43,9 @@ void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const
   int pass, n;
 
   if (!iocpd_server_log_enabled(s, level)) return;
-  iocpd__mutex_lock(s->lock);
-  pass = iocpd__log_limit_pass(handler_limit(l, fmt), iocpd__now_ms(), &suppressed);
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_lock(s->lock);
+  pass = iocpd__log_limit_pass(handler_limit(l, fmt), iocpd_now_ms(), &suppressed);
+  iocpd_mutex_unlock(s->lock);
   if (!pass) return;
   va_start(ap, fmt);
   n = vsnprintf(line, sizeof(line), fmt, ap);

@@ -77,29 +77,29 @@ int iocpd__conn_register(iocpd_conn *c) {
   size_t b;
 
   c->id = (++w->next_seq << IOCPD__ID_WORKER_BITS) | w->index;
-  iocpd__mutex_lock(w->lock);
+  iocpd_mutex_lock(w->lock);
   if (w->table_count >= w->table_size) table_grow(w);
   b = bucket_of(c->id, w->table_size);
   c->table_next = w->table[b];
   w->table[b] = c;
   w->table_count++;
-  iocpd__mutex_unlock(w->lock);
+  iocpd_mutex_unlock(w->lock);
   return 0;
 }
 
 void iocpd__conn_mark_closing(iocpd_conn *c) {
   iocpd__worker *w = c->worker;
   if (c->closing) return;
-  iocpd__mutex_lock(w->lock);
+  iocpd_mutex_lock(w->lock);
   c->closing = 1;
-  iocpd__mutex_unlock(w->lock);
+  iocpd_mutex_unlock(w->lock);
 }
 
 void iocpd__conn_unregister(iocpd_conn *c) {
   iocpd__worker *w = c->worker;
   iocpd_conn **p;
 
-  iocpd__mutex_lock(w->lock);
+  iocpd_mutex_lock(w->lock);
   p = &w->table[bucket_of(c->id, w->table_size)];
   while (*p != NULL && *p != c) p = &(*p)->table_next;
   assert(*p == c);
@@ -107,7 +107,7 @@ void iocpd__conn_unregister(iocpd_conn *c) {
     *p = c->table_next;
     w->table_count--;
   }
-  iocpd__mutex_unlock(w->lock);
+  iocpd_mutex_unlock(w->lock);
   iocpd__admit_forget(c);
 }
 
@@ -128,9 +128,9 @@ static int inbox_append(iocpd__worker *w, iocpd__msg *msg) {
 
 void iocpd__worker_post(iocpd__worker *w, iocpd__msg *msg) {
   int wake;
-  iocpd__mutex_lock(w->lock);
+  iocpd_mutex_lock(w->lock);
   wake = inbox_append(w, msg);
-  iocpd__mutex_unlock(w->lock);
+  iocpd_mutex_unlock(w->lock);
   if (wake) iocpd__loop_wakeup(w);
 }
 
@@ -157,15 +157,15 @@ int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
   /* Look up and enqueue under one lock hold, so that a connection that is
    * open here is still in the table when its worker runs the message (it
    * may have started closing by then; the worker checks again). */
-  iocpd__mutex_lock(w->lock);
+  iocpd_mutex_lock(w->lock);
   c = w->table != NULL ? table_find(w, id) : NULL;
   if (c == NULL || c->closing) {
-    iocpd__mutex_unlock(w->lock);
+    iocpd_mutex_unlock(w->lock);
     free(msg);
     return IOCPD_ENOTFOUND;
   }
   wake = inbox_append(w, msg);
-  iocpd__mutex_unlock(w->lock);
+  iocpd_mutex_unlock(w->lock);
   if (wake) iocpd__loop_wakeup(w);
   return 0;
 }
@@ -191,19 +191,19 @@ static size_t abort_all(iocpd__worker *w, iocpd_end_reason reason) {
 void iocpd__worker_run_inbox(iocpd__worker *w) {
   iocpd__msg *m, *next;
 
-  iocpd__mutex_lock(w->lock);
+  iocpd_mutex_lock(w->lock);
   m = w->inbox_head;
   w->inbox_head = w->inbox_tail = NULL;
-  iocpd__mutex_unlock(w->lock);
+  iocpd_mutex_unlock(w->lock);
 
   for (; m != NULL; m = next) {
     next = m->next;
     switch (m->type) {
       case IOCPD__MSG_SEND: {
         iocpd_conn *c;
-        iocpd__mutex_lock(w->lock);
+        iocpd_mutex_lock(w->lock);
         c = table_find(w, m->id);
-        iocpd__mutex_unlock(w->lock);
+        iocpd_mutex_unlock(w->lock);
         if (c != NULL && !c->closing) {
           iocpd__conn_send_msg(c, m);
         } else {
@@ -249,11 +249,11 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
           iocpd__listener *l = &s->listeners[i];
           int resume;
           if (l->worker != w) continue;
-          iocpd__mutex_lock(s->lock);
+          iocpd_mutex_lock(s->lock);
           resume = l->paused;
           l->paused = 0;
           l->resume_posted = 0;
-          iocpd__mutex_unlock(s->lock);
+          iocpd_mutex_unlock(s->lock);
           if (resume && l->open) iocpd__listener_resume(l);
         }
         free(m);

@@ -23,20 +23,20 @@ const iocpd_handler iocpd__silent_handler = {.name = "closing", .on_accept = sil
 /* Counting and acknowledgements */
 
 void iocpd__server_outbound_added(iocpd_server *s) {
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   s->open_all++;
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
 }
 
 
 
 void iocpd__server_ack(iocpd_server *s, size_t result) {
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   assert(s->acks_pending > 0);
   s->acks_pending--;
   s->ack_result += result;
-  iocpd__cond_broadcast(s->changed);
-  iocpd__mutex_unlock(s->lock);
+  iocpd_cond_broadcast(s->changed);
+  iocpd_mutex_unlock(s->lock);
 }
 
 /* Sends a message of `type` to every worker and waits until each has run
@@ -50,24 +50,24 @@ static size_t broadcast(iocpd_server *s, iocpd__msg_type type, iocpd_end_reason 
     /* A broadcast must not be lost to a failed allocation: retry, since
      * the alternative is a server that cannot stop. */
     while ((msgs[i] = calloc(1, sizeof(iocpd__msg))) == NULL) {
-      iocpd__mutex_lock(s->lock);
-      iocpd__cond_wait(s->changed, s->lock, 10);
-      iocpd__mutex_unlock(s->lock);
+      iocpd_mutex_lock(s->lock);
+      iocpd_cond_wait(s->changed, s->lock, 10);
+      iocpd_mutex_unlock(s->lock);
     }
     msgs[i]->type = type;
     msgs[i]->reason = reason;
   }
-  iocpd__mutex_lock(s->control);
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->control);
+  iocpd_mutex_lock(s->lock);
   s->acks_pending = s->worker_count;
   s->ack_result = 0;
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   for (i = 0; i < s->worker_count; i++) iocpd__worker_post(&s->workers[i], msgs[i]);
-  iocpd__mutex_lock(s->lock);
-  while (s->acks_pending > 0) iocpd__cond_wait(s->changed, s->lock, 1000);
+  iocpd_mutex_lock(s->lock);
+  while (s->acks_pending > 0) iocpd_cond_wait(s->changed, s->lock, 1000);
   result = s->ack_result;
-  iocpd__mutex_unlock(s->lock);
-  iocpd__mutex_unlock(s->control);
+  iocpd_mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->control);
   return result;
 }
 
@@ -122,14 +122,14 @@ static void server_free(iocpd_server *s) {
         iocpd__loop_free(w);
         iocpd__worker_table_free(w);
       }
-      iocpd__mutex_destroy(w->lock);
+      iocpd_mutex_destroy(w->lock);
     }
     free(s->workers);
   }
   iocpd__stats_free(s);
-  iocpd__cond_destroy(s->changed);
-  iocpd__mutex_destroy(s->lock);
-  iocpd__mutex_destroy(s->control);
+  iocpd_cond_destroy(s->changed);
+  iocpd_mutex_destroy(s->lock);
+  iocpd_mutex_destroy(s->control);
   free(s);
   iocpd__backend_cleanup();
 }
@@ -145,7 +145,7 @@ static int create_workers(iocpd_server *s, unsigned count,
     int rc;
     w->server = s;
     w->index = i;
-    w->lock = iocpd__mutex_create();
+    w->lock = iocpd_mutex_create();
     if (w->lock == NULL) goto nomem;
     if (iocpd__worker_table_init(w) != 0) goto nomem;
     rc = iocpd__loop_init(w);
@@ -217,24 +217,24 @@ static void join_workers(iocpd_server *s, unsigned started) {
   for (i = 0; i < started; i++) {
     iocpd__msg *m;
     while ((m = calloc(1, sizeof(*m))) == NULL) {
-      iocpd__mutex_lock(s->lock);
-      iocpd__cond_wait(s->changed, s->lock, 10);
-      iocpd__mutex_unlock(s->lock);
+      iocpd_mutex_lock(s->lock);
+      iocpd_cond_wait(s->changed, s->lock, 10);
+      iocpd_mutex_unlock(s->lock);
     }
     m->type = IOCPD__MSG_QUIT;
     iocpd__worker_post(&s->workers[i], m);
   }
   for (i = 0; i < started; i++) {
-    iocpd__thread_join(s->workers[i].thread);
+    iocpd_thread_join(s->workers[i].thread);
     s->workers[i].thread = NULL;
   }
 }
 
 /* Waits until every connection, accepted or outbound, is freed. */
 static void wait_all_gone(iocpd_server *s) {
-  iocpd__mutex_lock(s->lock);
-  while (s->open_all > 0) iocpd__cond_wait(s->changed, s->lock, 1000);
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_lock(s->lock);
+  while (s->open_all > 0) iocpd_cond_wait(s->changed, s->lock, 1000);
+  iocpd_mutex_unlock(s->lock);
 }
 
 /* Ends every connection and joins the workers: the common tail of destroy
@@ -274,9 +274,9 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
   s->access_arg = o->access_arg;
   s->close_linger_ms =
       o->close_linger_ms != 0 ? o->close_linger_ms : IOCPD_DEFAULT_CLOSE_LINGER_MS;
-  s->lock = iocpd__mutex_create();
-  s->control = iocpd__mutex_create();
-  s->changed = iocpd__cond_create();
+  s->lock = iocpd_mutex_create();
+  s->control = iocpd_mutex_create();
+  s->changed = iocpd_cond_create();
   if (s->lock == NULL || s->control == NULL || s->changed == NULL) {
     set_error(err, IOCPD_ENOMEM, "out of memory");
     rc = IOCPD_ENOMEM;
@@ -293,7 +293,7 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
   if (rc != 0) goto fail;
 
   for (i = 0; i < s->worker_count; i++) {
-    s->workers[i].thread = iocpd__thread_start(iocpd__worker_main, &s->workers[i]);
+    s->workers[i].thread = iocpd_thread_start(iocpd__worker_main, &s->workers[i]);
     if (s->workers[i].thread == NULL) {
       join_workers(s, i);
       set_error(err, IOCPD_ENOMEM, "cannot start a worker thread");
@@ -324,10 +324,10 @@ fail:
 
 void iocpd_server_close_listeners(iocpd_server *s) {
   int closed;
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   closed = s->listeners_closed;
   s->listeners_closed = 1;
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   if (!closed) broadcast(s, IOCPD__MSG_CLOSE_LISTENERS, IOCPD_END_UNKNOWN);
 }
 
@@ -335,18 +335,18 @@ unsigned iocpd_server_worker_count(const iocpd_server *s) { return s->worker_cou
 
 size_t iocpd_server_connection_count(iocpd_server *s) {
   size_t n;
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   n = s->open_accepted;
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   return n;
 }
 
 size_t iocpd_server_wait(iocpd_server *s, size_t below, uint32_t timeout_ms) {
   size_t n;
-  iocpd__mutex_lock(s->lock);
-  if (s->open_accepted >= below) iocpd__cond_wait(s->changed, s->lock, timeout_ms);
+  iocpd_mutex_lock(s->lock);
+  if (s->open_accepted >= below) iocpd_cond_wait(s->changed, s->lock, timeout_ms);
   n = s->open_accepted;
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   return n;
 }
 
@@ -357,12 +357,12 @@ size_t iocpd_server_abort_all(iocpd_server *s) {
 void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms,
                         iocpd_drain_progress_fn progress, void *progress_arg,
                         iocpd_drain_stats *stats) {
-  uint64_t start = iocpd__now_ms(), deadline = start + drain_ms, now;
+  uint64_t start = iocpd_now_ms(), deadline = start + drain_ms, now;
   size_t open_at_stop, open, aborted = 0;
 
   iocpd_server_close_listeners(s);
   open_at_stop = open = iocpd_server_connection_count(s);
-  while (open > 0 && (now = iocpd__now_ms()) < deadline) {
+  while (open > 0 && (now = iocpd_now_ms()) < deadline) {
     uint64_t left = deadline - now;
     size_t before = open;
     open = iocpd_server_wait(s, open, (uint32_t)(left < 1000 ? left : 1000));
@@ -377,7 +377,7 @@ void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms,
     stats->open_at_stop = open_at_stop;
     stats->aborted = aborted < open_at_stop ? aborted : open_at_stop;
     stats->drained = open_at_stop - stats->aborted;
-    stats->duration_ms = iocpd__now_ms() - start;
+    stats->duration_ms = iocpd_now_ms() - start;
   }
 }
 

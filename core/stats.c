@@ -34,8 +34,8 @@ iocpd_end_reason iocpd_conn_end_reason(const iocpd_conn *c) { return c->end_reas
 uint64_t iocpd_conn_start_time(const iocpd_conn *c) { return c->start_ms; }
 
 void iocpd__conn_started(iocpd_conn *c) {
-  c->start_ms = iocpd__wall_ms();
-  c->start_mono_ms = iocpd__now_ms();
+  c->start_ms = iocpd_wall_ms();
+  c->start_mono_ms = iocpd_now_ms();
 }
 
 void iocpd__count_bytes(iocpd_conn *c, int incoming, size_t n) {
@@ -75,19 +75,19 @@ static void count_failure(iocpd_server *s, iocpd__listener *l, const iocpd_addr 
 }
 
 void iocpd__count_fd_exhausted(iocpd__listener *l, int pipe) {
-  iocpd__mutex_lock(l->server->lock);
+  iocpd_mutex_lock(l->server->lock);
   if (pipe) {
     l->stats.fd_exhausted_pipe++;
   } else {
     l->stats.fd_exhausted_accept++;
   }
-  iocpd__mutex_unlock(l->server->lock);
+  iocpd_mutex_unlock(l->server->lock);
 }
 
 void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to) {
-  iocpd__mutex_lock(l->server->lock);
+  iocpd_mutex_lock(l->server->lock);
   count_failure(l->server, l, to);
-  iocpd__mutex_unlock(l->server->lock);
+  iocpd_mutex_unlock(l->server->lock);
 }
 
 void iocpd__count_closed(iocpd_conn *c) {
@@ -97,7 +97,7 @@ void iocpd__count_closed(iocpd_conn *c) {
      * attempt, whether refused, unreachable or given up (timeout). */
     if (!c->established) count_failure(l->server, l, &c->peer);
   } else {
-    uint64_t ms = iocpd__now_ms() - c->start_mono_ms;
+    uint64_t ms = iocpd_now_ms() - c->start_mono_ms;
     size_t b = 0;
     while (b < IOCPD_DURATION_BUCKETS && (double)ms / 1000.0 > iocpd_duration_bounds[b]) b++;
     l->stats.duration_buckets[b]++;
@@ -114,10 +114,10 @@ void iocpd__stats_free(iocpd_server *s) {
 size_t iocpd_server_connect_failures(iocpd_server *s, iocpd_connect_failures *out,
                                      size_t max) {
   size_t n;
-  iocpd__mutex_lock(s->lock);
+  iocpd_mutex_lock(s->lock);
   n = s->failure_count;
   if (out != NULL && n > 0) memcpy(out, s->failures, (n < max ? n : max) * sizeof(*out));
-  iocpd__mutex_unlock(s->lock);
+  iocpd_mutex_unlock(s->lock);
   return n;
 }
 
@@ -128,7 +128,7 @@ void iocpd_conn_access_record(const iocpd_conn *c, iocpd_access_record *r) {
   r->bytes_in = c->bytes_in;
   r->bytes_out = c->bytes_out;
   r->start_ms = c->start_ms;
-  r->duration_ms = iocpd__now_ms() - c->start_mono_ms;
+  r->duration_ms = iocpd_now_ms() - c->start_mono_ms;
   r->end = c->end_reason;
 }
 

@@ -69,7 +69,7 @@ int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
     return 0;
   }
   /* A connection made before its worker's first pass has no clock yet. */
-  want = (w->now_ms != 0 ? w->now_ms : iocpd__now_ms()) + ms;
+  want = (w->now_ms != 0 ? w->now_ms : iocpd_now_ms()) + ms;
   c->timer_want = want;
   if (c->timer_slot != 0) {
     if (want < c->timer_due) {
@@ -97,7 +97,7 @@ int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
  * after its last progress. */
 #define LINGER_LOOKS 4
 
-static uint64_t worker_now(iocpd__worker *w) { return w->now_ms != 0 ? w->now_ms : iocpd__now_ms(); }
+static uint64_t worker_now(iocpd__worker *w) { return w->now_ms != 0 ? w->now_ms : iocpd_now_ms(); }
 
 /* Arms c's timer for the next look at its writes, `left` ms of linger
  * from now at most. */
@@ -146,7 +146,7 @@ static void linger_expired(iocpd_conn *c) {
 
 void iocpd__listener_retry_later(iocpd__listener *l, const char *what, long os_error) {
   iocpd__worker *w = l->worker;
-  uint64_t now = iocpd__now_ms();
+  uint64_t now = iocpd_now_ms();
   l->retry = 1;
   if (w->retry_at == 0) w->retry_at = now + LISTENER_RETRY_MS;
   if (now - l->last_retry_log_ms >= 1000 || l->last_retry_log_ms == 0) {
@@ -175,7 +175,7 @@ static void retry_listeners(iocpd__worker *w, uint64_t now) {
 int iocpd__timers_timeout(iocpd__worker *w) {
   uint64_t now, first;
   if (w->timer_count == 0 && w->retry_at == 0) return -1;
-  now = iocpd__now_ms();
+  now = iocpd_now_ms();
   first = w->timer_count > 0 ? due(w, 0) : UINT64_MAX;
   if (w->retry_at != 0 && w->retry_at < first) first = w->retry_at;
   if (first <= now) return 0;
@@ -183,7 +183,7 @@ int iocpd__timers_timeout(iocpd__worker *w) {
 }
 
 void iocpd__timers_run(iocpd__worker *w) {
-  uint64_t now = iocpd__now_ms();
+  uint64_t now = iocpd_now_ms();
   w->now_ms = now;
   retry_listeners(w, now);
   while (w->timer_count > 0 && due(w, 0) <= now) {

@@ -91,10 +91,11 @@ configure() {
     sources=() includes=() libs=() seeds=() dict='' max_len=''
     case $1 in
     config)
-        sources=("$root/tests/fuzz/resolve_stub.c" "$root/config/config.c"
-            "$root/config/units.c" "$root/core/addr.c" "$root/core/cidr.c"
-            "$root/core/error.c" "$root/core/log.c")
-        includes=(-I "$root/core" -I "$root/core/posix" -I "$root/config")
+        sources=("$root/tests/fuzz/resolve_stub.c" "$root"/config/*.c
+            "$root/core/addr.c" "$root/core/cidr.c" "$root/core/error.c"
+            "$root/core/log.c")
+        includes=(-I "$root/include" -I "$root/core" -I "$root/core/posix"
+            -I "$root/config")
         # May hold several words.
         read -r -a libs <<<"$(pkg-config --libs inih 2>/dev/null || echo -linih)"
         seeds=("$root"/tests/config-cases/*.ini)
@@ -103,14 +104,14 @@ configure() {
         ;;
     http_request)
         sources=("$root/service/http_request.c")
-        includes=(-I "$root/service")
+        includes=(-I "$root/include" -I "$root/service")
         seeds=("$root"/tests/fuzz/http_request/*)
         dict=$root/tests/fuzz/http_request.dict
         max_len=9000
         ;;
     logfmt)
         sources=("$root/service/logfmt.c")
-        includes=(-I "$root/service")
+        includes=(-I "$root/include" -I "$root/service")
         seeds=("$root"/tests/fuzz/logfmt/*)
         max_len=1024
         ;;

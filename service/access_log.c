@@ -12,8 +12,8 @@
 
 #include "access_log.h"
 #include "log.h"
+#include "iocpd_sys.h"
 #include "logfmt.h"
-#include "thread.h"
 #include "utf8_files.h"
 
 /* The most the queue holds, in bytes of formatted lines (about 16,000
@@ -39,9 +39,9 @@ struct access_log {
   uint64_t max_size;
   unsigned keep;
 
-  iocpd__mutex *lock;
-  iocpd__cond *wake;
-  iocpd__thread *thread;
+  iocpd_mutex *lock;
+  iocpd_cond *wake;
+  iocpd_thread *thread;
 
   /* Under lock. */
   char *pending; /* complete lines, waiting for the writer */
@@ -87,7 +87,7 @@ size_t access_log_format(const iocpd_access_record *r, char *buf, size_t size) {
 
 /* Warns at most once per RETRY_MS. */
 static void warn(access_log *log, const char *what, const char *path, int err) {
-  uint64_t now = iocpd__now_ms();
+  uint64_t now = iocpd_now_ms();
   if (log->warned_at != 0 && now - log->warned_at < RETRY_MS) return;
   log->warned_at = now;
   log_event(EV_WARNING, IOCPD_LOG_WARNING, "access log: %s %s: %s", what, path, strerror(err));
@@ -155,12 +155,12 @@ static uint64_t rotate(access_log *log) {
     /* Most likely another process holds PATH without sharing deletion
      * (Windows): go on appending to it and try again later. */
     warn(log, "cannot rotate", log->path, err);
-    log->retry_at = iocpd__now_ms() + RETRY_MS;
+    log->retry_at = iocpd_now_ms() + RETRY_MS;
   }
   err = open_file(log);
   if (err != 0) {
     warn(log, "cannot open", log->path, err);
-    log->retry_at = iocpd__now_ms() + RETRY_MS;
+    log->retry_at = iocpd_now_ms() + RETRY_MS;
   }
   return lost;
 }
@@ -170,7 +170,7 @@ static uint64_t rotate(access_log *log) {
  * failed). */
 static uint64_t write_line(access_log *log, const char *line, size_t len) {
   uint64_t lost = 0;
-  int due = log->retry_at == 0 || iocpd__now_ms() >= log->retry_at;
+  int due = log->retry_at == 0 || iocpd_now_ms() >= log->retry_at;
 
   if (log->file == NULL) {
     int err;
@@ -178,7 +178,7 @@ static uint64_t write_line(access_log *log, const char *line, size_t len) {
     err = open_file(log);
     if (err != 0) {
       warn(log, "cannot open", log->path, err);
-      log->retry_at = iocpd__now_ms() + RETRY_MS;
+      log->retry_at = iocpd_now_ms() + RETRY_MS;
       return 1;
     }
     log->retry_at = 0;
@@ -217,7 +217,7 @@ static uint64_t write_block(access_log *log, const char *block, size_t len) {
 static void writer_main(void *arg) {
   access_log *log = arg;
 
-  iocpd__mutex_lock(log->lock);
+  iocpd_mutex_lock(log->lock);
   for (;;) {
     char *block;
     size_t len, cap;
@@ -225,7 +225,7 @@ static void writer_main(void *arg) {
 
     while (log->pending_len == 0 && !log->stopping) {
       log->writer_waiting = 1;
-      iocpd__cond_wait(log->wake, log->lock, IDLE_WAKE_MS);
+      iocpd_cond_wait(log->wake, log->lock, IDLE_WAKE_MS);
       log->writer_waiting = 0;
     }
     if (log->pending_len == 0) break; /* stopping, and everything is out */
@@ -238,14 +238,14 @@ static void writer_main(void *arg) {
     log->pending_len = 0;
     log->spare = block;
     log->spare_cap = cap;
-    iocpd__mutex_unlock(log->lock);
+    iocpd_mutex_unlock(log->lock);
 
     lost = write_block(log, block, len);
 
-    iocpd__mutex_lock(log->lock);
+    iocpd_mutex_lock(log->lock);
     log->dropped += lost;
   }
-  iocpd__mutex_unlock(log->lock);
+  iocpd_mutex_unlock(log->lock);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -256,7 +256,7 @@ void access_log_record(void *arg, const iocpd_access_record *record) {
   char line[ACCESS_LOG_LINE_MAX];
   size_t len = access_log_format(record, line, sizeof(line));
 
-  iocpd__mutex_lock(log->lock);
+  iocpd_mutex_lock(log->lock);
   if (log->pending_cap - log->pending_len < len && log->pending_cap < QUEUE_BUDGET) {
     /* Grow towards the budget. Rare: a buffer keeps its size once grown,
      * and the two buffers take turns. */
@@ -274,24 +274,24 @@ void access_log_record(void *arg, const iocpd_access_record *record) {
   } else {
     memcpy(log->pending + log->pending_len, line, len);
     log->pending_len += len;
-    if (log->writer_waiting) iocpd__cond_broadcast(log->wake);
+    if (log->writer_waiting) iocpd_cond_broadcast(log->wake);
   }
-  iocpd__mutex_unlock(log->lock);
+  iocpd_mutex_unlock(log->lock);
 }
 
 uint64_t access_log_dropped(access_log *log) {
   uint64_t n;
   if (log == NULL) return 0;
-  iocpd__mutex_lock(log->lock);
+  iocpd_mutex_lock(log->lock);
   n = log->dropped;
-  iocpd__mutex_unlock(log->lock);
+  iocpd_mutex_unlock(log->lock);
   return n;
 }
 
 static void free_log(access_log *log) {
   if (log->file != NULL) fclose(log->file);
-  if (log->wake != NULL) iocpd__cond_destroy(log->wake);
-  if (log->lock != NULL) iocpd__mutex_destroy(log->lock);
+  if (log->wake != NULL) iocpd_cond_destroy(log->wake);
+  if (log->lock != NULL) iocpd_mutex_destroy(log->lock);
   free(log->pending);
   free(log->spare);
   free(log->rotated);
@@ -315,8 +315,8 @@ int access_log_open(const char *path, uint64_t max_size, unsigned keep, access_l
   log->rotated2 = malloc(len + SUFFIX_MAX);
   log->pending = malloc(QUEUE_INITIAL);
   log->spare = malloc(QUEUE_INITIAL);
-  log->lock = iocpd__mutex_create();
-  log->wake = iocpd__cond_create();
+  log->lock = iocpd_mutex_create();
+  log->wake = iocpd_cond_create();
   if (log->path == NULL || log->rotated == NULL || log->rotated2 == NULL || log->pending == NULL ||
       log->spare == NULL || log->lock == NULL || log->wake == NULL)
     goto nomem;
@@ -331,7 +331,7 @@ int access_log_open(const char *path, uint64_t max_size, unsigned keep, access_l
     free_log(log);
     return -1;
   }
-  log->thread = iocpd__thread_start(writer_main, log);
+  log->thread = iocpd_thread_start(writer_main, log);
   if (log->thread == NULL) {
     snprintf(errbuf, errlen, "cannot start the access log's writer thread");
     free_log(log);
@@ -349,12 +349,12 @@ nomem:
 uint64_t access_log_close(access_log *log) {
   uint64_t dropped;
   if (log == NULL) return 0;
-  iocpd__mutex_lock(log->lock);
+  iocpd_mutex_lock(log->lock);
   log->stopping = 1;
-  iocpd__cond_broadcast(log->wake);
-  iocpd__mutex_unlock(log->lock);
+  iocpd_cond_broadcast(log->wake);
+  iocpd_mutex_unlock(log->lock);
   /* The writer empties the queue before it ends. */
-  iocpd__thread_join(log->thread);
+  iocpd_thread_join(log->thread);
   dropped = log->dropped + flush_file(log);
   free_log(log);
   return dropped;

@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "daemon.h"
 #include "log.h"
-#include "thread.h"
+#include "iocpd_sys.h"
 
 static const iocpd_handler *handler_for(iocpd_handler_kind kind) {
   return kind == IOCPD_HANDLER_FORWARD ? &iocpd_forward_handler : &iocpd_echo_handler;
@@ -107,7 +107,7 @@ int daemon_start(daemon_state *d, const char *path) {
   iocpd_listener_options *listeners = NULL;
   iocpd_server_options options;
   iocpd_error_info err;
-  uint64_t start_ms = iocpd__wall_ms();
+  uint64_t start_ms = iocpd_wall_ms();
   size_t i, n;
 
   memset(d, 0, sizeof(*d));

@@ -8,7 +8,7 @@
 #ifndef IOCPD_SERVICE_LOG_H
 #define IOCPD_SERVICE_LOG_H
 
-#include "compat.h"
+#include "iocpd_sys.h"
 #include "iocpd.h"
 
 typedef enum log_event_id {
@@ -39,7 +39,7 @@ void log_set_level(iocpd_log_level level);
 void log_set_sink(log_sink_fn sink);
 
 void log_event(log_event_id id, iocpd_log_level level, const char *fmt, ...)
-    IOCPD__PRINTF(3, 4);
+    IOCPD_PRINTF(3, 4);
 
 /* An iocpd_log_fn for the engine: EV_INFO, EV_WARNING or EV_ERROR. */
 void log_from_engine(void *arg, iocpd_log_level level, const char *message);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compat.h"
 #include "http_request.h"
+#include "iocpd_sys.h"
 #include "log.h"
 #include "metrics.h"
 #include "process_handles.h"
@@ -40,7 +40,7 @@ typedef struct text {
   int failed;
 } text;
 
-static void appendf(text *t, const char *fmt, ...) IOCPD__PRINTF(2, 3);
+static void appendf(text *t, const char *fmt, ...) IOCPD_PRINTF(2, 3);
 
 static void appendf(text *t, const char *fmt, ...) {
   for (;;) {

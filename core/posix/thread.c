@@ -8,22 +8,22 @@
 
 #include "thread.h"
 
-struct iocpd__mutex {
+struct iocpd_mutex {
   pthread_mutex_t m;
 };
 
-struct iocpd__cond {
+struct iocpd_cond {
   pthread_cond_t c;
 };
 
-struct iocpd__thread {
+struct iocpd_thread {
   pthread_t t;
   void (*fn)(void *arg);
   void *arg;
 };
 
-iocpd__mutex *iocpd__mutex_create(void) {
-  iocpd__mutex *m = malloc(sizeof(*m));
+iocpd_mutex *iocpd_mutex_create(void) {
+  iocpd_mutex *m = malloc(sizeof(*m));
   if (m == NULL) return NULL;
   if (pthread_mutex_init(&m->m, NULL) != 0) {
     free(m);
@@ -32,19 +32,19 @@ iocpd__mutex *iocpd__mutex_create(void) {
   return m;
 }
 
-void iocpd__mutex_destroy(iocpd__mutex *m) {
+void iocpd_mutex_destroy(iocpd_mutex *m) {
   if (m == NULL) return;
   pthread_mutex_destroy(&m->m);
   free(m);
 }
 
-void iocpd__mutex_lock(iocpd__mutex *m) { pthread_mutex_lock(&m->m); }
+void iocpd_mutex_lock(iocpd_mutex *m) { pthread_mutex_lock(&m->m); }
 
-void iocpd__mutex_unlock(iocpd__mutex *m) { pthread_mutex_unlock(&m->m); }
+void iocpd_mutex_unlock(iocpd_mutex *m) { pthread_mutex_unlock(&m->m); }
 
-iocpd__cond *iocpd__cond_create(void) {
+iocpd_cond *iocpd_cond_create(void) {
   pthread_condattr_t attr;
-  iocpd__cond *c = malloc(sizeof(*c));
+  iocpd_cond *c = malloc(sizeof(*c));
   if (c == NULL) return NULL;
   /* Timed waits use the monotonic clock so that a wall-clock change cannot
    * stretch or cut short a drain. */
@@ -59,13 +59,13 @@ iocpd__cond *iocpd__cond_create(void) {
   return c;
 }
 
-void iocpd__cond_destroy(iocpd__cond *c) {
+void iocpd_cond_destroy(iocpd_cond *c) {
   if (c == NULL) return;
   pthread_cond_destroy(&c->c);
   free(c);
 }
 
-void iocpd__cond_wait(iocpd__cond *c, iocpd__mutex *m, uint32_t timeout_ms) {
+void iocpd_cond_wait(iocpd_cond *c, iocpd_mutex *m, uint32_t timeout_ms) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   ts.tv_sec += timeout_ms / 1000;
@@ -77,16 +77,16 @@ void iocpd__cond_wait(iocpd__cond *c, iocpd__mutex *m, uint32_t timeout_ms) {
   pthread_cond_timedwait(&c->c, &m->m, &ts);
 }
 
-void iocpd__cond_broadcast(iocpd__cond *c) { pthread_cond_broadcast(&c->c); }
+void iocpd_cond_broadcast(iocpd_cond *c) { pthread_cond_broadcast(&c->c); }
 
 static void *thread_main(void *p) {
-  iocpd__thread *t = p;
+  iocpd_thread *t = p;
   t->fn(t->arg);
   return NULL;
 }
 
-iocpd__thread *iocpd__thread_start(void (*fn)(void *arg), void *arg) {
-  iocpd__thread *t = malloc(sizeof(*t));
+iocpd_thread *iocpd_thread_start(void (*fn)(void *arg), void *arg) {
+  iocpd_thread *t = malloc(sizeof(*t));
   if (t == NULL) return NULL;
   t->fn = fn;
   t->arg = arg;
@@ -97,7 +97,7 @@ iocpd__thread *iocpd__thread_start(void (*fn)(void *arg), void *arg) {
   return t;
 }
 
-void iocpd__thread_join(iocpd__thread *t) {
+void iocpd_thread_join(iocpd_thread *t) {
   pthread_join(t->t, NULL);
   free(t);
 }
@@ -115,13 +115,13 @@ unsigned iocpd__cpu_count(void) {
   return n > 0 ? (unsigned)n : 1;
 }
 
-uint64_t iocpd__now_ms(void) {
+uint64_t iocpd_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-uint64_t iocpd__wall_ms(void) {
+uint64_t iocpd_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;

@@ -5,60 +5,60 @@
 
 #include "thread.h"
 
-struct iocpd__mutex {
+struct iocpd_mutex {
   CRITICAL_SECTION cs;
 };
 
-struct iocpd__cond {
+struct iocpd_cond {
   CONDITION_VARIABLE cv;
 };
 
-struct iocpd__thread {
+struct iocpd_thread {
   HANDLE h;
   void (*fn)(void *arg);
   void *arg;
 };
 
-iocpd__mutex *iocpd__mutex_create(void) {
-  iocpd__mutex *m = malloc(sizeof(*m));
+iocpd_mutex *iocpd_mutex_create(void) {
+  iocpd_mutex *m = malloc(sizeof(*m));
   if (m == NULL) return NULL;
   InitializeCriticalSection(&m->cs);
   return m;
 }
 
-void iocpd__mutex_destroy(iocpd__mutex *m) {
+void iocpd_mutex_destroy(iocpd_mutex *m) {
   if (m == NULL) return;
   DeleteCriticalSection(&m->cs);
   free(m);
 }
 
-void iocpd__mutex_lock(iocpd__mutex *m) { EnterCriticalSection(&m->cs); }
+void iocpd_mutex_lock(iocpd_mutex *m) { EnterCriticalSection(&m->cs); }
 
-void iocpd__mutex_unlock(iocpd__mutex *m) { LeaveCriticalSection(&m->cs); }
+void iocpd_mutex_unlock(iocpd_mutex *m) { LeaveCriticalSection(&m->cs); }
 
-iocpd__cond *iocpd__cond_create(void) {
-  iocpd__cond *c = malloc(sizeof(*c));
+iocpd_cond *iocpd_cond_create(void) {
+  iocpd_cond *c = malloc(sizeof(*c));
   if (c == NULL) return NULL;
   InitializeConditionVariable(&c->cv);
   return c;
 }
 
-void iocpd__cond_destroy(iocpd__cond *c) { free(c); }
+void iocpd_cond_destroy(iocpd_cond *c) { free(c); }
 
-void iocpd__cond_wait(iocpd__cond *c, iocpd__mutex *m, uint32_t timeout_ms) {
+void iocpd_cond_wait(iocpd_cond *c, iocpd_mutex *m, uint32_t timeout_ms) {
   SleepConditionVariableCS(&c->cv, &m->cs, timeout_ms);
 }
 
-void iocpd__cond_broadcast(iocpd__cond *c) { WakeAllConditionVariable(&c->cv); }
+void iocpd_cond_broadcast(iocpd_cond *c) { WakeAllConditionVariable(&c->cv); }
 
 static unsigned __stdcall thread_main(void *p) {
-  iocpd__thread *t = p;
+  iocpd_thread *t = p;
   t->fn(t->arg);
   return 0;
 }
 
-iocpd__thread *iocpd__thread_start(void (*fn)(void *arg), void *arg) {
-  iocpd__thread *t = malloc(sizeof(*t));
+iocpd_thread *iocpd_thread_start(void (*fn)(void *arg), void *arg) {
+  iocpd_thread *t = malloc(sizeof(*t));
   if (t == NULL) return NULL;
   t->fn = fn;
   t->arg = arg;
@@ -72,7 +72,7 @@ iocpd__thread *iocpd__thread_start(void (*fn)(void *arg), void *arg) {
   return t;
 }
 
-void iocpd__thread_join(iocpd__thread *t) {
+void iocpd_thread_join(iocpd_thread *t) {
   WaitForSingleObject(t->h, INFINITE);
   CloseHandle(t->h);
   free(t);
@@ -92,9 +92,9 @@ unsigned iocpd__cpu_count(void) {
   return si.dwNumberOfProcessors > 0 ? (unsigned)si.dwNumberOfProcessors : 1;
 }
 
-uint64_t iocpd__now_ms(void) { return (uint64_t)GetTickCount64(); }
+uint64_t iocpd_now_ms(void) { return (uint64_t)GetTickCount64(); }
 
-uint64_t iocpd__wall_ms(void) {
+uint64_t iocpd_wall_ms(void) {
   FILETIME ft;
   ULARGE_INTEGER t;
   GetSystemTimeAsFileTime(&ft);

@@ -220,7 +220,6 @@ typedef struct iocpd_forward_options {
   uint32_t idle_timeout_ms;    /* no byte either way this long: close; 0 = never */
   uint32_t handshake_timeout_ms; /* client sends nothing this long after
                                     connecting: close; 0 = never */
-  int64_t next_upstream;       /* round-robin position; set to 0, then leave */
 } iocpd_forward_options;
 
 /* After iocpd_close or iocpd_abort the engine calls nothing on that
@@ -360,6 +359,12 @@ void iocpd_server_report_access(iocpd_server *server, const iocpd_access_record 
 /* Fills a record from a finished (or finishing) client connection: its
  * listener, client, bytes, start, duration and end reason. */
 void iocpd_conn_access_record(const iocpd_conn *conn, iocpd_access_record *record);
+
+/* The next number of a counter that the listener of conn keeps for its
+ * handler: 0, 1, 2, ... across every worker, each number once. For
+ * spreading connections over a list (round robin) without state of the
+ * handler's own shared between workers. Any thread. */
+uint64_t iocpd_conn_listener_turn(const iocpd_conn *conn);
 
 /* The connection's id: unique within its server for the server's life. */
 uint64_t iocpd_conn_id(const iocpd_conn *conn);
