@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "iocpd.h"
 
@@ -92,6 +93,11 @@ int iocpd_config_load_buffer(const char *name, const char *data, size_t len,
 
 /* Frees a config from iocpd_config_load. NULL is fine. */
 void iocpd_config_free(iocpd_config *config);
+
+/* Writes the reference of every key to out, one line each, from the table
+ * the loader checks keys with: section, key, default ("-" for none) and
+ * what it means (`iocpd help-config`; README's key reference must agree). */
+void iocpd_config_help(FILE *out);
 
 /* "500ms", "30s", "5m", "1h", or a bare number of seconds -> milliseconds.
  * Returns 0, or IOCPD_EINVAL for anything else, a negative value or an

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config.h"
 #include "iocpd.h"
 #include "platform.h"
 
@@ -15,6 +16,7 @@ static void usage(FILE *out) {
           "                           Ctrl+C drains open connections and exits\n"
           "  check-config [-c FILE]   validate FILE and print every problem;\n"
           "                           exit 0 if valid, 1 if not\n"
+          "  help-config              list every config key with its default\n"
           "  service [-c FILE]        (Windows) run as a service; started by the SCM\n"
           "  install [-c FILE] [--name NAME] [--account ACCOUNT]\n"
           "          [--start auto|demand|delayed]\n"
@@ -74,6 +76,14 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "check-config") == 0) {
     if (parse_config_option(argc, argv, &path) != 0) return EXIT_USAGE;
     return cmd_check_config(path);
+  }
+  if (strcmp(argv[1], "help-config") == 0) {
+    if (argc > 2) {
+      fprintf(stderr, "iocpd: help-config takes no options\n");
+      return EXIT_USAGE;
+    }
+    iocpd_config_help(stdout);
+    return EXIT_OK;
   }
   if (strcmp(argv[1], "service") == 0) return cmd_service(argc - 1, argv + 1);
   if (strcmp(argv[1], "install") == 0) return cmd_install(argc - 1, argv + 1);

@@ -1,10 +1,13 @@
-"""Command line: --version, --help, usage errors (exit 2) and check-config
-(exit 0 for a valid file, 1 for an invalid one)."""
+"""Command line: --version, --help, usage errors (exit 2), check-config
+(exit 0 for a valid file, 1 for an invalid one), and help-config, whose
+key reference must agree with README's."""
 
 import sys
 
 sys.dont_write_bytecode = True
 
+import os
+import re
 import unittest
 
 import iocpdtest as t
@@ -75,6 +78,36 @@ class CliTest(unittest.TestCase):
         r = self.run_iocpd("check-config", "-c", "missing.ini")
         self.assertEqual(r.rc, 1, r)
         self.assertIn("missing.ini", r.stderr)
+
+    def test_help_config_matches_readme(self):
+        r = self.run_iocpd("help-config")
+        self.assertEqual(r.rc, 0, r)
+        lines = r.stdout.replace("\r\n", "\n").splitlines()
+        self.assertRegex(lines[0], r"^section\s+key\s+default\s+meaning$")
+        table = []
+        section = None
+        for line in lines[1:]:
+            m = re.match(r"^(\S*)\s+(\S+)\s+(\S+)\s+(.*)$", line)
+            self.assertIsNotNone(m, "unexpected help-config line %r" % line)
+            section = m.group(1) or section
+            table.append((section, m.group(2), m.group(3), m.group(4)))
+        self.assertGreaterEqual(len(table), 19)
+        # README's "Key reference": | [section] | `key` | `default` | meaning |
+        readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+        with open(readme, encoding="utf-8") as f:
+            text = f.read()
+        part = text.split("### Key reference", 1)[1].split("\n#", 1)[0]
+        documented = []
+        for row in re.findall(r"^\|(.*)\|\s*$", part, re.M):
+            cells = [c.strip() for c in row.split("|")]
+            if cells[0] in ("section", "") or set(cells[0]) <= set("-: "):
+                if cells[0] == "":
+                    cells[0] = documented[-1][0] if documented else ""
+                else:
+                    continue
+            documented.append((cells[0], cells[1].strip("`"), cells[2].strip("`"), cells[3]))
+        self.assertEqual(documented, table, "README's key reference and `iocpd help-config` "
+                         "disagree")
 
     def test_run_bad_config_exits_1(self):
         self.workdir.write("bad.ini", t.config_text(
