@@ -21,7 +21,10 @@
 # not contain ';' (CMake's list separator).
 
 if(NOT CMAKE_CROSSCOMPILING OR CMAKE_CROSSCOMPILING_EMULATOR)
-  add_executable(test_config_units ${CMAKE_CURRENT_LIST_DIR}/test_config_units.c)
+  add_executable(test_config_units
+    ${CMAKE_CURRENT_LIST_DIR}/test_config_units.c ${CMAKE_CURRENT_LIST_DIR}/test_config_values.c
+    ${CMAKE_CURRENT_LIST_DIR}/test_config_forward.c ${CMAKE_CURRENT_LIST_DIR}/test_config_protection.c
+    ${CMAKE_CURRENT_LIST_DIR}/test_config_observability.c)
   target_link_libraries(test_config_units PRIVATE iocpd_config)
   set(IOCPD_CONFIG_UNITS_DIR ${CMAKE_CURRENT_BINARY_DIR}/config_units_tmp)
   file(MAKE_DIRECTORY ${IOCPD_CONFIG_UNITS_DIR})
