@@ -46,4 +46,26 @@ static inline int wait_count(iocpd_server *s, size_t n) {
   return 0;
 }
 
+/* A server with one listener "test" on 127.0.0.1:port with handler h;
+ * NULL (after printing why) if it cannot start. */
+static inline iocpd_server *start_server(const iocpd_handler *h, uint16_t port, unsigned workers) {
+  iocpd_listener_options l;
+  iocpd_server_options o;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  memset(&l, 0, sizeof(l));
+  memset(&o, 0, sizeof(o));
+  l.name = "test";
+  l.addr = loopback(port);
+  l.handler = h;
+  o.workers = workers;
+  o.listeners = &l;
+  o.listener_count = 1;
+  if (iocpd_server_create(&o, &s, &err) != 0) {
+    fprintf(stderr, "cannot start: %s\n", err.message);
+    return NULL;
+  }
+  return s;
+}
+
 #endif /* IOCPD_TESTENGINE_H */
