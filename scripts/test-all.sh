@@ -155,7 +155,7 @@ part_wine() {
         -DIOCPD_TEST_PLATFORM=wine -DIOCPD_TEST_WRAPPER="$wrapper" || return
     log "wine: starting a private Wine prefix"
     # Our own prefix always: never run the tests in the caller's. Services
-    # (blackbox.service) inherit the environment of services.exe, fixed
+    # (blackbox.service_*) inherit the environment of services.exe, fixed
     # here: WINEDLLPATH lets iocpd.exe load the inih shim of this build when
     # the SCM starts it, and the debug channels put every ReportEventW call
     # (its text with +eventlog, its type and event id with fixme+advapi)

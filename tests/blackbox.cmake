@@ -18,14 +18,18 @@ endif()
 set(_iocpd_tests_dir ${CMAKE_CURRENT_LIST_DIR})
 
 # iocpd_blackbox_test(AREA NATIVE_TIMEOUT WINE_TIMEOUT [SERIAL] [NAME name]
-#                     [ARGS arg...] [ENV VAR=value...])
+#                     [ARGS arg...] [ENV VAR=value...] [LABELS label...])
 # Registers tests/test_AREA.py (with ARGS, e.g. the unittest classes to run)
-# as the test NAME (default blackbox.AREA), labelled blackbox and AREA, with
-# the environment every black-box script reads plus ENV. SERIAL marks the
-# heavy ones, which should not share the two cores with other tests. The
-# other *.cmake files of tests/ register their scripts through this too.
+# as the test NAME (default blackbox.AREA), labelled blackbox, AREA and
+# LABELS (e.g. the area a split script belongs to, so that `ctest -L
+# forward` runs every forward script), with the environment every
+# black-box script reads plus ENV. SERIAL marks the heavy ones, which
+# should not share the two cores with other tests. The other *.cmake files
+# of tests/ register their scripts through this too. The scripts share
+# their code through tests/harness/, never by importing one another
+# (layout.imports checks that).
 function(iocpd_blackbox_test area native_timeout wine_timeout)
-  cmake_parse_arguments(arg "SERIAL" "NAME" "ARGS;ENV" ${ARGN})
+  cmake_parse_arguments(arg "SERIAL" "NAME" "ARGS;ENV;LABELS" ${ARGN})
   if(arg_NAME)
     set(name ${arg_NAME})
   else()
@@ -42,10 +46,11 @@ function(iocpd_blackbox_test area native_timeout wine_timeout)
   set(env "IOCPD_BIN=$<TARGET_FILE:iocpd>" "IOCPD_WRAPPER=${IOCPD_TEST_WRAPPER}"
           "IOCPD_PLATFORM=${IOCPD_TEST_PLATFORM}" PYTHONDONTWRITEBYTECODE=1
           PYTHONUNBUFFERED=1 ${arg_ENV})
+  set(labels blackbox ${area} ${arg_LABELS})
   set_tests_properties(${name} PROPERTIES
     ENVIRONMENT "${env}"
     TIMEOUT ${timeout}
-    LABELS "blackbox;${area}"
+    LABELS "${labels}"
     # A script exits 77 when its area cannot be tested on this platform
     # (e.g. no way to deliver Ctrl+C under Wine).
     SKIP_RETURN_CODE 77)

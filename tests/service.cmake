@@ -6,12 +6,14 @@
 #                      service control manager: control codes, the status
 #                      reported at each step, Event Log ids and types, and
 #                      the message table rendered with FormatMessage.
-#   blackbox.service   (Wine only) iocpd.exe as a real service under Wine's
-#                      SCM: start, drain on stop, Event Log text, failed
-#                      starts. It needs a prefix whose services.exe can load
-#                      the inih shim and traces ReportEventW: see
-#                      test_service.py. Natively it would exit 77 (skipped),
-#                      so it is not registered there.
+#   blackbox.service_drain  (Wine only) iocpd.exe as a real service under
+#                           Wine's SCM: start, drain on stop, the Event Log
+#                           text of that run (test_service_drain.py).
+#   blackbox.service_start  (Wine only) failed starts and `iocpd service`
+#                           by hand (test_service_start.py).
+# Both need a prefix whose services.exe can load the inih shim and traces
+# ReportEventW: see tests/harness/winservice.py. Natively they would exit 77
+# (skipped), so they are not registered there.
 
 if(WIN32)
   set(_iocpd_service_dir "${CMAKE_CURRENT_LIST_DIR}/../service")
@@ -29,6 +31,9 @@ if(WIN32)
 endif()
 
 if(IOCPD_TEST_PLATFORM STREQUAL "wine")
-  # Services share the prefix's one SCM and its log: run alone.
-  iocpd_blackbox_test(service 60 300 SERIAL)
+  # Services share the prefix's one SCM and its log: run alone. The
+  # scripts clean up 20 s before their own watchdog (200 s and 150 s);
+  # these limits also cover a private prefix's start before it.
+  iocpd_blackbox_test(service_drain 60 240 SERIAL LABELS service)
+  iocpd_blackbox_test(service_start 60 180 SERIAL LABELS service)
 endif()

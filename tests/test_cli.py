@@ -10,7 +10,7 @@ import os
 import re
 import unittest
 
-import iocpdtest as t
+import harness as t
 
 
 class CliTest(unittest.TestCase):

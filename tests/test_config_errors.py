@@ -44,7 +44,7 @@ are dropped first. The message for a missing file ends with the OS error
 text, so only its prefix is checked; so does the message for a host name in
 `upstream` that does not resolve.
 
-Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM, see iocpdtest.py.
+Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM, see harness/env.py.
 Under Wine every process start is slow; when running every case twice would
 take the suite past about 60 s, the `run` pass is limited to a few cases
 (RUN_UNDER_WINE) unless IOCPD_CONFIG_TESTS_FULL=1.
@@ -60,11 +60,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import iocpdtest  # noqa: E402
+import harness  # noqa: E402
 
 CASES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config-cases")
 CONFIG = "case.ini"
-TIMEOUT = iocpdtest.pick(20, 60)
+TIMEOUT = harness.pick(20, 60)
 BUDGET = 60.0
 FULL = os.environ.get("IOCPD_CONFIG_TESTS_FULL", "") not in ("", "0")
 
@@ -257,13 +257,13 @@ def unreadable_support():
     (None, why it cannot)."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return [], None
-    if iocpdtest.WINE:
+    if harness.WINE:
         return None, (ROOT_READS + ", and this suite does not start Wine as "
                       "another user")
     if shutil.which("setpriv") is None:
         return None, ROOT_READS + ", and setpriv (util-linux) is not installed"
     try:
-        r = subprocess.run(AS_NOBODY + iocpdtest.command() + ["--version"],
+        r = subprocess.run(AS_NOBODY + harness.command() + ["--version"],
                            stdin=subprocess.DEVNULL, capture_output=True,
                            timeout=TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -276,18 +276,18 @@ def unreadable_support():
 
 def run_as(prefix, command, wd):
     """Runs `PREFIX iocpd COMMAND -c case.ini` in wd and returns a Result."""
-    r = subprocess.run(prefix + iocpdtest.command() + [command, "-c", CONFIG],
+    r = subprocess.run(prefix + harness.command() + [command, "-c", CONFIG],
                        cwd=wd.path, stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=TIMEOUT,
                        start_new_session=True)
-    return iocpdtest.Result(r.returncode, r.stdout.decode("utf-8", "replace"),
-                            r.stderr.decode("utf-8", "replace"))
+    return harness.Result(r.returncode, r.stdout.decode("utf-8", "replace"),
+                          r.stderr.decode("utf-8", "replace"))
 
 
 def run_case(case, command, prefix=None):
     """Runs `iocpd COMMAND -c case.ini` for case in a fresh directory and
     returns (Result, seconds). prefix: see unreadable_support."""
-    wd = iocpdtest.Workdir()
+    wd = harness.Workdir()
     try:
         case.setup(os.path.join(wd.path, CONFIG))
         start = time.monotonic()
@@ -297,8 +297,8 @@ def run_case(case, command, prefix=None):
             os.chmod(wd.path, 0o711)
             result = run_as(prefix, command, wd)
         else:
-            result = iocpdtest.run_cli([command, "-c", CONFIG], wd,
-                                       timeout=TIMEOUT)
+            result = harness.run_cli([command, "-c", CONFIG], wd,
+                                     timeout=TIMEOUT)
         return result, time.monotonic() - start
     finally:
         wd.cleanup()
@@ -309,7 +309,7 @@ def output_lines(text, log=False):
     ends lines with CRLF, and Wine adds lines of its own. With log, the
     prefix of error log lines is removed."""
     lines = [line.rstrip("\r") for line in text.split("\n")]
-    if iocpdtest.WINE:
+    if harness.WINE:
         lines = [line for line in lines if not WINE_NOISE.search(line)]
     if log:
         lines = [LOG_ERROR_PREFIX.sub("", line) for line in lines]
@@ -344,7 +344,7 @@ class ConfigErrors(unittest.TestCase):
         # The run pass would take about as long again.
         invalid = [c for c in cases if not c.valid]
         run = invalid
-        if iocpdtest.WINE and not FULL and 2 * check_time > BUDGET:
+        if harness.WINE and not FULL and 2 * check_time > BUDGET:
             run = [c for c in invalid if c.name in RUN_UNDER_WINE]
             for c in invalid:
                 if c.name not in RUN_UNDER_WINE:
@@ -437,4 +437,4 @@ def _add_tests():
 _add_tests()
 
 if __name__ == "__main__":
-    iocpdtest.main((180, 900))
+    harness.main((180, 900))

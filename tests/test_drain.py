@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-import iocpdtest as t
+import harness as t
 
 CLIENTS = 10
 # Each client sends its bytes in CHUNK pieces with a pause after each, so

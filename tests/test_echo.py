@@ -14,7 +14,7 @@ import socket
 import struct
 import time
 
-import iocpdtest as t
+import harness as t
 
 # Many concurrent clients, each sending this many bytes. Under Wine there are
 # fewer, smaller ones: each round trip is far slower and each socket costs

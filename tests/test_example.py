@@ -12,13 +12,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import iocpdtest  # noqa: E402
+import harness  # noqa: E402
 
 
 def main():
     exe = os.environ["IOCPD_EXAMPLE_BIN"]
     wrapper = shlex.split(os.environ.get("IOCPD_WRAPPER", ""))
-    port = iocpdtest.free_ports(1)[0]
+    port = harness.free_ports(1)[0]
     wine = os.environ.get("IOCPD_PLATFORM") == "wine"
     proc = subprocess.Popen(wrapper + [exe, str(port), "8" if wine else "3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -35,7 +35,7 @@ import subprocess
 import time
 import unittest
 
-import iocpdtest as t
+import harness as t
 
 WINDOW = 1 << 20  # bytes in flight per connection, at most
 CHUNK = 64 << 10  # bytes per send

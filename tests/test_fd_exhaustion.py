@@ -16,7 +16,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import iocpdtest as t  # noqa: E402
+import harness as t  # noqa: E402
 
 LIMIT = 48       # descriptors for the whole daemon process
 CLIENTS = 80     # more than it can hold

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 
-import iocpdtest as t
+import harness as t
 
 SIZE = 1 << 20
 

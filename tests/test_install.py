@@ -70,7 +70,7 @@ message rendering, no service SID, no failure-actions flag, no delayed
 start; its sc.exe prints errors only on its debug channel (err+sc), so a
 missing service is recognised by "failed to open service 1060" there.
 
-Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM (iocpdtest.py);
+Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM (harness/env.py);
 IOCPD_MSI, the MSI that the `msi` target built; IOCPD_EXAMPLE_CONFIG,
 iocpd.ini.example; IOCPD_SD_TOOL, tests/sdtool.c built.
 """
@@ -92,7 +92,7 @@ import time
 import struct
 import unittest
 
-import iocpdtest as t
+import harness as t
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PREFIX_SH = os.path.join(HERE, "wine", "prefix.sh")

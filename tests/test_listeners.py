@@ -12,7 +12,7 @@ import socket
 import threading
 import unittest
 
-import iocpdtest as t
+import harness as t
 
 
 class TwoListenersTest(unittest.TestCase):

@@ -23,7 +23,7 @@ show there) under Wine.
                            on as a reset, never as a clean FIN
 
 Run: IOCPD_BIN=/path/to/iocpd python3 tests/test_reliability.py [TEST...].
-Environment: see iocpdtest.py.
+Environment: see harness/env.py.
 """
 
 import sys
@@ -37,12 +37,15 @@ import threading
 import time
 import unittest
 
-import iocpdtest as t
-import test_forward as tf
-import test_observability as to
-import upstream_servers as us
+import harness as t
+from harness import upstreams as us
+from harness.accesslog import CONF_DIR, CONFIG
+from harness.clients import connect_until_end
+from harness.config import Listener, config_text_for, fwd
+from harness.metrics import scrape
+from harness.scope import limited, say
+from harness.sockets import abort_close, wait_end
 
-say = tf.say
 KiB = 1 << 10
 MiB = 1 << 20
 
@@ -67,17 +70,17 @@ def talk_for(sock, seconds, every):
 
 
 def start_distinct(sc, listeners):
-    """Like test_observability.start, with metrics on, but every port
+    """Like harness.accesslog.start, with metrics on, but every port
     distinct (many listeners make a collision among ports picked one by one
     likely)."""
-    os.makedirs(os.path.join(sc.workdir.path, to.CONF_DIR), exist_ok=True)
+    os.makedirs(os.path.join(sc.workdir.path, CONF_DIR), exist_ok=True)
 
     def launch():
         picked = t.free_ports(len(listeners) + 1)
         ports = {l.name: p for l, p in zip(listeners, picked)}
         svc = {"log_level": "info", "metrics_listen": t.addr(picked[-1])}
-        sc.workdir.write(to.CONFIG, tf.config_text(listeners, ports, svc))
-        d = t.Daemon(sc.workdir, ["run", "-c", to.CONFIG])
+        sc.workdir.write(CONFIG, config_text_for(listeners, ports, svc))
+        d = t.Daemon(sc.workdir, ["run", "-c", CONFIG])
         d.expect_exit = False
         sc.daemons.append(d)
         return d, (d, ports, picked[-1])
@@ -88,15 +91,15 @@ def start_distinct(sc, listeners):
 class ReliabilityTest(unittest.TestCase):
     maxDiff = 4000
 
-    @tf.limited(30, 90)
+    @limited(30, 90)
     def test_handshake_then_no_idle(self, sc):
         talk = t.pick(3.0, 4.0)
         say("handshake_timeout = 1s, idle_timeout = 0: clients that send a byte every "
             "0.25 s for %g s stay open (echo and forward)" % talk)
         up = sc.add(us.EchoUpstream())
         d, ports = sc.start([
-            tf.Listener("hs_echo", "echo", handshake_timeout="1s", idle_timeout="0"),
-            tf.fwd("hs_fwd", [up.addr], handshake_timeout="1s", idle_timeout="0")])
+            Listener("hs_echo", "echo", handshake_timeout="1s", idle_timeout="0"),
+            fwd("hs_fwd", [up.addr], handshake_timeout="1s", idle_timeout="0")])
         clients = {name: sc.connect(ports[name]) for name in ("hs_echo", "hs_fwd")}
         results = {}
         tasks = {name: sc.task(lambda c=c: talk_for(c, talk, 0.25), name)
@@ -113,7 +116,7 @@ class ReliabilityTest(unittest.TestCase):
             self.assertEqual(t.recv_until_eof(c), b"", "%s: no clean end" % name)
             c.close()
 
-    @tf.limited(60, 150)
+    @limited(60, 150)
     def test_stuck_scrapers(self, sc):
         stuck = 40
         say("%d clients send GET /metrics plus FIN and never read; a real scrape must "
@@ -123,8 +126,8 @@ class ReliabilityTest(unittest.TestCase):
         # window (about 40 KiB measured).
         names = ["%02d_padding_listener_with_a_long_name_to_make_every_sample_longer" % i
                  for i in range(32)]
-        d, ports, mport = start_distinct(sc, [tf.Listener(n[:63], "echo") for n in names])
-        status, _, body = to.scrape(mport)
+        d, ports, mport = start_distinct(sc, [Listener(n[:63], "echo") for n in names])
+        status, _, body = scrape(mport)
         self.assertEqual(status, 200)
         say("a scrape is %d KiB" % (len(body) // KiB))
         self.assertGreater(len(body), 64 * KiB, "answer too small to get stuck")
@@ -158,19 +161,19 @@ class ReliabilityTest(unittest.TestCase):
         self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:100])
         self.assertTrue(got.endswith(b"\n"), "answer cut short")
 
-    @tf.limited(30, 90)
+    @limited(30, 90)
     def test_unreachable_log_rate(self, sc):
         burst = t.pick(30, 12)
         say("the only upstream refuses; %d clients at once: at most 2 'no upstream "
             "reachable' warnings, and the next one, a second later, counts the rest"
             % burst)
         closed = sc.add(us.ClosedPort())
-        d, ports = sc.start([tf.fwd("dead", [closed.addr])], service={"log_level": "info"})
+        d, ports = sc.start([fwd("dead", [closed.addr])], service={"log_level": "info"})
         rx = re.compile(r"listener dead: no upstream reachable for [^:]+:\d+: [^\n]*"
                         r"\(connection refused\)(?:; (\d+) more since the last report)?\r?\n")
         began = time.monotonic()
         for _ in range(burst):
-            tf.connect_until_end(sc, ports["dead"], t.pick(5, 15))
+            connect_until_end(sc, ports["dead"], t.pick(5, 15))
         took = time.monotonic() - began
         t.settle()
         during = rx.findall(d.stderr())
@@ -179,7 +182,7 @@ class ReliabilityTest(unittest.TestCase):
         self.assertLessEqual(len(during), 1 + int(took), "one warning per client?\n%s"
                              % d.stderr()[-3000:])
         time.sleep(1.2)
-        tf.connect_until_end(sc, ports["dead"], t.pick(5, 15))
+        connect_until_end(sc, ports["dead"], t.pick(5, 15))
         d.wait_log(r"listener dead: no upstream reachable for [^\n]*; \d+ more since "
                    r"the last report", timeout=t.pick(5, 15))
         lines = rx.findall(d.stderr())
@@ -190,7 +193,7 @@ class ReliabilityTest(unittest.TestCase):
 
     @unittest.skipIf(t.WINE and os.environ.get("IOCPD_WINE_NO_CTRL_C") == "1",
                      "Ctrl+C cannot be delivered under this Wine setup")
-    @tf.limited(30, 90)
+    @limited(30, 90)
     def test_no_failover_after_abort(self, sc):
         say("upstreams: a blackhole, then a live one; a client waits on the blackhole "
             "when a 1 s drain aborts it: no connect to the live one, no "
@@ -203,8 +206,8 @@ class ReliabilityTest(unittest.TestCase):
         # relay used to fail over to the next upstream during an abort.
         hole = sc.add(us.Blackhole())
         live = sc.add(us.EchoUpstream())
-        d, ports = sc.start([tf.fwd("drain", [hole.addr, live.addr], connect_timeout="60s"),
-                             tf.Listener("short", "echo")],
+        d, ports = sc.start([fwd("drain", [hole.addr, live.addr], connect_timeout="60s"),
+                             Listener("short", "echo")],
                             service={"log_level": "debug", "drain_timeout": "1s",
                                      "workers": "1"})
         for i in range(62):
@@ -226,7 +229,7 @@ class ReliabilityTest(unittest.TestCase):
             "reachable' warning(s)" % (live.count(), len(false_alarms)))
         self.assertEqual(live.count(), 0, "a drain abort started a failover")
         self.assertEqual(false_alarms, [], "a drain abort logged a failed failover")
-        tf.wait_end(c, 5)
+        wait_end(c, 5)
         c.close()
 
     # The defect lived in the Linux splice path. Under Wine 8 a reset that
@@ -235,7 +238,7 @@ class ReliabilityTest(unittest.TestCase):
     # before the receive), exactly as a FIN would, so the test cannot tell
     # the two apart there; Windows completes it with WSAECONNRESET.
     @unittest.skipIf(t.WINE, "Wine reports a reset on a busy socket as a FIN")
-    @tf.limited(60, 150)
+    @limited(60, 150)
     def test_reset_mid_upload(self, sc):
         trials = t.pick(6, 2)
         total, reset_at = 8 * MiB, 2 * MiB
@@ -243,7 +246,7 @@ class ReliabilityTest(unittest.TestCase):
             "resets once 2 MiB reached the upstream; the upstream must see a reset, "
             "never a clean end" % trials)
         up = sc.add(us.ManualUpstream())
-        d, ports = sc.start([tf.fwd("up", [up.addr], buffer_size="64k")])
+        d, ports = sc.start([fwd("up", [up.addr], buffer_size="64k")])
         outcomes = []
         for i in range(trials):
             c = sc.connect(ports["up"])
@@ -258,7 +261,7 @@ class ReliabilityTest(unittest.TestCase):
                         c.sendall(chunk)
                         sent += len(chunk)
                 finally:
-                    tf.abort_close(c)
+                    abort_close(c)
             tk = sc.task(upload, "upload-%d" % i)
             got, end = 0, None
             while end is None:

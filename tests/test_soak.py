@@ -7,7 +7,7 @@ is in tests/soak/main.c, what it checks in tests/soak/report.c): a client
 process and an upstream process on loopback. This script
 
   1. starts the tool, which binds its upstream and a port that refuses;
-  2. starts iocpd (iocpdtest's start on fresh ports) with three forward
+  2. starts iocpd (the harness's start on fresh ports) with three forward
      listeners, buffer_size 64k: `main`, `failover` (its first upstream is
      the refusing port) and `silent` (handshake_timeout), and /metrics;
   3. takes the baselines after start-up and one warm-up scrape: open
@@ -40,7 +40,7 @@ Run: IOCPD_BIN=build/iocpd IOCPD_SOAK_BIN=build/tests/soak/soak
 python3 tests/test_soak.py [--full] [--seed N] [--relayed N] [--max-size
 SIZE] [--min-bytes SIZE] [--corrupt CONN]. --corrupt flips one byte of one
 connection's upload (a debug run that must fail). Environment: see
-iocpdtest.py; IOCPD_SOAK_SEED also sets the seed.
+harness/env.py; IOCPD_SOAK_SEED also sets the seed.
 """
 
 import sys
@@ -52,15 +52,14 @@ import math
 import os
 import queue
 import re
-import resource
 import subprocess
 import threading
 import time
 import unittest
 import urllib.request
 
-import iocpdtest as t
-from test_forward import fd_count, sanitized_binary, vm_rss
+import harness as t
+from harness.procinfo import fd_count, raise_fd_limit, sanitized_binary, vm_rss
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -134,7 +133,8 @@ RELEASE_WITHIN = t.pick(10.0, 30.0)
 # being at fault: Wine 8 reports a peer's reset that arrives while the
 # receiver is still reading data as a successful 0-byte WSARecv (a plain
 # overlapped Winsock program shows it; Windows reports an error), as it
-# does on an idle connection (test_observability.py, WINE_RESET_AS_FIN).
+# does on an idle connection (test_observability_access_log.py,
+# WINE_RESET_AS_FIN).
 # The tool then counts those apart instead of failing; every other check of
 # a reset (a correct prefix, an end within the bound) still applies.
 RESET_EOF_OK = t.WINE
@@ -295,18 +295,6 @@ def start_iocpd(workdir, upstream, refused):
     return t.start_on_fresh_ports(launch, t.wait_running)
 
 
-def raise_fd_limit():
-    """Raises our soft descriptor limit to the hard one (iocpd and the
-    tool inherit it) and returns it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
 class Counts:
     """Descriptors (Linux: of the iocpd process, or of wine64 under Wine)
     and the iocpd_process_open_handles gauge, taken together."""
@@ -349,6 +337,8 @@ class SoakTest(unittest.TestCase):
 
     def test_soak(self):
         began = time.monotonic()
+        # Our soft descriptor limit up to the hard one: iocpd and the tool
+        # inherit it.
         limit = raise_fd_limit()
         # Two descriptors per connection in iocpd: fewer relayed ones when
         # the limit cannot hold them all.

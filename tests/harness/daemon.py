@@ -1,44 +1,30 @@
-"""Shared helpers for the iocpd black-box tests.
-
-The tests drive the real iocpd executable over real sockets on 127.0.0.1.
-They are configured by the environment:
-
-  IOCPD_BIN       path to iocpd (or iocpd.exe under Wine)
-  IOCPD_WRAPPER   command prefix put before IOCPD_BIN (e.g. a Wine wrapper
-                  script); empty when the binary runs natively
-  IOCPD_PLATFORM  "native" (the default) or "wine"
+"""Running the iocpd daemon: a fresh work directory, the process, waiting
+for it to serve, stopping it, and killing whatever is left.
 
 Every daemon started here runs in its own process group, with a fresh
 temporary directory as its working directory and its config file given by a
 relative path (that is what a Wine path translation has to cope with too).
 Daemons are always killed at the end, also when an assertion fails or the
-watchdog fires, so that no test leaves a process behind.
-
-Only the Python standard library is used.
+watchdog fires (runner.py), so that no test leaves a process behind: every
+Daemon and Workdir is registered here until it is cleaned up, and
+kill_all() runs at exit.
 """
 
 import atexit
 import os
 import re
-import shlex
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import traceback
 import unittest
 
-PLATFORM = os.environ.get("IOCPD_PLATFORM", "").strip() or "native"
-WINE = PLATFORM == "wine"
-
-# Wine's socket path goes through the wineserver (about 400 us per round
-# trip) and a Wine process takes seconds to start, so every wait is longer.
-READY_TIMEOUT = float(os.environ.get("IOCPD_READY_TIMEOUT", 30 if WINE else 10))
-HOST = "127.0.0.1"
+from .config import config_text
+from .env import READY_TIMEOUT, command, pick
+from .logs import log_rx
+from .ports import addr, free_ports, port_accepts
 
 # A daemon that refuses to start because a port we picked was taken in the
 # meantime is restarted on new ports this many times.
@@ -49,130 +35,10 @@ _live_workdirs = []
 _live_lock = threading.Lock()
 
 
-def pick(native, wine):
-    """Returns the value for the platform under test (sizes, timeouts)."""
-    return wine if WINE else native
-
-
-def command():
-    """The argv prefix that runs iocpd: the wrapper (split like a shell
-    would) followed by IOCPD_BIN."""
-    binary = os.environ.get("IOCPD_BIN", "").strip()
-    if not binary:
-        raise RuntimeError("IOCPD_BIN is not set: point it at the iocpd executable")
-    wrapper = shlex.split(os.environ.get("IOCPD_WRAPPER", ""))
-    return wrapper + [binary]
-
-
-# ---------------------------------------------------------------------------
-# Ports
-
-
-def free_ports(count):
-    """Returns count distinct TCP ports that were free on 127.0.0.1 a moment
-    ago. All sockets are held open until every port is chosen, so the ports
-    differ; a failed bind is retried. Another process may still take a port
-    before the daemon binds it: Daemon start-up retries for that case."""
-    held = []
-    try:
-        while len(held) < count:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind((HOST, 0))
-            except OSError:
-                s.close()
-                time.sleep(0.05)
-                continue
-            held.append(s)
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
-
-
-def addr(port):
-    return "%s:%d" % (HOST, port)
-
-
-def connect(port, timeout=None):
-    """A blocking client socket connected to 127.0.0.1:port."""
-    if timeout is None:
-        timeout = pick(10, 30)
-    return socket.create_connection((HOST, port), timeout=timeout)
-
-
-def port_accepts(port, timeout=1.0, graceful=False):
-    """True if a TCP connection to 127.0.0.1:port can be opened now. The
-    connection is closed again at once; with graceful, only after a
-    half-close and the server's EOF (or timeout), so that the server has
-    finished with it by the time this returns."""
-    try:
-        s = socket.create_connection((HOST, port), timeout=timeout)
-    except OSError:
-        return False
-    try:
-        if graceful:
-            s.shutdown(socket.SHUT_WR)
-            while s.recv(4096):
-                pass
-    except OSError:
-        pass
-    finally:
-        s.close()
-    return True
-
-
 def settle():
     """Gives the daemon a moment to retire connections that clients have
     already closed (readiness probes), before a test counts open ones."""
     time.sleep(pick(0.3, 1.0))
-
-
-def recv_until_eof(sock, limit=None):
-    """Reads until the peer's FIN. Raises ConnectionResetError on a reset and
-    socket.timeout if the socket's timeout passes between two reads."""
-    parts = []
-    total = 0
-    while True:
-        data = sock.recv(262144)
-        if not data:
-            return b"".join(parts)
-        parts.append(data)
-        total += len(data)
-        if limit is not None and total > limit:
-            raise AssertionError("received more than %d bytes" % limit)
-
-
-def recv_exact(sock, n):
-    parts = []
-    while n > 0:
-        data = sock.recv(min(n, 262144))
-        if not data:
-            raise AssertionError("EOF with %d bytes still expected" % n)
-        parts.append(data)
-        n -= len(data)
-    return b"".join(parts)
-
-
-# ---------------------------------------------------------------------------
-# Config files
-
-
-def config_text(listeners, service=None):
-    """INI text. listeners: list of (name, listen, handler); service: dict of
-    [service] keys written in order, e.g. {"workers": 2}."""
-    lines = []
-    if service:
-        lines.append("[service]")
-        for key, value in service.items():
-            lines.append("%s = %s" % (key, value))
-        lines.append("")
-    for name, listen, handler in listeners:
-        lines.append("[listener:%s]" % name)
-        lines.append("listen = %s" % listen)
-        lines.append("handler = %s" % handler)
-        lines.append("")
-    return "\n".join(lines)
 
 
 class Workdir:
@@ -193,37 +59,6 @@ class Workdir:
         with _live_lock:
             if self in _live_workdirs:
                 _live_workdirs.remove(self)
-
-
-# ---------------------------------------------------------------------------
-# Running the executable
-
-
-class Result:
-    def __init__(self, rc, stdout, stderr):
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-
-    def __repr__(self):
-        return "exit %r\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
-            self.rc, self.stdout, self.stderr)
-
-
-def run_cli(args, workdir, timeout=None):
-    """Runs iocpd with args in workdir to completion and returns a Result.
-    A run that outlives timeout is killed and fails the test."""
-    if timeout is None:
-        timeout = pick(20, 90)
-    d = Daemon(workdir, args)
-    try:
-        rc = d.wait(timeout)
-        if rc is None:
-            raise AssertionError("iocpd %s did not exit within %g s\n%s" % (
-                " ".join(args), timeout, d.stderr()))
-        return Result(rc, d.stdout(), d.stderr())
-    finally:
-        d.kill()
 
 
 class Daemon:
@@ -479,25 +314,19 @@ class EchoListenerTest(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
-# Log lines
-
-TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+# What is still running
 
 
-def log_rx(level, message_rx):
-    """A pattern for one log line `TIMESTAMP LEVEL MESSAGE` (not anchored:
-    Wine may write its own text into the same stream)."""
-    return TIMESTAMP + " " + level + " " + message_rx
-
-
-# ---------------------------------------------------------------------------
-# Running a test file
-
-
-def _kill_all():
+def live_daemons():
+    """The daemons started and not yet killed (for a watchdog's report)."""
     with _live_lock:
-        daemons = list(_live_daemons)
-    for d in daemons:
+        return list(_live_daemons)
+
+
+def kill_all():
+    """Kills every daemon still running and removes every work directory
+    still there. Runs at exit, and from the watchdog."""
+    for d in live_daemons():
         try:
             d.kill(grace=0.5)
         except Exception:
@@ -508,45 +337,4 @@ def _kill_all():
         w.cleanup()
 
 
-atexit.register(_kill_all)
-
-
-def _watchdog(seconds, name):
-    def fire():
-        sys.stderr.write("\n%s: FAIL: overall time limit of %g s exceeded\n"
-                         % (name, seconds))
-        for tid, frame in sys._current_frames().items():
-            if tid != threading.get_ident():
-                sys.stderr.write("".join(traceback.format_stack(frame)))
-        with _live_lock:
-            daemons = list(_live_daemons)
-        for d in daemons:
-            try:
-                sys.stderr.write("--- iocpd stderr ---\n%s\n" % d.stderr()[-4000:])
-            except Exception:
-                pass
-        _kill_all()
-        sys.stderr.flush()
-        os._exit(1)
-
-    t = threading.Timer(seconds, fire)
-    t.daemon = True
-    t.start()
-
-
-def main(time_limit):
-    """Runs the unittest cases of the calling script with an overall time
-    limit (native, wine) in seconds, after which every daemon is killed and
-    the script fails. Exits 0 if every test passed, 1 otherwise."""
-    name = os.path.basename(sys.argv[0])
-    limit = pick(*time_limit)
-    try:
-        command()
-    except RuntimeError as e:
-        sys.stderr.write("%s: %s\n" % (name, e))
-        sys.exit(2)
-    sys.stderr.write("%s: platform %s, command %s\n" % (name, PLATFORM, command()))
-    _watchdog(limit, name)
-    prog = unittest.main(module="__main__", exit=False, verbosity=2)
-    _kill_all()
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+atexit.register(kill_all)

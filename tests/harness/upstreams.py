@@ -1,5 +1,4 @@
-"""Upstream servers for the forward (relay) tests, and the byte streams they
-exchange.
+"""Upstream servers for the forward (relay) tests.
 
 Each server listens on a loopback address with a port the OS picks, accepts
 on a thread of its own and serves every connection on a further thread. All
@@ -9,141 +8,37 @@ the listener, shuts down and closes every accepted socket and joins every
 thread, so a test can call it from a finally block and be sure nothing is
 left behind.
 
-  EchoUpstream      sends back what it receives; FIN after the peer's FIN.
-  ExchangeUpstream  sends its own seeded random stream while hashing what it
-                    receives (the bulk integrity test).
-  SlowSinkUpstream  reads at a fixed rate with a small receive buffer,
-                    hashing and counting (the backpressure test).
-  ManualUpstream    hands each accepted socket to the test (half-close,
-                    resets, idle timeouts).
-  Blackhole         a listener that never accepts, filled up until new
-                    connection attempts hang (connect timeouts).
-  ClosedPort        a bound port nobody listens on: connects are refused.
+  EchoUpstream        sends back what it receives; FIN after the peer's FIN.
+  ExchangeUpstream    sends its own seeded random stream while hashing what
+                      it receives (the bulk integrity test).
+  SlowSinkUpstream    reads at a fixed rate with a small receive buffer,
+                      hashing and counting (the backpressure test).
+  ManualUpstream      hands each accepted socket to the test (half-close,
+                      resets, idle timeouts).
+  SelectEchoUpstream  an echo server for thousands of connections on one
+                      thread (the handshake flood, misbehaving clients).
+  Blackhole           a listener that never accepts, filled up until new
+                      connection attempts hang (connect timeouts).
+  ClosedPort          a bound port nobody listens on: connects are refused.
 
-Only the Python standard library is used.
+The byte streams they exchange are in streams.py.
 """
 
-import hashlib
 import queue
-import random
 import select
+import selectors
 import socket
 import threading
 import time
+
+from .ports import format_addr, loopback
+from .streams import StreamResult, StreamSource
 
 # A blocking call on a server socket returns after this long at most, so a
 # thread notices close() even when its peer has gone silent.
 _POLL = 0.2
 # How long close() waits for the threads it started.
 _JOIN = 5.0
-
-
-def loopback(family):
-    return "::1" if family == socket.AF_INET6 else "127.0.0.1"
-
-
-def format_addr(family, port):
-    """The address as iocpd's config (and its logs) write it."""
-    if family == socket.AF_INET6:
-        return "[::1]:%d" % port
-    return "127.0.0.1:%d" % port
-
-
-def ipv6_loopback_available():
-    """True if a TCP socket can be bound to ::1 here."""
-    if not socket.has_ipv6:
-        return False
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    except OSError:
-        return False
-    try:
-        s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-# ---------------------------------------------------------------------------
-# Seeded byte streams
-
-
-class StreamSource:
-    """size bytes from a seeded generator, handed out in chunks of random
-    length (1 .. max_chunk, drawn from the same generator), hashed as they
-    go out. The same (seed, size, max_chunk) gives the same bytes."""
-
-    def __init__(self, size, seed, max_chunk=256 << 10):
-        self.size = size
-        self.rng = random.Random(seed)
-        self.max_chunk = max_chunk
-        self.left = size
-        self.hash = hashlib.sha256()
-
-    def next_chunk(self):
-        """The next chunk, or b"" at the end."""
-        if self.left == 0:
-            return b""
-        n = min(self.left, self.rng.randint(1, self.max_chunk))
-        self.left -= n
-        data = self.rng.randbytes(n)
-        self.hash.update(data)
-        return data
-
-    def hexdigest(self):
-        return self.hash.hexdigest()
-
-
-class StreamResult:
-    """What one side received: byte count, sha256, and how it ended."""
-
-    def __init__(self):
-        self.count = 0
-        self.hash = hashlib.sha256()
-        self.eof = False       # a clean FIN was read
-        self.error = None      # the exception that ended reading, if any
-        self.ended_at = None   # time.monotonic() when reading ended
-
-    def hexdigest(self):
-        return self.hash.hexdigest()
-
-    def __repr__(self):
-        return "<%d bytes, eof=%s, error=%r>" % (self.count, self.eof, self.error)
-
-
-def send_stream(sock, source, shut_wr=True):
-    """Sends every chunk of source with sendall, then half-closes if
-    shut_wr. Exceptions propagate."""
-    while True:
-        chunk = source.next_chunk()
-        if not chunk:
-            break
-        sock.sendall(chunk)
-    if shut_wr:
-        sock.shutdown(socket.SHUT_WR)
-
-
-def recv_stream(sock, result, deadline, bufsize=262144):
-    """Reads into result until FIN, an error, or time.monotonic() passes
-    deadline (then result.error is a TimeoutError). Never raises."""
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no EOF by the deadline after %d bytes" % result.count)
-            try:
-                data = sock.recv(bufsize)
-            except socket.timeout:
-                continue
-            if not data:
-                result.eof = True
-                break
-            result.count += len(data)
-            result.hash.update(data)
-    except Exception as e:  # noqa: BLE001 - recorded for the test to report
-        result.error = e
-    result.ended_at = time.monotonic()
 
 
 # ---------------------------------------------------------------------------
@@ -446,6 +341,104 @@ class ManualUpstream(Upstream):
 
     def pending(self):
         return self._queue.qsize()
+
+
+class SelectEchoUpstream:
+    """An echo server for many connections at once on one thread with a
+    selector (EchoUpstream takes a thread per connection, too many for a
+    thousand relayed clients). Echoes every byte, closes
+    after the peer's EOF or on any error; at most 1 MiB is held per
+    connection, beyond which it stops reading that connection. close()
+    stops the thread and closes every socket."""
+
+    HOLD = 1 << 20
+
+    def __init__(self, family=socket.AF_INET):
+        self.family = family
+        self.accepted = 0
+        self._pending = {}
+        self._stop = threading.Event()
+        self._sel = selectors.DefaultSelector()
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind((loopback(family), 0))
+            self.listener.listen(4096)
+            self.listener.setblocking(False)
+            self._sel.register(self.listener, selectors.EVENT_READ)
+        except BaseException:
+            self.listener.close()
+            self._sel.close()
+            raise
+        self.port = self.listener.getsockname()[1]
+        self.addr = format_addr(family, self.port)
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name="select-echo-%d" % self.port)
+        self._thread.start()
+
+    def open_count(self):
+        return len(self._pending)
+
+    def _drop(self, s):
+        self._pending.pop(s, None)
+        try:
+            self._sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        s.close()
+
+    def _events(self, s):
+        buf = self._pending[s]
+        ev = selectors.EVENT_WRITE if buf else 0
+        if len(buf) < self.HOLD:
+            ev |= selectors.EVENT_READ
+        self._sel.modify(s, ev)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            for key, events in self._sel.select(0.1):
+                s = key.fileobj
+                if s is self.listener:
+                    while True:
+                        try:
+                            c, _ = self.listener.accept()
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        except OSError:
+                            break
+                        c.setblocking(False)
+                        self.accepted += 1
+                        self._pending[c] = bytearray()
+                        self._sel.register(c, selectors.EVENT_READ)
+                    continue
+                if s not in self._pending:
+                    continue
+                try:
+                    if events & selectors.EVENT_READ:
+                        data = s.recv(65536)
+                        if not data:
+                            self._drop(s)
+                            continue
+                        self._pending[s] += data
+                    buf = self._pending[s]
+                    if buf:
+                        n = s.send(buf)
+                        del buf[:n]
+                    self._events(s)
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    self._drop(s)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5.0)
+        for s in list(self._pending):
+            s.close()
+        self._pending.clear()
+        self.listener.close()
+        self._sel.close()
+        return [self._thread.name] if self._thread.is_alive() else []
 
 
 class Blackhole:

@@ -1,0 +1,78 @@
+"""Config text for the daemons the tests start.
+
+Two builders, for two kinds of test:
+
+  config_text(listeners, service)   listeners as (name, listen, handler)
+                                    tuples with their addresses written out;
+                                    enough for echo listeners
+  config_text_for(listeners, ports, service)
+                                    Listener objects (any handler, any
+                                    listener keys, either address family)
+                                    placed on the given ports
+
+[service] keys and listener keys are written in the order given, values as
+text, so that a test controls every line (and so every line number a
+message may name).
+"""
+
+import socket
+
+from .ports import format_addr
+
+
+def config_text(listeners, service=None):
+    """INI text. listeners: list of (name, listen, handler); service: dict of
+    [service] keys written in order, e.g. {"workers": 2}."""
+    lines = []
+    if service:
+        lines.append("[service]")
+        for key, value in service.items():
+            lines.append("%s = %s" % (key, value))
+        lines.append("")
+    for name, listen, handler in listeners:
+        lines.append("[listener:%s]" % name)
+        lines.append("listen = %s" % listen)
+        lines.append("handler = %s" % handler)
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Listener:
+    """One [listener:NAME] section: listen address family, handler, and
+    further keys written in order (values as text)."""
+
+    def __init__(self, name, handler="forward", family=socket.AF_INET, **keys):
+        self.name = name
+        self.handler = handler
+        self.family = family
+        self.keys = keys
+
+
+def fwd(name, upstreams, family=socket.AF_INET, **keys):
+    """A forward listener to the given upstream addresses."""
+    keys = dict(upstream=", ".join(upstreams), **keys)
+    return Listener(name, "forward", family, **keys)
+
+
+def echo(name, family=socket.AF_INET, **keys):
+    """An echo [listener:NAME] with further keys (values as text)."""
+    return Listener(name, "echo", family, **keys)
+
+
+def config_text_for(listeners, ports, service):
+    """INI text for Listener objects, each listening on the loopback address
+    of its family at ports[name]; service: dict of [service] keys (or None)."""
+    lines = []
+    if service:
+        lines.append("[service]")
+        for k, v in service.items():
+            lines.append("%s = %s" % (k, v))
+        lines.append("")
+    for l in listeners:
+        lines.append("[listener:%s]" % l.name)
+        lines.append("listen = %s" % format_addr(l.family, ports[l.name]))
+        lines.append("handler = %s" % l.handler)
+        for k, v in l.keys.items():
+            lines.append("%s = %s" % (k, v))
+        lines.append("")
+    return "\n".join(lines)
