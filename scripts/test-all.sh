@@ -115,7 +115,7 @@ run_ctest() {
 part_native() {
     configure_and_build native "$root/build" \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DIOCPD_SANITIZE=OFF \
+        -DIOCPD_SANITIZE=OFF -DIOCPD_WERROR=ON \
         -DIOCPD_TEST_PLATFORM=native -DIOCPD_TEST_WRAPPER= || return
     run_ctest native "$root/build" "$jobs"
 }
@@ -128,7 +128,7 @@ part_asan() {
     configure_and_build asan "$root/build-asan" \
         -DCMAKE_C_COMPILER="$cc" \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DIOCPD_SANITIZE=ON \
+        -DIOCPD_SANITIZE=ON -DIOCPD_WERROR=ON \
         -DIOCPD_TEST_PLATFORM=native -DIOCPD_TEST_WRAPPER= || return
     # Any sanitizer report fails the test that caused it; leaks included.
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1} \
@@ -150,7 +150,7 @@ trap 'exit 143' TERM
 part_wine() {
     local prefix_env
     configure_and_build wine "$root/build-win" \
-        -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" \
+        -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64.cmake" -DIOCPD_WERROR=ON \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DIOCPD_TEST_PLATFORM=wine -DIOCPD_TEST_WRAPPER="$wrapper" || return
     log "wine: starting a private Wine prefix"
@@ -176,7 +176,9 @@ part_wine() {
 
 for part in "$@"; do
     case $part in
-    native | asan | wine) "part_$part" ;;
+    native) part_native ;;
+    asan) part_asan ;;
+    wine) part_wine ;;
     *)
         echo "test-all: unknown part '$part' (native, asan, wine)" >&2
         record "$part" 0 1 "unknown part (counted as 1 failed)"
