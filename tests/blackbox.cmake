@@ -70,11 +70,19 @@ iocpd_blackbox_test(fd_exhaustion 60 60 SERIAL)
 
 # No connection starves: 50, then 3 x 300 bulk echo streams (30 under
 # Wine) with workers = 1, each within 10% to 10x of the median's bytes.
-# Natively the streams come from bench/loadgen.c (a C client fast enough to
+# Natively the streams come from bench/loadgen/ (a C client fast enough to
 # keep one worker saturated); under Wine from the script itself. Heavy and
 # timed: run alone.
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  add_executable(loadgen ${PROJECT_SOURCE_DIR}/bench/loadgen.c)
+  add_executable(loadgen
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/main.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/conn.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/stats.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/echo.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/bulk.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/connrate.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/idle.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/stream.c)
   iocpd_blackbox_test(fairness 120 400 SERIAL ENV "IOCPD_LOADGEN=$<TARGET_FILE:loadgen>")
 else()
   iocpd_blackbox_test(fairness 120 400 SERIAL)

@@ -10,7 +10,7 @@ bounds are generous on purpose: this is a correctness check that must hold
 on a busy shared 2-core machine, not a benchmark; a fair server is far
 inside them (E4 shows Jain's index near 1 for epoll_echo).
 
-The client is bench/loadgen.c's `stream` mode when IOCPD_LOADGEN names it
+The client is bench/loadgen/'s `stream` mode when IOCPD_LOADGEN names it
 (tests/blackbox.cmake builds it natively): a C client keeps the one worker
 saturated, which is when an unfair loop shows. Otherwise (under Wine, or
 when the script is run by hand) the script streams itself, with the same
@@ -140,7 +140,7 @@ def stream_here(port, count, seconds):
 
 
 def stream_loadgen(port, count, seconds):
-    """The same with bench/loadgen.c's stream mode; returns its per-connection
+    """The same with bench/loadgen/'s stream mode; returns its per-connection
     byte counts after checking that every echoed byte was right."""
     argv = [LOADGEN, "stream", "-p", str(port), "-c", str(count), "-W", str(WINDOW),
             "-s", str(CHUNK), "-d", str(seconds), "-w", str(WARMUP), "-l", "fairness"]

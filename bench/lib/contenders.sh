@@ -1,0 +1,263 @@
+# shellcheck shell=bash source-path=SCRIPTDIR
+# bench/lib/contenders.sh: starting and stopping what the scenarios measure
+# and what they measure it against: the relays (iocpd, HAProxy with and
+# without splice, nginx, rinetd, socat), the echo servers (iocpd, epoll_echo,
+# node), the upstreams (epoll_echo, iperf3), and under Wine iocpd.exe and
+# the asio peer. Each starter writes the contender's config and log into the
+# work directory, adds its process id to `started` (so that cleanup stops
+# it) and waits, where its caller needs that, until it listens.
+
+[ -z "${bench_lib_contenders:-}" ] || return 0
+bench_lib_contenders=1
+# shellcheck source=common.sh
+. "${BASH_SOURCE[0]%/*}/common.sh"
+
+iocpd=$cache/native/iocpd      # built by setup.sh (build_iocpd)
+iocpd_exe=$cache/win/iocpd.exe # built by setup.sh (build_wine)
+
+# Raises the descriptor limit as far as it goes, for the contenders and
+# loadgen started from here; fdlimit is what it came to. The relays' limits
+# and R4's connection counts follow from it.
+raise_fd_limit() {
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+    fdlimit=$(ulimit -n)
+}
+
+# ----------------------------------------------------------------------------
+# Relays
+
+# The relays, in the order every relay table lists them. "direct" is no
+# relay: the client talks to the upstream, the loopback ceiling.
+relays=(direct iocpd haproxy haproxy-splice nginx rinetd socat)
+declare -gA have # have[NAME] is 1 if relay NAME can run here
+
+# Fills `have` from what is installed (after install_missing).
+detect_contenders() {
+    have[direct]=1
+    have[iocpd]=1
+    command -v haproxy >/dev/null && have[haproxy]=1 && have[haproxy-splice]=1
+    command -v nginx >/dev/null && [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] && have[nginx]=1
+    command -v rinetd >/dev/null && have[rinetd]=1
+    command -v socat >/dev/null && have[socat]=1
+}
+
+# can_run NAME: whether relay NAME is installed (detect_contenders).
+can_run() { [ -n "${have[$1]:-}" ]; }
+
+# The position of relay $1 in `relays`: its offset in a scenario's ports.
+relay_index() {
+    local i
+    for i in "${!relays[@]}"; do
+        [ "${relays[$i]}" = "$1" ] && echo "$i" && return
+    done
+}
+
+# start_relay NAME LISTEN_PORT UPSTREAM_PORT: sets relay_pid ("" for
+# direct) and relay_port (where clients connect). Returns 1 if it failed.
+start_relay() {
+    local name=$1 lp=$2 up=$3 dir=$work/$1-$2 maxconn
+    relay_pid=
+    # shellcheck disable=SC2034 # relay_port is for the caller
+    relay_port=$lp
+    mkdir -p "$dir"
+    # Half the descriptors for each side, less some for the process itself.
+    maxconn=$(((fdlimit - 200) / 2))
+    case $name in
+    direct)
+        # shellcheck disable=SC2034 # relay_port is for the caller
+        relay_port=$up
+        return 0
+        ;;
+    iocpd)
+        cat >"$dir/iocpd.ini" <<EOF
+[service]
+workers = $workers
+drain_timeout = 1s
+log_level = warning
+
+[listener:relay]
+listen = 127.0.0.1:$lp
+handler = forward
+upstream = 127.0.0.1:$up
+connect_timeout = 5s
+idle_timeout = 10m
+buffer_size = 64k
+EOF
+        "$iocpd" run -c "$dir/iocpd.ini" >"$dir/log" 2>&1 &
+        ;;
+    haproxy | haproxy-splice)
+        # With splicing HAProxy also reserves a pipe (two descriptors) for
+        # every fourth connection; it refuses to start if the descriptor
+        # limit cannot cover maxconn that way.
+        [ "$name" = haproxy-splice ] && maxconn=$(((fdlimit - 200) / 3))
+        {
+            printf 'global\n    maxconn %s\n    nbthread %s\n' "$maxconn" "$workers"
+            printf 'defaults\n    mode tcp\n    maxconn %s\n' "$maxconn"
+            printf '    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n'
+            printf 'listen relay\n    bind 127.0.0.1:%s\n' "$lp"
+            if [ "$name" = haproxy-splice ]; then
+                printf '    option splice-request\n    option splice-response\n'
+            fi
+            printf '    server up 127.0.0.1:%s\n' "$up"
+        } >"$dir/haproxy.cfg"
+        haproxy -db -f "$dir/haproxy.cfg" >"$dir/log" 2>&1 &
+        ;;
+    nginx)
+        cat >"$dir/nginx.conf" <<EOF
+daemon off;
+worker_processes $workers;
+worker_rlimit_nofile $fdlimit;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+events { worker_connections $((fdlimit - 200)); }
+stream {
+    server {
+        listen 127.0.0.1:$lp;
+        proxy_pass 127.0.0.1:$up;
+    }
+}
+EOF
+        nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/log" 2>&1 &
+        ;;
+    rinetd)
+        printf '127.0.0.1 %s 127.0.0.1 %s\n' "$lp" "$up" >"$dir/rinetd.conf"
+        rinetd -f -c "$dir/rinetd.conf" >"$dir/log" 2>&1 &
+        ;;
+    socat)
+        # backlog=1024: socat's default listen backlog of 5 loses
+        # connections in the bursts of R3 and R4 (the others default to
+        # hundreds or thousands).
+        socat -b 65536 "TCP-LISTEN:$lp,bind=127.0.0.1,fork,reuseaddr,backlog=1024" \
+            "TCP:127.0.0.1:$up" \
+            >"$dir/log" 2>&1 &
+        ;;
+    esac
+    relay_pid=$!
+    started+=("$relay_pid")
+    if ! wait_port "$lp" "$relay_pid" 10; then
+        log "$name did not start; its log:"
+        tail -n 5 "$dir/log" "$dir/error.log" 2>/dev/null >&2
+        stop_pid "$relay_pid"
+        relay_pid=
+        return 1
+    fi
+    return 0
+}
+
+stop_relay() {
+    [ -n "${relay_pid:-}" ] && stop_pid "$relay_pid"
+    relay_pid=
+}
+
+# ----------------------------------------------------------------------------
+# Upstreams
+
+# The epoll_echo upstream of the R2-R4 relays and the Wine relays, on
+# p_echo: sets upstream_pid; returns 1 if it does not listen within 10 s.
+start_upstream() {
+    "$bin/epoll_echo" -p "$p_echo" >>"$work/epoll_echo-upstream.log" 2>&1 &
+    upstream_pid=$!
+    started+=("$upstream_pid")
+    wait_port "$p_echo" "$upstream_pid" 10
+}
+
+stop_upstream() { stop_pid "$upstream_pid"; }
+
+# The iperf3 server behind the R1 relays, on p_iperf: sets iperf_pid;
+# returns 1 if it does not listen within 10 s.
+start_iperf_server() {
+    iperf3 -s -p "$p_iperf" -B 127.0.0.1 >>"$work/iperf3-server.log" 2>&1 &
+    iperf_pid=$!
+    started+=("$iperf_pid")
+    wait_port "$p_iperf" "$iperf_pid" 10
+}
+
+# ----------------------------------------------------------------------------
+# Echo servers
+
+# echo_ini PORT WORKERS: an iocpd config with one echo listener.
+echo_ini() {
+    cat <<EOF
+[service]
+workers = $2
+drain_timeout = 1s
+log_level = warning
+
+[listener:echo]
+listen = 127.0.0.1:$1
+handler = echo
+idle_timeout = 10m
+EOF
+}
+
+# start_echo_server NAME PORT DIR: starts echo server NAME on PORT, its
+# config and log in DIR, and sets server_pid; does not wait for it to
+# listen (the caller starts them all, then waits). NAME is iocpd (with
+# BENCH_WORKERS workers), iocpd-auto (the default, workers = 0),
+# epoll_echo or node.
+start_echo_server() {
+    local name=$1 port=$2 dir=$3
+    case $name in
+    iocpd | iocpd-auto)
+        if [ "$name" = iocpd ]; then
+            echo_ini "$port" "$workers" >"$dir/$name.ini"
+        else
+            echo_ini "$port" 0 >"$dir/$name.ini"
+        fi
+        "$iocpd" run -c "$dir/$name.ini" >"$dir/$name.log" 2>&1 &
+        ;;
+    epoll_echo) "$bin/epoll_echo" -p "$port" >"$dir/$name.log" 2>&1 & ;;
+    node) node "$here/node_echo.js" "$port" >"$dir/$name.log" 2>&1 & ;;
+    esac
+    server_pid=$!
+    started+=("$server_pid")
+}
+
+# ----------------------------------------------------------------------------
+# Under Wine (in the prefix scenarios_wine.sh starts)
+
+declare -gA w_pid # process ids of the Wine contenders, by name
+
+# start_wine_contenders DIR: iocpd.exe with an echo and a relay listener,
+# and asio_echo.exe twice, as an echo server and as a relay; the relays'
+# upstream is the native epoll_echo on p_echo. Returns 1 if one of them
+# does not listen in time (Wine's first start in a prefix is slow).
+start_wine_contenders() {
+    local dir=$1 wrapper=$root/tests/wine/iocpd-wine
+    cat >"$dir/iocpd.ini" <<EOF
+[service]
+workers = $workers
+drain_timeout = 1s
+log_level = warning
+
+[listener:echo]
+listen = 127.0.0.1:$p_w_iocpd_echo
+handler = echo
+idle_timeout = 10m
+
+[listener:relay]
+listen = 127.0.0.1:$p_w_iocpd_relay
+handler = forward
+upstream = 127.0.0.1:$p_echo
+buffer_size = 64k
+EOF
+    "$wrapper" "$iocpd_exe" run -c "Z:${dir//\//\\}\\iocpd.ini" >"$dir/iocpd.log" 2>&1 &
+    w_pid[iocpd.exe]=$!
+    "$wrapper" "$bin/asio_echo.exe" echo "$p_w_asio_echo" >"$dir/asio-echo.log" 2>&1 &
+    w_pid[asio-echo]=$!
+    "$wrapper" "$bin/asio_echo.exe" relay "$p_w_asio_relay" "$p_echo" >"$dir/asio-relay.log" 2>&1 &
+    w_pid[asio-relay]=$!
+    started+=("${w_pid[iocpd.exe]}" "${w_pid[asio-echo]}" "${w_pid[asio-relay]}")
+    wait_port "$p_w_iocpd_echo" "${w_pid[iocpd.exe]}" 60 &&
+        wait_port "$p_w_iocpd_relay" "${w_pid[iocpd.exe]}" 10 &&
+        wait_port "$p_w_asio_echo" "${w_pid[asio-echo]}" 60 &&
+        wait_port "$p_w_asio_relay" "${w_pid[asio-relay]}" 60
+}
+
+stop_wine_contenders() {
+    local name
+    for name in iocpd.exe asio-echo asio-relay; do
+        stop_pid "${w_pid[$name]}"
+    done
+}

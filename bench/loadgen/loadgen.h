@@ -1,0 +1,203 @@
+/*
+ * loadgen: a small, lean load generator for iocpd's benchmarks.
+ *
+ *   loadgen echo     -p PORT [-c CONNS] [-s SIZE] [-d SECS] [-n MSGS]
+ *   loadgen bulk     -p PORT [-c CONNS] [-s WRITE_SIZE] [-d SECS] [-n BYTES]
+ *   loadgen connrate -p PORT [-c PARALLEL] [-s SIZE] [-d SECS] [-n CONNS]
+ *   loadgen idle     -p PORT [-c CONNS] [-d HOLD_SECS] [--ready-file PATH]
+ *   loadgen stream   -p PORT [-c CONNS] [-s WRITE_SIZE] [-W WINDOW] [-d SECS] [-w SECS]
+ *
+ * One thread and one epoll set drive every connection, so on a small
+ * machine the generator takes one core at most and leaves the rest to the
+ * servers under test. Only 127.0.0.1 is accepted as a target: this tool
+ * must never be pointed at someone else's machine.
+ *
+ * Output: one JSON object on one line on stdout, and one line for humans on
+ * stderr. Exit status 0 on success, 1 if the run failed (a corrupted echo,
+ * nothing completed, fewer idle connections than asked), 2 on usage errors.
+ *
+ * The files: main.c (command line, the table of modes, the report's common
+ * fields), conn.c (the pattern, sockets, the epoll set, connecting a fixed
+ * set), stats.c (time, the latency histogram, JSON strings), and one file
+ * per mode, each starting with what the mode does: echo.c, bulk.c,
+ * connrate.c, idle.c, stream.c. This header is what they share.
+ */
+#ifndef LOADGEN_H
+#define LOADGEN_H
+
+/* The CMake build (tests/blackbox.cmake) defines it on the command line. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#define PATTERN_LEN (1u << 20) /* bytes of pseudo-random pattern */
+#define PATTERN_SLACK 4096     /* offsets a message may start at */
+#define MAX_EVENTS 512
+#define IDLE_PARALLEL 128 /* idle mode: connections being set up at once */
+#define IDLE_PROBE 16     /* idle mode: bytes echoed once per connection */
+
+/* ------------------------------------------------------------------------ */
+/* Modes */
+
+/* A mode: one row of main.c's table, defined in the mode's own file. */
+typedef struct loadgen_mode {
+  /* The command-line word, and "mode" in the JSON. */
+  const char *name;
+  /* -s when it is not given: bytes per message or per write. */
+  size_t default_size;
+  /* The receive buffer: this many bytes, or -s if that is larger. */
+  size_t scratch_len;
+  /* Drives the connections until the run is over. Sets t_begin, t_measure
+   * and t_end; main takes the end of the run for those still 0. */
+  void (*run)(void);
+  /* Prints the mode's JSON fields (each after a comma) on stdout and its
+   * line for humans on stderr, for a measurement of secs seconds. Returns
+   * 1 if the run did what it should, 0 if it failed. */
+  int (*report)(double secs);
+} loadgen_mode;
+
+extern const loadgen_mode mode_echo, mode_bulk, mode_connrate, mode_idle, mode_stream;
+
+/* ------------------------------------------------------------------------ */
+/* Connections and options */
+
+enum state { ST_FREE, ST_CONNECTING, ST_RUNNING, ST_IDLE, ST_DRAINING, ST_DONE };
+
+typedef struct conn {
+  int fd;
+  int state;
+  uint32_t id;
+  uint64_t seq;     /* messages completed on this connection */
+  size_t off;       /* pattern offset of the current message */
+  size_t sent;      /* bytes of the current message sent */
+  size_t recvd;     /* bytes of the current echo received */
+  uint64_t t_start; /* ns: when the current message (or connect) began */
+  int want_out;     /* EPOLLOUT is in the interest set */
+  uint64_t tx, rx;  /* stream: bytes sent, bytes echoed and verified */
+  uint64_t rx_mark; /* stream: rx when the measurement began */
+} conn;
+
+typedef struct options {
+  const loadgen_mode *mode;
+  int port;
+  unsigned conns;
+  size_t size;
+  double duration;
+  uint64_t count;
+  double warmup;
+  double connect_timeout;
+  const char *label;
+  const char *ready_file;
+  size_t window; /* stream: most bytes unechoed per connection */
+} options;
+
+/* ------------------------------------------------------------------------ */
+/* Time, counters and the latency histogram (stats.c) */
+
+/* Buckets: values below 2^SUB_BITS exactly, then 2^SUB_BITS buckets per power
+ * of two, so every bucket is at most 1/32 (about 3%) of its value wide. */
+#define SUB_BITS 5
+#define SUB_COUNT (1u << SUB_BITS)
+#define NBUCKETS ((64 - SUB_BITS + 1) * SUB_COUNT)
+
+typedef struct histogram {
+  uint64_t count;
+  uint64_t max;
+  uint64_t bucket[NBUCKETS];
+} histogram;
+
+/* The figures of the one run this process makes; the modes count, stats.c
+ * holds them. */
+extern histogram hist;
+extern uint64_t ops;       /* messages (echo), connections (connrate) done */
+extern uint64_t bytes_out; /* payload bytes sent (bulk) */
+extern uint64_t bytes_in;  /* bytes received (bulk), echoed and verified (stream) */
+extern uint64_t errors;    /* failed connects, resets, early EOFs */
+extern uint64_t mismatches;
+extern uint64_t t_begin, t_end, t_measure; /* ns (now_ns) */
+
+/* Nanoseconds on the monotonic clock. */
+uint64_t now_ns(void);
+
+/* Whether the run is over: now has reached deadline or a signal came. */
+int timed_out(uint64_t now, uint64_t deadline);
+
+void hist_add(histogram *h, uint64_t v);
+
+/* The value at quantile q (0..1), as the middle of its bucket; 0 if empty. */
+uint64_t hist_quantile(const histogram *h, double q);
+
+/* Percentiles of hist in microseconds, as echo and connrate report them. */
+typedef struct latency {
+  double p50, p99, p999, max;
+} latency;
+
+latency latency_of(const histogram *h);
+
+/* Prints l as the JSON fields p50_us, p99_us, p999_us and max_us. */
+void json_latency(const latency *l);
+
+/* Writes s as a JSON string (labels come from the command line). */
+void json_string(const char *s);
+
+/* ------------------------------------------------------------------------ */
+/* The pattern, sockets and the epoll set (conn.c) */
+
+extern options opt;                       /* the command line (main.c) */
+extern volatile sig_atomic_t interrupted; /* SIGINT or SIGTERM came (main.c) */
+
+extern unsigned char *pattern; /* PATTERN_LEN + PATTERN_SLACK bytes */
+extern unsigned char *scratch; /* receive buffer */
+extern size_t scratch_len;
+extern conn *conns; /* opt.conns of them */
+extern int epfd;
+extern struct sockaddr_in target;
+
+/* Prints what failed with strerror(errno) and exits 1. */
+void die(const char *what);
+
+/* Fills the pattern with xorshift output: every offset gives a different
+ * sequence, so a byte echoed into the wrong place or message shows up. */
+void make_pattern(void);
+
+/* Where message seq of connection id starts in the pattern. */
+size_t message_offset(uint32_t id, uint64_t seq);
+
+/* Sets c's epoll interest (op: EPOLL_CTL_ADD or _MOD); dies if it fails. */
+void watch(conn *c, int op, uint32_t events);
+
+/* Adds or removes EPOLLOUT from c's interest, if it changes. */
+void set_out(conn *c, int on);
+
+/* Starts a non-blocking connect on c. Returns 0, or -1 (counted as an error)
+ * if the socket could not even be created or the connect failed at once. */
+int start_connect(conn *c);
+
+/* The connect of c finished: returns 0 if it succeeded. */
+int connect_result(conn *c);
+
+/* Closes c's socket (which also takes it out of the epoll set) and puts c
+ * in state. */
+void drop(conn *c, int state);
+
+/* Sends the rest of c's current message (size bytes from its offset).
+ * Returns 0, or -1 if the connection failed. */
+int send_rest(conn *c, size_t size);
+
+/* Reads what has arrived of c's echo and checks it. Returns 1 once the
+ * whole message is back, 0 if more is to come, -1 on failure or EOF. */
+int recv_echo(conn *c, size_t size);
+
+/* Starts c's next message: its offset from c->seq, nothing sent yet. */
+void begin_message(conn *c);
+
+/* Connects conns[0..n) and returns how many succeeded within the connect
+ * timeout. With probe (idle mode) at most IDLE_PARALLEL are in progress at
+ * once and each does one small echo; otherwise they just connect. */
+unsigned connect_all(unsigned n, int probe);
+
+#endif
