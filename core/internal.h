@@ -29,8 +29,11 @@
 #define IOCPD__ID_WORKER_BITS 8
 #define IOCPD__ID_WORKER(id) ((unsigned)((id) & ((1u << IOCPD__ID_WORKER_BITS) - 1)))
 
-#define container_of(ptr, type, member) \
-  ((type *)((char *)(ptr) - offsetof(type, member)))
+/* The struct a member pointer lies in. (clang-format 14 takes the cast's
+ * parentheses for a call and would glue the minus to them.) */
+/* clang-format off */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+/* clang-format on */
 
 typedef struct iocpd__worker iocpd__worker;
 typedef struct iocpd__listener iocpd__listener;
