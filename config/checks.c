@@ -28,8 +28,7 @@ static int is_wildcard(const iocpd_addr *a) {
 }
 
 static int is_loopback(const iocpd_addr *a) {
-  static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
-                                          0, 0, 0, 0, 0, 0, 0, 1};
+  static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   if (a->family == IOCPD_AF_INET) return a->ip[0] == 127;
   return memcmp(a->ip, v6_loopback, sizeof(v6_loopback)) == 0;
 }
@@ -76,8 +75,8 @@ static int leads_to(const iocpd_addr *upstream, const iocpd_addr *listen) {
  * at load time, so that a name that does not resolve stops the daemon from
  * starting instead of failing every connection later. Returns the number of
  * addresses added, or -1 after reporting a problem. */
-static int add_upstream(loader *ld, listener_rec *rec, const char *entry,
-                        iocpd_addr *found, size_t count) {
+static int add_upstream(loader *ld, listener_rec *rec, const char *entry, iocpd_addr *found,
+                        size_t count) {
   int line = rec->keys.line[KEY_UPSTREAM];
   size_t room = MAX_UPSTREAMS - count, k;
   iocpd_addr addr;
@@ -100,8 +99,7 @@ static int add_upstream(loader *ld, listener_rec *rec, const char *entry,
     if (n <= 0) {
       /* iocpd_strerror's text for IOCPD_ENOTFOUND is about connections. */
       const char *why = reason;
-      if (why[0] == '\0')
-        why = n == IOCPD_ENOTFOUND ? "name not found" : iocpd_strerror(n);
+      if (why[0] == '\0') why = n == IOCPD_ENOTFOUND ? "name not found" : iocpd_strerror(n);
       add_problem(ld, line, "upstream: cannot resolve '%.*s': %s",
                   (int)(strrchr(entry, ':') - entry), entry, why);
       return -1;
@@ -118,9 +116,7 @@ static int add_upstream(loader *ld, listener_rec *rec, const char *entry,
     char text[IOCPD_ADDR_STRLEN];
     if (!leads_to(&found[count + k], &rec->out.listen)) continue;
     if (kind == ADDRESS_IP)
-      add_problem(ld, line,
-                  "upstream: %s is this listener's own address (relay loop)",
-                  entry);
+      add_problem(ld, line, "upstream: %s is this listener's own address (relay loop)", entry);
     else
       add_problem(ld, line,
                   "upstream: %s (%s) is this listener's own address (relay "
@@ -141,8 +137,7 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
   unsigned index = 0;
 
   if (text[0] == '\0') {
-    add_problem(ld, line, "upstream: value is empty (expected " UPSTREAM_FORMS
-                          ")");
+    add_problem(ld, line, "upstream: value is empty (expected " UPSTREAM_FORMS ")");
     return;
   }
   for (;;) {
@@ -151,8 +146,7 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
 
     index++;
     if (len == 0) {
-      add_problem(ld, line, "upstream: entry %u of '%s' is empty", index,
-                  text);
+      add_problem(ld, line, "upstream: entry %u of '%s' is empty", index, text);
       ok = 0;
     } else if (ok) {
       int n = add_upstream(ld, rec, entry, found, count);
@@ -187,8 +181,7 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
 
   if (rec->keys.ok[KEY_HANDLER] && rec->out.handler == IOCPD_HANDLER_ECHO) {
     if (rec->keys.line[KEY_UPSTREAM] > 0)
-      add_problem(ld, rec->keys.line[KEY_UPSTREAM],
-                  "upstream: only valid with handler = forward");
+      add_problem(ld, rec->keys.line[KEY_UPSTREAM], "upstream: only valid with handler = forward");
     if (rec->keys.line[KEY_CONNECT_TIMEOUT] > 0)
       add_problem(ld, rec->keys.line[KEY_CONNECT_TIMEOUT],
                   "connect_timeout: only valid with handler = forward");
@@ -216,7 +209,8 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
 static int listener_at(loader *ld, const iocpd_addr *upstream) {
   size_t j;
   for (j = 0; j < ld->listener_count; j++) {
-    if (ld->listeners[j].keys.ok[KEY_LISTEN] && leads_to(upstream, &ld->listeners[j].out.listen)) return (int)j;
+    if (ld->listeners[j].keys.ok[KEY_LISTEN] && leads_to(upstream, &ld->listeners[j].out.listen))
+      return (int)j;
   }
   return -1;
 }
@@ -265,7 +259,8 @@ static void check_relay_cycles(loader *ld) {
     if (rec->out.handler != IOCPD_HANDLER_FORWARD || rec->out.upstream_count == 0) continue;
     next[i] = malloc(rec->out.upstream_count * sizeof(**next));
     if (next[i] == NULL) goto out_of_memory;
-    for (k = 0; k < rec->out.upstream_count; k++) next[i][k] = listener_at(ld, &rec->out.upstreams[k]);
+    for (k = 0; k < rec->out.upstream_count; k++)
+      next[i][k] = listener_at(ld, &rec->out.upstreams[k]);
   }
   for (i = 0; i < n; i++) {
     listener_rec *rec = &ld->listeners[i];
@@ -296,11 +291,11 @@ static void check_listeners(loader *ld) {
   for (i = 0; i < ld->listener_count; i++) {
     listener_rec *rec = &ld->listeners[i];
     if (rec->keys.line[KEY_LISTEN] == 0)
-      add_problem(ld, rec->out.line, "missing key 'listen' in [%s%s]",
-                  LISTENER_PREFIX, rec->out.name);
+      add_problem(ld, rec->out.line, "missing key 'listen' in [%s%s]", LISTENER_PREFIX,
+                  rec->out.name);
     if (rec->keys.line[KEY_HANDLER] == 0)
-      add_problem(ld, rec->out.line, "missing key 'handler' in [%s%s]",
-                  LISTENER_PREFIX, rec->out.name);
+      add_problem(ld, rec->out.line, "missing key 'handler' in [%s%s]", LISTENER_PREFIX,
+                  rec->out.name);
     check_forward_keys(ld, rec);
   }
   check_relay_cycles(ld);
@@ -317,14 +312,12 @@ static void check_listeners(loader *ld) {
           a->out.listen.port != b->out.listen.port)
         continue;
       if (same_ip(&a->out.listen, &b->out.listen)) {
-        add_problem(ld, b->keys.line[KEY_LISTEN],
-                    "listen: %s is already used by [%s%s] (line %d)",
+        add_problem(ld, b->keys.line[KEY_LISTEN], "listen: %s is already used by [%s%s] (line %d)",
                     b->out.listen_text, LISTENER_PREFIX, a->out.name, a->keys.line[KEY_LISTEN]);
         break;
       }
       if (is_wildcard(&a->out.listen) || is_wildcard(&b->out.listen)) {
-        add_problem(ld, b->keys.line[KEY_LISTEN],
-                    "listen: %s overlaps %s of [%s%s] (line %d)",
+        add_problem(ld, b->keys.line[KEY_LISTEN], "listen: %s overlaps %s of [%s%s] (line %d)",
                     b->out.listen_text, a->out.listen_text, LISTENER_PREFIX, a->out.name,
                     a->keys.line[KEY_LISTEN]);
         break;
@@ -332,8 +325,7 @@ static void check_listeners(loader *ld) {
     }
   }
 
-  if (ld->listener_headers == 0)
-    add_problem(ld, 0, "no [listener:NAME] section; nothing to serve");
+  if (ld->listener_headers == 0) add_problem(ld, 0, "no [listener:NAME] section; nothing to serve");
 }
 
 /* metrics_listen: an address like a listener's, which no listener may take
@@ -357,8 +349,7 @@ static void check_metrics(loader *ld) {
     }
     if (is_wildcard(a) || is_wildcard(m)) {
       add_problem(ld, line, "metrics_listen: %s overlaps %s of [%s%s] (line %d)", text,
-                  rec->out.listen_text, LISTENER_PREFIX, rec->out.name,
-                  rec->keys.line[KEY_LISTEN]);
+                  rec->out.listen_text, LISTENER_PREFIX, rec->out.name, rec->keys.line[KEY_LISTEN]);
       return;
     }
   }
@@ -373,14 +364,11 @@ void check_whole_file(loader *ld) {
 /* ------------------------------------------------------------------------ */
 /* Warnings */
 
-static const char *family_name(int family) {
-  return family == IOCPD_AF_INET ? "IPv4" : "IPv6";
-}
+static const char *family_name(int family) { return family == IOCPD_AF_INET ? "IPv4" : "IPv6"; }
 
 /* 1 if every address of inner lies in outer. */
 static int block_covers(const iocpd_cidr *outer, const iocpd_cidr *inner) {
-  return outer->addr.family == inner->addr.family &&
-         outer->prefix <= inner->prefix &&
+  return outer->addr.family == inner->addr.family && outer->prefix <= inner->prefix &&
          iocpd_cidr_match(outer, &inner->addr);
 }
 
@@ -406,8 +394,7 @@ static void warn_about_lists(loader *ld, const listener_rec *rec) {
         add_warning(ld, rec->keys.line[KEY_DENY],
                     "deny = %s covers every %s address; nothing can connect "
                     "to [%s%s]",
-                    rec->keys.text[KEY_DENY], family_name(family), LISTENER_PREFIX,
-                    rec->out.name);
+                    rec->keys.text[KEY_DENY], family_name(family), LISTENER_PREFIX, rec->out.name);
         break;
       }
     }
@@ -428,8 +415,8 @@ static void warn_about_lists(loader *ld, const listener_rec *rec) {
     add_warning(ld, rec->keys.line[KEY_ALLOW],
                 "allow = %s has no %s entry, and [%s%s] listens on %s: "
                 "nothing can connect",
-                rec->keys.text[KEY_ALLOW], family_name(family), LISTENER_PREFIX,
-                rec->out.name, rec->out.listen_text);
+                rec->keys.text[KEY_ALLOW], family_name(family), LISTENER_PREFIX, rec->out.name,
+                rec->out.listen_text);
   else if (covered == relevant)
     add_warning(ld, rec->keys.line[KEY_DENY],
                 "deny = %s covers every address in allow; nothing can "
@@ -448,16 +435,14 @@ static void warn_about_limits(loader *ld, const listener_rec *rec) {
     add_warning(ld, rec->keys.line[KEY_MAX_CONNECTIONS_PER_IP],
                 "max_connections_per_ip = %llu is more than max_connections "
                 "= %llu of [%s%s]; it never applies",
-                (unsigned long long)per_ip,
-                (unsigned long long)rec->out.max_connections, LISTENER_PREFIX,
-                rec->out.name);
+                (unsigned long long)per_ip, (unsigned long long)rec->out.max_connections,
+                LISTENER_PREFIX, rec->out.name);
   else if (rec->out.max_connections == 0 && ld->service.max_connections > 0 &&
            per_ip > ld->service.max_connections)
     add_warning(ld, rec->keys.line[KEY_MAX_CONNECTIONS_PER_IP],
                 "max_connections_per_ip = %llu is more than [service] "
                 "max_connections = %llu; it never applies",
-                (unsigned long long)per_ip,
-                (unsigned long long)ld->service.max_connections);
+                (unsigned long long)per_ip, (unsigned long long)ld->service.max_connections);
 }
 
 /* [service] settings that cannot do what they seem to. */
@@ -491,4 +476,3 @@ void find_warnings(loader *ld) {
     warn_about_limits(ld, rec);
   }
 }
-

@@ -42,9 +42,9 @@ typedef struct iocpd_config_listener {
   uint64_t max_connections_per_ip; /* 0 = no limit (default) */
   iocpd_cidr *allow;               /* allow = ; none: every address */
   size_t allow_count;
-  iocpd_cidr *deny;                /* deny = ; checked first */
+  iocpd_cidr *deny; /* deny = ; checked first */
   size_t deny_count;
-  uint64_t handshake_timeout_ms;   /* 0 = off (default) */
+  uint64_t handshake_timeout_ms; /* 0 = off (default) */
 } iocpd_config_listener;
 
 typedef struct iocpd_config {
@@ -64,7 +64,7 @@ typedef struct iocpd_config {
    * (GET /metrics); metrics_enabled is 0 when the key is absent. */
   int metrics_enabled;
   iocpd_addr metrics_listen;
-  char *metrics_listen_text; /* as written, for messages */
+  char *metrics_listen_text;        /* as written, for messages */
   iocpd_config_listener *listeners; /* in file order, at least one */
   size_t listener_count;
   /* Things that are allowed but probably unintended, each formatted as
@@ -81,15 +81,14 @@ typedef void (*iocpd_config_report_fn)(void *arg, const char *message);
  * included). Returns 0 and sets *out (free it with iocpd_config_free) if
  * the file is valid; otherwise returns the number of problems reported
  * (> 0) and leaves *out NULL. */
-int iocpd_config_load(const char *path, iocpd_config **out,
-                      iocpd_config_report_fn report, void *report_arg);
+int iocpd_config_load(const char *path, iocpd_config **out, iocpd_config_report_fn report,
+                      void *report_arg);
 
 /* The same for a file already in memory: name is used in messages only.
  * For tests and the fuzzer; iocpd_config_load reads the file and calls
  * this. */
-int iocpd_config_load_buffer(const char *name, const char *data, size_t len,
-                             iocpd_config **out, iocpd_config_report_fn report,
-                             void *report_arg);
+int iocpd_config_load_buffer(const char *name, const char *data, size_t len, iocpd_config **out,
+                             iocpd_config_report_fn report, void *report_arg);
 
 /* Frees a config from iocpd_config_load. NULL is fine. */
 void iocpd_config_free(iocpd_config *config);

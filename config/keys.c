@@ -22,21 +22,20 @@ typedef struct config_key config_key;
 
 /* Checks value (on line) and stores it at out + k->offset (and
  * k->offset2); returns 1, or 0 after reporting the problem. */
-typedef int (*key_setter)(loader *ld, const config_key *k, int line, const char *value,
-                          char *out);
+typedef int (*key_setter)(loader *ld, const config_key *k, int line, const char *value, char *out);
 
 struct config_key {
   section_kind section; /* SECTION_SERVICE or SECTION_LISTENER */
   const char *name;
   key_setter set;
-  size_t offset;       /* in iocpd_config ([service]) or iocpd_config_listener */
-  size_t offset2;      /* a second field some kinds fill (a count, a text) */
-  uint64_t min, max;   /* the range of numbers, durations and sizes */
-  const char *range;   /* the maximum or range as written in messages */
-  const char *forms;   /* sizes: the examples in "(expected e.g. ...)" */
-  int deferred;        /* checked once the whole file is read (checks.c) */
-  const char *def;     /* the default, as it would be written; NULL: none */
-  const char *help;    /* one line, for `iocpd help-config` and README */
+  size_t offset;     /* in iocpd_config ([service]) or iocpd_config_listener */
+  size_t offset2;    /* a second field some kinds fill (a count, a text) */
+  uint64_t min, max; /* the range of numbers, durations and sizes */
+  const char *range; /* the maximum or range as written in messages */
+  const char *forms; /* sizes: the examples in "(expected e.g. ...)" */
+  int deferred;      /* checked once the whole file is read (checks.c) */
+  const char *def;   /* the default, as it would be written; NULL: none */
+  const char *help;  /* one line, for `iocpd help-config` and README */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -119,8 +118,8 @@ static int set_size(loader *ld, const config_key *k, int line, const char *value
 static int set_count(loader *ld, const config_key *k, int line, const char *value, char *out) {
   uint64_t n;
   if (parse_number(value, &n) != 0 || n > k->max) {
-    add_problem(ld, line, "%s: invalid value '%s' (expected a number from 0 to %u)", k->name,
-                value, (unsigned)k->max);
+    add_problem(ld, line, "%s: invalid value '%s' (expected a number from 0 to %u)", k->name, value,
+                (unsigned)k->max);
     return 0;
   }
   *FIELD(out, k, unsigned) = (unsigned)n;
@@ -140,8 +139,7 @@ static int set_limit(loader *ld, const config_key *k, int line, const char *valu
   return 1;
 }
 
-static int set_log_level(loader *ld, const config_key *k, int line, const char *value,
-                         char *out) {
+static int set_log_level(loader *ld, const config_key *k, int line, const char *value, char *out) {
   int level;
   for (level = IOCPD_LOG_ERROR; level <= IOCPD_LOG_DEBUG; level++) {
     if (strcmp(value, iocpd_log_level_name((iocpd_log_level)level)) == 0) {
@@ -149,13 +147,12 @@ static int set_log_level(loader *ld, const config_key *k, int line, const char *
       return 1;
     }
   }
-  add_problem(ld, line, "%s: invalid value '%s' (expected error, warning, info or debug)",
-              k->name, value);
+  add_problem(ld, line, "%s: invalid value '%s' (expected error, warning, info or debug)", k->name,
+              value);
   return 0;
 }
 
-static int set_handler(loader *ld, const config_key *k, int line, const char *value,
-                       char *out) {
+static int set_handler(loader *ld, const config_key *k, int line, const char *value, char *out) {
   if (strcmp(value, "echo") == 0 || strcmp(value, "forward") == 0) {
     *FIELD(out, k, iocpd_handler_kind) =
         value[0] == 'e' ? IOCPD_HANDLER_ECHO : IOCPD_HANDLER_FORWARD;
@@ -177,8 +174,8 @@ const address_rules upstream_rules = {"upstream", UPSTREAM_FORMS, 1, 1};
 const address_rules metrics_rules = {"metrics_listen", LISTEN_FORMS, 0, 0};
 
 static int is_host_name_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
 }
 
 /* Splits value into its host and port text, reporting what is missing.
@@ -219,17 +216,16 @@ static int split_host_port(loader *ld, int line, const address_rules *rules, con
 
 /* Reports why host (not a valid numeric address of the expected family)
  * is wrong. */
-static void report_bad_host(loader *ld, int line, const char *key, const char *host,
-                            int bracketed, const char *in) {
+static void report_bad_host(loader *ld, int line, const char *key, const char *host, int bracketed,
+                            const char *in) {
   const char *p;
   int letters = 0;
   for (p = host; *p != '\0'; p++) letters |= (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
   if (bracketed)
     add_problem(ld, line, "%s: '%s' is not a valid IPv6 address%s", key, host, in);
   else if (letters)
-    add_problem(ld, line,
-                "%s: '%s' is not a numeric IPv4 address (host names are not supported)%s", key,
-                host, in);
+    add_problem(ld, line, "%s: '%s' is not a numeric IPv4 address (host names are not supported)%s",
+                key, host, in);
   else
     add_problem(ld, line, "%s: '%s' is not a valid IPv4 address%s", key, host, in);
 }
@@ -339,8 +335,8 @@ static void report_bad_block(loader *ld, int line, const char *key, const char *
   uint64_t prefix;
 
   memset(&block, 0, sizeof(block));
-  if (slash != NULL && len > 0 && len < sizeof(ip) && slash[1] != '\0' &&
-      strlen(slash + 1) <= 3 && parse_number(slash + 1, &prefix) == 0) {
+  if (slash != NULL && len > 0 && len < sizeof(ip) && slash[1] != '\0' && strlen(slash + 1) <= 3 &&
+      parse_number(slash + 1, &prefix) == 0) {
     memcpy(ip, entry, len);
     ip[len] = '\0';
     if (iocpd_addr_parse_ip(ip, &block.addr) == 0 && block.addr.scope_id == 0 &&
@@ -490,11 +486,11 @@ static int set_kept(loader *ld, const config_key *k, int line, const char *value
 static const config_key keys[KEY_COUNT] = {
     [KEY_WORKERS] = {SECTION_SERVICE, "workers", set_count, SVC(workers), 0, 0, 64, NULL, NULL, 0,
                      "0", "worker threads; 0 = one per CPU (at most 64)"},
-    [KEY_DRAIN_TIMEOUT] = {SECTION_SERVICE, "drain_timeout", set_duration, SVC(drain_timeout_ms),
-                           0, 0, 24 * MS_PER_HOUR, "24h", NULL, 0, "30s",
+    [KEY_DRAIN_TIMEOUT] = {SECTION_SERVICE, "drain_timeout", set_duration, SVC(drain_timeout_ms), 0,
+                           0, 24 * MS_PER_HOUR, "24h", NULL, 0, "30s",
                            "on stop, how long open connections may take to finish (0 to 24h)"},
-    [KEY_LOG_LEVEL] = {SECTION_SERVICE, "log_level", set_log_level, SVC(log_level), 0, 0, 0,
-                       NULL, NULL, 0, "info", "error, warning, info or debug"},
+    [KEY_LOG_LEVEL] = {SECTION_SERVICE, "log_level", set_log_level, SVC(log_level), 0, 0, 0, NULL,
+                       NULL, 0, "info", "error, warning, info or debug"},
     [KEY_SERVICE_MAX_CONNECTIONS] = {SECTION_SERVICE, "max_connections", set_limit,
                                      SVC(max_connections), 0, 0, 1000000, NULL, NULL, 0, "10000",
                                      "accepted connections of the whole process; 0 = no limit"},
@@ -503,27 +499,27 @@ static const config_key keys[KEY_COUNT] = {
                         "file for one line per finished connection; relative to the config "
                         "file's folder; off when absent"},
     [KEY_ACCESS_LOG_MAX_SIZE] = {SECTION_SERVICE, "access_log_max_size", set_size,
-                                 SVC(access_log_max_size), 0, 1024, 1024 * 1024 * 1024,
-                                 "1k-1g", "e.g. 512k, 100m or 1g", 0, "100m",
+                                 SVC(access_log_max_size), 0, 1024, 1024 * 1024 * 1024, "1k-1g",
+                                 "e.g. 512k, 100m or 1g", 0, "100m",
                                  "rotate before a line would pass this size (1k to 1g)"},
-    [KEY_ACCESS_LOG_KEEP] = {SECTION_SERVICE, "access_log_keep", set_count, SVC(access_log_keep),
-                             0, 0, 100, NULL, NULL, 0, "5",
+    [KEY_ACCESS_LOG_KEEP] = {SECTION_SERVICE, "access_log_keep", set_count, SVC(access_log_keep), 0,
+                             0, 100, NULL, NULL, 0, "5",
                              "rotated files kept, access.log.1 (newest) to .N (0 to 100)"},
-    [KEY_METRICS_LISTEN] = {SECTION_SERVICE, "metrics_listen", set_metrics_listen, 0, 0, 0, 0,
-                            NULL, NULL, 1, NULL,
+    [KEY_METRICS_LISTEN] = {SECTION_SERVICE, "metrics_listen", set_metrics_listen, 0, 0, 0, 0, NULL,
+                            NULL, 1, NULL,
                             "address of the Prometheus endpoint, GET /metrics; off when absent"},
     [KEY_LISTEN] = {SECTION_LISTENER, "listen", set_listen, LST(listen), LST(listen_text), 0, 0,
                     NULL, NULL, 0, NULL, "required: a.b.c.d:port or [ipv6]:port"},
-    [KEY_HANDLER] = {SECTION_LISTENER, "handler", set_handler, LST(handler), 0, 0, 0, NULL, NULL,
-                     0, NULL, "required: echo or forward"},
+    [KEY_HANDLER] = {SECTION_LISTENER, "handler", set_handler, LST(handler), 0, 0, 0, NULL, NULL, 0,
+                     NULL, "required: echo or forward"},
     [KEY_UPSTREAM] = {SECTION_LISTENER, "upstream", set_kept, 0, 0, 0, 0, NULL, NULL, 1, NULL,
                       "forward, required: host:port, a.b.c.d:port or [ipv6]:port, "
                       "comma-separated, tried in turn"},
     [KEY_CONNECT_TIMEOUT] = {SECTION_LISTENER, "connect_timeout", set_duration,
                              LST(connect_timeout_ms), 0, 1, MS_PER_HOUR, "1h", NULL, 1, "5s",
                              "forward: per upstream attempt (1ms to 1h)"},
-    [KEY_IDLE_TIMEOUT] = {SECTION_LISTENER, "idle_timeout", set_duration, LST(idle_timeout_ms),
-                          0, 0, 24 * MS_PER_HOUR, "24h", NULL, 0, "10m",
+    [KEY_IDLE_TIMEOUT] = {SECTION_LISTENER, "idle_timeout", set_duration, LST(idle_timeout_ms), 0,
+                          0, 24 * MS_PER_HOUR, "24h", NULL, 0, "10m",
                           "close a connection idle this long, both ways; 0 = never"},
     [KEY_BUFFER_SIZE] = {SECTION_LISTENER, "buffer_size", set_size, LST(buffer_size), 0, 1024,
                          16 * 1024 * 1024, "1k-16m", "e.g. 4096, 64k or 1m", 0, "64k",
@@ -532,8 +528,8 @@ static const config_key keys[KEY_COUNT] = {
                              0, 0, 1000000, NULL, NULL, 0, "0",
                              "accepted connections of this listener; 0 = no limit of its own"},
     [KEY_MAX_CONNECTIONS_PER_IP] = {SECTION_LISTENER, "max_connections_per_ip", set_limit,
-                                    LST(max_connections_per_ip), 0, 0, 1000000, NULL, NULL, 0,
-                                    "0", "connections from one client address; 0 = no limit"},
+                                    LST(max_connections_per_ip), 0, 0, 1000000, NULL, NULL, 0, "0",
+                                    "connections from one client address; 0 = no limit"},
     [KEY_ALLOW] = {SECTION_LISTENER, "allow", set_blocks, LST(allow), LST(allow_count), 0, 0, NULL,
                    NULL, 0, NULL, "address blocks that may connect; everyone when absent"},
     [KEY_DENY] = {SECTION_LISTENER, "deny", set_blocks, LST(deny), LST(deny_count), 0, 0, NULL,
@@ -571,7 +567,10 @@ static void expected_keys(section_kind section, char *buf, size_t size) {
     int w;
     if (keys[i].section != section) continue;
     n++;
-    w = snprintf(buf + used, size - used, "%s%s", n == 1 ? "" : n == total ? " or " : ", ",
+    w = snprintf(buf + used, size - used, "%s%s",
+                 n == 1       ? ""
+                 : n == total ? " or "
+                              : ", ",
                  keys[i].name);
     if (w < 0) break;
     used += (size_t)w;

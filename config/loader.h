@@ -84,9 +84,9 @@ typedef enum key_id {
 
 /* What the loader knows of each key of one section. */
 typedef struct key_state {
-  int line[KEY_COUNT];          /* of its first occurrence; 0 if absent */
-  char *text[KEY_COUNT];        /* its value as written, if present */
-  unsigned char ok[KEY_COUNT];  /* its value was valid and is stored */
+  int line[KEY_COUNT];         /* of its first occurrence; 0 if absent */
+  char *text[KEY_COUNT];       /* its value as written, if present */
+  unsigned char ok[KEY_COUNT]; /* its value was valid and is stored */
 } key_state;
 
 /* A [listener:NAME] section while the file is being read. */
@@ -109,7 +109,7 @@ typedef struct loader {
   section_kind kind;
   size_t current; /* index in listeners when kind is SECTION_LISTENER */
 
-  int service_line;    /* of the [service] header, 0 if none */
+  int service_line;     /* of the [service] header, 0 if none */
   iocpd_config service; /* the [service] values */
   key_state service_keys;
 
@@ -170,9 +170,9 @@ typedef struct address_rules {
 } address_rules;
 
 typedef enum address_kind {
-  ADDRESS_BAD,  /* a problem, already reported */
-  ADDRESS_IP,   /* a numeric address, stored in *addr */
-  ADDRESS_NAME  /* "host:port" with a valid port and a plausible host name */
+  ADDRESS_BAD, /* a problem, already reported */
+  ADDRESS_IP,  /* a numeric address, stored in *addr */
+  ADDRESS_NAME /* "host:port" with a valid port and a plausible host name */
 } address_kind;
 
 extern const address_rules listen_rules, upstream_rules, metrics_rules;

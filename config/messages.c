@@ -33,8 +33,8 @@ void *grow_array(loader *ld, void *items, size_t *cap, size_t elem, size_t first
 
 /* Appends "FILE:LINE: KIND: message" (or "FILE: ..." when line is 0; KIND
  * is empty for problems) to list. */
-static void add_message(loader *ld, message_list *list, int line, const char *kind,
-                        const char *fmt, va_list ap) {
+static void add_message(loader *ld, message_list *list, int line, const char *kind, const char *fmt,
+                        va_list ap) {
   char message[768];
   char *text;
   size_t size;

@@ -138,8 +138,7 @@ int read_config_file(loader *ld, char **text, size_t *len) {
     used += n;
     if (n == 0) {
       if (ferror(f)) {
-        add_problem(ld, 0, "cannot read: %s",
-                    errno != 0 ? strerror(errno) : "read error");
+        add_problem(ld, 0, "cannot read: %s", errno != 0 ? strerror(errno) : "read error");
         goto out;
       }
       break;
@@ -163,8 +162,7 @@ long check_encoding(loader *ld, const char *text, size_t len) {
   /* UTF-16 (and UTF-32) as written by Windows tools: with a byte order mark,
    * or without one but with a NUL next to every ASCII character. A few stray
    * NULs in a UTF-8 file are reported by line instead. */
-  if (len >= 2 &&
-      ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
+  if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
     add_problem(ld, 0, "file is not UTF-8 text (UTF-16?)");
     return -1;
   }
@@ -187,13 +185,12 @@ static int listener_name_ok(loader *ld, const char *name, int line) {
     return 0;
   }
   if (strlen(name) > MAX_LISTENER_NAME) {
-    add_problem(ld, line, "listener name is longer than %d characters",
-                MAX_LISTENER_NAME);
+    add_problem(ld, line, "listener name is longer than %d characters", MAX_LISTENER_NAME);
     return 0;
   }
   for (p = name; *p != '\0'; p++) {
-    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-          (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-')) {
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+          *p == '_' || *p == '.' || *p == '-')) {
       add_problem(ld, line,
                   "listener name '%s' contains characters other than "
                   "A-Z a-z 0-9 _ . -",
@@ -225,8 +222,8 @@ static void begin_listener(loader *ld, const char *name, int line) {
   }
   for (i = 0; i < ld->listener_count; i++) {
     if (strcmp(ld->listeners[i].out.name, name) == 0) {
-      add_problem(ld, line, "duplicate section [%s%s] (first at line %d)",
-                  LISTENER_PREFIX, name, ld->listeners[i].out.line);
+      add_problem(ld, line, "duplicate section [%s%s] (first at line %d)", LISTENER_PREFIX, name,
+                  ld->listeners[i].out.line);
       return;
     }
   }
@@ -261,8 +258,7 @@ static void begin_section(loader *ld, const char *name, size_t len, int line) {
 
   if (strcmp(buf, "service") == 0) {
     if (ld->service_line > 0) {
-      add_problem(ld, line, "duplicate section [service] (first at line %d)",
-                  ld->service_line);
+      add_problem(ld, line, "duplicate section [service] (first at line %d)", ld->service_line);
       ld->kind = SECTION_IGNORED;
       return;
     }
@@ -285,8 +281,7 @@ static void begin_section(loader *ld, const char *name, size_t len, int line) {
 /* Checks one line (without its line ending) before inih sees it, and
  * handles section headers. Returns 1 if inih may parse the line, 0 if it
  * was reported as broken. max_len is the longest line inih can take whole. */
-static int check_line(loader *ld, const char *line, size_t len,
-                      size_t max_len) {
+static int check_line(loader *ld, const char *line, size_t len, size_t max_len) {
   const char *start = line;
   size_t n = len, end;
 
@@ -297,8 +292,7 @@ static int check_line(loader *ld, const char *line, size_t len,
     goto broken;
   }
   if (len > max_len) {
-    add_problem(ld, ld->lineno,
-                "line is too long (%lu bytes; the limit is %lu)",
+    add_problem(ld, ld->lineno, "line is too long (%lu bytes; the limit is %lu)",
                 (unsigned long)len, (unsigned long)max_len);
     goto broken;
   }
@@ -321,8 +315,7 @@ static int check_line(loader *ld, const char *line, size_t len,
     rest = end + 1;
     while (rest < n && is_space(start[rest])) rest++;
     if (rest < n && start[rest] != ';' && start[rest] != '#') {
-      add_problem(ld, ld->lineno,
-                  "unexpected text after ']' in section header");
+      add_problem(ld, ld->lineno, "unexpected text after ']' in section header");
       ld->kind = SECTION_IGNORED;
       return 0;
     }
@@ -337,8 +330,7 @@ static int check_line(loader *ld, const char *line, size_t len,
     return 0;
   }
   if (find_char_or_comment(start, n, ":") < end) {
-    add_problem(ld, ld->lineno,
-                "':' is not allowed in a key name (expected 'key = value')");
+    add_problem(ld, ld->lineno, "':' is not allowed in a key name (expected 'key = value')");
     return 0;
   }
   return 1;
@@ -410,18 +402,16 @@ static void handle_key(loader *ld, const char *name, const char *value) {
  * section itself (see the top of this file). Always returns nonzero, since
  * every problem has been recorded already. */
 #if INI_HANDLER_LINENO
-static int on_key(void *user, const char *section, const char *name,
-                  const char *value, int lineno) {
+static int on_key(void *user, const char *section, const char *name, const char *value,
+                  int lineno) {
   (void)lineno;
 #else
-static int on_key(void *user, const char *section, const char *name,
-                  const char *value) {
+static int on_key(void *user, const char *section, const char *name, const char *value) {
 #endif
   (void)section;
   handle_key(user, name, value);
   return 1;
 }
-
 
 void read_ini(loader *ld) {
   int rc = ini_parse_stream(read_line, ld, on_key, ld);

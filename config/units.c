@@ -40,8 +40,7 @@ int iocpd_parse_duration(const char *text, uint64_t *ms) {
   static const struct {
     const char *suffix;
     uint64_t ms;
-  } units[] = {
-      {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+  } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
   uint64_t number;
   int digits;
   size_t i;
@@ -50,8 +49,7 @@ int iocpd_parse_duration(const char *text, uint64_t *ms) {
   digits = parse_digits(text, &number);
   if (digits <= 0) return IOCPD_EINVAL;
   for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-    if (strcmp(text + digits, units[i].suffix) == 0)
-      return scale(number, units[i].ms, ms);
+    if (strcmp(text + digits, units[i].suffix) == 0) return scale(number, units[i].ms, ms);
   }
   return IOCPD_EINVAL;
 }

@@ -40,8 +40,8 @@ static int parse_ipv4(const char *s, const char *end, uint8_t out[4]) {
  * dotted IPv4) from [s, end) into out[16]. */
 static int parse_ipv6(const char *s, const char *end, uint8_t out[16]) {
   uint8_t words[16];
-  int n = 0;        /* bytes parsed */
-  int gap = -1;     /* byte index where "::" stands */
+  int n = 0;    /* bytes parsed */
+  int gap = -1; /* byte index where "::" stands */
 
   if (end - s >= 2 && s[0] == ':' && s[1] == ':') {
     gap = 0;
@@ -112,8 +112,7 @@ static int parse_ip_range(const char *s, const char *end, iocpd_addr *out) {
     return 0;
   }
   pct = memchr(s, '%', (size_t)(end - s));
-  if (pct != NULL && parse_scope(pct + 1, end, &out->scope_id) != 0)
-    return IOCPD_EINVAL;
+  if (pct != NULL && parse_scope(pct + 1, end, &out->scope_id) != 0) return IOCPD_EINVAL;
   if (parse_ipv6(s, pct != NULL ? pct : end, out->ip) != 0) return IOCPD_EINVAL;
   out->family = IOCPD_AF_INET6;
   return 0;
@@ -185,21 +184,20 @@ static void format_ipv6(const uint8_t ip[16], char *buf, size_t size) {
       continue;
     }
     used += (size_t)snprintf(buf + used, size - used, "%s%x",
-                             (i > 0 && i != best + best_len) ? ":" : "",
-                             groups[i]);
+                             (i > 0 && i != best + best_len) ? ":" : "", groups[i]);
   }
 }
 
 char *iocpd_addr_format(const iocpd_addr *addr, char *buf) {
   char ip[40]; /* 8 groups of 4 digits and 7 colons, and the NUL */
   if (addr->family == IOCPD_AF_INET) {
-    snprintf(buf, IOCPD_ADDR_STRLEN, "%u.%u.%u.%u:%u", addr->ip[0], addr->ip[1],
-             addr->ip[2], addr->ip[3], addr->port);
+    snprintf(buf, IOCPD_ADDR_STRLEN, "%u.%u.%u.%u:%u", addr->ip[0], addr->ip[1], addr->ip[2],
+             addr->ip[3], addr->port);
   } else {
     format_ipv6(addr->ip, ip, sizeof(ip));
     if (addr->scope_id != 0) {
-      snprintf(buf, IOCPD_ADDR_STRLEN, "[%s%%%lu]:%u", ip,
-               (unsigned long)addr->scope_id, addr->port);
+      snprintf(buf, IOCPD_ADDR_STRLEN, "[%s%%%lu]:%u", ip, (unsigned long)addr->scope_id,
+               addr->port);
     } else {
       snprintf(buf, IOCPD_ADDR_STRLEN, "[%s]:%u", ip, addr->port);
     }

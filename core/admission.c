@@ -128,8 +128,7 @@ static uint64_t listeners_to_resume(iocpd_server *s) {
   size_t i;
   for (i = 0; i < s->listener_count; i++) {
     iocpd__listener *l = &s->listeners[i];
-    if (!l->resume_posted &&
-        ((l->paused && has_room(l)) || (l->parked > 0 && server_room(s, 1)))) {
+    if (!l->resume_posted && ((l->paused && has_room(l)) || (l->parked > 0 && server_room(s, 1)))) {
       l->resume_posted = 1;
       mask |= (uint64_t)1 << l->worker->index;
     }
@@ -249,8 +248,8 @@ int iocpd__admit(iocpd_conn *c) {
 
   if (verdict != IOCPD__ADMITTED) {
     iocpd_access_record rec;
-    iocpd_conn_set_end_reason(c, verdict == IOCPD__REJECT_DENIED ? IOCPD_END_DENIED
-                                                                 : IOCPD_END_LIMIT);
+    iocpd_conn_set_end_reason(c,
+                              verdict == IOCPD__REJECT_DENIED ? IOCPD_END_DENIED : IOCPD_END_LIMIT);
     iocpd_conn_access_record(c, &rec);
     iocpd_server_report_access(s, &rec);
   }

@@ -54,8 +54,7 @@ int iocpd_cidr_parse(const char *text, iocpd_cidr *out) {
   }
   if (prefix > max_prefix(out->addr.family)) return IOCPD_EINVAL;
   out->prefix = (unsigned)prefix;
-  if (host_bits_set(out->addr.ip, out->prefix, max_prefix(out->addr.family)))
-    return IOCPD_EINVAL;
+  if (host_bits_set(out->addr.ip, out->prefix, max_prefix(out->addr.family))) return IOCPD_EINVAL;
   return 0;
 }
 

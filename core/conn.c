@@ -58,8 +58,8 @@ void iocpd__conn_free(iocpd_conn *c) {
   free(c);
 }
 
-int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *handler,
-                  void *data, iocpd_conn **out) {
+int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *handler, void *data,
+                  iocpd_conn **out) {
   iocpd_conn *c;
   int rc;
 

@@ -28,10 +28,10 @@
 #define MAX_REPORTED 8
 
 typedef struct relay_side {
-  iocpd_conn *conn; /* NULL before the upstream exists or once closed */
-  char *buf;        /* this side's input, being written to the other side */
-  unsigned char eof;     /* FIN received from this side */
-  unsigned char ending;  /* iocpd_close or iocpd_abort called on it */
+  iocpd_conn *conn;     /* NULL before the upstream exists or once closed */
+  char *buf;            /* this side's input, being written to the other side */
+  unsigned char eof;    /* FIN received from this side */
+  unsigned char ending; /* iocpd_close or iocpd_abort called on it */
 } relay_side;
 
 typedef struct relay {
@@ -40,7 +40,7 @@ typedef struct relay {
   size_t first;    /* upstream index of the first attempt */
   size_t attempts; /* upstreams tried so far */
   int connected;
-  int errors[MAX_REPORTED]; /* the outcome of each attempt, for the log */
+  int errors[MAX_REPORTED];   /* the outcome of each attempt, for the log */
   iocpd_access_record record; /* filled as each side closes, then reported */
   size_t buf_size;            /* of side[].buf, for the worker's cache */
 } relay;
@@ -148,8 +148,7 @@ static int connect_next(relay *r) {
     if (rc == 0) {
       r->side[UPSTREAM].conn = up;
       r->side[UPSTREAM].ending = 0;
-      if (opt->connect_timeout_ms != 0 &&
-          iocpd_conn_set_timer(up, opt->connect_timeout_ms) != 0) {
+      if (opt->connect_timeout_ms != 0 && iocpd_conn_set_timer(up, opt->connect_timeout_ms) != 0) {
         r->errors[i < MAX_REPORTED ? i : MAX_REPORTED - 1] = IOCPD_ENOMEM;
         end_side(r, UPSTREAM, 1);
       }
@@ -279,8 +278,7 @@ static void relay_error(iocpd_conn *conn, int err) {
   if (iocpd_server_log_enabled(iocpd_conn_server(conn), IOCPD_LOG_DEBUG))
     iocpd_server_log(iocpd_conn_server(conn), IOCPD_LOG_DEBUG, "listener %s: %s %s: %s",
                      iocpd_conn_listener_name(conn), s == CLIENT ? "client" : "upstream",
-                     iocpd_addr_format(iocpd_conn_peer_addr(conn), peer),
-                     iocpd_strerror(err));
+                     iocpd_addr_format(iocpd_conn_peer_addr(conn), peer), iocpd_strerror(err));
   /* The engine resets this side (and records a client's reset itself);
    * reset the other one too, promptly. */
   if (s == UPSTREAM) end_because(r, IOCPD_END_UPSTREAM_RESET);
@@ -327,8 +325,7 @@ static void relay_closed(iocpd_conn *conn) {
     r->record.bytes_down = iocpd_conn_bytes_in(conn);
   }
   r->side[s].conn = NULL;
-  if (s == UPSTREAM && !r->connected && r->side[CLIENT].conn != NULL &&
-      !r->side[CLIENT].ending) {
+  if (s == UPSTREAM && !r->connected && r->side[CLIENT].conn != NULL && !r->side[CLIENT].ending) {
     /* A failed or timed-out attempt: try the next upstream, or give up. */
     if (connect_next(r) != 0) end_side(r, CLIENT, 1);
   } else if (r->side[!s].conn != NULL) {

@@ -40,23 +40,23 @@ typedef struct iocpd__listener iocpd__listener;
 
 /* Messages a worker receives in its inbox. */
 typedef enum iocpd__msg_type {
-  IOCPD__MSG_SEND,            /* write a copy of data to connection `id` */
-  IOCPD__MSG_ADOPT,           /* take over a freshly accepted connection */
-  IOCPD__MSG_START_LISTENERS, /* start accepting on this worker's listeners */
-  IOCPD__MSG_CLOSE_LISTENERS, /* close the listeners this worker owns */
-  IOCPD__MSG_ABORT_ALL,       /* abort every connection of this worker */
+  IOCPD__MSG_SEND,             /* write a copy of data to connection `id` */
+  IOCPD__MSG_ADOPT,            /* take over a freshly accepted connection */
+  IOCPD__MSG_START_LISTENERS,  /* start accepting on this worker's listeners */
+  IOCPD__MSG_CLOSE_LISTENERS,  /* close the listeners this worker owns */
+  IOCPD__MSG_ABORT_ALL,        /* abort every connection of this worker */
   IOCPD__MSG_RESUME_LISTENERS, /* accept again on paused listeners with room */
-  IOCPD__MSG_QUIT             /* leave the loop once nothing is pending */
+  IOCPD__MSG_QUIT              /* leave the loop once nothing is pending */
 } iocpd__msg_type;
 
 typedef struct iocpd__msg {
   struct iocpd__msg *next;
   iocpd__msg_type type;
-  uint64_t id;       /* SEND */
+  uint64_t id;             /* SEND */
   iocpd_end_reason reason; /* ABORT_ALL: the reason given to each */
-  iocpd_conn *conn;  /* ADOPT */
-  size_t len;        /* SEND: bytes in data */
-  char *data;        /* SEND: the copied bytes, allocated with the message */
+  iocpd_conn *conn;        /* ADOPT */
+  size_t len;              /* SEND: bytes in data */
+  char *data;              /* SEND: the copied bytes, allocated with the message */
 } iocpd__msg;
 
 #include "backend.h" /* iocpd__worker_os, iocpd__listener_os, iocpd__conn_os, iocpd__write_os */
@@ -82,47 +82,45 @@ struct iocpd_conn {
   iocpd__worker *worker;
   iocpd__listener *listener;
   const iocpd_handler *handler;
-  void *data;              /* the handler's pointer */
+  void *data; /* the handler's pointer */
   iocpd_addr peer;
   iocpd_addr local;
-  int closing;             /* closed or aborted; set under the worker lock
-                              (see registry.c) so sends by id see it */
-  int parked;              /* accepted while the server was full; unserved */
-  int outbound;            /* made by iocpd_connect, not accepted */
-  int ip_counted;          /* counted in its listener's per-address table */
-  int established;         /* accepted, or its outbound connect succeeded */
-  int local_unknown;       /* `local` not looked up yet (iocpd__conn_local) */
+  int closing;       /* closed or aborted; set under the worker lock
+                        (see registry.c) so sends by id see it */
+  int parked;        /* accepted while the server was full; unserved */
+  int outbound;      /* made by iocpd_connect, not accepted */
+  int ip_counted;    /* counted in its listener's per-address table */
+  int established;   /* accepted, or its outbound connect succeeded */
+  int local_unknown; /* `local` not looked up yet (iocpd__conn_local) */
   /* What the handler asked for, and how far the connection has come. */
-  unsigned char want_read;      /* iocpd_read: a read is wanted */
-  unsigned char peer_closed;    /* on_peer_closed was delivered */
-  unsigned char shut_requested; /* iocpd_shutdown was called */
-  unsigned char shut_done;      /* our FIN went out (or is not needed) */
+  unsigned char want_read;       /* iocpd_read: a read is wanted */
+  unsigned char peer_closed;     /* on_peer_closed was delivered */
+  unsigned char shut_requested;  /* iocpd_shutdown was called */
+  unsigned char shut_done;       /* our FIN went out (or is not needed) */
   unsigned char close_requested; /* iocpd_close was called */
-  unsigned char aborting;       /* iocpd_abort was called (or a failure) */
-  unsigned char connecting;     /* iocpd_connect has not completed */
-  unsigned char socket_closed;  /* the socket is closed (iocpd__os_close) */
-  char *rbuf;              /* the engine's read buffer, while the handler holds data */
-  iocpd__write_req *wq_head; /* the write queue */
+  unsigned char aborting;        /* iocpd_abort was called (or a failure) */
+  unsigned char connecting;      /* iocpd_connect has not completed */
+  unsigned char socket_closed;   /* the socket is closed (iocpd__os_close) */
+  char *rbuf;                    /* the engine's read buffer, while the handler holds data */
+  iocpd__write_req *wq_head;     /* the write queue */
   iocpd__write_req *wq_tail;
-  iocpd__write_req spare;  /* one write without an allocation */
+  iocpd__write_req spare; /* one write without an allocation */
   unsigned char spare_used;
-  size_t write_count;      /* writes queued, for iocpd_conn_pending_writes */
-  uint64_t bytes_in;       /* received from the peer */
-  uint64_t bytes_out;      /* sent to the peer */
-  uint64_t start_ms;       /* wall clock, for records */
-  uint64_t start_mono_ms;  /* monotonic, for the duration */
+  size_t write_count;     /* writes queued, for iocpd_conn_pending_writes */
+  uint64_t bytes_in;      /* received from the peer */
+  uint64_t bytes_out;     /* sent to the peer */
+  uint64_t start_ms;      /* wall clock, for records */
+  uint64_t start_mono_ms; /* monotonic, for the duration */
   iocpd_end_reason end_reason;
-  uint64_t timer_due;      /* its key in the timer heap (iocpd_now_ms) */
-  uint64_t timer_want;     /* when it should fire; may be later than due */
-  size_t timer_slot;       /* 1 + index in the worker's timer heap; 0 = unarmed */
-  uint64_t linger_mark;    /* bytes_out when the close linger last looked */
-  uint64_t linger_since;   /* when bytes_out last moved (worker clock) */
-  iocpd_conn *table_next;  /* chain in the worker's id table */
-  iocpd__msg adopt_msg;    /* carries the connection to its worker */
+  uint64_t timer_due;     /* its key in the timer heap (iocpd_now_ms) */
+  uint64_t timer_want;    /* when it should fire; may be later than due */
+  size_t timer_slot;      /* 1 + index in the worker's timer heap; 0 = unarmed */
+  uint64_t linger_mark;   /* bytes_out when the close linger last looked */
+  uint64_t linger_since;  /* when bytes_out last moved (worker clock) */
+  iocpd_conn *table_next; /* chain in the worker's id table */
+  iocpd__msg adopt_msg;   /* carries the connection to its worker */
   iocpd__conn_os os;
 };
-
-
 
 /* A log rate limit: at most one line per IOCPD__LOG_LIMIT_MS; the lines
  * dropped in between are counted and reported with the next one. */
@@ -150,23 +148,23 @@ struct iocpd__listener {
   const iocpd_handler *handler;
   void *handler_arg;
   size_t buffer_size;
-  iocpd__worker *worker; /* the worker that accepts on it */
-  int open;              /* set while the socket is open; owner only */
+  iocpd__worker *worker;        /* the worker that accepts on it */
+  int open;                     /* set while the socket is open; owner only */
   iocpd_error_info start_error; /* why iocpd__listener_start failed */
   /* Admission (admission.c); the fields below are guarded by the server
    * lock unless marked otherwise. */
-  size_t max_conns;      /* 0 = no limit */
-  size_t max_per_ip;     /* 0 = no limit */
-  iocpd_cidr *allow;     /* copied from the options */
+  size_t max_conns;  /* 0 = no limit */
+  size_t max_per_ip; /* 0 = no limit */
+  iocpd_cidr *allow; /* copied from the options */
   size_t allow_count;
   iocpd_cidr *deny;
   size_t deny_count;
-  size_t conns_open;     /* accepted and not yet freed */
-  size_t slots_reserved; /* accepts under way that may become connections */
-  size_t parked;         /* accepted, held unserved until the server has room */
-  int paused;            /* accepting stopped at a limit */
-  int resume_posted;     /* a RESUME message is on its way to the owner */
-  int retry;             /* accepting failed for lack of resources; owner only */
+  size_t conns_open;          /* accepted and not yet freed */
+  size_t slots_reserved;      /* accepts under way that may become connections */
+  size_t parked;              /* accepted, held unserved until the server has room */
+  int paused;                 /* accepting stopped at a limit */
+  int resume_posted;          /* a RESUME message is on its way to the owner */
+  int retry;                  /* accepting failed for lack of resources; owner only */
   uint64_t last_retry_log_ms; /* owner only */
   iocpd__ip_count **ip_table; /* per-address counts, chained */
   size_t ip_table_size;
@@ -185,8 +183,8 @@ struct iocpd__listener {
 /* Recently freed buffers of one size (bufcache.c). */
 #define IOCPD__BUFFER_CLASSES 4
 typedef struct iocpd__buffer_class {
-  size_t size;  /* 0 = unused class */
-  char **free;  /* a stack of buffers of that size */
+  size_t size; /* 0 = unused class */
+  char **free; /* a stack of buffers of that size */
   int count;
 } iocpd__buffer_class;
 
@@ -195,17 +193,17 @@ struct iocpd__worker {
   unsigned index;
   iocpd_thread *thread;
   iocpd_mutex *lock;      /* guards inbox, table and conn closing flags */
-  iocpd__msg *inbox_head;  /* under lock */
-  iocpd__msg *inbox_tail;  /* under lock */
-  iocpd_conn **table;      /* id -> conn, chained; mutated under lock */
-  size_t table_size;       /* buckets, a power of two */
+  iocpd__msg *inbox_head; /* under lock */
+  iocpd__msg *inbox_tail; /* under lock */
+  iocpd_conn **table;     /* id -> conn, chained; mutated under lock */
+  size_t table_size;      /* buckets, a power of two */
   size_t table_count;
-  uint64_t next_seq;       /* owner only */
-  int quit;                /* owner only */
+  uint64_t next_seq;                                  /* owner only */
+  int quit;                                           /* owner only */
   iocpd__buffer_class buffers[IOCPD__BUFFER_CLASSES]; /* owner only */
-  uint64_t now_ms;         /* iocpd_now_ms at this loop pass; owner only */
-  uint64_t retry_at;       /* when to retry listeners marked retry; 0 = none */
-  iocpd_conn **timers;     /* min-heap by timer_due; owner only */
+  uint64_t now_ms;     /* iocpd_now_ms at this loop pass; owner only */
+  uint64_t retry_at;   /* when to retry listeners marked retry; 0 = none */
+  iocpd_conn **timers; /* min-heap by timer_due; owner only */
   size_t timer_count;
   size_t timer_cap;
   iocpd__worker_os os;
@@ -219,24 +217,24 @@ struct iocpd_server {
   iocpd_log_fn log;
   void *log_arg;
   iocpd_log_level log_level;
-  int64_t next_worker;       /* round robin for new connections; atomic */
+  int64_t next_worker; /* round robin for new connections; atomic */
 
-  iocpd_mutex *control;     /* serialises broadcasts */
-  iocpd_mutex *lock;        /* guards the fields below */
-  iocpd_cond *changed;      /* signalled when conn_count falls or acks */
-  size_t open_accepted;      /* accepted connections not yet freed */
-  size_t open_all;           /* the same plus outbound ones */
-  size_t max_conns;          /* accepted connections; 0 = no limit */
-  size_t slots_reserved;     /* accepts under way that hold a server slot */
-  size_t parked;             /* connections held unserved, all listeners */
+  iocpd_mutex *control;             /* serialises broadcasts */
+  iocpd_mutex *lock;                /* guards the fields below */
+  iocpd_cond *changed;              /* signalled when conn_count falls or acks */
+  size_t open_accepted;             /* accepted connections not yet freed */
+  size_t open_all;                  /* the same plus outbound ones */
+  size_t max_conns;                 /* accepted connections; 0 = no limit */
+  size_t slots_reserved;            /* accepts under way that hold a server slot */
+  size_t parked;                    /* connections held unserved, all listeners */
   iocpd_connect_failures *failures; /* per (listener, upstream) */
   size_t failure_count;
   size_t failure_cap;
   void (*on_access)(void *arg, const iocpd_access_record *record);
   void *access_arg;
-  uint32_t close_linger_ms;  /* see iocpd_server_options */
-  size_t acks_pending;       /* broadcast messages not yet processed */
-  size_t ack_result;         /* sum reported by workers for a broadcast */
+  uint32_t close_linger_ms; /* see iocpd_server_options */
+  size_t acks_pending;      /* broadcast messages not yet processed */
+  size_t ack_result;        /* sum reported by workers for a broadcast */
   int listeners_closed;
 };
 
@@ -244,8 +242,8 @@ struct iocpd_server {
 
 /* Formats and passes a message to the server's log function, if the level
  * is enabled. */
-void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt,
-                ...) IOCPD_PRINTF(3, 4);
+void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt, ...)
+    IOCPD_PRINTF(3, 4);
 /* Whether a rate-limited line may go out at `now`: returns 1 and sets
  * *suppressed to the lines dropped since the last one, or counts this one
  * as dropped and returns 0. The caller serialises calls for one limit

@@ -13,16 +13,14 @@ const char *iocpd_log_level_name(iocpd_log_level level) {
   }
 }
 
-static void vlog(iocpd_server *server, iocpd_log_level level, const char *fmt,
-                 va_list ap) {
+static void vlog(iocpd_server *server, iocpd_log_level level, const char *fmt, va_list ap) {
   char buf[512];
   if (server->log == NULL || level > server->log_level) return;
   vsnprintf(buf, sizeof(buf), fmt, ap);
   server->log(server->log_arg, level, buf);
 }
 
-void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt,
-                ...) {
+void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vlog(server, level, fmt, ap);
@@ -33,8 +31,7 @@ int iocpd_server_log_enabled(const iocpd_server *server, iocpd_log_level level) 
   return server->log != NULL && level <= server->log_level;
 }
 
-void iocpd_server_log(iocpd_server *server, iocpd_log_level level,
-                      const char *fmt, ...) {
+void iocpd_server_log(iocpd_server *server, iocpd_log_level level, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vlog(server, level, fmt, ap);

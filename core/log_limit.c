@@ -33,8 +33,7 @@ static iocpd__log_limit *handler_limit(iocpd__listener *l, const char *fmt) {
   return &l->handler_log[IOCPD__HANDLER_LOG_FORMATS - 1];
 }
 
-void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt,
-                            ...) {
+void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt, ...) {
   iocpd__listener *l = conn->listener;
   iocpd_server *s = l->server;
   uint64_t suppressed = 0;

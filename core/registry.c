@@ -134,8 +134,7 @@ void iocpd__worker_post(iocpd__worker *w, iocpd__msg *msg) {
   if (wake) iocpd__loop_wakeup(w);
 }
 
-int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data,
-                      size_t len) {
+int iocpd_server_send(iocpd_server *s, uint64_t id, const void *data, size_t len) {
   unsigned index = IOCPD__ID_WORKER(id);
   iocpd__worker *w;
   iocpd__msg *msg;
@@ -211,16 +210,13 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
         }
         break;
       }
-      case IOCPD__MSG_ADOPT:
-        iocpd__conn_adopt(w, m->conn);
-        break;
+      case IOCPD__MSG_ADOPT: iocpd__conn_adopt(w, m->conn); break;
       case IOCPD__MSG_START_LISTENERS: {
         iocpd_server *s = w->server;
         size_t i, failed = 0;
         for (i = 0; i < s->listener_count; i++) {
           iocpd__listener *l = &s->listeners[i];
-          if (l->worker == w && iocpd__listener_start(l, &l->start_error) != 0)
-            failed++;
+          if (l->worker == w && iocpd__listener_start(l, &l->start_error) != 0) failed++;
         }
         free(m);
         iocpd__server_ack(s, failed);

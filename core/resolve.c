@@ -46,8 +46,7 @@ static int lookup(const char *host, uint16_t port, iocpd_addr *out, size_t max, 
   return (int)n;
 }
 
-int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
-                  size_t errlen) {
+int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf, size_t errlen) {
   const char *colon, *p;
   char host[256];
   size_t host_len;

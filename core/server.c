@@ -28,8 +28,6 @@ void iocpd__server_outbound_added(iocpd_server *s) {
   iocpd_mutex_unlock(s->lock);
 }
 
-
-
 void iocpd__server_ack(iocpd_server *s, size_t result) {
   iocpd_mutex_lock(s->lock);
   assert(s->acks_pending > 0);
@@ -83,8 +81,7 @@ static void set_error(iocpd_error_info *err, int code, const char *message) {
   snprintf(err->message, sizeof(err->message), "%s", message);
 }
 
-static int validate_options(const iocpd_server_options *o,
-                            iocpd_error_info *err) {
+static int validate_options(const iocpd_server_options *o, iocpd_error_info *err) {
   size_t i;
   if (o == NULL || o->listeners == NULL || o->listener_count == 0) {
     set_error(err, IOCPD_EINVAL, "no listeners given");
@@ -134,8 +131,7 @@ static void server_free(iocpd_server *s) {
   iocpd__backend_cleanup();
 }
 
-static int create_workers(iocpd_server *s, unsigned count,
-                          iocpd_error_info *err) {
+static int create_workers(iocpd_server *s, unsigned count, iocpd_error_info *err) {
   unsigned i;
   s->workers = calloc(count, sizeof(*s->workers));
   if (s->workers == NULL) goto nomem;
@@ -180,8 +176,7 @@ static int copy_rules(iocpd__listener *l, const iocpd_listener_options *o) {
   return 0;
 }
 
-static int create_listeners(iocpd_server *s, const iocpd_server_options *o,
-                            iocpd_error_info *err) {
+static int create_listeners(iocpd_server *s, const iocpd_server_options *o, iocpd_error_info *err) {
   size_t i;
   int rc;
   s->listeners = calloc(o->listener_count, sizeof(*s->listeners));
@@ -197,9 +192,8 @@ static int create_listeners(iocpd_server *s, const iocpd_server_options *o,
     l->addr = o->listeners[i].addr;
     l->handler = o->listeners[i].handler;
     l->handler_arg = o->listeners[i].handler_arg;
-    l->buffer_size = o->listeners[i].buffer_size != 0
-                         ? o->listeners[i].buffer_size
-                         : IOCPD__DEFAULT_BUFFER_SIZE;
+    l->buffer_size =
+        o->listeners[i].buffer_size != 0 ? o->listeners[i].buffer_size : IOCPD__DEFAULT_BUFFER_SIZE;
     l->worker = &s->workers[i % s->worker_count];
     if (copy_rules(l, &o->listeners[i]) != 0) goto nomem;
     rc = iocpd__listener_bind(l, err);
@@ -246,8 +240,7 @@ static void stop_everything(iocpd_server *s) {
   join_workers(s, s->worker_count);
 }
 
-int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
-                        iocpd_error_info *err) {
+int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out, iocpd_error_info *err) {
   iocpd_server *s;
   unsigned count, i;
   size_t k;
@@ -272,8 +265,7 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out,
   s->max_conns = o->max_connections;
   s->on_access = o->on_access;
   s->access_arg = o->access_arg;
-  s->close_linger_ms =
-      o->close_linger_ms != 0 ? o->close_linger_ms : IOCPD_DEFAULT_CLOSE_LINGER_MS;
+  s->close_linger_ms = o->close_linger_ms != 0 ? o->close_linger_ms : IOCPD_DEFAULT_CLOSE_LINGER_MS;
   s->lock = iocpd_mutex_create();
   s->control = iocpd_mutex_create();
   s->changed = iocpd_cond_create();
@@ -354,9 +346,8 @@ size_t iocpd_server_abort_all(iocpd_server *s) {
   return broadcast(s, IOCPD__MSG_ABORT_ALL, IOCPD_END_SHUTDOWN);
 }
 
-void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms,
-                        iocpd_drain_progress_fn progress, void *progress_arg,
-                        iocpd_drain_stats *stats) {
+void iocpd_server_drain(iocpd_server *s, uint32_t drain_ms, iocpd_drain_progress_fn progress,
+                        void *progress_arg, iocpd_drain_stats *stats) {
   uint64_t start = iocpd_now_ms(), deadline = start + drain_ms, now;
   size_t open_at_stop, open, aborted = 0;
 

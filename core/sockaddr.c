@@ -5,8 +5,7 @@
 
 #include "sockaddr.h"
 
-iocpd__socklen iocpd__sockaddr_from(const iocpd_addr *addr,
-                                    struct sockaddr_storage *ss) {
+iocpd__socklen iocpd__sockaddr_from(const iocpd_addr *addr, struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof(*ss));
   if (addr->family == IOCPD_AF_INET) {
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;

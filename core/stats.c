@@ -12,13 +12,21 @@
 
 #include "internal.h"
 
-const double iocpd_duration_bounds[IOCPD_DURATION_BUCKETS] = {
-    0.005, 0.05, 0.25, 1, 5, 30, 60, 300, 1800, 3600};
+const double iocpd_duration_bounds[IOCPD_DURATION_BUCKETS] = {0.005, 0.05, 0.25, 1,    5,
+                                                              30,    60,   300,  1800, 3600};
 
-static const char *const end_names[] = {
-    "-",           "client_fin",   "upstream_fin",      "client_reset",
-    "upstream_reset", "idle_timeout", "handshake_timeout", "connect_failed",
-    "denied",      "limit",        "drain_abort",       "shutdown"};
+static const char *const end_names[] = {"-",
+                                        "client_fin",
+                                        "upstream_fin",
+                                        "client_reset",
+                                        "upstream_reset",
+                                        "idle_timeout",
+                                        "handshake_timeout",
+                                        "connect_failed",
+                                        "denied",
+                                        "limit",
+                                        "drain_abort",
+                                        "shutdown"};
 
 const char *iocpd_end_reason_name(iocpd_end_reason reason) {
   if ((size_t)reason >= sizeof(end_names) / sizeof(end_names[0])) return "-";
@@ -111,8 +119,7 @@ void iocpd__stats_free(iocpd_server *s) {
   s->failure_count = s->failure_cap = 0;
 }
 
-size_t iocpd_server_connect_failures(iocpd_server *s, iocpd_connect_failures *out,
-                                     size_t max) {
+size_t iocpd_server_connect_failures(iocpd_server *s, iocpd_connect_failures *out, size_t max) {
   size_t n;
   iocpd_mutex_lock(s->lock);
   n = s->failure_count;

@@ -133,10 +133,8 @@ static void linger_expired(iocpd_conn *c) {
   }
   if (iocpd_server_log_enabled(s, IOCPD_LOG_DEBUG)) {
     char peer[IOCPD_ADDR_STRLEN];
-    iocpd__log(s, IOCPD_LOG_DEBUG,
-               "listener %s: %s took no data for %llu ms while closing: reset",
-               c->listener->name, iocpd_addr_format(&c->peer, peer),
-               (unsigned long long)still);
+    iocpd__log(s, IOCPD_LOG_DEBUG, "listener %s: %s took no data for %llu ms while closing: reset",
+               c->listener->name, iocpd_addr_format(&c->peer, peer), (unsigned long long)still);
   }
   iocpd_abort(c);
 }
@@ -153,8 +151,7 @@ void iocpd__listener_retry_later(iocpd__listener *l, const char *what, long os_e
     char text[160];
     iocpd__os_strerror(os_error, text, sizeof(text));
     l->last_retry_log_ms = now;
-    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: %s: %s; retrying", l->name, what,
-               text);
+    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: %s: %s; retrying", l->name, what, text);
   }
 }
 

@@ -89,8 +89,7 @@ int main(int argc, char **argv) {
   while (time(NULL) < end) iocpd_server_wait(server, 0, 1000);
 
   iocpd_server_drain(server, 1000, NULL, NULL, &stats);
-  printf("upper_echo: drained %u, aborted %u\n", (unsigned)stats.drained,
-         (unsigned)stats.aborted);
+  printf("upper_echo: drained %u, aborted %u\n", (unsigned)stats.drained, (unsigned)stats.aborted);
   iocpd_server_destroy(server);
   return 0;
 }

@@ -64,8 +64,8 @@ const char *iocpd_strerror(int err);
 /* A numeric IPv4 or IPv6 address with a port, independent of any OS
  * header. ip holds 4 bytes (IPv4) or 16 bytes (IPv6) in network order. */
 typedef struct iocpd_addr {
-  int family;        /* IOCPD_AF_INET or IOCPD_AF_INET6 */
-  uint16_t port;     /* host byte order */
+  int family;    /* IOCPD_AF_INET or IOCPD_AF_INET6 */
+  uint16_t port; /* host byte order */
   uint8_t ip[16];
   uint32_t scope_id; /* IPv6 zone index, 0 if none */
 } iocpd_addr;
@@ -92,8 +92,7 @@ char *iocpd_addr_format(const iocpd_addr *addr, char *buf);
  * does not resolve) or another negative code; on failure a one-line reason
  * goes to errbuf (errlen bytes; errbuf may be NULL). May block: call it
  * while loading configuration, never from a callback. */
-int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
-                  size_t errlen);
+int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf, size_t errlen);
 
 /* 1 if addr (its port ignored) is an address of this machine, where a
  * connection would come back to this host: one of its interfaces'
@@ -132,8 +131,7 @@ typedef enum iocpd_log_level {
 
 /* Receives one complete message (no newline). May be called from any worker
  * thread at once, so it must be thread-safe. */
-typedef void (*iocpd_log_fn)(void *arg, iocpd_log_level level,
-                             const char *message);
+typedef void (*iocpd_log_fn)(void *arg, iocpd_log_level level, const char *message);
 
 /* Returns "error", "warning", "info" or "debug". */
 const char *iocpd_log_level_name(iocpd_log_level level);
@@ -216,8 +214,8 @@ extern const iocpd_handler iocpd_forward_handler;
 typedef struct iocpd_forward_options {
   const iocpd_addr *upstreams; /* at least one; must outlive the server */
   size_t upstream_count;
-  uint32_t connect_timeout_ms; /* per attempt; 0 = the OS's own timeout */
-  uint32_t idle_timeout_ms;    /* no byte either way this long: close; 0 = never */
+  uint32_t connect_timeout_ms;   /* per attempt; 0 = the OS's own timeout */
+  uint32_t idle_timeout_ms;      /* no byte either way this long: close; 0 = never */
   uint32_t handshake_timeout_ms; /* client sends nothing this long after
                                     connecting: close; 0 = never */
 } iocpd_forward_options;
@@ -283,8 +281,8 @@ void iocpd_abort(iocpd_conn *conn);
  * called back): IOCPD_ECLOSED if `from` is closing or aborted (for example
  * by a drain), so a dying connection starts nothing new. Reads and writes
  * on it fail with IOCPD_EBUSY until on_connect(0). */
-int iocpd_connect(iocpd_conn *from, const iocpd_addr *to,
-                  const iocpd_handler *handler, void *data, iocpd_conn **out);
+int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *handler, void *data,
+                  iocpd_conn **out);
 
 /* Arms the connection's one timer to fire on_timer after ms milliseconds,
  * replacing any earlier setting; ms = 0 disarms it. Not delivered after
@@ -313,17 +311,17 @@ uint64_t iocpd_conn_start_time(const iocpd_conn *conn);
 /* Why a connection ended, for access logs. */
 typedef enum iocpd_end_reason {
   IOCPD_END_UNKNOWN = 0,
-  IOCPD_END_CLIENT_FIN,        /* the client closed cleanly */
-  IOCPD_END_UPSTREAM_FIN,      /* the upstream closed cleanly first */
-  IOCPD_END_CLIENT_RESET,      /* the client reset or failed */
-  IOCPD_END_UPSTREAM_RESET,    /* the upstream reset or failed */
+  IOCPD_END_CLIENT_FIN,     /* the client closed cleanly */
+  IOCPD_END_UPSTREAM_FIN,   /* the upstream closed cleanly first */
+  IOCPD_END_CLIENT_RESET,   /* the client reset or failed */
+  IOCPD_END_UPSTREAM_RESET, /* the upstream reset or failed */
   IOCPD_END_IDLE_TIMEOUT,
   IOCPD_END_HANDSHAKE_TIMEOUT,
-  IOCPD_END_CONNECT_FAILED,    /* no upstream could be reached */
-  IOCPD_END_DENIED,            /* allow/deny */
-  IOCPD_END_LIMIT,             /* max_connections_per_ip */
-  IOCPD_END_DRAIN_ABORT,       /* still open at the end of a drain */
-  IOCPD_END_SHUTDOWN           /* the server was destroyed */
+  IOCPD_END_CONNECT_FAILED, /* no upstream could be reached */
+  IOCPD_END_DENIED,         /* allow/deny */
+  IOCPD_END_LIMIT,          /* max_connections_per_ip */
+  IOCPD_END_DRAIN_ABORT,    /* still open at the end of a drain */
+  IOCPD_END_SHUTDOWN        /* the server was destroyed */
 } iocpd_end_reason;
 
 /* "client_fin", "idle_timeout", ... ("-" for IOCPD_END_UNKNOWN). */
@@ -338,13 +336,13 @@ iocpd_end_reason iocpd_conn_end_reason(const iocpd_conn *conn);
 typedef struct iocpd_access_record {
   const char *listener;
   iocpd_addr client;
-  int has_upstream;        /* forward: upstream below is set */
+  int has_upstream; /* forward: upstream below is set */
   iocpd_addr upstream;
-  uint64_t bytes_in;       /* client -> iocpd */
-  uint64_t bytes_out;      /* iocpd -> client */
-  uint64_t bytes_up;       /* iocpd -> upstream */
-  uint64_t bytes_down;     /* upstream -> iocpd */
-  uint64_t start_ms;       /* UTC, ms since 1970 */
+  uint64_t bytes_in;   /* client -> iocpd */
+  uint64_t bytes_out;  /* iocpd -> client */
+  uint64_t bytes_up;   /* iocpd -> upstream */
+  uint64_t bytes_down; /* upstream -> iocpd */
+  uint64_t start_ms;   /* UTC, ms since 1970 */
   uint64_t duration_ms;
   iocpd_end_reason end;
 } iocpd_access_record;
@@ -384,22 +382,22 @@ iocpd_server *iocpd_conn_server(const iocpd_conn *conn);
 /* Servers */
 
 typedef struct iocpd_listener_options {
-  const char *name;              /* copied; shown in logs */
-  iocpd_addr addr;               /* where to listen */
-  const iocpd_handler *handler;  /* must outlive the server */
-  void *handler_arg;             /* see iocpd_conn_handler_arg */
-  size_t buffer_size;            /* read buffer per connection; 0 = 64 KiB */
+  const char *name;             /* copied; shown in logs */
+  iocpd_addr addr;              /* where to listen */
+  const iocpd_handler *handler; /* must outlive the server */
+  void *handler_arg;            /* see iocpd_conn_handler_arg */
+  size_t buffer_size;           /* read buffer per connection; 0 = 64 KiB */
   /* Protection. Zero counts mean "no limit", empty lists "no rule". */
   size_t max_connections;        /* accepting pauses while this many are open */
   size_t max_connections_per_ip; /* more from one address are reset at once */
   const iocpd_cidr *allow;       /* if allow_count > 0, only these may connect */
   size_t allow_count;
-  const iocpd_cidr *deny;        /* checked before allow; matches are reset */
+  const iocpd_cidr *deny; /* checked before allow; matches are reset */
   size_t deny_count;
 } iocpd_listener_options;
 
 typedef struct iocpd_server_options {
-  unsigned workers; /* worker threads; 0 = one per CPU (at most 64) */
+  unsigned workers;                        /* worker threads; 0 = one per CPU (at most 64) */
   const iocpd_listener_options *listeners; /* copied */
   size_t listener_count;                   /* at least 1 */
   iocpd_log_fn log;                        /* NULL = no logging */
@@ -451,8 +449,7 @@ size_t iocpd_server_connection_count(iocpd_server *server);
  * fall below `below` (1 waits for none; 0 just sleeps), and returns the
  * number still open. Returns early whenever a connection closes, so a
  * caller can report progress. */
-size_t iocpd_server_wait(iocpd_server *server, size_t below,
-                         uint32_t timeout_ms);
+size_t iocpd_server_wait(iocpd_server *server, size_t below, uint32_t timeout_ms);
 
 /* Counters of one listener, for monitoring. */
 /* Upper bounds (seconds) of the connection-duration histogram buckets;
@@ -492,13 +489,11 @@ typedef struct iocpd_connect_failures {
 
 /* Fills out with up to max (listener, upstream) failure counters and
  * returns how many exist. Any thread. */
-size_t iocpd_server_connect_failures(iocpd_server *server, iocpd_connect_failures *out,
-                                     size_t max);
+size_t iocpd_server_connect_failures(iocpd_server *server, iocpd_connect_failures *out, size_t max);
 
 /* Fills out[i] for the first max listeners (in options order) and returns
  * the number of listeners. Any thread. */
-size_t iocpd_server_listener_stats(iocpd_server *server, iocpd_listener_stats *out,
-                                   size_t max);
+size_t iocpd_server_listener_stats(iocpd_server *server, iocpd_listener_stats *out, size_t max);
 
 /* Aborts every open connection (RST) and returns how many it aborted.
  * Any thread but a worker. */
@@ -520,9 +515,8 @@ typedef void (*iocpd_drain_progress_fn)(void *arg, size_t open);
  * connections to finish, then aborts the rest and waits until every one is
  * really gone. progress and stats may be NULL. Must not be called from a
  * worker thread. The server stays valid for iocpd_server_destroy. */
-void iocpd_server_drain(iocpd_server *server, uint32_t drain_ms,
-                        iocpd_drain_progress_fn progress, void *progress_arg,
-                        iocpd_drain_stats *stats);
+void iocpd_server_drain(iocpd_server *server, uint32_t drain_ms, iocpd_drain_progress_fn progress,
+                        void *progress_arg, iocpd_drain_stats *stats);
 
 /* Stops and frees the server in any state: closes listeners, aborts open
  * connections, waits for their last completions and joins the workers. */
@@ -533,8 +527,7 @@ void iocpd_server_destroy(iocpd_server *server);
 int iocpd_server_log_enabled(const iocpd_server *server, iocpd_log_level level);
 
 /* Logs through the server's log function, printf-style. Any thread. */
-void iocpd_server_log(iocpd_server *server, iocpd_log_level level,
-                      const char *fmt, ...);
+void iocpd_server_log(iocpd_server *server, iocpd_log_level level, const char *fmt, ...);
 
 /* Logs like iocpd_server_log, but at most one line per second for each
  * listener (conn's) and message format (fmt, compared as a pointer: one
@@ -542,15 +535,13 @@ void iocpd_server_log(iocpd_server *server, iocpd_log_level level,
  * next line that goes out ends in "; N more since the last report". For
  * messages that one event per client could otherwise flood the log with,
  * such as an upstream that is down. Any thread. */
-void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt,
-                            ...);
+void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt, ...);
 
 /* Any thread: copies len bytes and queues them on connection `id`. Returns
  * IOCPD_ENOTFOUND if no open connection has that id (including one that is
  * closing). If the connection closes before the bytes go out, they are
  * dropped. */
-int iocpd_server_send(iocpd_server *server, uint64_t id, const void *data,
-                      size_t len);
+int iocpd_server_send(iocpd_server *server, uint64_t id, const void *data, size_t len);
 
 #ifdef __cplusplus
 }

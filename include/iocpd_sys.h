@@ -20,7 +20,7 @@ extern "C" {
  * __MINGW_PRINTF_FORMAT. */
 #if defined(__MINGW32__)
 #include <stdio.h> /* defines __MINGW_PRINTF_FORMAT */
-#define IOCPD_PRINTF(fmt_index, first_arg) \
+#define IOCPD_PRINTF(fmt_index, first_arg)                                                         \
   __attribute__((format(__MINGW_PRINTF_FORMAT, fmt_index, first_arg)))
 #elif defined(__GNUC__)
 #define IOCPD_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))

@@ -25,6 +25,8 @@ packages=(
     wine wine64 wine64-tools libwine-dev fonts-wine
     # MSI packaging (installer/)
     wixl
+    # The house style, checked by scripts/lint.sh
+    clang-format shellcheck
 )
 
 # Prints the names, among the arguments, of the packages that are not

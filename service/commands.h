@@ -2,12 +2,7 @@
 #ifndef IOCPD_COMMANDS_H
 #define IOCPD_COMMANDS_H
 
-enum {
-  EXIT_OK = 0,
-  EXIT_BAD_CONFIG = 1,
-  EXIT_USAGE = 2,
-  EXIT_RUNTIME = 3
-};
+enum { EXIT_OK = 0, EXIT_BAD_CONFIG = 1, EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
 /* iocpd run: serve in the foreground until Ctrl+C / SIGINT / SIGTERM. */
 int cmd_run(const char *config_path);

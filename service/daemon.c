@@ -146,8 +146,8 @@ int daemon_start(daemon_state *d, const char *path) {
   for (i = 0; i < n; i++) {
     const iocpd_config_listener *l = &d->config->listeners[i];
     char addr[IOCPD_ADDR_STRLEN];
-    log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "listener %s: listening on %s (%s)",
-              l->name, iocpd_addr_format(&l->listen, addr), handler_for(l->handler)->name);
+    log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "listener %s: listening on %s (%s)", l->name,
+              iocpd_addr_format(&l->listen, addr), handler_for(l->handler)->name);
   }
   /* On failure nothing was served yet that is worth draining: free_state
    * stops it all. */
@@ -173,8 +173,9 @@ void daemon_stop(daemon_state *d, iocpd_drain_progress_fn progress, void *progre
    * server goes away. */
   iocpd_server_drain(d->server, clamp_ms(d->config->drain_timeout_ms), progress, progress_arg,
                      &stats);
-  log_event(EV_DRAIN_FINISHED, IOCPD_LOG_INFO, "drain finished: drained %zu, aborted %zu in %llu ms",
-            stats.drained, stats.aborted, (unsigned long long)stats.duration_ms);
+  log_event(EV_DRAIN_FINISHED, IOCPD_LOG_INFO,
+            "drain finished: drained %zu, aborted %zu in %llu ms", stats.drained, stats.aborted,
+            (unsigned long long)stats.duration_ms);
   free_state(d);
   log_event(EV_STOPPED, IOCPD_LOG_INFO, "stopped");
 }

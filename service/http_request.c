@@ -26,13 +26,11 @@ static http_verdict check_request_line(const char *p, size_t n) {
   size_t m = 0, t, target_len, path_len;
   const char *target, *q;
 
-  while (m < n && is_tchar(p[m]))
-    m++;
+  while (m < n && is_tchar(p[m])) m++;
   if (m == 0 || m == n || p[m] != ' ') return HTTP_BAD;
   target = p + m + 1;
   t = m + 1;
-  while (t < n && p[t] > ' ' && p[t] < 0x7f)
-    t++;
+  while (t < n && p[t] > ' ' && p[t] < 0x7f) t++;
   target_len = (size_t)(p + t - target);
   if (target_len == 0 || t == n || p[t] != ' ') return HTTP_BAD;
   if (n - t - 1 != 8 || memcmp(p + t + 1, "HTTP/1.", 7) != 0 ||
@@ -51,8 +49,7 @@ static http_verdict check_request_line(const char *p, size_t n) {
  * tabs. Folded lines (starting with white space) are obsolete: bad. */
 static int header_ok(const char *p, size_t n) {
   size_t i = 0;
-  while (i < n && is_tchar(p[i]))
-    i++;
+  while (i < n && is_tchar(p[i])) i++;
   if (i == 0 || i == n || p[i] != ':') return 0;
   for (i++; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
@@ -67,13 +64,11 @@ static int request_line_may_follow(const char *p, size_t n) {
   static const char version[] = "HTTP/1.";
   size_t i = 0, start;
 
-  while (i < n && is_tchar(p[i]))
-    i++;
+  while (i < n && is_tchar(p[i])) i++;
   if (i == n) return 1;
   if (i == 0 || p[i] != ' ') return 0;
   start = ++i;
-  while (i < n && p[i] > ' ' && p[i] < 0x7f)
-    i++;
+  while (i < n && p[i] > ' ' && p[i] < 0x7f) i++;
   if (i == n) return 1;
   if (i == start || p[i] != ' ') return 0;
   for (start = ++i; i < n; i++) {

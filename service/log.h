@@ -20,13 +20,13 @@ typedef enum log_event_id {
   EV_DRAIN_PROGRESS = 1004,   /* connections still open */
   EV_DRAIN_FINISHED = 1005,   /* drained, aborted, duration */
   EV_STOPPED = 1006,
-  EV_INFO = 1100,             /* other information from the engine */
+  EV_INFO = 1100, /* other information from the engine */
   /* 2000s: warnings */
-  EV_WARNING = 2000,          /* from the engine, e.g. no upstream reachable */
+  EV_WARNING = 2000, /* from the engine, e.g. no upstream reachable */
   /* 3000s: errors */
-  EV_CONFIG_ERROR = 3000,     /* FILE:LINE: message */
-  EV_START_FAILED = 3001,     /* e.g. cannot bind: address and OS error text */
-  EV_ERROR = 3002             /* other errors from the engine */
+  EV_CONFIG_ERROR = 3000, /* FILE:LINE: message */
+  EV_START_FAILED = 3001, /* e.g. cannot bind: address and OS error text */
+  EV_ERROR = 3002         /* other errors from the engine */
 } log_event_id;
 
 /* Where events go: receives the sanitised, formatted message. */
@@ -38,8 +38,7 @@ void log_set_level(iocpd_log_level level);
 /* Replaces the stderr sink; NULL restores it. */
 void log_set_sink(log_sink_fn sink);
 
-void log_event(log_event_id id, iocpd_log_level level, const char *fmt, ...)
-    IOCPD_PRINTF(3, 4);
+void log_event(log_event_id id, iocpd_log_level level, const char *fmt, ...) IOCPD_PRINTF(3, 4);
 
 /* An iocpd_log_fn for the engine: EV_INFO, EV_WARNING or EV_ERROR. */
 void log_from_engine(void *arg, iocpd_log_level level, const char *message);

@@ -16,8 +16,7 @@ static void put_char(line_buf *b, char c) {
 }
 
 static void put_text(line_buf *b, const char *s) {
-  for (; *s != '\0'; s++)
-    put_char(b, *s);
+  for (; *s != '\0'; s++) put_char(b, *s);
 }
 
 static void put_u64(line_buf *b, uint64_t v) {
@@ -27,8 +26,7 @@ static void put_u64(line_buf *b, uint64_t v) {
     digits[n++] = (char)('0' + v % 10);
     v /= 10;
   } while (v != 0);
-  while (n > 0)
-    put_char(b, digits[--n]);
+  while (n > 0) put_char(b, digits[--n]);
 }
 
 /* Writes v as a logfmt value: bare if it needs nothing, else in double
@@ -74,10 +72,8 @@ static void put_pad(line_buf *b, unsigned v, int width) {
     digits[n++] = (char)('0' + v % 10);
     v /= 10;
   } while (v != 0 && n < (int)sizeof(digits));
-  while (n < width)
-    digits[n++] = '0';
-  while (n > 0)
-    put_char(b, digits[--n]);
+  while (n < width) digits[n++] = '0';
+  while (n > 0) put_char(b, digits[--n]);
 }
 
 static int is_leap(uint64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }

@@ -65,8 +65,7 @@ static void appendf(text *t, const char *fmt, ...) {
     {
       size_t cap = t->cap != 0 ? t->cap * 2 : 4096;
       char *grown;
-      while (cap < t->len + (size_t)n + 1)
-        cap *= 2;
+      while (cap < t->len + (size_t)n + 1) cap *= 2;
       grown = realloc(t->p, cap);
       if (grown == NULL) {
         t->failed = 1;
@@ -306,23 +305,23 @@ static void serve(iocpd_conn *conn, http_conn *h, http_verdict verdict) {
   size_t len = 0;
 
   switch (verdict) {
-  case HTTP_METRICS:
-  case HTTP_METRICS_HEAD:
-    body = metrics_render(src, &len);
-    if (body == NULL) {
-      answer_error(conn, h, 500, "Internal Server Error", "");
+    case HTTP_METRICS:
+    case HTTP_METRICS_HEAD:
+      body = metrics_render(src, &len);
+      if (body == NULL) {
+        answer_error(conn, h, 500, "Internal Server Error", "");
+        return;
+      }
+      answer(conn, h, 200, "OK", "", body, len, verdict == HTTP_METRICS_HEAD);
+      free(body);
       return;
-    }
-    answer(conn, h, 200, "OK", "", body, len, verdict == HTTP_METRICS_HEAD);
-    free(body);
-    return;
-  case HTTP_NOT_FOUND: answer_error(conn, h, 404, "Not Found", ""); return;
-  case HTTP_METHOD:
-    answer_error(conn, h, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
-    return;
-  case HTTP_TOO_LARGE: answer_error(conn, h, 431, "Request Header Fields Too Large", ""); return;
-  case HTTP_BAD:
-  case HTTP_NEED_MORE: answer_error(conn, h, 400, "Bad Request", ""); return;
+    case HTTP_NOT_FOUND: answer_error(conn, h, 404, "Not Found", ""); return;
+    case HTTP_METHOD:
+      answer_error(conn, h, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n");
+      return;
+    case HTTP_TOO_LARGE: answer_error(conn, h, 431, "Request Header Fields Too Large", ""); return;
+    case HTTP_BAD:
+    case HTTP_NEED_MORE: answer_error(conn, h, 400, "Bad Request", ""); return;
   }
 }
 

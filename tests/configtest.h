@@ -12,12 +12,12 @@
 #include "config.h"
 
 /* The keys listed by "unknown key" messages. */
-#define SERVICE_KEYS                                                 \
-  "workers, drain_timeout, log_level, max_connections, access_log, " \
+#define SERVICE_KEYS                                                                               \
+  "workers, drain_timeout, log_level, max_connections, access_log, "                               \
   "access_log_max_size, access_log_keep or metrics_listen"
-#define LISTENER_KEYS                                                        \
-  "listen, handler, upstream, connect_timeout, idle_timeout, buffer_size, "  \
-  "max_connections, max_connections_per_ip, allow, deny or "                 \
+#define LISTENER_KEYS                                                                              \
+  "listen, handler, upstream, connect_timeout, idle_timeout, buffer_size, "                        \
+  "max_connections, max_connections_per_ip, allow, deny or "                                       \
   "handshake_timeout"
 
 /* The scratch directory the test writes its files to. */

@@ -46,19 +46,19 @@ int main(void) {
   round_trip("[fe80::1%3]:80", "[fe80::1%3]:80");
   round_trip("[1:2:3:4:5:6:7::]:5", "[1:2:3:4:5:6:7:0]:5");
 
-  round_trip("127.0.0.1", NULL);          /* no port */
+  round_trip("127.0.0.1", NULL); /* no port */
   round_trip("127.0.0.1:", NULL);
-  round_trip("127.0.0.1:0", NULL);        /* port 0 */
+  round_trip("127.0.0.1:0", NULL); /* port 0 */
   round_trip("127.0.0.1:65536", NULL);
   round_trip("127.0.0.1:80x", NULL);
   round_trip("127.0.0.1:-1", NULL);
   round_trip("256.0.0.1:80", NULL);
   round_trip("1.2.3:80", NULL);
   round_trip("1.2.3.4.5:80", NULL);
-  round_trip("::1:80", NULL);             /* IPv6 needs brackets */
+  round_trip("::1:80", NULL); /* IPv6 needs brackets */
   round_trip("[::1]80", NULL);
   round_trip("[::1:80", NULL);
-  round_trip("[1.2.3.4]:80", NULL);       /* brackets are for IPv6 */
+  round_trip("[1.2.3.4]:80", NULL); /* brackets are for IPv6 */
   round_trip("[1::2::3]:80", NULL);
   round_trip("[12345::]:80", NULL);
   round_trip("[1:2:3:4:5:6:7:8:9]:80", NULL);
@@ -70,8 +70,8 @@ int main(void) {
   round_trip(":80", NULL);
 
   checks++;
-  if (iocpd_addr_parse_ip("10.1.2.3", &a) != 0 || a.family != IOCPD_AF_INET ||
-      a.ip[0] != 10 || a.ip[3] != 3 || a.port != 0) {
+  if (iocpd_addr_parse_ip("10.1.2.3", &a) != 0 || a.family != IOCPD_AF_INET || a.ip[0] != 10 ||
+      a.ip[3] != 3 || a.port != 0) {
     failures++;
     fprintf(stderr, "parse_ip 10.1.2.3 wrong\n");
   }

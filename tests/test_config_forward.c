@@ -23,8 +23,7 @@ static int addr_is(const iocpd_addr *a, const char *text) {
 
 /* Loads text, which must give exactly one message, starting with prefix
  * after the path (the rest is the OS's, e.g. a resolver's reason). */
-static void load_prefix(const char *name, const char *text,
-                        const char *prefix) {
+static void load_prefix(const char *name, const char *text, const char *prefix) {
   char want[1100];
   messages m;
   iocpd_config *config = NULL;
@@ -38,8 +37,7 @@ static void load_prefix(const char *name, const char *text,
   check(rc == 1 && config == NULL, "%s: returned %d", name, rc);
   check(m.count == 1, "%s: %d messages", name, (int)m.count);
   if (m.count >= 1)
-    check(strncmp(m.text[0], want, strlen(want)) == 0 &&
-              strlen(m.text[0]) > strlen(want),
+    check(strncmp(m.text[0], want, strlen(want)) == 0 && strlen(m.text[0]) > strlen(want),
           "%s:\n   got: %s\n  want: %s...", name, m.text[0], want);
   messages_free(&m);
   remove(path);
@@ -58,27 +56,20 @@ static void test_forward_values(void) {
                 "handler = forward\n",
                 none);
   if (c == NULL) return;
-  check(c->listener_count == 1, "forward: %d listeners",
-        (int)c->listener_count);
+  check(c->listener_count == 1, "forward: %d listeners", (int)c->listener_count);
   l = &c->listeners[0];
-  check(l->handler == IOCPD_HANDLER_FORWARD, "forward: handler %d",
-        (int)l->handler);
-  check(l->upstream_count == 2, "forward: %d upstreams",
-        (int)l->upstream_count);
+  check(l->handler == IOCPD_HANDLER_FORWARD, "forward: handler %d", (int)l->handler);
+  check(l->upstream_count == 2, "forward: %d upstreams", (int)l->upstream_count);
   if (l->upstream_count == 2) {
-    check(l->upstreams[0].family == IOCPD_AF_INET &&
-              addr_is(&l->upstreams[0], "10.0.0.5:80"),
+    check(l->upstreams[0].family == IOCPD_AF_INET && addr_is(&l->upstreams[0], "10.0.0.5:80"),
           "forward: first upstream");
-    check(l->upstreams[1].family == IOCPD_AF_INET6 &&
-              addr_is(&l->upstreams[1], "[fd00::6]:8080"),
+    check(l->upstreams[1].family == IOCPD_AF_INET6 && addr_is(&l->upstreams[1], "[fd00::6]:8080"),
           "forward: second upstream");
   }
   check(l->connect_timeout_ms == 5000, "forward: connect %llu",
         (unsigned long long)l->connect_timeout_ms);
-  check(l->idle_timeout_ms == 600000, "forward: idle %llu",
-        (unsigned long long)l->idle_timeout_ms);
-  check(l->buffer_size == 65536, "forward: buffer %llu",
-        (unsigned long long)l->buffer_size);
+  check(l->idle_timeout_ms == 600000, "forward: idle %llu", (unsigned long long)l->idle_timeout_ms);
+  check(l->buffer_size == 65536, "forward: buffer %llu", (unsigned long long)l->buffer_size);
   iocpd_config_free(c);
 
   /* Every key set; lower bounds on one listener, upper ones on the other.
@@ -105,32 +96,24 @@ static void test_forward_values(void) {
                 "buffer_size = 16777216\n",
                 none);
   if (c == NULL) return;
-  check(c->listener_count == 3, "forward-keys: %d listeners",
-        (int)c->listener_count);
+  check(c->listener_count == 3, "forward-keys: %d listeners", (int)c->listener_count);
   if (c->listener_count == 3) {
     const iocpd_config_listener *lo = &c->listeners[0];
     const iocpd_config_listener *hi = &c->listeners[1];
     const iocpd_config_listener *e = &c->listeners[2];
-    check(lo->upstream_count == 1 && addr_is(&lo->upstreams[0],
-                                             "127.0.0.1:7008"),
+    check(lo->upstream_count == 1 && addr_is(&lo->upstreams[0], "127.0.0.1:7008"),
           "forward-keys: low upstream");
-    check(lo->connect_timeout_ms == 1 && lo->idle_timeout_ms == 0 &&
-              lo->buffer_size == 1024,
-          "forward-keys: low values %llu %llu %llu",
-          (unsigned long long)lo->connect_timeout_ms,
-          (unsigned long long)lo->idle_timeout_ms,
-          (unsigned long long)lo->buffer_size);
+    check(lo->connect_timeout_ms == 1 && lo->idle_timeout_ms == 0 && lo->buffer_size == 1024,
+          "forward-keys: low values %llu %llu %llu", (unsigned long long)lo->connect_timeout_ms,
+          (unsigned long long)lo->idle_timeout_ms, (unsigned long long)lo->buffer_size);
     check(hi->upstream_count == 1 && addr_is(&hi->upstreams[0], "[::1]:7008"),
           "forward-keys: high upstream");
-    check(hi->connect_timeout_ms == 3600000 &&
-              hi->idle_timeout_ms == 86400000 &&
+    check(hi->connect_timeout_ms == 3600000 && hi->idle_timeout_ms == 86400000 &&
               hi->buffer_size == 16777216,
-          "forward-keys: high values %llu %llu %llu",
-          (unsigned long long)hi->connect_timeout_ms,
-          (unsigned long long)hi->idle_timeout_ms,
-          (unsigned long long)hi->buffer_size);
-    check(e->handler == IOCPD_HANDLER_ECHO && e->upstream_count == 0 &&
-              e->idle_timeout_ms == 0 && e->buffer_size == 16777216,
+          "forward-keys: high values %llu %llu %llu", (unsigned long long)hi->connect_timeout_ms,
+          (unsigned long long)hi->idle_timeout_ms, (unsigned long long)hi->buffer_size);
+    check(e->handler == IOCPD_HANDLER_ECHO && e->upstream_count == 0 && e->idle_timeout_ms == 0 &&
+              e->buffer_size == 16777216,
           "forward-keys: echo values");
   }
   iocpd_config_free(c);
@@ -177,56 +160,55 @@ static void test_forward_values(void) {
 
 /* Every problem of the new keys, in one file, in line order. */
 static void test_forward_problems(void) {
-  static const char text[] =
-      "[listener:a]\n"                                    /* 1 */
-      "listen = 127.0.0.1:7000\n"                         /* 2 */
-      "upstream = 10.0.0.1:80x, 10.0.0.1:0, 10.0.0.1\n"   /* 3 */
-      "handler = forward\n"                               /* 4 */
-      "connect_timeout = 0\n"                             /* 5 */
-      "idle_timeout = 25h\n"                              /* 6 */
-      "buffer_size = 1023\n"                              /* 7 */
-      "[listener:b]\n"                                    /* 8 */
-      "upstream = 10.0.0.1:80\n"                          /* 9 */
-      "connect_timeout = 5s\n"                            /* 10 */
-      "listen = 127.0.0.1:7001\n"                         /* 11 */
-      "handler = echo\n"                                  /* 12 */
-      "buffer_size = 16777217\n"                          /* 13 */
-      "[listener:c]\n"                                    /* 14 */
-      "listen = 127.0.0.1:7002\n"                         /* 15 */
-      "handler = forward\n"                               /* 16 */
-      "connect_timeout = 61m\n"                           /* 17 */
-      "idle_timeout = soon\n"                             /* 18 */
-      "buffer_size = 64kb\n"                              /* 19 */
-      "[listener:d]\n"                                    /* 20 */
-      "listen = 127.0.0.1:7003\n"                         /* 21 */
-      "handler = forward\n"                               /* 22 */
-      "upstream = 10.0.0.1:1,, [::1]:2,\n"                /* 23 */
-      "upstream = 10.0.0.1:2\n"                           /* 24 */
-      "connect_timeout = 5 s\n"                           /* 25 */
-      "[listener:e]\n"                                    /* 26 */
-      "listen = 0.0.0.0:7004\n"                           /* 27 */
-      "handler = forward\n"                               /* 28 */
-      "upstream = 127.0.0.1:7004, 127.9.9.9:7004, [::1]:7004\n" /* 29 */
-      "[listener:f]\n"                                    /* 30 */
-      "listen = [::1]:7005\n"                             /* 31 */
-      "handler = forward\n"                               /* 32 */
-      "upstream = [::1]:7005, [::2]:7005\n"              /* 33 */
-      "[listener:g]\n"                                    /* 34 */
-      "listen = 127.0.0.1:7006\n"                         /* 35 */
-      "handler = forward\n"                               /* 36 */
-      "upstream = [::1]:x, [1.2.3.4]:1, [::1, 1.2.3:4, a_b.c-d!:5\n" /* 37 */
-      "[listener:h]\n"                                    /* 38 */
-      "listen = 127.0.0.1:7007\n"                         /* 39 */
-      "handler = forwarder\n"                             /* 40 */
-      "upstream = ::1:80\n"                               /* 41 */
-      "[listener:i]\n"                                    /* 42 */
-      "listen = 127.0.0.1:7008\n"                         /* 43 */
-      "upstream = :80, 10.0.0.1:80\n"                     /* 44 */
-      "[listener:j]\n"                                    /* 45 */
-      "listen = 127.0.0.1:7009\n"                         /* 46 */
-      "handler = forward\n"                               /* 47 */
-      "upstream =\n"                                      /* 48 */
-      "Upstream = 10.0.0.1:80\n";                         /* 49 */
+  static const char text[] = "[listener:a]\n"                                               /* 1 */
+                             "listen = 127.0.0.1:7000\n"                                    /* 2 */
+                             "upstream = 10.0.0.1:80x, 10.0.0.1:0, 10.0.0.1\n"              /* 3 */
+                             "handler = forward\n"                                          /* 4 */
+                             "connect_timeout = 0\n"                                        /* 5 */
+                             "idle_timeout = 25h\n"                                         /* 6 */
+                             "buffer_size = 1023\n"                                         /* 7 */
+                             "[listener:b]\n"                                               /* 8 */
+                             "upstream = 10.0.0.1:80\n"                                     /* 9 */
+                             "connect_timeout = 5s\n"                                       /* 10 */
+                             "listen = 127.0.0.1:7001\n"                                    /* 11 */
+                             "handler = echo\n"                                             /* 12 */
+                             "buffer_size = 16777217\n"                                     /* 13 */
+                             "[listener:c]\n"                                               /* 14 */
+                             "listen = 127.0.0.1:7002\n"                                    /* 15 */
+                             "handler = forward\n"                                          /* 16 */
+                             "connect_timeout = 61m\n"                                      /* 17 */
+                             "idle_timeout = soon\n"                                        /* 18 */
+                             "buffer_size = 64kb\n"                                         /* 19 */
+                             "[listener:d]\n"                                               /* 20 */
+                             "listen = 127.0.0.1:7003\n"                                    /* 21 */
+                             "handler = forward\n"                                          /* 22 */
+                             "upstream = 10.0.0.1:1,, [::1]:2,\n"                           /* 23 */
+                             "upstream = 10.0.0.1:2\n"                                      /* 24 */
+                             "connect_timeout = 5 s\n"                                      /* 25 */
+                             "[listener:e]\n"                                               /* 26 */
+                             "listen = 0.0.0.0:7004\n"                                      /* 27 */
+                             "handler = forward\n"                                          /* 28 */
+                             "upstream = 127.0.0.1:7004, 127.9.9.9:7004, [::1]:7004\n"      /* 29 */
+                             "[listener:f]\n"                                               /* 30 */
+                             "listen = [::1]:7005\n"                                        /* 31 */
+                             "handler = forward\n"                                          /* 32 */
+                             "upstream = [::1]:7005, [::2]:7005\n"                          /* 33 */
+                             "[listener:g]\n"                                               /* 34 */
+                             "listen = 127.0.0.1:7006\n"                                    /* 35 */
+                             "handler = forward\n"                                          /* 36 */
+                             "upstream = [::1]:x, [1.2.3.4]:1, [::1, 1.2.3:4, a_b.c-d!:5\n" /* 37 */
+                             "[listener:h]\n"                                               /* 38 */
+                             "listen = 127.0.0.1:7007\n"                                    /* 39 */
+                             "handler = forwarder\n"                                        /* 40 */
+                             "upstream = ::1:80\n"                                          /* 41 */
+                             "[listener:i]\n"                                               /* 42 */
+                             "listen = 127.0.0.1:7008\n"                                    /* 43 */
+                             "upstream = :80, 10.0.0.1:80\n"                                /* 44 */
+                             "[listener:j]\n"                                               /* 45 */
+                             "listen = 127.0.0.1:7009\n"                                    /* 46 */
+                             "handler = forward\n"                                          /* 47 */
+                             "upstream =\n"                                                 /* 48 */
+                             "Upstream = 10.0.0.1:80\n";                                    /* 49 */
   static const char *const expected[] = {
       ":3: upstream: port '80x' is not a number (in '10.0.0.1:80x')",
       ":3: upstream: port 0 out of range 1-65535 (in '10.0.0.1:0')",
@@ -268,8 +250,7 @@ static void test_forward_problems(void) {
       ":44: upstream: ':80' has no address before the port",
       ":48: upstream: value is empty (expected host:port, a.b.c.d:port or "
       "[ipv6]:port)",
-      ":49: unknown key 'Upstream' in [listener:j] (expected " LISTENER_KEYS
-      ")",
+      ":49: unknown key 'Upstream' in [listener:j] (expected " LISTENER_KEYS ")",
       NULL};
   load_text("forward-many.ini", text, expected);
 }
@@ -278,23 +259,16 @@ static void test_forward_problems(void) {
 /* iocpd_config_load_buffer */
 
 static void test_buffer(void) {
-  static const char valid[] =
-      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n";
+  static const char valid[] = "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n";
   static const char *const nul[] = {":4: line contains a NUL byte", NULL};
-  static const char *const nul_key[] = {
-      ":1: missing key 'handler' in [listener:x]",
-      ":3: line contains a NUL byte", NULL};
-  static const char *const empty[] = {
-      ": no [listener:NAME] section; nothing to serve", NULL};
-  static const char *const utf16[] = {": file is not UTF-8 text (UTF-16?)",
-                                      NULL};
+  static const char *const nul_key[] = {":1: missing key 'handler' in [listener:x]",
+                                        ":3: line contains a NUL byte", NULL};
+  static const char *const empty[] = {": no [listener:NAME] section; nothing to serve", NULL};
+  static const char *const utf16[] = {": file is not UTF-8 text (UTF-16?)", NULL};
   static const char *const too_big[] = {": file is larger than 1 MiB", NULL};
-  static const char nul_comment[] =
-      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n; a\0b\n";
-  static const char nul_last[] =
-      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n\0";
-  static const char nul_value[] =
-      "[listener:x]\nlisten = 127.0.0.1:1\nhandler = e\0cho\n";
+  static const char nul_comment[] = "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n; a\0b\n";
+  static const char nul_last[] = "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n\0";
+  static const char nul_value[] = "[listener:x]\nlisten = 127.0.0.1:1\nhandler = e\0cho\n";
   iocpd_config *c;
   messages m;
   int rc;
@@ -312,14 +286,11 @@ static void test_buffer(void) {
 
   /* Only len bytes count: what follows them is not read. */
   {
-    static const char longer[] =
-        "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n"
-        "this line is not part of the text";
-    static const char *const cut_key[] = {
-        ":1: missing key 'handler' in [listener:x]",
-        ":3: missing '=' (expected 'key = value')", NULL};
-    iocpd_config_free(load_any("cut", longer, sizeof(valid) - 1, 0, none,
-                               none));
+    static const char longer[] = "[listener:x]\nlisten = 127.0.0.1:1\nhandler = echo\n"
+                                 "this line is not part of the text";
+    static const char *const cut_key[] = {":1: missing key 'handler' in [listener:x]",
+                                          ":3: missing '=' (expected 'key = value')", NULL};
+    iocpd_config_free(load_any("cut", longer, sizeof(valid) - 1, 0, none, none));
     /* Cut inside "handler = echo": the last line is "han". */
     load_any("cut-short", longer, 37, 0, cut_key, NULL);
   }
@@ -333,8 +304,7 @@ static void test_buffer(void) {
   messages_free(&m);
 
   /* No report callback: only the count. */
-  check(iocpd_config_load_buffer("x", nul_value, sizeof(nul_value) - 1, &c,
-                                 NULL, NULL) == 2 &&
+  check(iocpd_config_load_buffer("x", nul_value, sizeof(nul_value) - 1, &c, NULL, NULL) == 2 &&
             c == NULL,
         "buffer without callback");
 

@@ -22,39 +22,36 @@ static int block_is(const iocpd_cidr *c, const char *text) {
 }
 
 static void test_protection_values(void) {
-  static const char text[] =
-      "[service]\n"
-      "max_connections = 0\n"
-      "[listener:a]\n"
-      "listen = 127.0.0.1:7000\n"
-      "handler = echo\n"
-      "max_connections = 1000000\n"
-      "max_connections_per_ip = 50\n"
-      "allow = 10.0.0.0/8, 192.168.1.0/24 ,::1/128,\t127.0.0.1, 0.0.0.0/0\n"
-      "deny = 10.9.0.0/16\n"
-      "handshake_timeout = 10s\n"
-      "[listener:b]\n"
-      "listen = [::1]:7000\n"
-      "handler = forward\n"
-      "upstream = 127.0.0.1:1\n"
-      "handshake_timeout = 1h\n"
-      "max_connections_per_ip = 1000000\n"
-      "allow = ::/0, fe80::/10, 2001:db8::1, 10.0.0.0/8\n"
-      "[listener:c]\n"
-      "listen = 127.0.0.1:7001\n"
-      "handler = echo\n"
-      "handshake_timeout = 0\n"
-      "max_connections = 0\n"
-      "max_connections_per_ip = 0\n";
-  iocpd_config *c = load_any("protection.ini", text, strlen(text), 1, none,
-                             none);
+  static const char text[] = "[service]\n"
+                             "max_connections = 0\n"
+                             "[listener:a]\n"
+                             "listen = 127.0.0.1:7000\n"
+                             "handler = echo\n"
+                             "max_connections = 1000000\n"
+                             "max_connections_per_ip = 50\n"
+                             "allow = 10.0.0.0/8, 192.168.1.0/24 ,::1/128,\t127.0.0.1, 0.0.0.0/0\n"
+                             "deny = 10.9.0.0/16\n"
+                             "handshake_timeout = 10s\n"
+                             "[listener:b]\n"
+                             "listen = [::1]:7000\n"
+                             "handler = forward\n"
+                             "upstream = 127.0.0.1:1\n"
+                             "handshake_timeout = 1h\n"
+                             "max_connections_per_ip = 1000000\n"
+                             "allow = ::/0, fe80::/10, 2001:db8::1, 10.0.0.0/8\n"
+                             "[listener:c]\n"
+                             "listen = 127.0.0.1:7001\n"
+                             "handler = echo\n"
+                             "handshake_timeout = 0\n"
+                             "max_connections = 0\n"
+                             "max_connections_per_ip = 0\n";
+  iocpd_config *c = load_any("protection.ini", text, strlen(text), 1, none, none);
   const iocpd_config_listener *a, *b, *l;
 
   if (c == NULL) return;
   check(c->max_connections == 0, "protection: service max %llu",
         (unsigned long long)c->max_connections);
-  check(c->listener_count == 3, "protection: %d listeners",
-        (int)c->listener_count);
+  check(c->listener_count == 3, "protection: %d listeners", (int)c->listener_count);
   if (c->listener_count != 3) {
     iocpd_config_free(c);
     return;
@@ -64,36 +61,28 @@ static void test_protection_values(void) {
   l = &c->listeners[2];
   check(a->max_connections == 1000000 && a->max_connections_per_ip == 50 &&
             a->handshake_timeout_ms == 10000,
-        "protection: a limits %llu %llu %llu",
-        (unsigned long long)a->max_connections,
-        (unsigned long long)a->max_connections_per_ip,
-        (unsigned long long)a->handshake_timeout_ms);
-  check(a->allow_count == 5, "protection: a has %d allow entries",
-        (int)a->allow_count);
+        "protection: a limits %llu %llu %llu", (unsigned long long)a->max_connections,
+        (unsigned long long)a->max_connections_per_ip, (unsigned long long)a->handshake_timeout_ms);
+  check(a->allow_count == 5, "protection: a has %d allow entries", (int)a->allow_count);
   if (a->allow_count == 5) {
-    check(block_is(&a->allow[0], "10.0.0.0/8") &&
-              block_is(&a->allow[1], "192.168.1.0/24") &&
-              block_is(&a->allow[2], "::1/128") &&
-              block_is(&a->allow[3], "127.0.0.1/32") &&
+    check(block_is(&a->allow[0], "10.0.0.0/8") && block_is(&a->allow[1], "192.168.1.0/24") &&
+              block_is(&a->allow[2], "::1/128") && block_is(&a->allow[3], "127.0.0.1/32") &&
               block_is(&a->allow[4], "0.0.0.0/0"),
           "protection: a allow entries");
   }
-  check(a->deny_count == 1 && block_is(&a->deny[0], "10.9.0.0/16"),
-        "protection: a deny");
+  check(a->deny_count == 1 && block_is(&a->deny[0], "10.9.0.0/16"), "protection: a deny");
   check(b->max_connections == 0 && b->max_connections_per_ip == 1000000 &&
             b->handshake_timeout_ms == 3600000,
         "protection: b limits");
-  check(b->allow_count == 4 && b->deny_count == 0 && b->deny == NULL,
-        "protection: b lists %d %d", (int)b->allow_count, (int)b->deny_count);
+  check(b->allow_count == 4 && b->deny_count == 0 && b->deny == NULL, "protection: b lists %d %d",
+        (int)b->allow_count, (int)b->deny_count);
   if (b->allow_count == 4) {
-    check(block_is(&b->allow[0], "::/0") &&
-              block_is(&b->allow[1], "fe80::/10") &&
-              block_is(&b->allow[2], "2001:db8::1/128") &&
-              block_is(&b->allow[3], "10.0.0.0/8"),
+    check(block_is(&b->allow[0], "::/0") && block_is(&b->allow[1], "fe80::/10") &&
+              block_is(&b->allow[2], "2001:db8::1/128") && block_is(&b->allow[3], "10.0.0.0/8"),
           "protection: b allow entries");
   }
-  check(l->max_connections == 0 && l->max_connections_per_ip == 0 &&
-            l->handshake_timeout_ms == 0 && l->allow_count == 0,
+  check(l->max_connections == 0 && l->max_connections_per_ip == 0 && l->handshake_timeout_ms == 0 &&
+            l->allow_count == 0,
         "protection: c explicit zeros");
   iocpd_config_free(c);
 
@@ -111,45 +100,43 @@ static void test_protection_values(void) {
 
 /* Every problem of the protection keys, in one file, in line order. */
 static void test_protection_problems(void) {
-  static const char text[] =
-      "[service]\n"                                                /* 1 */
-      "max_connections = 1000001\n"                                /* 2 */
-      "[listener:a]\n"                                             /* 3 */
-      "listen = 127.0.0.1:7000\n"                                  /* 4 */
-      "handler = echo\n"                                           /* 5 */
-      "max_connections = -1\n"                                     /* 6 */
-      "max_connections_per_ip = 10k\n"                             /* 7 */
-      "allow = 10.0.0.0/33, ::1/129, 1.2.3/8\n"                    /* 8 */
-      "deny = 10.0.0.1/8, fe80::1/10, 10.0.0.0/\n"                 /* 9 */
-      "handshake_timeout = 61m\n"                                  /* 10 */
-      "[listener:b]\n"                                             /* 11 */
-      "listen = 127.0.0.1:7001\n"                                  /* 12 */
-      "handler = echo\n"                                           /* 13 */
-      "allow =\n"                                                  /* 14 */
-      "deny = 10.0.0.0/8,, ::1\n"                                  /* 15 */
-      "handshake_timeout = -5s\n"                                  /* 16 */
-      "max_connections =\n"                                        /* 17 */
-      "allow = 10.0.0.0/8\n"                                       /* 18 */
-      "[listener:c]\n"                                             /* 19 */
-      "listen = 127.0.0.1:7002\n"                                  /* 20 */
-      "handler = echo\n"                                           /* 21 */
-      "allow = 10.0.0.0/8/9, /8, fe80::1%1/64, 10.0.0.0 /8, localhost, "
-      "10.0.0.0/0008\n"                                            /* 22 */
-      "handshake_timeout = 99999999999h\n"                         /* 23 */
-      "max_connections_per_ip = 1000001\n"                         /* 24 */
-      "deny = 1.2.3.4/32,\n"                                       /* 25 */
-      "max_connections_per_ip = 5\n"                               /* 26 */
-      "buffer_size = 64q\n"                                        /* 27 */
-      "[service]\n"                                                /* 28 */
-      "max_connections = 5\n"                                      /* 29 */
-      "[listener:d]\n"                                             /* 30 */
-      "listen = 127.0.0.1:7003\n"                                  /* 31 */
-      "handler = echo\n"                                           /* 32 */
-      "max_connections = 1e6\n"                                    /* 33 */
-      "allow = 0.0.0.1/0, ::1/64, 192.168.1.1/24\n"                /* 34 */
-      "handshake_timeout = 5124095576030432h\n";                   /* 35 */
-#define BLOCK_HELP \
-  "(expected a.b.c.d/N with N 0-32, or ipv6/N with N 0-128)"
+  static const char text[] = "[service]\n"                                /* 1 */
+                             "max_connections = 1000001\n"                /* 2 */
+                             "[listener:a]\n"                             /* 3 */
+                             "listen = 127.0.0.1:7000\n"                  /* 4 */
+                             "handler = echo\n"                           /* 5 */
+                             "max_connections = -1\n"                     /* 6 */
+                             "max_connections_per_ip = 10k\n"             /* 7 */
+                             "allow = 10.0.0.0/33, ::1/129, 1.2.3/8\n"    /* 8 */
+                             "deny = 10.0.0.1/8, fe80::1/10, 10.0.0.0/\n" /* 9 */
+                             "handshake_timeout = 61m\n"                  /* 10 */
+                             "[listener:b]\n"                             /* 11 */
+                             "listen = 127.0.0.1:7001\n"                  /* 12 */
+                             "handler = echo\n"                           /* 13 */
+                             "allow =\n"                                  /* 14 */
+                             "deny = 10.0.0.0/8,, ::1\n"                  /* 15 */
+                             "handshake_timeout = -5s\n"                  /* 16 */
+                             "max_connections =\n"                        /* 17 */
+                             "allow = 10.0.0.0/8\n"                       /* 18 */
+                             "[listener:c]\n"                             /* 19 */
+                             "listen = 127.0.0.1:7002\n"                  /* 20 */
+                             "handler = echo\n"                           /* 21 */
+                             "allow = 10.0.0.0/8/9, /8, fe80::1%1/64, 10.0.0.0 /8, localhost, "
+                             "10.0.0.0/0008\n"                             /* 22 */
+                             "handshake_timeout = 99999999999h\n"          /* 23 */
+                             "max_connections_per_ip = 1000001\n"          /* 24 */
+                             "deny = 1.2.3.4/32,\n"                        /* 25 */
+                             "max_connections_per_ip = 5\n"                /* 26 */
+                             "buffer_size = 64q\n"                         /* 27 */
+                             "[service]\n"                                 /* 28 */
+                             "max_connections = 5\n"                       /* 29 */
+                             "[listener:d]\n"                              /* 30 */
+                             "listen = 127.0.0.1:7003\n"                   /* 31 */
+                             "handler = echo\n"                            /* 32 */
+                             "max_connections = 1e6\n"                     /* 33 */
+                             "allow = 0.0.0.1/0, ::1/64, 192.168.1.1/24\n" /* 34 */
+                             "handshake_timeout = 5124095576030432h\n";    /* 35 */
+#define BLOCK_HELP "(expected a.b.c.d/N with N 0-32, or ipv6/N with N 0-128)"
 #define LIMIT_HELP "(expected a number from 0 to 1000000; 0 means no limit)"
   static const char *const expected[] = {
       ":2: max_connections: invalid value '1000001' " LIMIT_HELP,
@@ -201,54 +188,53 @@ static void test_protection_problems(void) {
 
 /* Valid but useless settings: warnings, and the config is still valid. */
 static void test_warnings(void) {
-  static const char text[] =
-      "[service]\n"                                        /* 1 */
-      "max_connections = 100\n"                            /* 2 */
-      "[listener:public]\n"                                /* 3 */
-      "listen = 0.0.0.0:8080\n"                            /* 4 */
-      "handler = echo\n"                                   /* 5 */
-      "[listener:public6]\n"                               /* 6 */
-      "listen = [::]:8081\n"                               /* 7 */
-      "handler = echo\n"                                   /* 8 */
-      "deny = 10.0.0.0/8\n"                                /* 9 */
-      "[listener:closed]\n"                                /* 10 */
-      "listen = 127.0.0.1:8082\n"                          /* 11 */
-      "handler = echo\n"                                   /* 12 */
-      "allow = 10.0.0.0/8, 192.168.1.0/24, ::1/128\n"      /* 13 */
-      "deny = 10.0.0.0/7, 192.168.0.0/16\n"                /* 14 */
-      "[listener:wrong-family]\n"                          /* 15 */
-      "listen = [::1]:8083\n"                              /* 16 */
-      "handler = echo\n"                                   /* 17 */
-      "allow = 127.0.0.1\n"                                /* 18 */
-      "[listener:all-denied]\n"                            /* 19 */
-      "listen = 127.0.0.1:8084\n"                          /* 20 */
-      "handler = echo\n"                                   /* 21 */
-      "deny = ::/0, 0.0.0.0/0\n"                           /* 22 */
-      "[listener:per-ip]\n"                                /* 23 */
-      "listen = 127.0.0.1:8085\n"                          /* 24 */
-      "handler = echo\n"                                   /* 25 */
-      "max_connections = 10\n"                             /* 26 */
-      "max_connections_per_ip = 11\n"                      /* 27 */
-      "[listener:per-ip-service]\n"                        /* 28 */
-      "listen = 127.0.0.1:8086\n"                          /* 29 */
-      "handler = echo\n"                                   /* 30 */
-      "max_connections_per_ip = 101\n"                     /* 31 */
-      "[listener:fine]\n"                                  /* 32 */
-      "listen = 10.1.2.3:8087\n"                           /* 33 */
-      "handler = echo\n"                                   /* 34 */
-      "allow = 10.0.0.0/8, 10.1.0.0/16\n"                  /* 35 */
-      "deny = 10.1.0.0/16, 10.0.0.0/9\n"                   /* 36 */
-      "max_connections = 10\n"                             /* 37 */
-      "max_connections_per_ip = 10\n"                      /* 38 */
-      "[listener:loop6]\n"                                 /* 39 */
-      "listen = [::1]:8088\n"                              /* 40 */
-      "handler = echo\n"                                   /* 41 */
-      "deny = 0.0.0.0/0\n"                                 /* 42 */
-      "[listener:v6-closed]\n"                             /* 43 */
-      "listen = [::1]:8089\n"                              /* 44 */
-      "handler = echo\n"                                   /* 45 */
-      "allow = ::1, 127.0.0.0/8\n"                         /* 46 */
-      "deny = ::/1, 8000::/1\n";                           /* 47 */
+  static const char text[] = "[service]\n"                                   /* 1 */
+                             "max_connections = 100\n"                       /* 2 */
+                             "[listener:public]\n"                           /* 3 */
+                             "listen = 0.0.0.0:8080\n"                       /* 4 */
+                             "handler = echo\n"                              /* 5 */
+                             "[listener:public6]\n"                          /* 6 */
+                             "listen = [::]:8081\n"                          /* 7 */
+                             "handler = echo\n"                              /* 8 */
+                             "deny = 10.0.0.0/8\n"                           /* 9 */
+                             "[listener:closed]\n"                           /* 10 */
+                             "listen = 127.0.0.1:8082\n"                     /* 11 */
+                             "handler = echo\n"                              /* 12 */
+                             "allow = 10.0.0.0/8, 192.168.1.0/24, ::1/128\n" /* 13 */
+                             "deny = 10.0.0.0/7, 192.168.0.0/16\n"           /* 14 */
+                             "[listener:wrong-family]\n"                     /* 15 */
+                             "listen = [::1]:8083\n"                         /* 16 */
+                             "handler = echo\n"                              /* 17 */
+                             "allow = 127.0.0.1\n"                           /* 18 */
+                             "[listener:all-denied]\n"                       /* 19 */
+                             "listen = 127.0.0.1:8084\n"                     /* 20 */
+                             "handler = echo\n"                              /* 21 */
+                             "deny = ::/0, 0.0.0.0/0\n"                      /* 22 */
+                             "[listener:per-ip]\n"                           /* 23 */
+                             "listen = 127.0.0.1:8085\n"                     /* 24 */
+                             "handler = echo\n"                              /* 25 */
+                             "max_connections = 10\n"                        /* 26 */
+                             "max_connections_per_ip = 11\n"                 /* 27 */
+                             "[listener:per-ip-service]\n"                   /* 28 */
+                             "listen = 127.0.0.1:8086\n"                     /* 29 */
+                             "handler = echo\n"                              /* 30 */
+                             "max_connections_per_ip = 101\n"                /* 31 */
+                             "[listener:fine]\n"                             /* 32 */
+                             "listen = 10.1.2.3:8087\n"                      /* 33 */
+                             "handler = echo\n"                              /* 34 */
+                             "allow = 10.0.0.0/8, 10.1.0.0/16\n"             /* 35 */
+                             "deny = 10.1.0.0/16, 10.0.0.0/9\n"              /* 36 */
+                             "max_connections = 10\n"                        /* 37 */
+                             "max_connections_per_ip = 10\n"                 /* 38 */
+                             "[listener:loop6]\n"                            /* 39 */
+                             "listen = [::1]:8088\n"                         /* 40 */
+                             "handler = echo\n"                              /* 41 */
+                             "deny = 0.0.0.0/0\n"                            /* 42 */
+                             "[listener:v6-closed]\n"                        /* 43 */
+                             "listen = [::1]:8089\n"                         /* 44 */
+                             "handler = echo\n"                              /* 45 */
+                             "allow = ::1, 127.0.0.0/8\n"                    /* 46 */
+                             "deny = ::/1, 8000::/1\n";                      /* 47 */
   static const char *const warnings[] = {
       ":4: warning: [listener:public] listens on 0.0.0.0:8080 without an "
       "allow list: every address can connect",
@@ -268,8 +254,7 @@ static void test_warnings(void) {
       "nothing can connect to [listener:v6-closed]",
       NULL};
   static const char *const broken[] = {
-      ":2: workers: invalid value 'x' (expected a number from 0 to 64)",
-      NULL};
+      ":2: workers: invalid value 'x' (expected a number from 0 to 64)", NULL};
   iocpd_config *c;
   messages m;
   int rc;
@@ -283,9 +268,8 @@ static void test_warnings(void) {
    * a file with warnings and a problem reports only the problem. */
   memset(&m, 0, sizeof(m));
   c = NULL;
-  rc = iocpd_config_load_buffer(
-      "w.ini", "[listener:x]\nlisten = 0.0.0.0:1\nhandler = echo\n", 46, &c,
-      collect, &m);
+  rc = iocpd_config_load_buffer("w.ini", "[listener:x]\nlisten = 0.0.0.0:1\nhandler = echo\n", 46,
+                                &c, collect, &m);
   check(rc == 0 && c != NULL && m.count == 0 && c->warning_count == 1,
         "warnings: rc %d, %d messages, %d warnings", rc, (int)m.count,
         c != NULL ? (int)c->warning_count : -1);

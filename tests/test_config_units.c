@@ -93,14 +93,12 @@ void write_file(const char *path, const char *data, size_t len) {
 
 /* Compares the messages in m with expected, a NULL-terminated list of what
  * follows path in each message (":3: ..." or ": ..."). */
-void compare_messages(const char *what, const char *path,
-                             char *const *got, size_t count,
-                             const char *const *expected) {
+void compare_messages(const char *what, const char *path, char *const *got, size_t count,
+                      const char *const *expected) {
   size_t want = 0, i;
 
   while (expected[want] != NULL) want++;
-  check(count == want, "%s: %d messages, expected %d", what, (int)count,
-        (int)want);
+  check(count == want, "%s: %d messages, expected %d", what, (int)count, (int)want);
   for (i = 0; i < want || i < count; i++) {
     char full[1200];
     if (i < want) snprintf(full, sizeof(full), "%s%s", path, expected[i]);
@@ -109,8 +107,8 @@ void compare_messages(const char *what, const char *path,
     else if (i >= want)
       check(0, "%s: unexpected message: %s", what, got[i]);
     else
-      check(strcmp(got[i], full) == 0, "%s: message %d\n   got: %s\n  want: %s",
-            what, (int)i + 1, got[i], full);
+      check(strcmp(got[i], full) == 0, "%s: message %d\n   got: %s\n  want: %s", what, (int)i + 1,
+            got[i], full);
   }
 }
 
@@ -121,9 +119,8 @@ void compare_messages(const char *what, const char *path,
  * buffer handed to iocpd_config_load_buffer is a copy of exactly len
  * bytes, without a terminating NUL, so that a read past its end shows
  * under AddressSanitizer. Returns the config when valid, else NULL. */
-iocpd_config *load_any(const char *name, const char *data, size_t len,
-                              int from_file, const char *const *expected,
-                              const char *const *warnings) {
+iocpd_config *load_any(const char *name, const char *data, size_t len, int from_file,
+                       const char *const *expected, const char *const *warnings) {
   char path[1024], what[1100];
   messages m;
   iocpd_config *config = NULL;
@@ -169,8 +166,7 @@ iocpd_config *load_any(const char *name, const char *data, size_t len,
           "%s: malformed warning: %s", what, w);
   }
   if (warnings != NULL)
-    compare_messages(what, path, config->warnings, config->warning_count,
-                     warnings);
+    compare_messages(what, path, config->warnings, config->warning_count, warnings);
   return config;
 }
 
@@ -179,15 +175,13 @@ iocpd_config *load_any(const char *name, const char *data, size_t len,
  * iocpd_config_load_buffer, which must say the same. Returns the config
  * from the file when valid, else NULL. */
 iocpd_config *load_bytes(const char *name, const char *data, size_t len,
-                                const char *const *expected) {
+                         const char *const *expected) {
   iocpd_config *config = load_any(name, data, len, 1, expected, NULL);
-  if (data != NULL)
-    iocpd_config_free(load_any(name, data, len, 0, expected, NULL));
+  if (data != NULL) iocpd_config_free(load_any(name, data, len, 0, expected, NULL));
   return config;
 }
 
-iocpd_config *load_text(const char *name, const char *text,
-                               const char *const *expected) {
+iocpd_config *load_text(const char *name, const char *text, const char *const *expected) {
   return load_bytes(name, text, strlen(text), expected);
 }
 

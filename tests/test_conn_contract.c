@@ -242,8 +242,11 @@ static void test_shutdown_while_connecting(void) {
     /* The FIN must arrive: a clean end of stream, no data, no timeout. */
     tnet_timeout(up, 3000);
     n = recv(up, &byte, 1, 0);
-    printf("shutdown while connecting (%d fillers): the upstream's recv returned %d%s\n",
-           fillers, n, n == 0 ? " (FIN)" : n < 0 ? " (no FIN: error or timeout)" : "");
+    printf("shutdown while connecting (%d fillers): the upstream's recv returned %d%s\n", fillers,
+           n,
+           n == 0  ? " (FIN)"
+           : n < 0 ? " (no FIN: error or timeout)"
+                   : "");
     CHECK(n == 0);
     tnet_close(up);
   }

@@ -265,8 +265,7 @@ static void test_destroy_with_open_connections(void) {
 /* A forward listener relaying to an echo listener of the same server: the
  * first upstream refuses, so every client must land on the second. */
 static void test_forward_through_engine(void) {
-  uint16_t echo_port = tnet_free_port(), fwd_port = tnet_free_port(),
-           dead_port = tnet_free_port();
+  uint16_t echo_port = tnet_free_port(), fwd_port = tnet_free_port(), dead_port = tnet_free_port();
   iocpd_addr upstreams[2];
   iocpd_forward_options fwd;
   iocpd_listener_options l[2];

@@ -48,8 +48,8 @@ static void test_skip_port_contract(void) {
     printf("skip-port contract: provider is not IFS, mode unused\n");
     goto out;
   }
-  CHECK(SetFileCompletionNotificationModes(
-      (HANDLE)s, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE));
+  CHECK(SetFileCompletionNotificationModes((HANDLE)s, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                                                          FILE_SKIP_SET_EVENT_ON_HANDLE));
 
   /* A send that completes at once: result in the OVERLAPPED, no packet. */
   memset(&ov, 0, sizeof(ov));
@@ -132,7 +132,8 @@ static const iocpd_handler abort_handler = {.name = "abort",
 
 static void test_inline_completion_at_close(void) {
   uint16_t p1 = tnet_free_port(), p2 = tnet_free_port();
-  iocpd_server *s1 = start_server(&thrice_handler, p1, 1), *s2 = start_server(&abort_handler, p2, 1);
+  iocpd_server *s1 = start_server(&thrice_handler, p1, 1),
+               *s2 = start_server(&abort_handler, p2, 1);
   char buf[12];
   int i, rc, n = 20;
 
@@ -156,8 +157,10 @@ static void test_inline_completion_at_close(void) {
     /* The send was taken before the abort, so its bytes may come first;
      * then the reset, and never a timeout. */
     rc = recv(c, buf, sizeof(buf), 0);
-    if (rc > 0) CHECK(rc == 4 && memcmp(buf, "wxyz", 4) == 0 && tnet_sees_end(c));
-    else CHECK(rc == 0 || WSAGetLastError() != WSAETIMEDOUT);
+    if (rc > 0)
+      CHECK(rc == 4 && memcmp(buf, "wxyz", 4) == 0 && tnet_sees_end(c));
+    else
+      CHECK(rc == 0 || WSAGetLastError() != WSAETIMEDOUT);
     tnet_close(c);
   }
   CHECK(wait_count(s1, 0) && wait_count(s2, 0));

@@ -210,8 +210,7 @@ static void test_messages(void) {
 static void test_sink(void) {
   static char longer[EVENTLOG_MAX_CHARS * 3 + 1];
   size_t i;
-  for (i = 0; i + 3 < sizeof(longer); i += 3)
-    memcpy(longer + i, "\xE2\x82\xAC", 3);
+  for (i = 0; i + 3 < sizeof(longer); i += 3) memcpy(longer + i, "\xE2\x82\xAC", 3);
   longer[i] = '\0';
   CHECKF(eventlog_open(L"iocpd-unit-test") == 0, "RegisterEventSourceW failed: %lu",
          (unsigned long)GetLastError());

@@ -115,7 +115,6 @@ static inline int tnet_silent_for(tsock s, unsigned ms) {
   return timed_out;
 }
 
-
 static inline int tnet_send_all(tsock s, const void *data, size_t len) {
   const char *p = data;
   while (len > 0) {

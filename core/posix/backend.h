@@ -35,10 +35,10 @@ typedef struct iocpd__worker_os {
    * they wait for the next pass, behind everyone else (see loop.c). */
   iocpd_conn *later_head;
   iocpd_conn *later_tail;
-  uint64_t pass;                /* loop passes so far */
-  int idle_pipes[8][2];         /* empty pipes kept for splicing (splice.c) */
+  uint64_t pass;        /* loop passes so far */
+  int idle_pipes[8][2]; /* empty pipes kept for splicing (splice.c) */
   int idle_pipe_count;
-  uint64_t pipes_used_ms;       /* when a pipe last came back to the pool */
+  uint64_t pipes_used_ms; /* when a pipe last came back to the pool */
 } iocpd__worker_os;
 
 typedef struct iocpd__listener_os {
@@ -65,9 +65,9 @@ typedef struct iocpd__conn_os {
   unsigned char queued;     /* on the worker's ready or later list */
   unsigned char processing; /* iocpd__conn_process is running for it */
   unsigned char bulk;       /* the last recv filled the buffer: splice next */
-  iocpd_conn *splice_to; /* iocpd_conn_splice_to; the two point at each other */
+  iocpd_conn *splice_to;    /* iocpd_conn_splice_to; the two point at each other */
   iocpd_conn *splice_from;
-  uint64_t served_pass;     /* the pass in which it was last processed */
+  uint64_t served_pass; /* the pass in which it was last processed */
   iocpd_conn *ready_next;
 } iocpd__conn_os;
 

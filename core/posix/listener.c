@@ -18,14 +18,13 @@
  * sockets again, so one busy listener cannot starve its connections. */
 #define ACCEPTS_PER_EVENT 64
 
-static int fail(iocpd__listener *l, const char *what, int e,
-                iocpd_error_info *err) {
+static int fail(iocpd__listener *l, const char *what, int e, iocpd_error_info *err) {
   char addr[IOCPD_ADDR_STRLEN];
   if (err != NULL) {
     err->code = iocpd__translate_errno(e);
     err->os_error = e;
-    snprintf(err->message, sizeof(err->message), "listener %s: %s %s: %s",
-             l->name, what, iocpd_addr_format(&l->addr, addr), strerror(e));
+    snprintf(err->message, sizeof(err->message), "listener %s: %s %s: %s", l->name, what,
+             iocpd_addr_format(&l->addr, addr), strerror(e));
   }
   if (l->os.fd >= 0) close(l->os.fd);
   l->os.fd = -1;
@@ -48,8 +47,7 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
     /* An [ipv6]:port listener serves IPv6 only, as written. */
     setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
   }
-  if (bind(l->os.fd, (struct sockaddr *)&ss, len) != 0)
-    return fail(l, "cannot bind", errno, err);
+  if (bind(l->os.fd, (struct sockaddr *)&ss, len) != 0) return fail(l, "cannot bind", errno, err);
   if (listen(l->os.fd, SOMAXCONN) != 0) return fail(l, "cannot listen on", errno, err);
   l->open = 1;
   return 0;
@@ -77,8 +75,8 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
 void iocpd__listener_resume(iocpd__listener *l) {
   int e = watch(l);
   if (e != 0)
-    iocpd__log(l->server, IOCPD_LOG_ERROR, "listener %s: cannot resume accepting: %s",
-               l->name, strerror(e));
+    iocpd__log(l->server, IOCPD_LOG_ERROR, "listener %s: cannot resume accepting: %s", l->name,
+               strerror(e));
 }
 
 void iocpd__listener_close(iocpd__listener *l) {
@@ -136,8 +134,8 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
     c = iocpd__conn_new(l, fd, (struct sockaddr *)&peer);
     if (c == NULL) {
       iocpd__admit_release(l);
-      iocpd__log(l->server, IOCPD_LOG_WARNING,
-                 "listener %s: out of memory, connection dropped", l->name);
+      iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: out of memory, connection dropped",
+                 l->name);
       reset(fd);
       continue;
     }

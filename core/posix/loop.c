@@ -175,8 +175,7 @@ void iocpd__loop_run(iocpd__worker *w) {
     n = epoll_wait(w->os.epfd, events, EVENTS_PER_WAIT, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
-      iocpd__log(w->server, IOCPD_LOG_ERROR, "epoll_wait failed: %s",
-                 strerror(errno));
+      iocpd__log(w->server, IOCPD_LOG_ERROR, "epoll_wait failed: %s", strerror(errno));
       n = 0;
     }
     /* First, so that the pass's clock is fresh for the callbacks below. */

@@ -25,8 +25,9 @@
 
 #include "posix.h"
 
-#define POOL_MAX ((int)(sizeof(((iocpd__worker_os *)0)->idle_pipes) / \
-                        sizeof(((iocpd__worker_os *)0)->idle_pipes[0])))
+#define POOL_MAX                                                                                   \
+  ((int)(sizeof(((iocpd__worker_os *)0)->idle_pipes) /                                             \
+         sizeof(((iocpd__worker_os *)0)->idle_pipes[0])))
 
 #define POOL_IDLE_MS 1000
 
@@ -133,7 +134,7 @@ int iocpd__splice_read(iocpd_conn *c) {
   } while (n < 0 && errno == EINTR);
   if (n <= 0) {
     int e = errno;
-    put_pipe(w, fd); /* nothing went in */
+    put_pipe(w, fd);      /* nothing went in */
     if (n == 0) return 0; /* EOF: recv reports it with the usual handling */
     if (e == EAGAIN || e == EWOULDBLOCK) {
       c->os.readable = 0;

@@ -26,11 +26,11 @@
 #define IOCPD__SLOT_HOLDS_SERVER 0
 
 typedef enum iocpd__op_type {
-  IOCPD__OP_ACCEPT, /* AcceptEx on a listener */
-  IOCPD__OP_READ,   /* zero-byte WSARecv: "data (or FIN) is waiting" */
-  IOCPD__OP_WRITE,  /* WSASend of one queued write */
+  IOCPD__OP_ACCEPT,  /* AcceptEx on a listener */
+  IOCPD__OP_READ,    /* zero-byte WSARecv: "data (or FIN) is waiting" */
+  IOCPD__OP_WRITE,   /* WSASend of one queued write */
   IOCPD__OP_CONNECT, /* ConnectEx of an outbound connection */
-  IOCPD__OP_FINISH  /* posted by ourselves to tear down outside callbacks */
+  IOCPD__OP_FINISH   /* posted by ourselves to tear down outside callbacks */
 } iocpd__op_type;
 
 typedef struct iocpd__op {
@@ -78,7 +78,7 @@ typedef struct iocpd__listener_os {
   iocpd_conn *parked_head;   /* accepted while the server was full, FIFO */
   iocpd_conn *parked_tail;
   unsigned accept_count;
-  unsigned pending;          /* AcceptEx calls not yet completed */
+  unsigned pending; /* AcceptEx calls not yet completed */
 } iocpd__listener_os;
 
 /* The backend's part of a queued write: the WSASend it is posted with. */
@@ -90,8 +90,8 @@ typedef struct iocpd__write_os {
 
 /* The backend's part of a connection. */
 typedef struct iocpd__conn_os {
-  SOCKET sock;       /* INVALID_SOCKET once closed */
-  unsigned pending;  /* ops posted whose completion is not yet processed */
+  SOCKET sock;      /* INVALID_SOCKET once closed */
+  unsigned pending; /* ops posted whose completion is not yet processed */
   unsigned char read_posted;
   unsigned char write_posted;
   unsigned char finish_posted;

@@ -438,8 +438,7 @@ void iocpd__conn_op_done(iocpd__op *op, DWORD bytes, DWORD status) {
       c->os.pending--;
       c->os.finish_posted = 0;
       break;
-    default:
-      return;
+    default: return;
   }
   check_done(c);
 }
@@ -450,8 +449,8 @@ static LPFN_CONNECTEX load_connect_ex(iocpd__worker *w, SOCKET s, int v6) {
   GUID guid = WSAID_CONNECTEX;
   DWORD bytes = 0;
   if (w->os.connect_ex[v6] == NULL &&
-      WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid),
-               &w->os.connect_ex[v6], sizeof(w->os.connect_ex[v6]), &bytes, NULL, NULL) != 0)
+      WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), &w->os.connect_ex[v6],
+               sizeof(w->os.connect_ex[v6]), &bytes, NULL, NULL) != 0)
     w->os.connect_ex[v6] = NULL;
   return w->os.connect_ex[v6];
 }

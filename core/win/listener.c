@@ -20,15 +20,14 @@
 
 #define ACCEPT_POOL 32
 
-int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e,
-                         iocpd_error_info *err) {
+int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e, iocpd_error_info *err) {
   char addr[IOCPD_ADDR_STRLEN], text[160];
   if (err != NULL) {
     iocpd__os_strerror((long)e, text, sizeof(text));
     err->code = iocpd__translate_win(e);
     err->os_error = (long)e;
-    snprintf(err->message, sizeof(err->message), "listener %s: %s %s: %s", l->name,
-             what, iocpd_addr_format(&l->addr, addr), text);
+    snprintf(err->message, sizeof(err->message), "listener %s: %s %s: %s", l->name, what,
+             iocpd_addr_format(&l->addr, addr), text);
   }
   if (l->os.sock != INVALID_SOCKET) closesocket(l->os.sock);
   l->os.sock = INVALID_SOCKET;
@@ -106,8 +105,8 @@ static DWORD fill_pool(iocpd__listener *l) {
 
 static int load_extension(SOCKET s, GUID guid, void *fn, size_t fn_size) {
   DWORD bytes = 0;
-  return WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), fn,
-                  (DWORD)fn_size, &bytes, NULL, NULL) == 0
+  return WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof(guid), fn, (DWORD)fn_size,
+                  &bytes, NULL, NULL) == 0
              ? 0
              : -1;
 }
@@ -117,12 +116,9 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
   unsigned i;
   DWORD e;
 
-  if (CreateIoCompletionPort((HANDLE)l->os.sock, l->worker->os.port, IOCPD__KEY_IO, 0) ==
-      NULL)
-    return iocpd__listener_fail(l, "cannot attach a completion port to", GetLastError(),
-                                err);
-  if (load_extension(l->os.sock, accept_guid, &l->os.accept_ex, sizeof(l->os.accept_ex)) !=
-          0 ||
+  if (CreateIoCompletionPort((HANDLE)l->os.sock, l->worker->os.port, IOCPD__KEY_IO, 0) == NULL)
+    return iocpd__listener_fail(l, "cannot attach a completion port to", GetLastError(), err);
+  if (load_extension(l->os.sock, accept_guid, &l->os.accept_ex, sizeof(l->os.accept_ex)) != 0 ||
       load_extension(l->os.sock, addrs_guid, &l->os.get_addrs, sizeof(l->os.get_addrs)) != 0)
     return iocpd__listener_fail(l, "cannot load AcceptEx for", WSAGetLastError(), err);
   l->os.accepts = calloc(ACCEPT_POOL, sizeof(*l->os.accepts));
@@ -206,8 +202,8 @@ static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
     closesocket(s);
     return;
   }
-  l->os.get_addrs(a->addrs, 0, IOCPD__ACCEPT_ADDR_LEN, IOCPD__ACCEPT_ADDR_LEN, &local,
-                  &local_len, &peer, &peer_len);
+  l->os.get_addrs(a->addrs, 0, IOCPD__ACCEPT_ADDR_LEN, IOCPD__ACCEPT_ADDR_LEN, &local, &local_len,
+                  &peer, &peer_len);
   c = iocpd__conn_new(l, s, local, peer);
   if (c == NULL) {
     iocpd__admit_release(l);
@@ -247,8 +243,8 @@ static int admit_or_park(iocpd__listener *l, iocpd_conn *c) {
     /* Admitted and counted: end it through the normal teardown on this
      * worker, silently, since no handler has seen it. */
     iocpd__log(l->server, IOCPD_LOG_WARNING,
-               "listener %s: cannot attach a connection to a completion port (error %lu)",
-               l->name, (unsigned long)GetLastError());
+               "listener %s: cannot attach a connection to a completion port (error %lu)", l->name,
+               (unsigned long)GetLastError());
     c->handler = &iocpd__silent_handler;
     target = l->worker;
     CreateIoCompletionPort((HANDLE)s, target->os.port, IOCPD__KEY_IO, 0);

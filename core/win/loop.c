@@ -42,7 +42,7 @@ int iocpd__translate_win(DWORD e) {
     case WSAECONNRESET:
     case WSAECONNABORTED:
     case WSAESHUTDOWN:
-    case ERROR_NETNAME_DELETED:       /* how a reset shows on IOCP */
+    case ERROR_NETNAME_DELETED: /* how a reset shows on IOCP */
     case ERROR_CONNECTION_ABORTED:
     case ERROR_CONNECTION_INVALID: return IOCPD_ECONNRESET;
     case WSAECONNREFUSED:
@@ -61,15 +61,16 @@ int iocpd__translate_win(DWORD e) {
 }
 
 void iocpd__os_strerror(long os_error, char *buf, size_t len) {
-  DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
-                           NULL, (DWORD)os_error, 0, buf, (DWORD)len, NULL);
+  DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                           (DWORD)os_error, 0, buf, (DWORD)len, NULL);
   /* System messages end in ".\r\n" (Wine's in ". "); a log line wants
    * none of that. */
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.' ||
-                   buf[n - 1] == ' ')) {
+  while (n > 0 &&
+         (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.' || buf[n - 1] == ' ')) {
     buf[--n] = '\0';
   }
-  if (n == 0) snprintf(buf, len, "Windows error %ld", os_error);
+  if (n == 0)
+    snprintf(buf, len, "Windows error %ld", os_error);
   else if (len > 0) {
     char code[24];
     snprintf(code, sizeof(code), " (%ld)", os_error);
@@ -182,11 +183,9 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
       op = container_of(entries[i].lpOverlapped, iocpd__op, ov);
       if (op->type == IOCPD__OP_ACCEPT) {
-        iocpd__accept_done(container_of(op, iocpd__accept_op, op),
-                           (DWORD)op->ov.Internal);
+        iocpd__accept_done(container_of(op, iocpd__accept_op, op), (DWORD)op->ov.Internal);
       } else {
-        iocpd__conn_op_done(op, entries[i].dwNumberOfBytesTransferred,
-                            (DWORD)op->ov.Internal);
+        iocpd__conn_op_done(op, entries[i].dwNumberOfBytesTransferred, (DWORD)op->ov.Internal);
       }
     }
     /* After the packets, the timers and the inbox (a WAKE packet), so

@@ -11,8 +11,7 @@
 /* Win32 / WSA error code -> IOCPD_E* */
 int iocpd__translate_win(DWORD e);
 /* Fills err with "listener NAME: WHAT ADDR: <Windows text>". */
-int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e,
-                         iocpd_error_info *err);
+int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e, iocpd_error_info *err);
 /* Completion handlers, called by the loop. `status` is the operation's
  * NTSTATUS from its OVERLAPPED: 0 on success; see iocpd__op_error. */
 void iocpd__accept_done(iocpd__accept_op *a, DWORD status);
@@ -30,8 +29,7 @@ void iocpd__sweep_busy_reads(iocpd__worker *w);
 /* Milliseconds until the next sweep is due, -1 if none is needed. */
 int iocpd__busy_reads_timeout(iocpd__worker *w);
 /* Wraps an accepted socket in a connection (not yet on any worker). */
-iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock,
-                            const struct sockaddr *local,
+iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockaddr *local,
                             const struct sockaddr *peer);
 
 #endif /* IOCPD_WIN_H */

@@ -40,9 +40,9 @@ DWORD eventlog_message_id(log_event_id id) {
 WORD eventlog_type(log_event_id id) {
   /* The top two bits of a message id are its severity (messages.mc). */
   switch (eventlog_message_id(id) >> 30) {
-  case IOCPD_SEVERITY_ERROR: return EVENTLOG_ERROR_TYPE;
-  case IOCPD_SEVERITY_WARNING: return EVENTLOG_WARNING_TYPE;
-  default: return EVENTLOG_INFORMATION_TYPE;
+    case IOCPD_SEVERITY_ERROR: return EVENTLOG_ERROR_TYPE;
+    case IOCPD_SEVERITY_WARNING: return EVENTLOG_WARNING_TYPE;
+    default: return EVENTLOG_INFORMATION_TYPE;
   }
 }
 
@@ -65,8 +65,7 @@ static void to_utf16(const char *in, wchar_t *out, int out_len) {
   int n = 0;
   if (len > (size_t)out_len - 1) {
     len = (size_t)out_len - 1;
-    while (len > 0 && ((unsigned char)in[len] & 0xC0) == 0x80)
-      len--;
+    while (len > 0 && ((unsigned char)in[len] & 0xC0) == 0x80) len--;
   }
   if (len > 0) n = MultiByteToWideChar(CP_UTF8, 0, in, (int)len, out, out_len - 1);
   out[n > 0 ? n : 0] = L'\0';

@@ -79,15 +79,13 @@ static wchar_t *wjoin(const wchar_t *first, ...) {
   wchar_t *out;
 
   va_start(ap, first);
-  for (s = first; s != NULL; s = va_arg(ap, const wchar_t *))
-    len += wcslen(s);
+  for (s = first; s != NULL; s = va_arg(ap, const wchar_t *)) len += wcslen(s);
   va_end(ap);
   out = malloc((len + 1) * sizeof(*out));
   if (out == NULL) return NULL;
   out[0] = L'\0';
   va_start(ap, first);
-  for (s = first; s != NULL; s = va_arg(ap, const wchar_t *))
-    wcscat(out, s);
+  for (s = first; s != NULL; s = va_arg(ap, const wchar_t *)) wcscat(out, s);
   va_end(ap);
   return out;
 }
@@ -441,9 +439,9 @@ static void job_free(install_job *job) {
 
 static const char *start_text(start_mode start) {
   switch (start) {
-  case START_DEMAND: return "demand (start it by hand)";
-  case START_DELAYED: return "automatic (delayed)";
-  case START_AUTO: break;
+    case START_DEMAND: return "demand (start it by hand)";
+    case START_DELAYED: return "automatic (delayed)";
+    case START_AUTO: break;
   }
   return "automatic";
 }
@@ -466,27 +464,27 @@ static int create_service(install_job *job, const install_options *opt) {
   if (job->svc != NULL) return EXIT_OK;
   err = GetLastError();
   switch (err) {
-  case ERROR_SERVICE_EXISTS: print_exists(opt->name); break;
-  case ERROR_DUPLICATE_SERVICE_NAME:
-    fprintf(stderr,
-            "iocpd: another service already uses the name or display name of '%s': "
-            "choose another --name\n",
-            opt->name);
-    break;
-  case ERROR_SERVICE_MARKED_FOR_DELETE:
-    fprintf(stderr,
-            "iocpd: the service '%s' is being deleted: close the programs that still "
-            "hold it open (services.msc, Event Viewer...) and try again\n",
-            opt->name);
-    break;
-  case ERROR_INVALID_SERVICE_ACCOUNT:
-    install_print_error("the service account was refused", err);
-    break;
-  case ERROR_ACCESS_DENIED:
-    install_print_error("cannot create the service", err);
-    fprintf(stderr, "iocpd: run this from an elevated prompt (Run as administrator)\n");
-    break;
-  default: install_print_error("cannot create the service", err); break;
+    case ERROR_SERVICE_EXISTS: print_exists(opt->name); break;
+    case ERROR_DUPLICATE_SERVICE_NAME:
+      fprintf(stderr,
+              "iocpd: another service already uses the name or display name of '%s': "
+              "choose another --name\n",
+              opt->name);
+      break;
+    case ERROR_SERVICE_MARKED_FOR_DELETE:
+      fprintf(stderr,
+              "iocpd: the service '%s' is being deleted: close the programs that still "
+              "hold it open (services.msc, Event Viewer...) and try again\n",
+              opt->name);
+      break;
+    case ERROR_INVALID_SERVICE_ACCOUNT:
+      install_print_error("the service account was refused", err);
+      break;
+    case ERROR_ACCESS_DENIED:
+      install_print_error("cannot create the service", err);
+      fprintf(stderr, "iocpd: run this from an elevated prompt (Run as administrator)\n");
+      break;
+    default: install_print_error("cannot create the service", err); break;
   }
   return EXIT_RUNTIME;
 }

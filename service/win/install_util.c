@@ -19,8 +19,7 @@ void install_print_error(const char *what, DWORD err) {
   DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0,
                            text, sizeof(text) / sizeof(text[0]), NULL);
   /* System messages end with ".\r\n": keep the period, drop the line end. */
-  while (n > 0 && (text[n - 1] == L'\n' || text[n - 1] == L'\r' || text[n - 1] == L' '))
-    n--;
+  while (n > 0 && (text[n - 1] == L'\n' || text[n - 1] == L'\r' || text[n - 1] == L' ')) n--;
   text[n] = L'\0';
   if (n > 0) utf8 = iocpd__utf16_to_utf8(text);
   fprintf(stderr, "iocpd: %s: %s (error %lu)\n", what, utf8 != NULL ? utf8 : "unknown error",

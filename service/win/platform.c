@@ -30,8 +30,7 @@ static void use_utf8_console(void) {
 }
 
 static void free_args(char **args, int n) {
-  while (n > 0)
-    free(args[--n]);
+  while (n > 0) free(args[--n]);
   free(args);
 }
 
@@ -74,8 +73,8 @@ const char *platform_default_config(void) {
 void platform_format_utc_now(char *buf, size_t size) {
   SYSTEMTIME st;
   GetSystemTime(&st);
-  snprintf(buf, size, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", st.wYear, st.wMonth,
-           st.wDay, st.wHour, st.wMinute, st.wSecond, st.wMilliseconds);
+  snprintf(buf, size, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", st.wYear, st.wMonth, st.wDay, st.wHour,
+           st.wMinute, st.wSecond, st.wMilliseconds);
 }
 
 static BOOL WINAPI on_console_ctrl(DWORD type) {
@@ -83,8 +82,7 @@ static BOOL WINAPI on_console_ctrl(DWORD type) {
   /* For a console close, log-off or shutdown, Windows ends the process as
    * soon as this handler returns, so wait here (the system allows about
    * 5 s) for the drain to finish. Ctrl+C and Ctrl+Break return at once. */
-  if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT ||
-      type == CTRL_SHUTDOWN_EVENT) {
+  if (type == CTRL_CLOSE_EVENT || type == CTRL_LOGOFF_EVENT || type == CTRL_SHUTDOWN_EVENT) {
     WaitForSingleObject(stop_finished, 5000);
   }
   return TRUE;
@@ -97,8 +95,6 @@ int platform_stop_signals_install(void) {
   return SetConsoleCtrlHandler(on_console_ctrl, TRUE) ? 0 : -1;
 }
 
-void platform_stop_signals_wait(void) {
-  WaitForSingleObject(stop_requested, INFINITE);
-}
+void platform_stop_signals_wait(void) { WaitForSingleObject(stop_requested, INFINITE); }
 
 void platform_stop_signals_done(void) { SetEvent(stop_finished); }

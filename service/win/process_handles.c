@@ -62,8 +62,7 @@ static int count_in_system_list(uint64_t *count) {
       free(list);
       return -1;
     }
-    for (i = 0; i < list->count; i++)
-      n += list->entries[i].process_id == self;
+    for (i = 0; i < list->count; i++) n += list->entries[i].process_id == self;
     free(list);
     *count = n;
     return 0;

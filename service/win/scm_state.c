@@ -6,11 +6,11 @@
 
 scm_control_action scm_control_action_for(DWORD control) {
   switch (control) {
-  case SERVICE_CONTROL_STOP:
-  case SERVICE_CONTROL_SHUTDOWN:
-  case SERVICE_CONTROL_PRESHUTDOWN: return SCM_CONTROL_STOP;
-  case SERVICE_CONTROL_INTERROGATE: return SCM_CONTROL_INTERROGATE;
-  default: return SCM_CONTROL_UNSUPPORTED;
+    case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_SHUTDOWN:
+    case SERVICE_CONTROL_PRESHUTDOWN: return SCM_CONTROL_STOP;
+    case SERVICE_CONTROL_INTERROGATE: return SCM_CONTROL_INTERROGATE;
+    default: return SCM_CONTROL_UNSUPPORTED;
   }
 }
 
@@ -20,11 +20,11 @@ DWORD scm_control_result(scm_control_action action) {
 
 const char *scm_control_name(DWORD control) {
   switch (control) {
-  case SERVICE_CONTROL_STOP: return "stop";
-  case SERVICE_CONTROL_SHUTDOWN: return "system shutdown";
-  case SERVICE_CONTROL_PRESHUTDOWN: return "system preshutdown";
-  case SERVICE_CONTROL_INTERROGATE: return "interrogate";
-  default: return "other";
+    case SERVICE_CONTROL_STOP: return "stop";
+    case SERVICE_CONTROL_SHUTDOWN: return "system shutdown";
+    case SERVICE_CONTROL_PRESHUTDOWN: return "system preshutdown";
+    case SERVICE_CONTROL_INTERROGATE: return "interrogate";
+    default: return "other";
   }
 }
 
@@ -41,11 +41,11 @@ static int is_pending(DWORD state) {
  * first report) to `to`. */
 static int allowed(DWORD from, DWORD to) {
   switch (to) {
-  case SERVICE_START_PENDING: return from == 0 || from == SERVICE_START_PENDING;
-  case SERVICE_RUNNING: return from == SERVICE_START_PENDING;
-  case SERVICE_STOP_PENDING: return from == SERVICE_RUNNING || from == SERVICE_STOP_PENDING;
-  case SERVICE_STOPPED: return from != SERVICE_STOPPED;
-  default: return 0;
+    case SERVICE_START_PENDING: return from == 0 || from == SERVICE_START_PENDING;
+    case SERVICE_RUNNING: return from == SERVICE_START_PENDING;
+    case SERVICE_STOP_PENDING: return from == SERVICE_RUNNING || from == SERVICE_STOP_PENDING;
+    case SERVICE_STOPPED: return from != SERVICE_STOPPED;
+    default: return 0;
   }
 }
 

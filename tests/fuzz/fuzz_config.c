@@ -45,8 +45,7 @@ static void check_config(const iocpd_config *config) {
   }
   for (i = 0; i < config->listener_count; i++) {
     const iocpd_config_listener *l = &config->listeners[i];
-    if (l->name == NULL || l->listen_text == NULL || l->listen.port == 0)
-      abort();
+    if (l->name == NULL || l->listen_text == NULL || l->listen.port == 0) abort();
     if (l->handler == IOCPD_HANDLER_FORWARD) {
       if (l->upstream_count == 0 || l->upstream_count > 64) abort();
       for (k = 0; k < l->upstream_count; k++) {
@@ -55,8 +54,7 @@ static void check_config(const iocpd_config *config) {
     } else if (l->upstream_count != 0 || l->upstreams != NULL) {
       abort();
     }
-    if (l->max_connections > 1000000 || l->max_connections_per_ip > 1000000)
-      abort();
+    if (l->max_connections > 1000000 || l->max_connections_per_ip > 1000000) abort();
     if (l->handshake_timeout_ms > 3600000) abort();
     if (l->allow_count > 256 || l->deny_count > 256) abort();
     if ((l->allow_count == 0) != (l->allow == NULL)) abort();
@@ -75,8 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t reported = 0;
   int rc;
 
-  rc = iocpd_config_load_buffer("fuzz.ini", (const char *)data, size, &config,
-                                count_message, &reported);
+  rc = iocpd_config_load_buffer("fuzz.ini", (const char *)data, size, &config, count_message,
+                                &reported);
   if (rc < 0 || (size_t)rc != reported) abort();
   if ((rc == 0) != (config != NULL)) abort();
   if (config != NULL) check_config(config);

@@ -91,25 +91,25 @@ typedef struct rl {
 static void rl_step(rl *m, unsigned char c) {
   static const char version[] = "HTTP/1.";
   switch (m->state) {
-  case RL_METHOD0: m->state = tchar(c) ? RL_METHOD : RL_FAIL; break;
-  case RL_METHOD: m->state = tchar(c) ? RL_METHOD : c == ' ' ? RL_TARGET0 : RL_FAIL; break;
-  case RL_TARGET0: m->state = vchar(c) ? RL_TARGET : RL_FAIL; break;
-  case RL_TARGET:
-    m->state = vchar(c) ? RL_TARGET : c == ' ' ? RL_VERSION : RL_FAIL;
-    m->vpos = 0;
-    break;
-  case RL_VERSION:
-    if (m->vpos < 7 && c == (unsigned char)version[m->vpos])
-      m->vpos++;
-    else if (m->vpos == 7 && (c == '0' || c == '1'))
-      m->vpos++;
-    else if (m->vpos == 8 && c == '\r')
-      m->state = RL_CR;
-    else
-      m->state = RL_FAIL;
-    break;
-  case RL_CR:
-  case RL_FAIL: m->state = RL_FAIL; break;
+    case RL_METHOD0: m->state = tchar(c) ? RL_METHOD : RL_FAIL; break;
+    case RL_METHOD: m->state = tchar(c) ? RL_METHOD : c == ' ' ? RL_TARGET0 : RL_FAIL; break;
+    case RL_TARGET0: m->state = vchar(c) ? RL_TARGET : RL_FAIL; break;
+    case RL_TARGET:
+      m->state = vchar(c) ? RL_TARGET : c == ' ' ? RL_VERSION : RL_FAIL;
+      m->vpos = 0;
+      break;
+    case RL_VERSION:
+      if (m->vpos < 7 && c == (unsigned char)version[m->vpos])
+        m->vpos++;
+      else if (m->vpos == 7 && (c == '0' || c == '1'))
+        m->vpos++;
+      else if (m->vpos == 8 && c == '\r')
+        m->state = RL_CR;
+      else
+        m->state = RL_FAIL;
+      break;
+    case RL_CR:
+    case RL_FAIL: m->state = RL_FAIL; break;
   }
 }
 
@@ -119,14 +119,11 @@ static http_verdict ref_request_line(const unsigned char *p, size_t n) {
   rl m = {RL_METHOD0, 0};
   size_t i, sp1, path_end;
 
-  for (i = 0; i < n; i++)
-    rl_step(&m, p[i]);
+  for (i = 0; i < n; i++) rl_step(&m, p[i]);
   if (!((m.state == RL_VERSION && m.vpos == 8) || m.state == RL_CR)) return HTTP_BAD;
-  for (sp1 = 0; p[sp1] != ' '; sp1++)
-    continue;
+  for (sp1 = 0; p[sp1] != ' '; sp1++) continue;
   if (p[sp1 + 1] != '/') return HTTP_BAD;
-  for (path_end = sp1 + 1; p[path_end] != ' ' && p[path_end] != '?'; path_end++)
-    continue;
+  for (path_end = sp1 + 1; p[path_end] != ' ' && p[path_end] != '?'; path_end++) continue;
   if (!((sp1 == 3 && memcmp(p, "GET", 3) == 0) || (sp1 == 4 && memcmp(p, "HEAD", 4) == 0)))
     return HTTP_METHOD;
   if (path_end - (sp1 + 1) != 8 || memcmp(p + sp1 + 1, "/metrics", 8) != 0) return HTTP_NOT_FOUND;
@@ -137,8 +134,7 @@ static http_verdict ref_request_line(const unsigned char *p, size_t n) {
 static int ref_request_line_may_follow(const unsigned char *p, size_t n) {
   rl m = {RL_METHOD0, 0};
   size_t i;
-  for (i = 0; i < n && m.state != RL_FAIL; i++)
-    rl_step(&m, p[i]);
+  for (i = 0; i < n && m.state != RL_FAIL; i++) rl_step(&m, p[i]);
   return m.state != RL_FAIL;
 }
 
@@ -146,8 +142,7 @@ static int ref_request_line_may_follow(const unsigned char *p, size_t n) {
  * not empty) is well-formed. */
 static int ref_header(const unsigned char *p, size_t n) {
   size_t i = 0;
-  while (i < n && tchar(p[i]))
-    i++;
+  while (i < n && tchar(p[i])) i++;
   if (i == 0 || i == n || p[i] != ':') return 0;
   for (i++; i < n; i++) {
     if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) return 0;
@@ -204,11 +199,9 @@ static void check_raw(const uint8_t *data, size_t size) {
    * input; of a long one, the first 16, each side of the first line
    * ends, and a spread of others. */
   if (len <= ALL_PREFIXES) {
-    for (k = 0; k < len; k++)
-      check_prefix(data, k, len, whole);
+    for (k = 0; k < len; k++) check_prefix(data, k, len, whole);
   } else {
-    for (k = 0; k < 16; k++)
-      check_prefix(data, k, len, whole);
+    for (k = 0; k < 16; k++) check_prefix(data, k, len, whole);
     for (k = 0; k < len && lines < 8; k++) {
       if (data[k] != '\n') continue;
       check_prefix(data, k, len, whole);
@@ -329,8 +322,7 @@ static http_verdict build(head *h, reader *r) {
       /* Anything but controls other than tab: space, visible, 0x80-0xff. */
       value[j] = (char)(c == '\t' || (c >= 0x20 && c != 0x7f) ? c : ' ');
     }
-    for (k = 0; k < repeat; k++)
-      add(h, value, n);
+    for (k = 0; k < repeat; k++) add(h, value, n);
     add_eol(h, r);
   }
   add_eol(h, r);

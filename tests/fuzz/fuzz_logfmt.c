@@ -119,8 +119,7 @@ static void read_record(const uint8_t *data, size_t size, record *r) {
 
 static void free_record(record *r) {
   size_t i;
-  for (i = 0; i < 4; i++)
-    free(r->strings[i]);
+  for (i = 0; i < 4; i++) free(r->strings[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -151,8 +150,7 @@ static int read_pairs(const char *line, pair *out, int max) {
     size_t k = 0, cap = strlen(p) + 1, len = 0;
     char *v;
     if (n == max) return -1;
-    while ((p[k] >= 'a' && p[k] <= 'z') || p[k] == '_')
-      k++;
+    while ((p[k] >= 'a' && p[k] <= 'z') || p[k] == '_') k++;
     if (k == 0 || k >= sizeof(out[n].key) || p[k] != '=') return -1;
     memcpy(out[n].key, p, k);
     out[n].key[k] = '\0';
@@ -174,8 +172,7 @@ static int read_pairs(const char *line, pair *out, int max) {
       }
       p++;
     } else {
-      for (; *p != '\0' && *p != ' '; p++)
-        v[len++] = *p;
+      for (; *p != '\0' && *p != ' '; p++) v[len++] = *p;
     }
     v[len] = '\0';
     if (*p == ' ') {
@@ -265,8 +262,7 @@ static void check_line(const record *r, const char *line, size_t len) {
   check_number(&pairs[7], r->a.bytes_down, line);
   check_number(&pairs[8], r->a.duration_ms, line);
   check_string(&pairs[9], r->a.end, line);
-  for (i = 0; i < n; i++)
-    free(pairs[i].value);
+  for (i = 0; i < n; i++) free(pairs[i].value);
   free(body);
 }
 

@@ -14,8 +14,7 @@
 
 #include "iocpd.h"
 
-int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
-                  size_t errlen) {
+int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf, size_t errlen) {
   static const char localhost[] = "localhost";
   const char *colon;
   char numeric[32];
@@ -26,10 +25,8 @@ int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf,
   if (iocpd_addr_parse(text, out) == 0) return 1;
   colon = strrchr(text, ':');
   if (colon == NULL || (size_t)(colon - text) != sizeof(localhost) - 1 ||
-      memcmp(text, localhost, sizeof(localhost) - 1) != 0 ||
-      strlen(colon) > 8) {
-    if (errbuf != NULL)
-      snprintf(errbuf, errlen, "name lookups are off in the fuzzer");
+      memcmp(text, localhost, sizeof(localhost) - 1) != 0 || strlen(colon) > 8) {
+    if (errbuf != NULL) snprintf(errbuf, errlen, "name lookups are off in the fuzzer");
     return IOCPD_ENOTFOUND;
   }
   /* The port is checked by parsing it with a numeric address. */

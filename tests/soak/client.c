@@ -134,9 +134,9 @@ static void fail_start(client *cl, uint32_t i, int e, uint64_t now) {
 
 static uint16_t port_for(const client *cl, uint32_t i) {
   switch ((soak_kind)cl->plans[i].kind) {
-  case KIND_SILENT: return cl->p->silent_port;
-  case KIND_FAILOVER: return cl->p->failover_port;
-  default: return cl->p->main_port;
+    case KIND_SILENT: return cl->p->silent_port;
+    case KIND_FAILOVER: return cl->p->failover_port;
+    default: return cl->p->main_port;
   }
 }
 
@@ -367,8 +367,7 @@ static const char *barrier(client *cl, uint64_t deadline) {
 static uint64_t moved(const client *cl, uint64_t *bytes) {
   uint32_t i;
   *bytes = atomic_load(&cl->sh->upstream_verified);
-  for (i = 0; i < cl->total; i++)
-    *bytes += cl->sh->client[i].received;
+  for (i = 0; i < cl->total; i++) *bytes += cl->sh->client[i].received;
   return *bytes + cl->done_relayed + cl->done_silent + atomic_load(&cl->sh->identified);
 }
 

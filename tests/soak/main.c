@@ -65,19 +65,19 @@ static int parse_size(const char *s, uint64_t *out) {
   v = strtoull(s, &end, 10);
   if (errno != 0 || end == s) return -1;
   switch (*end) {
-  case 'k':
-    v <<= 10;
-    end++;
-    break;
-  case 'm':
-    v <<= 20;
-    end++;
-    break;
-  case 'g':
-    v <<= 30;
-    end++;
-    break;
-  default: break;
+    case 'k':
+      v <<= 10;
+      end++;
+      break;
+    case 'm':
+      v <<= 20;
+      end++;
+      break;
+    case 'g':
+      v <<= 30;
+      end++;
+      break;
+    default: break;
   }
   if (*end != '\0') return -1;
   *out = v;
@@ -266,8 +266,7 @@ static void print_plan(const soak_params *p, const soak_plan *plans) {
           "(1 B..%.0f KiB each way); kinds:",
           (unsigned long long)p->seed, p->relayed, p->silent, (double)bytes / (1 << 20),
           (double)p->max_size / 1024);
-  for (k = 0; k < KIND_COUNT; k++)
-    fprintf(stderr, " %s %u", soak_kind_names[k], n[k]);
+  for (k = 0; k < KIND_COUNT; k++) fprintf(stderr, " %s %u", soak_kind_names[k], n[k]);
   fputc('\n', stderr);
 }
 

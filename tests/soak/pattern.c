@@ -65,8 +65,7 @@ void soak_pattern_fill(uint64_t seed, uint64_t off, unsigned char *out, size_t l
       memcpy(out + i, &x, 8); /* the common case: a whole word at once */
       i += 8;
     } else {
-      for (; k < 8 && i < len; k++)
-        out[i++] = (unsigned char)(x >> (8 * k));
+      for (; k < 8 && i < len; k++) out[i++] = (unsigned char)(x >> (8 * k));
     }
     k = 0;
     w++;
@@ -82,8 +81,7 @@ size_t soak_pattern_check(uint64_t seed, uint64_t off, const unsigned char *in, 
     soak_pattern_fill(seed, off + done, want, n);
     if (memcmp(want, in + done, n) != 0) {
       size_t i = 0;
-      while (want[i] == in[done + i])
-        i++;
+      while (want[i] == in[done + i]) i++;
       return done + i;
     }
     done += n;
@@ -99,8 +97,7 @@ static uint64_t next(uint64_t *state) {
 
 static unsigned floor_log2(uint64_t v) {
   unsigned e = 0;
-  while (v >>= 1)
-    e++;
+  while (v >>= 1) e++;
   return e;
 }
 
@@ -128,24 +125,24 @@ static void draw_plan(soak_plan *plan, const soak_params *p) {
   plan->up_size = draw_size(&rng, 0, p->max_size);
   plan->down_size = draw_size(&rng, 0, p->max_size);
   switch ((soak_kind)plan->kind) {
-  case KIND_SLOW_CLIENT:
-  case KIND_SLOW_UPSTREAM: {
-    uint64_t *size = plan->kind == KIND_SLOW_CLIENT ? &plan->down_size : &plan->up_size;
-    *size = draw_size(&rng, slow, p->max_size);
-    plan->slow_after = next(&rng) % (*size / 2 + 1);
-    plan->pause_ms = pause_lo + (uint32_t)(next(&rng) % (p->pause_max_ms - pause_lo + 1));
-    break;
-  }
-  case KIND_CLIENT_RESET:
-  case KIND_UPSTREAM_RESET: {
-    uint64_t *size = plan->kind == KIND_CLIENT_RESET ? &plan->up_size : &plan->down_size;
-    *size = draw_size(&rng, RESET_MIN_OCTAVE, p->max_size);
-    if (*size < 2) *size = 2; /* room for a cut strictly inside */
-    plan->cut = 1 + next(&rng) % (*size - 1);
-    break;
-  }
-  case KIND_SILENT: plan->up_size = plan->down_size = 0; break;
-  default: break;
+    case KIND_SLOW_CLIENT:
+    case KIND_SLOW_UPSTREAM: {
+      uint64_t *size = plan->kind == KIND_SLOW_CLIENT ? &plan->down_size : &plan->up_size;
+      *size = draw_size(&rng, slow, p->max_size);
+      plan->slow_after = next(&rng) % (*size / 2 + 1);
+      plan->pause_ms = pause_lo + (uint32_t)(next(&rng) % (p->pause_max_ms - pause_lo + 1));
+      break;
+    }
+    case KIND_CLIENT_RESET:
+    case KIND_UPSTREAM_RESET: {
+      uint64_t *size = plan->kind == KIND_CLIENT_RESET ? &plan->up_size : &plan->down_size;
+      *size = draw_size(&rng, RESET_MIN_OCTAVE, p->max_size);
+      if (*size < 2) *size = 2; /* room for a cut strictly inside */
+      plan->cut = 1 + next(&rng) % (*size - 1);
+      break;
+    }
+    case KIND_SILENT: plan->up_size = plan->down_size = 0; break;
+    default: break;
   }
 }
 
@@ -156,19 +153,16 @@ static void assign_kinds(soak_plan *plans, const soak_params *p) {
 
   for (k = KIND_FAILOVER; k < KIND_SILENT; k++) {
     uint32_t n = (uint32_t)(((uint64_t)p->relayed * share_per_mille[k] + 500) / 1000);
-    while (n-- > 0 && i < p->relayed)
-      plans[i++].kind = (uint8_t)k;
+    while (n-- > 0 && i < p->relayed) plans[i++].kind = (uint8_t)k;
   }
-  while (i < p->relayed)
-    plans[i++].kind = KIND_NORMAL;
+  while (i < p->relayed) plans[i++].kind = KIND_NORMAL;
   for (i = p->relayed; i > 1; i--) { /* Fisher-Yates */
     uint32_t j = (uint32_t)(next(&rng) % i);
     uint8_t t = plans[i - 1].kind;
     plans[i - 1].kind = plans[j].kind;
     plans[j].kind = t;
   }
-  for (i = p->relayed; i < p->relayed + p->silent; i++)
-    plans[i].kind = KIND_SILENT;
+  for (i = p->relayed; i < p->relayed + p->silent; i++) plans[i].kind = KIND_SILENT;
 }
 
 /* If the random sizes of the clean connections add up to less than
@@ -202,8 +196,6 @@ soak_plan *soak_plans_build(const soak_params *p) {
 void soak_header_make(const soak_plan *plan, uint32_t index, unsigned char out[SOAK_HEADER_LEN]) {
   int k;
   memcpy(out, SOAK_MAGIC, 4);
-  for (k = 0; k < 4; k++)
-    out[4 + k] = (unsigned char)(index >> (8 * k));
-  for (k = 0; k < 8; k++)
-    out[8 + k] = (unsigned char)(plan->seed >> (8 * k));
+  for (k = 0; k < 4; k++) out[4 + k] = (unsigned char)(index >> (8 * k));
+  for (k = 0; k < 8; k++) out[8 + k] = (unsigned char)(plan->seed >> (8 * k));
 }

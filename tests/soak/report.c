@@ -214,14 +214,14 @@ static void judge(const soak_params *p, const soak_plan *pl, const soak_side *c,
   memset(v, 0, sizeof(*v));
   v->latency_s = -1;
   switch ((soak_kind)pl->kind) {
-  case KIND_CLIENT_RESET:
-    judge_reset(p, pl, "client", "upstream", "client-reset", c, u, pl->up_size, v);
-    break;
-  case KIND_UPSTREAM_RESET:
-    judge_reset(p, pl, "upstream", "client", "upstream-reset", u, c, pl->down_size, v);
-    break;
-  case KIND_SILENT: judge_silent(p, c, v); break;
-  default: judge_clean(pl, c, u, v); break;
+    case KIND_CLIENT_RESET:
+      judge_reset(p, pl, "client", "upstream", "client-reset", c, u, pl->up_size, v);
+      break;
+    case KIND_UPSTREAM_RESET:
+      judge_reset(p, pl, "upstream", "client", "upstream-reset", u, c, pl->down_size, v);
+      break;
+    case KIND_SILENT: judge_silent(p, c, v); break;
+    default: judge_clean(pl, c, u, v); break;
   }
 }
 
@@ -352,8 +352,7 @@ int soak_report(const soak_params *p, const soak_plan *plans, const soak_shared 
   int k;
 
   memset(t, 0, sizeof(t));
-  for (k = 0; k < KIND_COUNT; k++)
-    t[k].max_latency_s = -1;
+  for (k = 0; k < KIND_COUNT; k++) t[k].max_latency_s = -1;
   for (i = 0; i < total; i++) {
     const soak_plan *pl = &plans[i];
     verdict v;
@@ -378,8 +377,7 @@ int soak_report(const soak_params *p, const soak_plan *plans, const soak_shared 
           "soak: %.1f MiB verified (%.1f MiB in byte-exact transfers), %.2f s in all, "
           "every relayed connection open at once after %.2f s\n",
           (double)verified / (1 << 20), (double)clean / (1 << 20), duration, held_s);
-  for (i = 0; i < f.shown; i++)
-    fprintf(stderr, "soak: FAIL: %s\n", f.text[i]);
+  for (i = 0; i < f.shown; i++) fprintf(stderr, "soak: FAIL: %s\n", f.text[i]);
   if (f.total > f.shown)
     fprintf(stderr, "soak: ... and %u more failures (at most %d of a kind are listed)\n",
             f.total - f.shown, FAILURES_PER_KIND);

@@ -190,13 +190,13 @@ int soak_stream_pump(soak_stream *s, unsigned char *buf, size_t buf_len, size_t 
 void soak_stream_timer(soak_stream *s, uint64_t now) {
   s->timer_at = 0;
   switch (s->read_mode) {
-  case READ_PAUSED:
-    /* Stopped long enough: now read slowly for as long again. */
-    s->read_mode = READ_SLOW;
-    s->slow_until = now + (uint64_t)s->pause_ms * 1000000u;
-    break;
-  case READ_TICK: s->read_mode = now >= s->slow_until ? READ_FULL : READ_SLOW; break;
-  default: break;
+    case READ_PAUSED:
+      /* Stopped long enough: now read slowly for as long again. */
+      s->read_mode = READ_SLOW;
+      s->slow_until = now + (uint64_t)s->pause_ms * 1000000u;
+      break;
+    case READ_TICK: s->read_mode = now >= s->slow_until ? READ_FULL : READ_SLOW; break;
+    default: break;
   }
 }
 

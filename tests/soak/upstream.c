@@ -147,8 +147,7 @@ static void accept_all(upstream *u) {
 
 static uint64_t get_le(const unsigned char *p, int n) {
   uint64_t v = 0;
-  while (n-- > 0)
-    v = v << 8 | p[n];
+  while (n-- > 0) v = v << 8 | p[n];
   return v;
 }
 
