@@ -1,6 +1,7 @@
 # Installing iocpd as a Windows service: tests/test_install.py drives
-# `iocpd install`, `iocpd uninstall` and the MSI against Wine's service
-# control manager, in a Wine prefix of its own (see the script).
+# `iocpd install` and `iocpd uninstall`, tests/test_install_msi.py the MSI,
+# against Wine's service control manager, each in a Wine prefix of its own
+# (see harness/install.py).
 #
 # Included from tests/CMakeLists.txt; registered only when the tests run
 # under Wine (IOCPD_TEST_PLATFORM=wine), since natively there is no service
@@ -9,8 +10,9 @@
 # builds when wixl (or WiX) is found; without one the test fails and says
 # how to build it.
 #
-#   blackbox.install   RUN_SERIAL: it installs services and listens on
-#                      127.0.0.1:7007, the example config's port
+#   blackbox.install, blackbox.install_msi
+#                      RUN_SERIAL: they install services, and the MSI's
+#                      listens on 127.0.0.1:7007, the example config's port
 #
 # sdtool (tests/sdtool.c), a Windows test helper that reads and sets the
 # owner and DACL of a file, lets the script plant a config with a
@@ -23,7 +25,9 @@ if(IOCPD_TEST_PLATFORM STREQUAL "wine")
   target_link_libraries(sdtool PRIVATE advapi32 shell32)
   get_filename_component(_iocpd_example "${CMAKE_CURRENT_LIST_DIR}/../iocpd.ini.example" ABSOLUTE)
   # The script stops itself at 280 s, after cleaning up.
-  iocpd_blackbox_test(install 300 300 SERIAL
-                      ENV "IOCPD_MSI=${IOCPD_MSI}" "IOCPD_EXAMPLE_CONFIG=${_iocpd_example}"
-                          "IOCPD_SD_TOOL=$<TARGET_FILE:sdtool>")
+  foreach(_area install install_msi)
+    iocpd_blackbox_test(${_area} 300 300 SERIAL
+                        ENV "IOCPD_MSI=${IOCPD_MSI}" "IOCPD_EXAMPLE_CONFIG=${_iocpd_example}"
+                            "IOCPD_SD_TOOL=$<TARGET_FILE:sdtool>")
+  endforeach()
 endif()
