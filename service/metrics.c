@@ -1,6 +1,7 @@
 /* The Prometheus endpoint (see metrics.h): the exposition text, and the
  * HTTP handler that serves it on a small server of its own. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,73 @@ static void sample(text *t, const char *name, const char *listener, const char *
   appendf(t, "\"} %llu\n", (unsigned long long)value);
 }
 
+/* A counter or gauge with samples per listener, read from each listener's
+ * iocpd_listener_stats: one sample per listener, or, with a label key,
+ * one per label value, each from its own field. */
+typedef struct listener_metric {
+  const char *name, *type, *help;
+  const char *key;       /* the second label, NULL for none */
+  const char *values[4]; /* its values, NULL-terminated if fewer */
+  size_t fields[4];      /* the offset of each value's field */
+} listener_metric;
+
+#define FIELD(f) offsetof(iocpd_listener_stats, f)
+
+static const listener_metric listener_families[] = {
+    {"iocpd_connections_active",
+     "gauge",
+     "Accepted connections open now.",
+     NULL,
+     {NULL},
+     {FIELD(active)}},
+    {"iocpd_connections_total",
+     "counter",
+     "Connections accepted and handed to the handler.",
+     NULL,
+     {NULL},
+     {FIELD(accepted)}},
+    {"iocpd_connections_rejected_total",
+     "counter",
+     "Connections reset at accept: denied by allow/deny, or per_ip (max_connections_per_ip "
+     "reached).",
+     "reason",
+     {"denied", "per_ip"},
+     {FIELD(rejected_denied), FIELD(rejected_per_ip)}},
+    {"iocpd_accept_paused_total",
+     "counter",
+     "Times accepting paused because max_connections were open (new clients wait in the "
+     "backlog meanwhile; none is rejected).",
+     NULL,
+     {NULL},
+     {FIELD(paused)}},
+    {"iocpd_descriptors_exhausted_total",
+     "counter",
+     "Operations refused for lack of file descriptors (handles): accept (accepting pauses and "
+     "retries) and, on Linux, pipe (a relay copies instead of splicing).",
+     "operation",
+     {"accept", "pipe"},
+     {FIELD(fd_exhausted_accept), FIELD(fd_exhausted_pipe)}},
+    {"iocpd_bytes_total",
+     "counter",
+     "Bytes moved: in (client to iocpd), out (iocpd to client), up (iocpd to upstream), down "
+     "(upstream to iocpd).",
+     "direction",
+     {"in", "out", "up", "down"},
+     {FIELD(bytes_in), FIELD(bytes_out), FIELD(bytes_up), FIELD(bytes_down)}},
+};
+
+static void listener_family(text *t, const listener_metric *m, const iocpd_listener_stats *st,
+                            size_t n) {
+  size_t i, v;
+  family(t, m->name, m->type, m->help);
+  for (i = 0; i < n; i++) {
+    for (v = 0; v < 4 && (v == 0 || m->values[v] != NULL); v++) {
+      const uint64_t *value = (const uint64_t *)(const void *)((const char *)&st[i] + m->fields[v]);
+      sample(t, m->name, st[i].name, m->key, m->values[v], *value);
+    }
+  }
+}
+
 static void histogram(text *t, const iocpd_listener_stats *st, size_t n) {
   static const char name[] = "iocpd_connection_duration_seconds";
   size_t i, b;
@@ -136,11 +204,10 @@ static void histogram(text *t, const iocpd_listener_stats *st, size_t n) {
 }
 
 char *metrics_render(const metrics_source *src, size_t *len) {
-  static const char *const directions[4] = {"in", "out", "up", "down"};
   text t = {NULL, 0, 0, 0};
   iocpd_listener_stats *st;
   iocpd_connect_failures *fail;
-  size_t n, nf, room, i, d;
+  size_t n, nf, room, i;
 
   /* The listeners are fixed for the server's life; failure counters may
    * appear between the two calls, so ask for some more room and take
@@ -165,44 +232,8 @@ char *metrics_render(const metrics_source *src, size_t *len) {
   appendf(&t, "iocpd_start_time_seconds %llu.%03u\n", (unsigned long long)(src->start_ms / 1000),
           (unsigned)(src->start_ms % 1000));
 
-  family(&t, "iocpd_connections_active", "gauge", "Accepted connections open now.");
-  for (i = 0; i < n; i++)
-    sample(&t, "iocpd_connections_active", st[i].name, NULL, NULL, st[i].active);
-  family(&t, "iocpd_connections_total", "counter",
-         "Connections accepted and handed to the handler.");
-  for (i = 0; i < n; i++)
-    sample(&t, "iocpd_connections_total", st[i].name, NULL, NULL, st[i].accepted);
-  family(&t, "iocpd_connections_rejected_total", "counter",
-         "Connections reset at accept: denied by allow/deny, or per_ip "
-         "(max_connections_per_ip reached).");
-  for (i = 0; i < n; i++) {
-    sample(&t, "iocpd_connections_rejected_total", st[i].name, "reason", "denied",
-           st[i].rejected_denied);
-    sample(&t, "iocpd_connections_rejected_total", st[i].name, "reason", "per_ip",
-           st[i].rejected_per_ip);
-  }
-  family(&t, "iocpd_accept_paused_total", "counter",
-         "Times accepting paused because max_connections were open (new clients "
-         "wait in the backlog meanwhile; none is rejected).");
-  for (i = 0; i < n; i++)
-    sample(&t, "iocpd_accept_paused_total", st[i].name, NULL, NULL, st[i].paused);
-  family(&t, "iocpd_descriptors_exhausted_total", "counter",
-         "Operations refused for lack of file descriptors (handles): accept (accepting "
-         "pauses and retries) and, on Linux, pipe (a relay copies instead of splicing).");
-  for (i = 0; i < n; i++) {
-    sample(&t, "iocpd_descriptors_exhausted_total", st[i].name, "operation", "accept",
-           st[i].fd_exhausted_accept);
-    sample(&t, "iocpd_descriptors_exhausted_total", st[i].name, "operation", "pipe",
-           st[i].fd_exhausted_pipe);
-  }
-  family(&t, "iocpd_bytes_total", "counter",
-         "Bytes moved: in (client to iocpd), out (iocpd to client), up (iocpd to "
-         "upstream), down (upstream to iocpd).");
-  for (i = 0; i < n; i++) {
-    const uint64_t bytes[4] = {st[i].bytes_in, st[i].bytes_out, st[i].bytes_up, st[i].bytes_down};
-    for (d = 0; d < 4; d++)
-      sample(&t, "iocpd_bytes_total", st[i].name, "direction", directions[d], bytes[d]);
-  }
+  for (i = 0; i < sizeof(listener_families) / sizeof(listener_families[0]); i++)
+    listener_family(&t, &listener_families[i], st, n);
   family(&t, "iocpd_upstream_connect_failures_total", "counter",
          "Failed connection attempts to an upstream (refused, unreachable, timed out).");
   for (i = 0; i < nf; i++) {
