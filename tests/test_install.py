@@ -30,26 +30,9 @@ manager: `iocpd install` and `iocpd uninstall` (the MSI: test_install_msi.py).
                          trusted, --account LocalService) creates logs\\ for
                          the service SID and LocalService
 
-Wine only: natively the script exits 77 (skipped). It makes its own Wine
-prefix with tests/wine/prefix.sh, with WINEDLLPATH pointing at the inih shim
-next to iocpd.exe before the prefix's services.exe starts, since every
-service process inherits the environment of services.exe; the prefix, and
-with it every Wine process of the run, is removed at the end, after the
-services are uninstalled in finally blocks.
-
-Wine does not check accounts: NT SERVICE\\<name> and LocalService are stored
-as given, and every service runs as the Wine user. Wine 8 does not store file
-security either: it maps a DACL onto the Unix mode bits (Everyone's write
-right becomes the "other" write bit, ACEs for other SIDs are dropped) and
-builds the descriptor it returns from the mode, always owned by the Wine
-user. So where sdtool finds that a DACL does not read back as set, owner and
-DACL are checked by what survives that mapping (nobody but SYSTEM,
-Administrators and the owner may write), and the logs folder's ACE for the
-service SID by what `iocpd install` says it applied; on a system that stores
-ACLs they are compared exactly. It has no Event Log
-message rendering, no service SID, no failure-actions flag, no delayed
-start; its sc.exe prints errors only on its debug channel (err+sc), so a
-missing service is recognised by "failed to open service 1060" there.
+Wine only: natively the script exits 77 (skipped). How the install tests
+run under Wine, and what Wine does not do that they work around (its
+accounts, file security, Event Log, sc.exe), is in harness/install.py.
 
 Environment: IOCPD_BIN, IOCPD_WRAPPER, IOCPD_PLATFORM (harness/env.py);
 IOCPD_MSI, the MSI that the `msi` target built; IOCPD_EXAMPLE_CONFIG,
@@ -60,17 +43,9 @@ import sys
 
 sys.dont_write_bytecode = True
 
-import hashlib
 import os
 import re
-import shlex
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import time
-import struct
 import unittest
 
 import harness as t

@@ -3,8 +3,26 @@ their private Wine prefix, running Windows programs in it (sc, reg,
 msiexec, iocpd.exe) with a retry when Wine fails to launch one, service
 states, the registry, file security read and set through tests/sdtool.c
 (SDDL, the service SID, what Wine 8 keeps of a DACL), a planted config,
-and clean removal. Wine only; see test_install.py for why things are
-checked the way they are."""
+and clean removal. Wine only.
+
+Each test script makes its own Wine prefix with tests/wine/prefix.sh, with
+WINEDLLPATH pointing at the inih shim next to iocpd.exe before the prefix's
+services.exe starts, since every service process inherits the environment
+of services.exe; the prefix, and with it every Wine process of the run, is
+removed at the end, after the services are uninstalled in finally blocks.
+
+Wine does not check accounts: NT SERVICE\\<name> and LocalService are stored
+as given, and every service runs as the Wine user. Wine 8 does not store file
+security either: it maps a DACL onto the Unix mode bits (Everyone's write
+right becomes the "other" write bit, ACEs for other SIDs are dropped) and
+builds the descriptor it returns from the mode, always owned by the Wine
+user. So where sdtool finds that a DACL does not read back as set, owner and
+DACL are checked by what survives that mapping (nobody but SYSTEM,
+Administrators and the owner may write), and the logs folder's ACE for the
+service SID by what `iocpd install` says it applied; on a system that stores
+ACLs they are compared exactly. Wine has no Event Log message rendering,
+no service SID, no failure-actions flag, no delayed start; its sc.exe prints errors only on its debug channel (err+sc), so a
+missing service is recognised by "failed to open service 1060" there."""
 
 import hashlib
 import os
