@@ -5,16 +5,15 @@ import sys
 
 sys.dont_write_bytecode = True
 
-import hashlib
 import os
 import re
 import signal
 import socket
-import threading
 import time
 import unittest
 
 import harness as t
+from harness.streams import PacedEchoClient
 
 CLIENTS = 10
 # Each client sends its bytes in CHUNK pieces with a pause after each, so
@@ -24,59 +23,6 @@ CHUNK = 64 << 10
 PAUSE = t.pick(0.02, 0.08)
 # How soon after SIGINT the listener must refuse new connections.
 REFUSE_WITHIN = t.pick(2.0, 5.0)
-
-
-class SlowClient:
-    """Sends BYTES_PER_CLIENT random bytes slowly on one thread and reads the
-    echo on another; then half-closes and reads to EOF."""
-
-    def __init__(self, port):
-        self.sock = t.connect(port, timeout=t.pick(20, 60))
-        self.payload = os.urandom(BYTES_PER_CLIENT)
-        self.sent = 0
-        self.received = 0
-        self.recv_hash = hashlib.sha256()
-        self.error = None
-        self.eof = False
-        self._send = threading.Thread(target=self._sender, daemon=True)
-        self._recv = threading.Thread(target=self._receiver, daemon=True)
-
-    def start(self):
-        self._send.start()
-        self._recv.start()
-
-    def _sender(self):
-        try:
-            view = memoryview(self.payload)
-            while self.sent < len(view):
-                n = min(CHUNK, len(view) - self.sent)
-                self.sock.sendall(view[self.sent:self.sent + n])
-                self.sent += n
-                time.sleep(PAUSE)
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError as e:
-            self.error = self.error or ("send", e)
-
-    def _receiver(self):
-        try:
-            while True:
-                data = self.sock.recv(262144)
-                if not data:
-                    self.eof = True
-                    return
-                self.received += len(data)
-                self.recv_hash.update(data)
-        except OSError as e:
-            self.error = self.error or ("recv", e)
-
-    def join(self, timeout):
-        deadline = time.monotonic() + timeout
-        for th in (self._send, self._recv):
-            th.join(max(0.0, deadline - time.monotonic()))
-        return not (self._send.is_alive() or self._recv.is_alive())
-
-    def close(self):
-        self.sock.close()
 
 
 class DrainTest(unittest.TestCase):
@@ -94,7 +40,8 @@ class DrainTest(unittest.TestCase):
         clients = []
         try:
             for _ in range(CLIENTS):
-                clients.append(SlowClient(port))
+                clients.append(PacedEchoClient(t.connect(port, timeout=t.pick(20, 60)),
+                                               os.urandom(BYTES_PER_CLIENT), CHUNK, PAUSE))
             for c in clients:
                 c.start()
             # Stop once every client is well under way, before any is done.
@@ -136,9 +83,7 @@ class DrainTest(unittest.TestCase):
                 self.assertIsNone(c.error, "client %d: %r" % (i, c.error))
                 self.assertTrue(c.eof)
                 self.assertEqual(c.received, BYTES_PER_CLIENT, "client %d length" % i)
-                self.assertEqual(c.recv_hash.hexdigest(),
-                                 hashlib.sha256(c.payload).hexdigest(),
-                                 "client %d got different bytes back" % i)
+                self.assertTrue(c.intact(), "client %d got different bytes back" % i)
 
             rc = d.wait(t.pick(10, 30))
             self.assertEqual(rc, 0, d.stderr())
@@ -154,7 +99,7 @@ class DrainTest(unittest.TestCase):
             self.assertLess(int(m.group(3)), 15000, err)
         finally:
             for c in clients:
-                c.close()
+                c.sock.close()
             d.kill()
 
     def test_idle_client_is_aborted_at_drain_timeout(self):

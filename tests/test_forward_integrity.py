@@ -274,7 +274,10 @@ class ForwardIntegrityTest(unittest.TestCase):
             % (STOP_CLIENTS, STOP_BYTES // KiB, STOP_CLIENTS))
         echo = sc.add(us.EchoUpstream())
         d, ports = sc.start([fwd("stop", [echo.addr])], service={"drain_timeout": "20s"})
-        clients = [_SlowClient(sc, ports["stop"], i) for i in range(STOP_CLIENTS)]
+        clients = [streams.PacedEchoClient(sc.connect(ports["stop"], timeout=t.pick(20, 60)),
+                                           os.urandom(STOP_BYTES), STOP_CHUNK, STOP_PAUSE,
+                                           spawn=sc.task, name="slow-%d" % i)
+                   for i in range(STOP_CLIENTS)]
         for c in clients:
             c.start()
         deadline = time.monotonic() + t.pick(10, 30)
@@ -286,14 +289,13 @@ class ForwardIntegrityTest(unittest.TestCase):
                         "a transfer finished before the stop: test too fast")
         d.expect_exit = True
         d.interrupt()
-        for c in clients:
-            self.assertTrue(c.join(t.pick(30, 90)), "client %d still transferring" % c.index)
-        for c in clients:
-            self.assertIsNone(c.error, "client %d" % c.index)
-            self.assertTrue(c.eof, "client %d: no EOF" % c.index)
-            self.assertEqual(c.received, STOP_BYTES, "client %d length" % c.index)
-            self.assertEqual(c.recv_hash.hexdigest(), hashlib.sha256(c.payload).hexdigest(),
-                             "client %d got different bytes back" % c.index)
+        for i, c in enumerate(clients):
+            self.assertTrue(c.join(t.pick(30, 90)), "client %d still transferring" % i)
+        for i, c in enumerate(clients):
+            self.assertIsNone(c.error, "client %d" % i)
+            self.assertTrue(c.eof, "client %d: no EOF" % i)
+            self.assertEqual(c.received, STOP_BYTES, "client %d length" % i)
+            self.assertTrue(c.intact(), "client %d got different bytes back" % i)
         rc = d.wait(t.pick(10, 30))
         self.assertEqual(rc, 0, d.stderr())
         err = d.stderr()
@@ -355,55 +357,6 @@ class _EchoClient:
             return
         self.received += len(data)
         self.recv_hash.update(data)
-
-
-class _SlowClient:
-    """Sends STOP_BYTES in STOP_CHUNK pieces with a pause after each (one
-    thread) and reads the echo (another), then half-closes."""
-
-    def __init__(self, sc, port, index):
-        self.index = index
-        self.sc = sc
-        self.sock = sc.connect(port, timeout=t.pick(20, 60))
-        self.payload = os.urandom(STOP_BYTES)
-        self.sent = self.received = 0
-        self.recv_hash = hashlib.sha256()
-        self.error = None
-        self.eof = False
-        self.tasks = []
-
-    def start(self):
-        self.tasks = [self.sc.task(self._sender, "slow-send-%d" % self.index),
-                      self.sc.task(self._receiver, "slow-recv-%d" % self.index)]
-
-    def _sender(self):
-        try:
-            view = memoryview(self.payload)
-            while self.sent < len(view):
-                n = min(STOP_CHUNK, len(view) - self.sent)
-                self.sock.sendall(view[self.sent:self.sent + n])
-                self.sent += n
-                time.sleep(STOP_PAUSE)
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError as e:
-            self.error = self.error or ("send", e)
-
-    def _receiver(self):
-        try:
-            while True:
-                data = self.sock.recv(262144)
-                if not data:
-                    self.eof = True
-                    return
-                self.received += len(data)
-                self.recv_hash.update(data)
-        except OSError as e:
-            self.error = self.error or ("recv", e)
-
-    def join(self, timeout):
-        deadline = time.monotonic() + timeout
-        return all(tk.join(max(0.0, deadline - time.monotonic())) for tk in self.tasks)
-
 
 if __name__ == "__main__":
     require_forward()

@@ -9,6 +9,8 @@ import random
 import socket
 import time
 
+from .scope import Task
+
 
 class StreamSource:
     """size bytes from a seeded generator, handed out in chunks of random
@@ -85,3 +87,60 @@ def recv_stream(sock, result, deadline, bufsize=262144):
         result.error = e
     result.ended_at = time.monotonic()
 
+
+
+class PacedEchoClient:
+    """Sends payload on sock in chunk-sized pieces with a pause after each,
+    then half-closes, on one thread, and reads what comes back to EOF on
+    another, hashing it: a transfer that lasts long enough for something
+    (a stop request, a drain) to land in the middle. spawn(fn, name)
+    starts a thread and returns an object with join(timeout) -> bool
+    (harness.scope.Task, or a Scope's task() to have it reported)."""
+
+    def __init__(self, sock, payload, chunk, pause, spawn=Task, name="paced"):
+        self.sock, self.payload = sock, payload
+        self.chunk, self.pause = chunk, pause
+        self.spawn, self.name = spawn, name
+        self.sent = self.received = 0
+        self.recv_hash = hashlib.sha256()
+        self.error = None
+        self.eof = False
+        self.tasks = []
+
+    def start(self):
+        self.tasks = [self.spawn(self._sender, self.name + "-send"),
+                      self.spawn(self._receiver, self.name + "-recv")]
+
+    def _sender(self):
+        try:
+            view = memoryview(self.payload)
+            while self.sent < len(view):
+                n = min(self.chunk, len(view) - self.sent)
+                self.sock.sendall(view[self.sent:self.sent + n])
+                self.sent += n
+                time.sleep(self.pause)
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            self.error = self.error or ("send", e)
+
+    def _receiver(self):
+        try:
+            while True:
+                data = self.sock.recv(262144)
+                if not data:
+                    self.eof = True
+                    return
+                self.received += len(data)
+                self.recv_hash.update(data)
+        except OSError as e:
+            self.error = self.error or ("recv", e)
+
+    def join(self, timeout):
+        """True if both threads ended within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        return all([tk.join(max(0.0, deadline - time.monotonic())) for tk in self.tasks])
+
+    def intact(self):
+        """True if every byte sent came back, in order."""
+        return (self.received == len(self.payload)
+                and self.recv_hash.hexdigest() == hashlib.sha256(self.payload).hexdigest())
