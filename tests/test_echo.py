@@ -6,15 +6,14 @@ import sys
 
 sys.dont_write_bytecode = True
 
-import hashlib
 import os
 import random
-import selectors
 import socket
 import struct
 import time
 
 import harness as t
+from harness.streams import echo_concurrently
 
 # Many concurrent clients, each sending this many bytes. Under Wine there are
 # fewer, smaller ones: each round trip is far slower and each socket costs
@@ -26,63 +25,6 @@ SEQUENTIAL = t.pick(1000, 100)
 TRANSFER_TIMEOUT = t.pick(60, 200)
 
 SEED = int(os.environ.get("IOCPD_TEST_SEED", "0")) or random.randrange(1, 1 << 30)
-
-
-class Client:
-    """One non-blocking client of the concurrent test. Its bytes come from
-    its own seeded generator in chunks of random size (1 .. MAX_WRITE); what
-    was sent and what came back are hashed as they go."""
-
-    def __init__(self, index, sock):
-        self.index = index
-        self.sock = sock
-        self.rng = random.Random(SEED * 1000003 + index)
-        self.to_generate = BYTES_PER_CLIENT
-        self.chunk = memoryview(b"")
-        self.sent = 0
-        self.received = 0
-        self.sent_hash = hashlib.sha256()
-        self.recv_hash = hashlib.sha256()
-        self.shut = False
-        self.eof = False
-        self.error = None
-
-    def want_write(self):
-        return not self.shut
-
-    def on_writable(self):
-        if not len(self.chunk):
-            if self.to_generate == 0:
-                # Everything is out: half-close, the server must still send
-                # back what is in flight, then its own FIN.
-                self.sock.shutdown(socket.SHUT_WR)
-                self.shut = True
-                return
-            n = min(self.to_generate, self.rng.randint(1, MAX_WRITE))
-            self.to_generate -= n
-            self.chunk = memoryview(self.rng.randbytes(n))
-        try:
-            n = self.sock.send(self.chunk)
-        except BlockingIOError:
-            return
-        self.sent_hash.update(self.chunk[:n])
-        self.sent += n
-        self.chunk = self.chunk[n:]
-
-    def on_readable(self):
-        try:
-            data = self.sock.recv(262144)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self.error = e
-            self.eof = True
-            return
-        if not data:
-            self.eof = True
-            return
-        self.received += len(data)
-        self.recv_hash.update(data)
 
 
 class EchoTest(t.EchoListenerTest):
@@ -129,50 +71,20 @@ class EchoTest(t.EchoListenerTest):
             self.assertEqual(t.recv_until_eof(s), b"still here")
 
     def test_many_concurrent_clients(self):
-        sel = selectors.DefaultSelector()
-        clients = []
+        # Connect one after another with blocking connects so that a small
+        # accept backlog delays clients instead of dropping them.
+        socks = []
         try:
-            # Connect one after another with blocking connects so that a
-            # small accept backlog delays clients instead of dropping them.
-            for i in range(CLIENTS):
-                s = t.connect(self.port)
-                s.setblocking(False)
-                c = Client(i, s)
-                clients.append(c)
-                sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
-            open_count = len(clients)
-            deadline = time.monotonic() + TRANSFER_TIMEOUT
-            while open_count:
-                if time.monotonic() > deadline:
-                    stuck = [c for c in clients if not c.eof]
-                    self.fail("%d of %d clients unfinished after %g s, e.g. "
-                              "client %d sent %d received %d" % (
-                                  len(stuck), CLIENTS, TRANSFER_TIMEOUT,
-                                  stuck[0].index, stuck[0].sent, stuck[0].received))
-                for key, events in sel.select(timeout=1.0):
-                    c = key.data
-                    if events & selectors.EVENT_READ:
-                        c.on_readable()
-                    if events & selectors.EVENT_WRITE and c.want_write():
-                        c.on_writable()
-                    if c.eof:
-                        sel.unregister(c.sock)
-                        c.sock.close()
-                        open_count -= 1
-                    elif not c.want_write():
-                        sel.modify(c.sock, selectors.EVENT_READ, c)
+            for _ in range(CLIENTS):
+                socks.append(t.connect(self.port))
+            clients = echo_concurrently(socks, BYTES_PER_CLIENT, MAX_WRITE, SEED,
+                                        TRANSFER_TIMEOUT)
         finally:
-            for c in clients:
-                c.sock.close()
-            sel.close()
-
-        for c in clients:
-            self.assertIsNone(c.error, "client %d (seed %d): %r" % (c.index, SEED, c.error))
-            self.assertEqual(c.sent, BYTES_PER_CLIENT)
-            self.assertEqual(c.received, c.sent, "client %d (seed %d) length" % (c.index, SEED))
-            self.assertEqual(c.recv_hash.hexdigest(), c.sent_hash.hexdigest(),
-                             "client %d (seed %d) got different bytes back" % (c.index, SEED))
-
+            for s in socks:
+                s.close()
+        problems = [p for p in (c.problem(BYTES_PER_CLIENT) for c in clients) if p]
+        self.assertEqual(problems, [], "%d of %d clients (seed %d), within %g s" % (
+            len(problems), CLIENTS, SEED, TRANSFER_TIMEOUT))
 
 if __name__ == "__main__":
     sys.stderr.write("test_echo: seed %d (set IOCPD_TEST_SEED to repeat)\n" % SEED)

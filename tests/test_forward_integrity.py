@@ -32,11 +32,7 @@ import sys
 
 sys.dont_write_bytecode = True
 
-import hashlib
 import os
-import random
-import selectors
-import socket
 import threading
 import time
 import unittest
@@ -134,42 +130,12 @@ class ForwardIntegrityTest(unittest.TestCase):
             % (CONCURRENT, CONCURRENT_BYTES // KiB, CONCURRENT_MAX_WRITE // KiB))
         up = sc.add(us.EchoUpstream(max_conns=CONCURRENT + 10))
         d, ports = sc.start([fwd("many", [up.addr])], service={"log_level": "info"})
-        sel = selectors.DefaultSelector()
-        clients = []
-        try:
-            for i in range(CONCURRENT):
-                s = sc.connect(ports["many"])
-                s.setblocking(False)
-                c = _EchoClient(i, s)
-                clients.append(c)
-                sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
-            open_count = len(clients)
-            deadline = time.monotonic() + sc.limit - 5
-            while open_count:
-                if time.monotonic() > deadline:
-                    stuck = [c for c in clients if not c.ended]
-                    self.fail("%d of %d clients unfinished, e.g. client %d sent %d "
-                              "received %d" % (len(stuck), CONCURRENT, stuck[0].index,
-                                               stuck[0].sent, stuck[0].received))
-                for key, events in sel.select(timeout=0.5):
-                    c = key.data
-                    if events & selectors.EVENT_READ:
-                        c.on_readable()
-                    if events & selectors.EVENT_WRITE and not c.shut:
-                        c.on_writable()
-                    if c.ended:
-                        sel.unregister(c.sock)
-                        open_count -= 1
-                    elif c.shut:
-                        sel.modify(c.sock, selectors.EVENT_READ, c)
-        finally:
-            sel.close()
-        for c in clients:
-            self.assertIsNone(c.error, "client %d (seed %d)" % (c.index, SEED))
-            self.assertEqual(c.sent, CONCURRENT_BYTES)
-            self.assertEqual(c.received, c.sent, "client %d length" % c.index)
-            self.assertEqual(c.recv_hash.hexdigest(), c.sent_hash.hexdigest(),
-                             "client %d (seed %d) got different bytes back" % (c.index, SEED))
+        socks = [sc.connect(ports["many"]) for _ in range(CONCURRENT)]
+        clients = streams.echo_concurrently(socks, CONCURRENT_BYTES, CONCURRENT_MAX_WRITE, SEED,
+                                            sc.limit - 5)
+        problems = [p for p in (c.problem(CONCURRENT_BYTES) for c in clients) if p]
+        self.assertEqual(problems, [], "%d of %d clients (seed %d)" % (
+            len(problems), CONCURRENT, SEED))
         self.assertEqual(up.count(), CONCURRENT, "upstream connections")
         for s in sc.sockets:
             s.close()
@@ -303,60 +269,6 @@ class ForwardIntegrityTest(unittest.TestCase):
         self.assertRegex(err, t.log_rx("info", "stopped"))
         self.assertEqual(echo.count(), STOP_CLIENTS)
 
-
-# ---------------------------------------------------------------------------
-# Clients
-
-
-class _EchoClient:
-    """A non-blocking client of the concurrent test: seeded random bytes in
-    random chunk sizes, half-close after the last, hashes both ways."""
-
-    def __init__(self, index, sock):
-        self.index = index
-        self.sock = sock
-        self.rng = random.Random(SEED * 1000003 + index)
-        self.left = CONCURRENT_BYTES
-        self.chunk = memoryview(b"")
-        self.sent = self.received = 0
-        self.sent_hash = hashlib.sha256()
-        self.recv_hash = hashlib.sha256()
-        self.shut = self.ended = False
-        self.error = None
-
-    def on_writable(self):
-        if not len(self.chunk):
-            if self.left == 0:
-                self.sock.shutdown(socket.SHUT_WR)
-                self.shut = True
-                return
-            n = min(self.left, self.rng.randint(1, CONCURRENT_MAX_WRITE))
-            self.left -= n
-            self.chunk = memoryview(self.rng.randbytes(n))
-        try:
-            n = self.sock.send(self.chunk)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self.error, self.ended, self.shut = e, True, True
-            return
-        self.sent_hash.update(self.chunk[:n])
-        self.sent += n
-        self.chunk = self.chunk[n:]
-
-    def on_readable(self):
-        try:
-            data = self.sock.recv(262144)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            self.error, self.ended = e, True
-            return
-        if not data:
-            self.ended = True
-            return
-        self.received += len(data)
-        self.recv_hash.update(data)
 
 if __name__ == "__main__":
     require_forward()

@@ -6,6 +6,7 @@ instead of holding the bytes.
 
 import hashlib
 import random
+import selectors
 import socket
 import time
 
@@ -144,3 +145,102 @@ class PacedEchoClient:
         """True if every byte sent came back, in order."""
         return (self.received == len(self.payload)
                 and self.recv_hash.hexdigest() == hashlib.sha256(self.payload).hexdigest())
+
+
+class SeededEchoClient:
+    """One non-blocking client of a concurrent echo test: size bytes from
+    its own seeded generator, in writes of random length (1 .. max_write),
+    a half-close after the last; what was sent and what came back are
+    hashed as they go. Driven by echo_concurrently()."""
+
+    def __init__(self, index, sock, size, max_write, seed):
+        self.index, self.sock = index, sock
+        self.rng = random.Random(seed * 1000003 + index)
+        self.left, self.max_write = size, max_write
+        self.chunk = memoryview(b"")
+        self.sent = self.received = 0
+        self.sent_hash = hashlib.sha256()
+        self.recv_hash = hashlib.sha256()
+        self.shut = self.ended = False
+        self.error = None
+
+    def on_writable(self):
+        if not len(self.chunk):
+            if self.left == 0:
+                # Everything is out: half-close; the server must still send
+                # back what is in flight, then its own FIN.
+                self.sock.shutdown(socket.SHUT_WR)
+                self.shut = True
+                return
+            n = min(self.left, self.rng.randint(1, self.max_write))
+            self.left -= n
+            self.chunk = memoryview(self.rng.randbytes(n))
+        try:
+            n = self.sock.send(self.chunk)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self.error, self.ended, self.shut = e, True, True
+            return
+        self.sent_hash.update(self.chunk[:n])
+        self.sent += n
+        self.chunk = self.chunk[n:]
+
+    def on_readable(self):
+        try:
+            data = self.sock.recv(262144)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self.error, self.ended = e, True
+            return
+        if not data:
+            self.ended = True
+            return
+        self.received += len(data)
+        self.recv_hash.update(data)
+
+    def problem(self, size):
+        """None if the client sent size bytes and got exactly them back,
+        in order, then EOF; else what went wrong."""
+        if self.error is not None:
+            return "client %d: %r" % (self.index, self.error)
+        if not self.ended:
+            return "client %d unfinished: sent %d, received %d" % (
+                self.index, self.sent, self.received)
+        if self.sent != size or self.received != self.sent:
+            return "client %d: sent %d of %d, received %d" % (
+                self.index, self.sent, size, self.received)
+        if self.recv_hash.digest() != self.sent_hash.digest():
+            return "client %d got different bytes back" % self.index
+        return None
+
+
+def echo_concurrently(socks, size, max_write, seed, timeout):
+    """Runs one SeededEchoClient per connected socket at once, on one
+    thread, until every one has read EOF or timeout seconds have passed;
+    returns the clients (each one's problem(size) says how it did). The
+    sockets are left open."""
+    clients = [SeededEchoClient(i, s, size, max_write, seed) for i, s in enumerate(socks)]
+    sel = selectors.DefaultSelector()
+    try:
+        for c in clients:
+            c.sock.setblocking(False)
+            sel.register(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+        open_count = len(clients)
+        deadline = time.monotonic() + timeout
+        while open_count and time.monotonic() < deadline:
+            for key, events in sel.select(timeout=0.5):
+                c = key.data
+                if events & selectors.EVENT_READ:
+                    c.on_readable()
+                if events & selectors.EVENT_WRITE and not c.shut:
+                    c.on_writable()
+                if c.ended:
+                    sel.unregister(c.sock)
+                    open_count -= 1
+                elif c.shut:
+                    sel.modify(c.sock, selectors.EVENT_READ, c)
+    finally:
+        sel.close()
+    return clients
