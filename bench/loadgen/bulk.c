@@ -14,17 +14,11 @@
 static void run_bulk(void) {
   struct epoll_event ev[MAX_EVENTS];
   uint64_t deadline, now, eof_deadline = 0;
-  unsigned i, up, open;
+  unsigned i, open;
   int sending = 1;
   size_t chunk = opt.size;
 
-  up = connect_all(opt.conns, 0);
-  if (up < opt.conns) {
-    fprintf(stderr, "loadgen: only %u of %u connections came up\n", up, opt.conns);
-    return;
-  }
-  t_begin = t_measure = now = now_ns();
-  deadline = now + (uint64_t)(opt.duration * 1e9);
+  if (connect_and_start(0, &now, &deadline) != 0) return;
   for (i = 0; i < opt.conns; i++) watch(&conns[i], EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
   open = opt.conns;
   while (open > 0) {

@@ -203,3 +203,17 @@ unsigned connect_all(unsigned n, int probe) {
   }
   return ok;
 }
+
+int connect_and_start(double warmup, uint64_t *warm_end, uint64_t *deadline) {
+  unsigned up = connect_all(opt.conns, 0);
+  uint64_t now;
+  if (up < opt.conns) {
+    fprintf(stderr, "loadgen: only %u of %u connections came up\n", up, opt.conns);
+    return -1;
+  }
+  now = now_ns();
+  t_begin = t_measure = now;
+  *warm_end = now + (uint64_t)(warmup * 1e9);
+  *deadline = *warm_end + (uint64_t)(opt.duration * 1e9);
+  return 0;
+}

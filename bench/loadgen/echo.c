@@ -22,18 +22,11 @@ static void reset_stats(uint64_t now) {
 static void run_echo(void) {
   struct epoll_event ev[MAX_EVENTS];
   uint64_t deadline, warm_end, now;
-  unsigned i, up, active;
+  unsigned i, active;
   int warm = opt.warmup > 0;
 
-  up = connect_all(opt.conns, 0);
-  if (up < opt.conns) {
-    fprintf(stderr, "loadgen: only %u of %u connections came up\n", up, opt.conns);
-    return;
-  }
-  now = now_ns();
-  t_begin = t_measure = now;
-  warm_end = now + (uint64_t)(opt.warmup * 1e9);
-  deadline = warm_end + (uint64_t)(opt.duration * 1e9);
+  if (connect_and_start(opt.warmup, &warm_end, &deadline) != 0) return;
+  now = t_begin;
   for (i = 0; i < opt.conns; i++) {
     conn *c = &conns[i];
     begin_message(c);

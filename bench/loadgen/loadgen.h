@@ -200,4 +200,10 @@ void begin_message(conn *c);
  * once and each does one small echo; otherwise they just connect. */
 unsigned connect_all(unsigned n, int probe);
 
+/* Connects all opt.conns connections and starts the clock: t_begin and
+ * t_measure are now, *warm_end is warmup seconds later and *deadline
+ * opt.duration after that. Returns -1, having said so, if not every
+ * connection came up. */
+int connect_and_start(double warmup, uint64_t *warm_end, uint64_t *deadline);
+
 #endif
