@@ -52,17 +52,25 @@ SC_HANDLE install_open_scm(DWORD access) {
   return scm;
 }
 
+/* The registry path of event source name under HKLM (malloc'ed), or NULL
+ * when out of memory. */
+static wchar_t *eventsource_key_path(const wchar_t *name) {
+  size_t len = wcslen(INSTALL_EVENTLOG_KEY) + wcslen(name) + 1;
+  wchar_t *path = malloc(len * sizeof(*path));
+  if (path == NULL) return NULL;
+  wcscpy(path, INSTALL_EVENTLOG_KEY);
+  wcscat(path, name);
+  return path;
+}
+
 DWORD install_eventsource_register(const wchar_t *name, const wchar_t *message_file) {
   wchar_t *path;
   HKEY key;
   DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE | EVENTLOG_INFORMATION_TYPE;
   LSTATUS st;
-  size_t len = wcslen(INSTALL_EVENTLOG_KEY) + wcslen(name) + 1;
 
-  path = malloc(len * sizeof(*path));
+  path = eventsource_key_path(name);
   if (path == NULL) return ERROR_NOT_ENOUGH_MEMORY;
-  wcscpy(path, INSTALL_EVENTLOG_KEY);
-  wcscat(path, name);
   st = RegCreateKeyExW(HKEY_LOCAL_MACHINE, path, 0, NULL, REG_OPTION_NON_VOLATILE, KEY_SET_VALUE,
                        NULL, &key, NULL);
   free(path);
@@ -81,12 +89,9 @@ DWORD install_eventsource_register(const wchar_t *name, const wchar_t *message_f
 DWORD install_eventsource_remove(const wchar_t *name) {
   wchar_t *path;
   LSTATUS st;
-  size_t len = wcslen(INSTALL_EVENTLOG_KEY) + wcslen(name) + 1;
 
-  path = malloc(len * sizeof(*path));
+  path = eventsource_key_path(name);
   if (path == NULL) return ERROR_NOT_ENOUGH_MEMORY;
-  wcscpy(path, INSTALL_EVENTLOG_KEY);
-  wcscat(path, name);
   /* The source's key has values only, no subkeys: RegDeleteKeyW does. */
   st = RegDeleteKeyW(HKEY_LOCAL_MACHINE, path);
   free(path);
