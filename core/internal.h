@@ -459,7 +459,11 @@ void iocpd__listener_close(iocpd__listener *l);
 /* Starts accepting again on a listener paused at a limit (owner worker).
  * Backends take new reservations with iocpd__admit_reserve as they go. */
 void iocpd__listener_resume(iocpd__listener *l);
-/* Writes a description of an OS error code into buf. */
+/* Writes a description of an OS error code into buf, in UTF-8. */
 void iocpd__os_strerror(long os_error, char *buf, size_t len);
+/* Resolves host (UTF-8) into at most max IPv4/IPv6 addresses, ports left
+ * 0, and returns how many (0: the name has none) or an IOCPD_E* code with
+ * the resolver's reason in errbuf (may be NULL). The backend is started. */
+int iocpd__os_lookup(const char *host, iocpd_addr *out, size_t max, char *errbuf, size_t errlen);
 
 #endif /* IOCPD_INTERNAL_H */

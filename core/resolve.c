@@ -1,7 +1,7 @@
 /*
  * iocpd_resolve: "host:port" text to addresses. Numeric forms go through
- * iocpd_addr_parse; names through getaddrinfo, which Winsock and BSD
- * sockets share (net.h picks the header). And iocpd_addr_is_local, which
+ * iocpd_addr_parse; names through the backend's resolver call
+ * (iocpd__os_lookup: getaddrinfo, or GetAddrInfoW for UTF-8 names). And iocpd_addr_is_local, which
  * the config check for relay loops asks.
  */
 #include <stdio.h>
@@ -14,9 +14,7 @@
 /* Every IPv4/IPv6 address of host, with port set. */
 static int lookup(const char *host, uint16_t port, iocpd_addr *out, size_t max, char *errbuf,
                   size_t errlen) {
-  struct addrinfo hints, *list = NULL, *ai;
-  size_t n = 0;
-  int rc;
+  int n, i;
 
   /* Config loading runs before any server exists, so on Windows Winsock
    * may not be started yet; the backend's init nests with the engine's. */
@@ -24,26 +22,14 @@ static int lookup(const char *host, uint16_t port, iocpd_addr *out, size_t max, 
     if (errbuf != NULL) snprintf(errbuf, errlen, "cannot start the socket library");
     return IOCPD_EIO;
   }
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  rc = getaddrinfo(host, NULL, &hints, &list);
-  if (rc != 0) {
-    if (errbuf != NULL) snprintf(errbuf, errlen, "%s", gai_strerror(rc));
-    iocpd__backend_cleanup();
-    return rc == EAI_MEMORY ? IOCPD_ENOMEM : IOCPD_ENOTFOUND;
-  }
-  for (ai = list; ai != NULL && n < max; ai = ai->ai_next) {
-    if (iocpd__sockaddr_to(ai->ai_addr, &out[n]) == 0) out[n++].port = port;
-  }
-  freeaddrinfo(list);
+  n = iocpd__os_lookup(host, out, max, errbuf, errlen);
   iocpd__backend_cleanup();
   if (n == 0) {
     if (errbuf != NULL) snprintf(errbuf, errlen, "no IPv4 or IPv6 address");
     return IOCPD_ENOTFOUND;
   }
-  return (int)n;
+  for (i = 0; i < n; i++) out[i].port = port;
+  return n;
 }
 
 int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf, size_t errlen) {

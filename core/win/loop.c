@@ -61,21 +61,38 @@ int iocpd__translate_win(DWORD e) {
 }
 
 void iocpd__os_strerror(long os_error, char *buf, size_t len) {
-  DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
-                           (DWORD)os_error, 0, buf, (DWORD)len, NULL);
+  /* The W form, converted to UTF-8: the system's text is in its own
+   * language, which the ANSI code page may not hold, and every log line
+   * is UTF-8. */
+  wchar_t text[256];
+  char utf8[sizeof(text) / sizeof(text[0]) * 3 + 24]; /* 3 bytes a UTF-16 unit at most */
+  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                           (DWORD)os_error, 0, text, sizeof(text) / sizeof(text[0]), NULL);
+  int bytes = 0;
+  size_t keep;
+  if (len == 0) return;
   /* System messages end in ".\r\n" (Wine's in ". "); a log line wants
    * none of that. */
-  while (n > 0 &&
-         (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == '.' || buf[n - 1] == ' ')) {
-    buf[--n] = '\0';
+  while (n > 0 && (text[n - 1] == L'\n' || text[n - 1] == L'\r' || text[n - 1] == L'.' ||
+                   text[n - 1] == L' ')) {
+    n--;
   }
-  if (n == 0)
+  if (n > 0) {
+    bytes = WideCharToMultiByte(CP_UTF8, 0, text, (int)n, utf8, (int)sizeof(utf8) - 24, NULL, NULL);
+  }
+  if (bytes <= 0) {
     snprintf(buf, len, "Windows error %ld", os_error);
-  else if (len > 0) {
-    char code[24];
-    snprintf(code, sizeof(code), " (%ld)", os_error);
-    if (strlen(buf) + strlen(code) < len) strcat(buf, code);
+    return;
   }
+  snprintf(utf8 + bytes, 24, " (%ld)", os_error);
+  /* Cut to fit, never inside a character. */
+  keep = strlen(utf8);
+  if (keep >= len) {
+    keep = len - 1;
+    while (keep > 0 && ((unsigned char)utf8[keep] & 0xC0) == 0x80) keep--;
+  }
+  memcpy(buf, utf8, keep);
+  buf[keep] = '\0';
 }
 
 DWORD iocpd__op_error(SOCKET s, iocpd__op *op) {
