@@ -174,17 +174,19 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
 
 /* The keys that only a forward listener takes, and the one it needs. */
 static void check_forward_keys(loader *ld, listener_rec *rec) {
-  /* A problem while storing the text was counted as out of memory. */
+  /* upstream first: it is checked on its own below. A problem while
+   * storing a text was counted as out of memory. */
+  static const key_id forward_only[] = {KEY_UPSTREAM, KEY_CONNECT_TIMEOUT, KEY_MAX_FAILS,
+                                        KEY_FAIL_TIMEOUT};
   int have_upstream = rec->keys.line[KEY_UPSTREAM] > 0 && rec->keys.text[KEY_UPSTREAM] != NULL;
-  int have_connect =
-      rec->keys.line[KEY_CONNECT_TIMEOUT] > 0 && rec->keys.text[KEY_CONNECT_TIMEOUT] != NULL;
+  size_t i;
 
   if (rec->keys.ok[KEY_HANDLER] && rec->out.handler == IOCPD_HANDLER_ECHO) {
-    if (rec->keys.line[KEY_UPSTREAM] > 0)
-      add_problem(ld, rec->keys.line[KEY_UPSTREAM], "upstream: only valid with handler = forward");
-    if (rec->keys.line[KEY_CONNECT_TIMEOUT] > 0)
-      add_problem(ld, rec->keys.line[KEY_CONNECT_TIMEOUT],
-                  "connect_timeout: only valid with handler = forward");
+    for (i = 0; i < sizeof(forward_only) / sizeof(forward_only[0]); i++) {
+      key_id k = forward_only[i];
+      if (rec->keys.line[k] > 0)
+        add_problem(ld, rec->keys.line[k], "%s: only valid with handler = forward", key_name(k));
+    }
     return;
   }
   /* A forward listener, or one whose handler is missing or misspelt (that
@@ -196,7 +198,11 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
                 "missing key 'upstream' in [%s%s] (required by handler = "
                 "forward)",
                 LISTENER_PREFIX, rec->out.name);
-  if (have_connect) keys_apply(ld, &rec->keys, &rec->out, KEY_CONNECT_TIMEOUT);
+  for (i = 1; i < sizeof(forward_only) / sizeof(forward_only[0]); i++) {
+    key_id k = forward_only[i];
+    if (rec->keys.line[k] > 0 && rec->keys.text[k] != NULL)
+      keys_apply(ld, &rec->keys, &rec->out, k);
+  }
 }
 
 /* Relay loops through other listeners: a forward listener whose upstream

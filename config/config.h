@@ -35,6 +35,8 @@ typedef struct iocpd_config_listener {
   iocpd_addr *upstreams;
   size_t upstream_count;
   uint64_t connect_timeout_ms; /* forward only; default 5 s */
+  unsigned max_fails;          /* forward only; default 3, 0 = never down */
+  uint64_t fail_timeout_ms;    /* forward only; default 10 s */
   uint64_t idle_timeout_ms;    /* echo and forward; default 10 min */
   uint64_t buffer_size;        /* echo and forward; default 64 KiB */
   /* protection */

@@ -272,9 +272,10 @@ void iocpd__admit_forget(iocpd_conn *c) {
   iocpd__listener *l = c->listener;
   iocpd_server *s = c->worker->server;
   uint64_t mask = 0;
+  int marked_down;
 
   iocpd_mutex_lock(s->lock);
-  iocpd__count_closed(c);
+  marked_down = iocpd__count_closed(c);
   s->open_all--;
   if (!c->outbound) {
     s->open_accepted--;
@@ -288,6 +289,7 @@ void iocpd__admit_forget(iocpd_conn *c) {
   }
   iocpd_cond_broadcast(s->changed);
   iocpd_mutex_unlock(s->lock);
+  if (marked_down) iocpd__health_log_down(l, &c->peer);
   post_resumes(s, mask);
 }
 

@@ -38,11 +38,14 @@ typedef struct relay {
   const iocpd_forward_options *opt;
   relay_side side[2];
   size_t first;    /* upstream index of the first attempt */
+  size_t cursor;   /* steps taken through the attempt order (next_upstream) */
   size_t attempts; /* upstreams tried so far */
   int connected;
+  size_t tried[MAX_REPORTED]; /* the upstream of each attempt, for the log */
   int errors[MAX_REPORTED];   /* the outcome of each attempt, for the log */
   iocpd_access_record record; /* filled as each side closes, then reported */
   size_t buf_size;            /* of side[].buf, for the worker's cache */
+  unsigned char skipped[];    /* per step of the first round: passed over as down */
 } relay;
 
 static relay *relay_of(iocpd_conn *conn) { return iocpd_conn_get_data(conn); }
@@ -118,7 +121,7 @@ static void warn_unreachable(relay *r) {
 
   line[0] = '\0';
   for (i = 0; i < n && used < sizeof(line); i++) {
-    const iocpd_addr *up = &r->opt->upstreams[(r->first + i) % r->opt->upstream_count];
+    const iocpd_addr *up = &r->opt->upstreams[r->tried[i]];
     int w = snprintf(line + used, sizeof(line) - used, "%s%s (%s)", i > 0 ? ", " : "",
                      iocpd_addr_format(up, addr), iocpd_strerror(r->errors[i]));
     if (w < 0) break;
@@ -131,6 +134,26 @@ static void warn_unreachable(relay *r) {
                          iocpd_addr_format(iocpd_conn_peer_addr(c), client), line);
 }
 
+/* The upstream to try next, as an index, or opt->upstream_count when
+ * every one has been tried. The order is round robin from r->first, in
+ * two rounds: first each upstream not marked down (the engine's passive
+ * health), then the ones the first round passed over, so that a client is
+ * never refused for our own bookkeeping while an upstream might answer. */
+static size_t next_upstream(relay *r) {
+  size_t n = r->opt->upstream_count;
+  while (r->cursor < 2 * n) {
+    size_t step = r->cursor++;
+    size_t i = (r->first + step % n) % n;
+    if (step < n) {
+      if (!iocpd_conn_upstream_down(r->side[CLIENT].conn, &r->opt->upstreams[i])) return i;
+      r->skipped[step] = 1;
+    } else if (r->skipped[step - n]) {
+      return i;
+    }
+  }
+  return n;
+}
+
 /* Starts the next connection attempt. Returns 0 if one is under way, or a
  * negative code once every upstream has been tried (after logging), or at
  * once, quietly, when the client is already on its way out (closed or
@@ -138,12 +161,15 @@ static void warn_unreachable(relay *r) {
 static int connect_next(relay *r) {
   const iocpd_forward_options *opt = r->opt;
   iocpd_conn *client = r->side[CLIENT].conn;
+  size_t u;
 
-  while (r->attempts < opt->upstream_count) {
+  while ((u = next_upstream(r)) < opt->upstream_count) {
     size_t i = r->attempts++;
-    const iocpd_addr *to = &opt->upstreams[(r->first + i) % opt->upstream_count];
+    const iocpd_addr *to = &opt->upstreams[u];
     iocpd_conn *up;
-    int rc = iocpd_connect(client, to, &upstream_handler, r, &up);
+    int rc;
+    if (i < MAX_REPORTED) r->tried[i] = u;
+    rc = iocpd_connect(client, to, &upstream_handler, r, &up);
     if (rc == IOCPD_ECLOSED) return rc;
     if (rc == 0) {
       r->side[UPSTREAM].conn = up;
@@ -166,7 +192,7 @@ static int client_accept(iocpd_conn *client) {
   relay *r;
 
   if (opt == NULL || opt->upstream_count == 0) return IOCPD_EINVAL;
-  r = calloc(1, sizeof(*r));
+  r = calloc(1, sizeof(*r) + opt->upstream_count);
   if (r == NULL) return IOCPD_ENOMEM;
   r->opt = opt;
   r->side[CLIENT].conn = client;

@@ -141,6 +141,15 @@ typedef struct iocpd__ip_count {
   size_t count;
 } iocpd__ip_count;
 
+/* One address a listener's connections connect to, and how its attempts
+ * went (health.c). */
+typedef struct iocpd__upstream_health {
+  iocpd_addr addr;
+  uint32_t fails_in_row; /* failed attempts since the last success */
+  int down;              /* marked down, not yet succeeded since */
+  uint64_t down_until;   /* iocpd_now_ms until which it is skipped */
+} iocpd__upstream_health;
+
 struct iocpd__listener {
   iocpd_server *server;
   char *name;
@@ -172,6 +181,12 @@ struct iocpd__listener {
   /* Handler warnings by message format (see log.c). */
   const char *handler_log_format[IOCPD__HANDLER_LOG_FORMATS];
   iocpd__log_limit handler_log[IOCPD__HANDLER_LOG_FORMATS];
+  /* Passive health of the addresses its connections connect to
+   * (health.c): under the server lock. */
+  uint32_t max_fails;       /* 0 = never mark down */
+  uint32_t fail_timeout_ms; /* how long a down address is skipped */
+  iocpd__upstream_health *health;
+  size_t health_count, health_cap;
   iocpd_listener_stats stats; /* under the server lock, except bytes */
   volatile int64_t turns;     /* iocpd_conn_listener_turn; atomic */
   /* Bytes in, out, up, down: updated on every read and write by the
@@ -408,10 +423,19 @@ void iocpd__count_bytes(iocpd_conn *c, int incoming, size_t n);
 /* Stamps a new connection's start times. */
 void iocpd__conn_started(iocpd_conn *c);
 /* Counts a closed connection (duration histogram, failed connects).
- * Server lock held. */
-void iocpd__count_closed(iocpd_conn *c);
+ * Server lock held. Returns 1 if the failed connect marked its address
+ * down (see iocpd__health_failed). */
+int iocpd__count_closed(iocpd_conn *c);
 /* Counts an outbound connect that failed before a connection existed. */
 void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to);
+/* Passive health (health.c). A failed attempt (server lock held) returns
+ * 1 if it marked the address down; the caller logs it with
+ * iocpd__health_log_down once the lock is released. A success takes the
+ * lock itself and logs a return to service. */
+int iocpd__health_failed(iocpd__listener *l, const iocpd_addr *to);
+void iocpd__health_log_down(iocpd__listener *l, const iocpd_addr *to);
+void iocpd__health_succeeded(iocpd__listener *l, const iocpd_addr *to);
+void iocpd__health_free(iocpd__listener *l);
 /* Counts an accept (pipe = 0) or a splice pipe (pipe = 1) that the OS
  * refused for lack of descriptors. */
 void iocpd__count_fd_exhausted(iocpd__listener *l, int pipe);

@@ -108,6 +108,7 @@ static void server_free(iocpd_server *s) {
     for (i = 0; i < s->listener_count; i++) {
       iocpd__listener_close(&s->listeners[i]);
       iocpd__admit_free(&s->listeners[i]);
+      iocpd__health_free(&s->listeners[i]);
       free(s->listeners[i].name);
     }
     free(s->listeners);
@@ -161,6 +162,8 @@ nomem:
 static int copy_rules(iocpd__listener *l, const iocpd_listener_options *o) {
   l->max_conns = o->max_connections;
   l->max_per_ip = o->max_connections_per_ip;
+  l->max_fails = o->max_fails;
+  l->fail_timeout_ms = o->fail_timeout_ms != 0 ? o->fail_timeout_ms : IOCPD_DEFAULT_FAIL_TIMEOUT_MS;
   if (o->allow_count > 0) {
     l->allow = malloc(o->allow_count * sizeof(*l->allow));
     if (l->allow == NULL) return IOCPD_ENOMEM;

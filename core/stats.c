@@ -93,17 +93,23 @@ void iocpd__count_fd_exhausted(iocpd__listener *l, int pipe) {
 }
 
 void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to) {
+  int down;
   iocpd_mutex_lock(l->server->lock);
   count_failure(l->server, l, to);
+  down = iocpd__health_failed(l, to);
   iocpd_mutex_unlock(l->server->lock);
+  if (down) iocpd__health_log_down(l, to);
 }
 
-void iocpd__count_closed(iocpd_conn *c) {
+int iocpd__count_closed(iocpd_conn *c) {
   iocpd__listener *l = c->listener;
   if (c->outbound) {
     /* An outbound connection that never got established is a failed
      * attempt, whether refused, unreachable or given up (timeout). */
-    if (!c->established) count_failure(l->server, l, &c->peer);
+    if (!c->established) {
+      count_failure(l->server, l, &c->peer);
+      return iocpd__health_failed(l, &c->peer);
+    }
   } else {
     uint64_t ms = iocpd_now_ms() - c->start_mono_ms;
     size_t b = 0;
@@ -111,6 +117,7 @@ void iocpd__count_closed(iocpd_conn *c) {
     l->stats.duration_buckets[b]++;
     l->stats.duration_sum_ms += ms;
   }
+  return 0;
 }
 
 void iocpd__stats_free(iocpd_server *s) {

@@ -394,7 +394,16 @@ typedef struct iocpd_listener_options {
   size_t allow_count;
   const iocpd_cidr *deny; /* checked before allow; matches are reset */
   size_t deny_count;
+  /* Passive health of the addresses this listener's connections connect
+   * to (iocpd_connect): one that fails max_fails attempts in a row is
+   * marked down for fail_timeout_ms (iocpd_conn_upstream_down), then may
+   * be tried again; one success marks it up. 0 = never marked down. A
+   * failed attempt is what iocpd_server_connect_failures counts. */
+  uint32_t max_fails;
+  uint32_t fail_timeout_ms; /* 0 = IOCPD_DEFAULT_FAIL_TIMEOUT_MS */
 } iocpd_listener_options;
+
+#define IOCPD_DEFAULT_FAIL_TIMEOUT_MS 10000
 
 typedef struct iocpd_server_options {
   unsigned workers;                        /* worker threads; 0 = one per CPU (at most 64) */
@@ -490,6 +499,20 @@ typedef struct iocpd_connect_failures {
 /* Fills out with up to max (listener, upstream) failure counters and
  * returns how many exist. Any thread. */
 size_t iocpd_server_connect_failures(iocpd_server *server, iocpd_connect_failures *out, size_t max);
+
+/* 1 if the listener of conn has marked upstream down (max_fails failed
+ * attempts in a row, the last less than fail_timeout_ms ago), else 0. A
+ * handler choosing among upstreams skips those first, and still tries
+ * them when nothing else is left. The change of state is logged: a
+ * warning when an address goes down, info when it is up again. Any
+ * thread. */
+int iocpd_conn_upstream_down(const iocpd_conn *conn, const iocpd_addr *upstream);
+
+/* 0 while the listener named `listener` has upstream marked down (also
+ * past fail_timeout_ms, until an attempt succeeds), 1 otherwise (also
+ * for an address never tried). For monitoring; any thread. */
+int iocpd_server_upstream_up(iocpd_server *server, const char *listener,
+                             const iocpd_addr *upstream);
 
 /* Fills out[i] for the first max listeners (in options order) and returns
  * the number of listeners. Any thread. */

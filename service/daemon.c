@@ -60,6 +60,8 @@ static void fill_listeners(daemon_state *d, iocpd_listener_options *out) {
       d->forward[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
       d->forward[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
       out[i].handler_arg = &d->forward[i];
+      out[i].max_fails = l->max_fails;
+      out[i].fail_timeout_ms = clamp_ms(l->fail_timeout_ms);
     } else {
       d->echo[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
       d->echo[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
@@ -92,6 +94,7 @@ static int start_metrics(daemon_state *d, uint64_t start_ms) {
   char addr[IOCPD_ADDR_STRLEN];
   if (!c->metrics_enabled) return 0;
   source.server = d->server;
+  source.config = c;
   source.access_log = d->access_log;
   source.start_ms = start_ms;
   if (metrics_start(&c->metrics_listen, &source, c->log_level, &d->metrics, &err) != 0) {

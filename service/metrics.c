@@ -175,6 +175,25 @@ static void listener_family(text *t, const listener_metric *m, const iocpd_liste
   }
 }
 
+/* Every upstream address of every forward listener, up (1) or marked
+ * down by passive health (0). */
+static void upstream_up(text *t, const metrics_source *src) {
+  static const char name[] = "iocpd_upstream_up";
+  size_t i, u;
+  family(t, name, "gauge",
+         "1 if the upstream is in service, 0 while it is marked down (max_fails failed connects in "
+         "a row, until a connect succeeds).");
+  if (src->config == NULL) return;
+  for (i = 0; i < src->config->listener_count; i++) {
+    const iocpd_config_listener *l = &src->config->listeners[i];
+    for (u = 0; u < l->upstream_count; u++) {
+      char addr[IOCPD_ADDR_STRLEN];
+      sample(t, name, l->name, "upstream", iocpd_addr_format(&l->upstreams[u], addr),
+             (uint64_t)iocpd_server_upstream_up(src->server, l->name, &l->upstreams[u]));
+    }
+  }
+}
+
 static void histogram(text *t, const iocpd_listener_stats *st, size_t n) {
   static const char name[] = "iocpd_connection_duration_seconds";
   size_t i, b;
@@ -241,6 +260,7 @@ char *metrics_render(const metrics_source *src, size_t *len) {
     sample(&t, "iocpd_upstream_connect_failures_total", fail[i].listener, "upstream",
            iocpd_addr_format(&fail[i].upstream, addr), fail[i].count);
   }
+  upstream_up(&t, src);
   histogram(&t, st, n);
   family(&t, "iocpd_access_log_dropped_total", "counter",
          "Access log lines lost: the queue was full, or writing failed.");

@@ -25,13 +25,15 @@
 #include <stdint.h>
 
 #include "access_log.h"
+#include "config.h"
 #include "iocpd.h"
 
 /* What the metrics describe. Everything must outlive the metrics server. */
 typedef struct metrics_source {
-  iocpd_server *server;   /* the main server */
-  access_log *access_log; /* for its drop counter; NULL when off */
-  uint64_t start_ms;      /* when the daemon started, UTC ms since 1970 */
+  iocpd_server *server;       /* the main server */
+  const iocpd_config *config; /* its config: the upstreams of iocpd_upstream_up */
+  access_log *access_log;     /* for its drop counter; NULL when off */
+  uint64_t start_ms;          /* when the daemon started, UTC ms since 1970 */
 } metrics_source;
 
 typedef struct metrics_server metrics_server;

@@ -16,9 +16,8 @@
   "workers, drain_timeout, log_level, max_connections, access_log, "                               \
   "access_log_max_size, access_log_keep or metrics_listen"
 #define LISTENER_KEYS                                                                              \
-  "listen, handler, upstream, connect_timeout, idle_timeout, buffer_size, "                        \
-  "max_connections, max_connections_per_ip, allow, deny or "                                       \
-  "handshake_timeout"
+  "listen, handler, upstream, connect_timeout, max_fails, fail_timeout, idle_timeout, "            \
+  "buffer_size, max_connections, max_connections_per_ip, allow, deny or handshake_timeout"
 
 /* The scratch directory the test writes its files to. */
 extern const char *dir;

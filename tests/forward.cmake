@@ -17,6 +17,9 @@
 #                               windows of about 1 s, so it runs alone
 #   blackbox.forward_failover   connect failures (refused, blackhole) and
 #                               round robin; timing windows, so it runs alone
+#   blackbox.forward_health     passive health: max_fails, fail_timeout,
+#                               iocpd_upstream_up; timing windows, so it runs
+#                               alone
 #   blackbox.forward_config     check-config on forward-specific mistakes
 #   blackbox.forward_ipv6       relaying between 127.0.0.1 and ::1; skipped
 #                               (exit 77) on a machine without ::1
@@ -26,5 +29,6 @@
 iocpd_blackbox_test(forward_integrity 120 400 SERIAL LABELS forward)
 iocpd_blackbox_test(forward_close 80 300 SERIAL LABELS forward)
 iocpd_blackbox_test(forward_failover 80 260 SERIAL LABELS forward)
+iocpd_blackbox_test(forward_health 80 260 SERIAL LABELS forward)
 iocpd_blackbox_test(forward_config 60 300 SERIAL LABELS forward)
 iocpd_blackbox_test(forward_ipv6 60 180 LABELS forward)

@@ -70,6 +70,8 @@ static void test_forward_values(void) {
         (unsigned long long)l->connect_timeout_ms);
   check(l->idle_timeout_ms == 600000, "forward: idle %llu", (unsigned long long)l->idle_timeout_ms);
   check(l->buffer_size == 65536, "forward: buffer %llu", (unsigned long long)l->buffer_size);
+  check(l->max_fails == 3 && l->fail_timeout_ms == 10000, "forward: max_fails %u, fail %llu",
+        l->max_fails, (unsigned long long)l->fail_timeout_ms);
   iocpd_config_free(c);
 
   /* Every key set; lower bounds on one listener, upper ones on the other.
@@ -80,6 +82,8 @@ static void test_forward_values(void) {
                 "handler = forward\n"
                 "upstream = 127.0.0.1:7008\n"
                 "connect_timeout = 1ms\n"
+                "max_fails = 0\n"
+                "fail_timeout = 1ms\n"
                 "idle_timeout = 0\n"
                 "buffer_size = 1k\n"
                 "[listener:high]\n"
@@ -87,6 +91,8 @@ static void test_forward_values(void) {
                 "handler = forward\n"
                 "upstream = [::1]:7008\n"
                 "connect_timeout = 1h\n"
+                "max_fails = 1000\n"
+                "fail_timeout = 1h\n"
                 "idle_timeout = 24h\n"
                 "buffer_size = 16m\n"
                 "[listener:echo]\n"
@@ -106,6 +112,11 @@ static void test_forward_values(void) {
     check(lo->connect_timeout_ms == 1 && lo->idle_timeout_ms == 0 && lo->buffer_size == 1024,
           "forward-keys: low values %llu %llu %llu", (unsigned long long)lo->connect_timeout_ms,
           (unsigned long long)lo->idle_timeout_ms, (unsigned long long)lo->buffer_size);
+    check(lo->max_fails == 0 && lo->fail_timeout_ms == 1, "forward-keys: low health %u %llu",
+          lo->max_fails, (unsigned long long)lo->fail_timeout_ms);
+    check(hi->max_fails == 1000 && hi->fail_timeout_ms == 3600000,
+          "forward-keys: high health %u %llu", hi->max_fails,
+          (unsigned long long)hi->fail_timeout_ms);
     check(hi->upstream_count == 1 && addr_is(&hi->upstreams[0], "[::1]:7008"),
           "forward-keys: high upstream");
     check(hi->connect_timeout_ms == 3600000 && hi->idle_timeout_ms == 86400000 &&
@@ -208,7 +219,18 @@ static void test_forward_problems(void) {
                              "listen = 127.0.0.1:7009\n"                                    /* 46 */
                              "handler = forward\n"                                          /* 47 */
                              "upstream =\n"                                                 /* 48 */
-                             "Upstream = 10.0.0.1:80\n";                                    /* 49 */
+                             "Upstream = 10.0.0.1:80\n"                                     /* 49 */
+                             "[listener:k]\n"                                               /* 50 */
+                             "listen = 127.0.0.1:7010\n"                                    /* 51 */
+                             "handler = forward\n"                                          /* 52 */
+                             "upstream = 10.0.0.1:80\n"                                     /* 53 */
+                             "max_fails = 1001\n"                                           /* 54 */
+                             "fail_timeout = 0\n"                                           /* 55 */
+                             "[listener:l]\n"                                               /* 56 */
+                             "listen = 127.0.0.1:7011\n"                                    /* 57 */
+                             "handler = echo\n"                                             /* 58 */
+                             "max_fails = 3\n"                                              /* 59 */
+                             "fail_timeout = 61m\n";                                        /* 60 */
   static const char *const expected[] = {
       ":3: upstream: port '80x' is not a number (in '10.0.0.1:80x')",
       ":3: upstream: port 0 out of range 1-65535 (in '10.0.0.1:0')",
@@ -251,6 +273,10 @@ static void test_forward_problems(void) {
       ":48: upstream: value is empty (expected host:port, a.b.c.d:port or "
       "[ipv6]:port)",
       ":49: unknown key 'Upstream' in [listener:j] (expected " LISTENER_KEYS ")",
+      ":54: max_fails: invalid value '1001' (expected a number from 0 to 1000)",
+      ":55: fail_timeout: '0' must be more than 0",
+      ":59: max_fails: only valid with handler = forward",
+      ":60: fail_timeout: only valid with handler = forward",
       NULL};
   load_text("forward-many.ini", text, expected);
 }

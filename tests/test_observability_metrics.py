@@ -120,6 +120,9 @@ class MetricsTest(unittest.TestCase):
         for u in (dead_a, dead_b):
             self.assertEqual(value(values, "iocpd_upstream_connect_failures_total",
                                    listener="dead", upstream=u.addr), n_dead, u.addr)
+            # n_dead failures in a row, under the default max_fails of 3.
+            self.assertEqual(value(values, "iocpd_upstream_up", listener="dead",
+                                   upstream=u.addr), 1, u.addr)
         self.assertEqual(value(values, "iocpd_accept_paused_total", listener="echo"), 0)
         self.assertEqual(value(values, "iocpd_access_log_dropped_total"), 0)
 
@@ -140,6 +143,7 @@ class MetricsTest(unittest.TestCase):
                  "iocpd_connections_active": "gauge", "iocpd_connections": "counter",
                  "iocpd_connections_rejected": "counter", "iocpd_accept_paused": "counter",
                  "iocpd_bytes": "counter", "iocpd_upstream_connect_failures": "counter",
+                 "iocpd_upstream_up": "gauge",
                  "iocpd_connection_duration_seconds": "histogram",
                  "iocpd_access_log_dropped": "counter"}
         for name, kind in types.items():

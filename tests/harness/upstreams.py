@@ -64,10 +64,12 @@ class Conn:
 class Upstream:
     """A listening socket on loopback and an accept thread; serve(conn) runs
     on a new thread per connection. At most max_conns connections are
-    served; later ones are closed at once (and counted in `rejected`)."""
+    served; later ones are closed at once (and counted in `rejected`).
+    port 0 picks a free port; a given one (say a ClosedPort's, once closed)
+    brings a refusing address to life."""
 
     def __init__(self, family=socket.AF_INET, backlog=128, rcvbuf=None,
-                 max_conns=256):
+                 max_conns=256, port=0):
         self.family = family
         self.max_conns = max_conns
         self.rejected = 0
@@ -82,7 +84,7 @@ class Upstream:
                 # Set before listen(): accepted sockets inherit it, and a
                 # fixed size turns off the kernel's receive autotuning.
                 self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            self.listener.bind((loopback(family), 0))
+            self.listener.bind((loopback(family), port))
             self.listener.listen(backlog)
             self.listener.settimeout(_POLL)
         except BaseException:
