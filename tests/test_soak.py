@@ -9,7 +9,8 @@ process and an upstream process on loopback. This script
   1. starts the tool, which binds its upstream and a port that refuses;
   2. starts iocpd (the harness's start on fresh ports) with three forward
      listeners, buffer_size 64k: `main`, `failover` (its first upstream is
-     the refusing port) and `silent` (handshake_timeout), and /metrics;
+     the refusing port; max_fails = 0, so it is never skipped) and
+     `silent` (handshake_timeout), and /metrics;
   3. takes the baselines after start-up and one warm-up scrape: open
      descriptors (Linux: /proc/PID/fd), the iocpd_process_open_handles
      gauge (handles on Windows), VmRSS;
@@ -268,7 +269,10 @@ def config(ports, upstream, refused):
              "log_level = info", "drain_timeout = 10s", ""]
     listeners = [
         ("main", [upstream], {}),
-        ("failover", [refused, upstream], {"connect_timeout": "5s"}),
+        # max_fails = 0: every other connection must fail over past the
+        # refusing port; passive health would skip it after 3 failures
+        # (tests/test_forward_health.py tests that).
+        ("failover", [refused, upstream], {"connect_timeout": "5s", "max_fails": "0"}),
         ("silent", [upstream], {"handshake_timeout": "%dms" % HANDSHAKE_MS}),
     ]
     for name, ups, keys in listeners:
