@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "iocpd.h"
+#include "internal.h"
 
 static int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -186,6 +186,10 @@ static void format_ipv6(const uint8_t ip[16], char *buf, size_t size) {
     used += (size_t)snprintf(buf + used, size - used, "%s%x",
                              (i > 0 && i != best + best_len) ? ":" : "", groups[i]);
   }
+}
+
+int iocpd__addr_equal(const iocpd_addr *a, const iocpd_addr *b) {
+  return a->family == b->family && a->port == b->port && memcmp(a->ip, b->ip, 16) == 0;
 }
 
 char *iocpd_addr_format(const iocpd_addr *addr, char *buf) {

@@ -13,15 +13,11 @@
 
 #include "internal.h"
 
-static int same_addr(const iocpd_addr *a, const iocpd_addr *b) {
-  return a->family == b->family && a->port == b->port && memcmp(a->ip, b->ip, 16) == 0;
-}
-
 /* The record of `to`, or NULL. Server lock held. */
 static iocpd__upstream_health *find(iocpd__listener *l, const iocpd_addr *to) {
   size_t i;
   for (i = 0; i < l->health_count; i++) {
-    if (same_addr(&l->health[i].addr, to)) return &l->health[i];
+    if (iocpd__addr_equal(&l->health[i].addr, to)) return &l->health[i];
   }
   return NULL;
 }

@@ -432,6 +432,8 @@ void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to);
  * 1 if it marked the address down; the caller logs it with
  * iocpd__health_log_down once the lock is released. A success takes the
  * lock itself and logs a return to service. */
+/* 1 if a and b are the same address and port. */
+int iocpd__addr_equal(const iocpd_addr *a, const iocpd_addr *b);
 int iocpd__health_failed(iocpd__listener *l, const iocpd_addr *to);
 void iocpd__health_log_down(iocpd__listener *l, const iocpd_addr *to);
 void iocpd__health_succeeded(iocpd__listener *l, const iocpd_addr *to);

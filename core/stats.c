@@ -63,8 +63,7 @@ static void count_failure(iocpd_server *s, iocpd__listener *l, const iocpd_addr 
   size_t i;
   for (i = 0; i < s->failure_count; i++) {
     iocpd_connect_failures *f = &s->failures[i];
-    if (f->listener == l->name && f->upstream.family == to->family &&
-        f->upstream.port == to->port && memcmp(f->upstream.ip, to->ip, 16) == 0) {
+    if (f->listener == l->name && iocpd__addr_equal(&f->upstream, to)) {
       f->count++;
       return;
     }
