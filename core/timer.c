@@ -68,8 +68,11 @@ int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
     iocpd__timer_remove(c);
     return 0;
   }
-  /* A connection made before its worker's first pass has no clock yet. */
-  want = (w->now_ms != 0 ? w->now_ms : iocpd_now_ms()) + ms;
+  /* The clock now, not the pass's cached one: a timer armed late in a
+   * long pass (many connections, a slow build) would otherwise fire up
+   * to that pass's length early, e.g. close a silent client before its
+   * handshake_timeout. One clock read costs tens of nanoseconds. */
+  want = iocpd_now_ms() + ms;
   c->timer_want = want;
   if (c->timer_slot != 0) {
     if (want < c->timer_due) {
@@ -162,7 +165,7 @@ static void retry_listeners(iocpd__worker *w, uint64_t now) {
   if (w->retry_at == 0 || now < w->retry_at) return;
   w->retry_at = 0;
   for (i = 0; i < s->listener_count; i++) {
-    iocpd__listener *l = &s->listeners[i];
+    iocpd__listener *l = s->listeners[i];
     if (l->worker != w || !l->retry) continue;
     l->retry = 0;
     if (l->open) iocpd__listener_resume(l);
@@ -171,10 +174,11 @@ static void retry_listeners(iocpd__worker *w, uint64_t now) {
 
 int iocpd__timers_timeout(iocpd__worker *w) {
   uint64_t now, first;
-  if (w->timer_count == 0 && w->retry_at == 0) return -1;
+  if (w->timer_count == 0 && w->retry_at == 0 && w->drain_at == 0) return -1;
   now = iocpd_now_ms();
   first = w->timer_count > 0 ? due(w, 0) : UINT64_MAX;
   if (w->retry_at != 0 && w->retry_at < first) first = w->retry_at;
+  if (w->drain_at != 0 && w->drain_at < first) first = w->drain_at;
   if (first <= now) return 0;
   return first - now > INT_MAX ? INT_MAX : (int)(first - now);
 }
@@ -183,6 +187,7 @@ void iocpd__timers_run(iocpd__worker *w) {
   uint64_t now = iocpd_now_ms();
   w->now_ms = now;
   retry_listeners(w, now);
+  if (w->drain_at != 0 && now >= w->drain_at) iocpd__abort_retired(w, now);
   while (w->timer_count > 0 && due(w, 0) <= now) {
     iocpd_conn *c = w->timers[0];
     if (c->timer_want > now) {
