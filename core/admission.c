@@ -127,7 +127,7 @@ static uint64_t listeners_to_resume(iocpd_server *s) {
   uint64_t mask = 0;
   size_t i;
   for (i = 0; i < s->listener_count; i++) {
-    iocpd__listener *l = &s->listeners[i];
+    iocpd__listener *l = s->listeners[i];
     if (!l->resume_posted && ((l->paused && has_room(l)) || (l->parked > 0 && server_room(s, 1)))) {
       l->resume_posted = 1;
       mask |= (uint64_t)1 << l->worker->index;
@@ -148,7 +148,7 @@ static void post_resumes(iocpd_server *s, uint64_t mask) {
       size_t k;
       iocpd_mutex_lock(s->lock);
       for (k = 0; k < s->listener_count; k++) {
-        if (s->listeners[k].worker == &s->workers[i]) s->listeners[k].resume_posted = 0;
+        if (s->listeners[k]->worker == &s->workers[i]) s->listeners[k]->resume_posted = 0;
       }
       iocpd_mutex_unlock(s->lock);
       continue;
@@ -156,6 +156,14 @@ static void post_resumes(iocpd_server *s, uint64_t mask) {
     m->type = IOCPD__MSG_RESUME_LISTENERS;
     iocpd__worker_post(&s->workers[i], m);
   }
+}
+
+void iocpd__admit_recheck(iocpd_server *s) {
+  uint64_t mask;
+  iocpd_mutex_lock(s->lock);
+  mask = listeners_to_resume(s);
+  iocpd_mutex_unlock(s->lock);
+  post_resumes(s, mask);
 }
 
 void iocpd__admit_unpark(iocpd_conn *c) {
@@ -313,7 +321,7 @@ size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, s
   size_t i;
   iocpd_mutex_lock(s->lock);
   for (i = 0; i < s->listener_count && i < max; i++) {
-    iocpd__listener *l = &s->listeners[i];
+    iocpd__listener *l = s->listeners[i];
     out[i] = l->stats;
     out[i].name = l->name;
     out[i].active = l->conns_open;

@@ -25,13 +25,27 @@
 /* ------------------------------------------------------------------------ */
 /* Life cycle */
 
-iocpd_conn *iocpd__conn_alloc(iocpd__listener *l, const iocpd_handler *handler) {
+iocpd_conn *iocpd__conn_alloc(iocpd__listener *l) {
   iocpd_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
   c->listener = l;
-  c->handler = handler;
+  /* The listener's settings as they are now (an update may replace them
+   * at any time, under the server lock). */
+  iocpd_mutex_lock(l->server->lock);
+  c->handler = l->handler;
+  c->handler_arg = l->handler_arg;
+  c->buffer_size = l->buffer_size;
+  c->generation = l->generation;
+  iocpd__generation_ref(c->generation);
+  iocpd_mutex_unlock(l->server->lock);
   iocpd__conn_started(c);
   return c;
+}
+
+void iocpd__conn_discard(iocpd_conn *c) {
+  iocpd__generation *g = c->generation;
+  free(c);
+  iocpd__generation_unref(g);
 }
 
 void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
@@ -53,9 +67,9 @@ void iocpd__conn_free(iocpd_conn *c) {
   iocpd__wq_clear(c);
   iocpd__timer_remove(c);
   if (c->handler->on_closed != NULL) c->handler->on_closed(c);
-  iocpd_buffer_put(c, c->rbuf, c->listener->buffer_size);
+  iocpd_buffer_put(c, c->rbuf, c->buffer_size);
   iocpd__conn_unregister(c);
-  free(c);
+  iocpd__conn_discard(c);
 }
 
 int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *handler, void *data,
@@ -67,8 +81,16 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   /* A connection on its way out (closed, aborted, or aborted by a drain)
    * starts nothing new. */
   if (from->closing) return IOCPD_ECLOSED;
-  c = iocpd__conn_alloc(from->listener, handler);
+  c = iocpd__conn_alloc(from->listener);
   if (c == NULL) return IOCPD_ENOMEM;
+  /* An outbound connection serves its client: its settings, not the
+   * listener's newer ones. */
+  c->handler = handler;
+  c->handler_arg = from->handler_arg;
+  c->buffer_size = from->buffer_size;
+  iocpd__generation_ref(from->generation);
+  iocpd__generation_unref(c->generation);
+  c->generation = from->generation;
   c->data = data;
   c->outbound = 1;
   c->connecting = 1;
@@ -76,7 +98,7 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   c->worker = from->worker;
   rc = iocpd__os_connect(c, to);
   if (rc != 0) {
-    free(c);
+    iocpd__conn_discard(c);
     iocpd__count_connect_failure(from->listener, to);
     return rc;
   }
@@ -184,7 +206,7 @@ int iocpd_read(iocpd_conn *c) {
   if (c->connecting || c->want_read) return IOCPD_EBUSY;
   /* The handler is done with the previous data: give the buffer back so
    * that an idle connection holds none. */
-  iocpd_buffer_put(c, c->rbuf, c->listener->buffer_size);
+  iocpd_buffer_put(c, c->rbuf, c->buffer_size);
   c->rbuf = NULL;
   c->want_read = 1;
   iocpd__os_read(c);
@@ -232,7 +254,7 @@ void iocpd_abort(iocpd_conn *c) {
 /* What the backends report */
 
 char *iocpd__conn_read_buffer(iocpd_conn *c, size_t *size) {
-  *size = c->listener->buffer_size;
+  *size = c->buffer_size;
   if (c->handler->on_alloc != NULL) return c->handler->on_alloc(c, size);
   if (c->rbuf == NULL) c->rbuf = iocpd_buffer_get(c, *size);
   return c->rbuf;
@@ -242,7 +264,7 @@ void iocpd__conn_release_buffer(iocpd_conn *c, char *buf) {
   if (c->handler->on_alloc != NULL) {
     if (c->handler->on_release != NULL) c->handler->on_release(c, buf);
   } else if (buf == c->rbuf) {
-    iocpd_buffer_put(c, c->rbuf, c->listener->buffer_size);
+    iocpd_buffer_put(c, c->rbuf, c->buffer_size);
     c->rbuf = NULL;
   }
 }
@@ -295,7 +317,7 @@ void iocpd__conn_fail(iocpd_conn *c, int err) {
 uint64_t iocpd_conn_id(const iocpd_conn *c) { return c->id; }
 void *iocpd_conn_get_data(const iocpd_conn *c) { return c->data; }
 void iocpd_conn_set_data(iocpd_conn *c, void *data) { c->data = data; }
-void *iocpd_conn_handler_arg(const iocpd_conn *c) { return c->listener->handler_arg; }
+void *iocpd_conn_handler_arg(const iocpd_conn *c) { return c->handler_arg; }
 const char *iocpd_conn_listener_name(const iocpd_conn *c) { return c->listener->name; }
 const iocpd_addr *iocpd_conn_peer_addr(const iocpd_conn *c) { return &c->peer; }
 const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {

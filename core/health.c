@@ -112,7 +112,7 @@ int iocpd_server_upstream_up(iocpd_server *s, const char *listener, const iocpd_
   if (s == NULL || listener == NULL || upstream == NULL) return 1;
   iocpd_mutex_lock(s->lock);
   for (i = 0; i < s->listener_count; i++) {
-    iocpd__listener *l = &s->listeners[i];
+    iocpd__listener *l = s->listeners[i];
     if (strcmp(l->name, listener) == 0) {
       iocpd__upstream_health *h = find(l, upstream);
       if (h != NULL && h->down) up = 0;

@@ -46,6 +46,8 @@ typedef enum iocpd__msg_type {
   IOCPD__MSG_CLOSE_LISTENERS,  /* close the listeners this worker owns */
   IOCPD__MSG_ABORT_ALL,        /* abort every connection of this worker */
   IOCPD__MSG_RESUME_LISTENERS, /* accept again on paused listeners with room */
+  IOCPD__MSG_PARK,             /* wait while iocpd_server_update changes listeners */
+  IOCPD__MSG_CLOSE_RETIRED,    /* close this worker's listeners that an update removed */
   IOCPD__MSG_QUIT              /* leave the loop once nothing is pending */
 } iocpd__msg_type;
 
@@ -73,6 +75,15 @@ typedef struct iocpd__write_req {
   iocpd__write_os os;
 } iocpd__write_req;
 
+/* The listener settings of one iocpd_server_create or iocpd_server_update:
+ * every connection accepted under them holds a reference (so does each
+ * listener using them), and the last one gone calls release. */
+typedef struct iocpd__generation {
+  volatile int64_t refs; /* atomic */
+  void (*release)(void *arg);
+  void *release_arg;
+} iocpd__generation;
+
 /* A connection. The state machine that the public API drives (conn.c)
  * lives in the fields above `os`, written once for both backends; `os`
  * holds what only the backend's own calls touch (its socket, its
@@ -83,6 +94,11 @@ struct iocpd_conn {
   iocpd__listener *listener;
   const iocpd_handler *handler;
   void *data; /* the handler's pointer */
+  /* The listener's settings when the connection was made: an update of
+   * the listener applies to later connections only. */
+  void *handler_arg;
+  size_t buffer_size;
+  iocpd__generation *generation;
   iocpd_addr peer;
   iocpd_addr local;
   int closing;       /* closed or aborted; set under the worker lock
@@ -154,12 +170,19 @@ struct iocpd__listener {
   iocpd_server *server;
   char *name;
   iocpd_addr addr;
+  /* What new connections get; replaced by iocpd_server_update under the
+   * server lock, read under it when a connection is made. */
   const iocpd_handler *handler;
   void *handler_arg;
   size_t buffer_size;
-  iocpd__worker *worker;        /* the worker that accepts on it */
-  int open;                     /* set while the socket is open; owner only */
-  iocpd_error_info start_error; /* why iocpd__listener_start failed */
+  iocpd__generation *generation;
+  iocpd__worker *worker;         /* the worker that accepts on it */
+  int open;                      /* set while the socket is open; owner only */
+  int started;                   /* accepting was started; owner only */
+  int retired;                   /* removed by an update: closing, then draining */
+  uint64_t retire_deadline;      /* iocpd_now_ms when its connections are aborted */
+  iocpd__listener *next_retired; /* the server's list of retired listeners */
+  iocpd_error_info start_error;  /* why iocpd__listener_start failed */
   /* Admission (admission.c); the fields below are guarded by the server
    * lock unless marked otherwise. */
   size_t max_conns;  /* 0 = no limit */
@@ -218,6 +241,7 @@ struct iocpd__worker {
   iocpd__buffer_class buffers[IOCPD__BUFFER_CLASSES]; /* owner only */
   uint64_t now_ms;     /* iocpd_now_ms at this loop pass; owner only */
   uint64_t retry_at;   /* when to retry listeners marked retry; 0 = none */
+  uint64_t drain_at;   /* when to abort connections of retired listeners; 0 = none */
   iocpd_conn **timers; /* min-heap by timer_due; owner only */
   size_t timer_count;
   size_t timer_cap;
@@ -227,8 +251,10 @@ struct iocpd__worker {
 struct iocpd_server {
   iocpd__worker *workers;
   unsigned worker_count;
-  iocpd__listener *listeners;
+  iocpd__listener **listeners; /* in options order; changed only while every
+                                  worker is parked (iocpd_server_update) */
   size_t listener_count;
+  iocpd__listener *retired; /* removed by updates; freed with the server */
   iocpd_log_fn log;
   void *log_arg;
   iocpd_log_level log_level;
@@ -251,6 +277,8 @@ struct iocpd_server {
   size_t acks_pending;      /* broadcast messages not yet processed */
   size_t ack_result;        /* sum reported by workers for a broadcast */
   int listeners_closed;
+  int parking; /* an update wants every worker parked */
+  unsigned workers_parked;
 };
 
 /* --- log.c --- */
@@ -279,6 +307,9 @@ void iocpd__conn_unregister(iocpd_conn *c);
 void iocpd__worker_post(iocpd__worker *w, iocpd__msg *msg);
 /* Runs every message in the inbox. Owner worker only, from its loop. */
 void iocpd__worker_run_inbox(iocpd__worker *w);
+/* Aborts w's connections of retired listeners whose drain deadline has
+ * passed, and sets w->drain_at to the next deadline (0: none). Owner. */
+void iocpd__abort_retired(iocpd__worker *w, uint64_t now);
 /* The worker a new connection should go to (round robin). */
 iocpd__worker *iocpd__next_worker(iocpd_server *s);
 
@@ -289,9 +320,13 @@ void iocpd__buffers_free(iocpd__worker *w);
 
 /* --- conn.c: the connection state machine, both backends --- */
 
-/* A new connection of listener l with handler: shared fields set, start
+/* A new connection of listener l with the listener's current handler and
+ * settings (a reference on their generation): shared fields set, start
  * times stamped; no socket, no worker yet. NULL when out of memory. */
-iocpd_conn *iocpd__conn_alloc(iocpd__listener *l, const iocpd_handler *handler);
+iocpd_conn *iocpd__conn_alloc(iocpd__listener *l);
+/* Frees a connection that never reached a worker (or is done), and drops
+ * its generation reference. */
+void iocpd__conn_discard(iocpd_conn *c);
 /* Takes over a connection handed over in an ADOPT message (or directly by
  * its listener's own worker): registers it, attaches it to w's loop and
  * calls on_accept. Owner worker only. */
@@ -428,6 +463,19 @@ void iocpd__conn_started(iocpd_conn *c);
 int iocpd__count_closed(iocpd_conn *c);
 /* Counts an outbound connect that failed before a connection existed. */
 void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to);
+/* Listener settings (server.c). A generation starts with one reference,
+ * the creator's. */
+iocpd__generation *iocpd__generation_new(void (*release)(void *), void *arg);
+void iocpd__generation_ref(iocpd__generation *g);
+void iocpd__generation_unref(iocpd__generation *g);
+/* A new listener of s, not bound, owned by worker w, with o's settings
+ * (referencing g); NULL when out of memory. */
+iocpd__listener *iocpd__listener_new(iocpd_server *s, const iocpd_listener_options *o,
+                                     iocpd__worker *w, iocpd__generation *g);
+int iocpd__listener_configure(iocpd__listener *l, const iocpd_listener_options *o,
+                              iocpd__generation *g);
+/* Closes (if open) and frees a listener no connection refers to any more. */
+void iocpd__listener_free(iocpd__listener *l);
 /* Passive health (health.c). A failed attempt (server lock held) returns
  * 1 if it marked the address down; the caller logs it with
  * iocpd__health_log_down once the lock is released. A success takes the
@@ -456,6 +504,12 @@ extern const iocpd_handler iocpd__silent_handler;
 void iocpd__server_outbound_added(iocpd_server *s);
 /* Reports that a broadcast message was processed, adding result. */
 void iocpd__server_ack(iocpd_server *s, size_t result);
+/* Sends a message of `type` to every worker and waits until each has run
+ * it; returns the sum of what they reported. Not from a worker. */
+size_t iocpd__broadcast(iocpd_server *s, iocpd__msg_type type);
+/* Posts RESUME to the owners of paused listeners that have room now
+ * (their limits may have changed). */
+void iocpd__admit_recheck(iocpd_server *s);
 /* A worker's thread body: runs the backend loop. */
 void iocpd__worker_main(void *arg);
 

@@ -187,6 +187,61 @@ static size_t abort_all(iocpd__worker *w, iocpd_end_reason reason) {
   return count;
 }
 
+void iocpd__abort_retired(iocpd__worker *w, uint64_t now) {
+  size_t i;
+  uint64_t next = 0;
+  for (i = 0; i < w->table_size; i++) {
+    iocpd_conn *c;
+    for (c = w->table[i]; c != NULL; c = c->table_next) {
+      iocpd__listener *l = c->listener;
+      if (!l->retired) continue;
+      if (l->retire_deadline <= now) {
+        iocpd_conn_set_end_reason(c, IOCPD_END_DRAIN_ABORT);
+        iocpd_abort(c);
+      } else if (next == 0 || l->retire_deadline < next) {
+        next = l->retire_deadline;
+      }
+    }
+  }
+  w->drain_at = next;
+}
+
+/* Waits, on a worker's thread, until iocpd_server_update has changed the
+ * listeners: no worker looks at them meanwhile. */
+static void park(iocpd__worker *w) {
+  iocpd_server *s = w->server;
+  iocpd_mutex_lock(s->lock);
+  s->workers_parked++;
+  iocpd_cond_broadcast(s->changed);
+  while (s->parking) iocpd_cond_wait(s->changed, s->lock, 1000);
+  iocpd_mutex_unlock(s->lock);
+}
+
+/* Closes the retired listeners of w and sets when their connections are
+ * aborted. */
+static void close_retired(iocpd__worker *w) {
+  iocpd__listener *l;
+  for (l = w->server->retired; l != NULL; l = l->next_retired) {
+    iocpd__generation *g;
+    if (l->worker != w || l->generation == NULL) continue;
+    if (l->open || l->started) iocpd__listener_close(l);
+    /* A connection accepted in the meantime (an accept that completed as
+     * the socket closed) is turned away, and the listener's settings are
+     * no longer held by it: their release waits for its connections only. */
+    iocpd_mutex_lock(w->server->lock);
+    g = l->generation;
+    l->generation = NULL;
+    l->handler = &iocpd__silent_handler;
+    l->handler_arg = NULL;
+    iocpd_mutex_unlock(w->server->lock);
+    iocpd__generation_unref(g);
+  }
+  /* Every worker may hold connections of a retired listener. */
+  for (l = w->server->retired; l != NULL; l = l->next_retired) {
+    if (w->drain_at == 0 || l->retire_deadline < w->drain_at) w->drain_at = l->retire_deadline;
+  }
+}
+
 void iocpd__worker_run_inbox(iocpd__worker *w) {
   iocpd__msg *m, *next;
 
@@ -215,8 +270,10 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
         iocpd_server *s = w->server;
         size_t i, failed = 0;
         for (i = 0; i < s->listener_count; i++) {
-          iocpd__listener *l = &s->listeners[i];
-          if (l->worker == w && iocpd__listener_start(l, &l->start_error) != 0) failed++;
+          iocpd__listener *l = s->listeners[i];
+          if (l->worker != w || l->started) continue;
+          l->started = 1;
+          if (iocpd__listener_start(l, &l->start_error) != 0) failed++;
         }
         free(m);
         iocpd__server_ack(s, failed);
@@ -226,12 +283,21 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
         iocpd_server *s = w->server;
         size_t i;
         for (i = 0; i < s->listener_count; i++) {
-          if (s->listeners[i].worker == w) iocpd__listener_close(&s->listeners[i]);
+          if (s->listeners[i]->worker == w) iocpd__listener_close(s->listeners[i]);
         }
         free(m);
         iocpd__server_ack(s, 0);
         break;
       }
+      case IOCPD__MSG_PARK:
+        free(m);
+        park(w);
+        break;
+      case IOCPD__MSG_CLOSE_RETIRED:
+        close_retired(w);
+        free(m);
+        iocpd__server_ack(w->server, 0);
+        break;
       case IOCPD__MSG_ABORT_ALL: {
         size_t n = abort_all(w, m->reason);
         free(m);
@@ -242,7 +308,7 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
         iocpd_server *s = w->server;
         size_t i;
         for (i = 0; i < s->listener_count; i++) {
-          iocpd__listener *l = &s->listeners[i];
+          iocpd__listener *l = s->listeners[i];
           int resume;
           if (l->worker != w) continue;
           iocpd_mutex_lock(s->lock);

@@ -69,6 +69,10 @@ static size_t broadcast(iocpd_server *s, iocpd__msg_type type, iocpd_end_reason 
   return result;
 }
 
+size_t iocpd__broadcast(iocpd_server *s, iocpd__msg_type type) {
+  return broadcast(s, type, IOCPD_END_UNKNOWN);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Create and destroy */
 
@@ -105,13 +109,13 @@ static int validate_options(const iocpd_server_options *o, iocpd_error_info *err
 static void server_free(iocpd_server *s) {
   size_t i;
   if (s->listeners != NULL) {
-    for (i = 0; i < s->listener_count; i++) {
-      iocpd__listener_close(&s->listeners[i]);
-      iocpd__admit_free(&s->listeners[i]);
-      iocpd__health_free(&s->listeners[i]);
-      free(s->listeners[i].name);
-    }
+    for (i = 0; i < s->listener_count; i++) iocpd__listener_free(s->listeners[i]);
     free(s->listeners);
+  }
+  while (s->retired != NULL) {
+    iocpd__listener *l = s->retired;
+    s->retired = l->next_retired;
+    iocpd__listener_free(l);
   }
   if (s->workers != NULL) {
     for (i = 0; i < s->worker_count; i++) {
@@ -158,52 +162,115 @@ nomem:
   return IOCPD_ENOMEM;
 }
 
-/* Copies a listener's limits and allow/deny lists out of the options. */
-static int copy_rules(iocpd__listener *l, const iocpd_listener_options *o) {
+/* ------------------------------------------------------------------------ */
+/* Listeners and their settings */
+
+iocpd__generation *iocpd__generation_new(void (*release)(void *), void *arg) {
+  iocpd__generation *g = calloc(1, sizeof(*g));
+  if (g == NULL) return NULL;
+  g->refs = 1;
+  g->release = release;
+  g->release_arg = arg;
+  return g;
+}
+
+void iocpd__generation_ref(iocpd__generation *g) {
+  if (g != NULL) iocpd__atomic_add(&g->refs, 1);
+}
+
+void iocpd__generation_unref(iocpd__generation *g) {
+  /* iocpd__atomic_add returns the new value. */
+  if (g == NULL || iocpd__atomic_add(&g->refs, -1) != 0) return;
+  if (g->release != NULL) g->release(g->release_arg);
+  free(g);
+}
+
+/* Sets what l hands to new connections, and its limits and allow/deny
+ * lists, from o; the lists are copied, the old ones freed. Returns 0 or
+ * IOCPD_ENOMEM with l unchanged. Server lock held once l is in use. */
+int iocpd__listener_configure(iocpd__listener *l, const iocpd_listener_options *o,
+                              iocpd__generation *g) {
+  iocpd_cidr *allow = NULL, *deny = NULL;
+  if (o->allow_count > 0) {
+    allow = malloc(o->allow_count * sizeof(*allow));
+    if (allow == NULL) return IOCPD_ENOMEM;
+    memcpy(allow, o->allow, o->allow_count * sizeof(*allow));
+  }
+  if (o->deny_count > 0) {
+    deny = malloc(o->deny_count * sizeof(*deny));
+    if (deny == NULL) {
+      free(allow);
+      return IOCPD_ENOMEM;
+    }
+    memcpy(deny, o->deny, o->deny_count * sizeof(*deny));
+  }
+  free(l->allow);
+  free(l->deny);
+  l->allow = allow;
+  l->allow_count = o->allow_count;
+  l->deny = deny;
+  l->deny_count = o->deny_count;
   l->max_conns = o->max_connections;
   l->max_per_ip = o->max_connections_per_ip;
   l->max_fails = o->max_fails;
   l->fail_timeout_ms = o->fail_timeout_ms != 0 ? o->fail_timeout_ms : IOCPD_DEFAULT_FAIL_TIMEOUT_MS;
-  if (o->allow_count > 0) {
-    l->allow = malloc(o->allow_count * sizeof(*l->allow));
-    if (l->allow == NULL) return IOCPD_ENOMEM;
-    memcpy(l->allow, o->allow, o->allow_count * sizeof(*l->allow));
-    l->allow_count = o->allow_count;
-  }
-  if (o->deny_count > 0) {
-    l->deny = malloc(o->deny_count * sizeof(*l->deny));
-    if (l->deny == NULL) return IOCPD_ENOMEM;
-    memcpy(l->deny, o->deny, o->deny_count * sizeof(*l->deny));
-    l->deny_count = o->deny_count;
-  }
+  l->handler = o->handler;
+  l->handler_arg = o->handler_arg;
+  l->buffer_size = o->buffer_size != 0 ? o->buffer_size : IOCPD__DEFAULT_BUFFER_SIZE;
+  iocpd__generation_ref(g);
+  iocpd__generation_unref(l->generation);
+  l->generation = g;
   return 0;
 }
 
+iocpd__listener *iocpd__listener_new(iocpd_server *s, const iocpd_listener_options *o,
+                                     iocpd__worker *w, iocpd__generation *g) {
+  iocpd__listener *l = calloc(1, sizeof(*l));
+  size_t n = strlen(o->name) + 1;
+  if (l == NULL) return NULL;
+  l->server = s;
+  l->worker = w;
+  l->addr = o->addr;
+  l->name = malloc(n);
+  if (l->name == NULL || iocpd__listener_configure(l, o, g) != 0) {
+    iocpd__listener_free(l);
+    return NULL;
+  }
+  memcpy(l->name, o->name, n);
+  return l;
+}
+
+void iocpd__listener_free(iocpd__listener *l) {
+  if (l == NULL) return;
+  /* Never bound (its socket fields are still zero) or already closed by
+   * a failed bind: nothing to close. */
+  if (l->open || l->started) iocpd__listener_close(l);
+  iocpd__admit_free(l);
+  iocpd__health_free(l);
+  iocpd__generation_unref(l->generation);
+  free(l->name);
+  free(l);
+}
+
 static int create_listeners(iocpd_server *s, const iocpd_server_options *o, iocpd_error_info *err) {
+  iocpd__generation *g = iocpd__generation_new(NULL, NULL);
   size_t i;
-  int rc;
+  int rc = 0;
+  if (g == NULL) goto nomem;
   s->listeners = calloc(o->listener_count, sizeof(*s->listeners));
   if (s->listeners == NULL) goto nomem;
-  s->listener_count = o->listener_count;
   for (i = 0; i < o->listener_count; i++) {
-    iocpd__listener *l = &s->listeners[i];
-    size_t n = strlen(o->listeners[i].name) + 1;
-    l->server = s;
-    l->name = malloc(n);
-    if (l->name == NULL) goto nomem;
-    memcpy(l->name, o->listeners[i].name, n);
-    l->addr = o->listeners[i].addr;
-    l->handler = o->listeners[i].handler;
-    l->handler_arg = o->listeners[i].handler_arg;
-    l->buffer_size =
-        o->listeners[i].buffer_size != 0 ? o->listeners[i].buffer_size : IOCPD__DEFAULT_BUFFER_SIZE;
-    l->worker = &s->workers[i % s->worker_count];
-    if (copy_rules(l, &o->listeners[i]) != 0) goto nomem;
+    iocpd__listener *l =
+        iocpd__listener_new(s, &o->listeners[i], &s->workers[i % s->worker_count], g);
+    if (l == NULL) goto nomem;
+    s->listeners[s->listener_count++] = l;
     rc = iocpd__listener_bind(l, err);
-    if (rc != 0) return rc;
+    if (rc != 0) break;
   }
-  return 0;
+  iocpd__generation_unref(g);
+  return rc;
 nomem:
+  iocpd__generation_unref(g);
   set_error(err, IOCPD_ENOMEM, "out of memory");
   return IOCPD_ENOMEM;
 }
@@ -300,9 +367,9 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out, iocpd
   /* Each worker starts accepting on its own listeners, on its own thread. */
   if (broadcast(s, IOCPD__MSG_START_LISTENERS, IOCPD_END_UNKNOWN) > 0) {
     for (k = 0; k < s->listener_count; k++) {
-      if (s->listeners[k].start_error.code != 0) {
-        if (err != NULL) *err = s->listeners[k].start_error;
-        rc = s->listeners[k].start_error.code;
+      if (s->listeners[k]->start_error.code != 0) {
+        if (err != NULL) *err = s->listeners[k]->start_error;
+        rc = s->listeners[k]->start_error.code;
         break;
       }
     }

@@ -447,6 +447,51 @@ int iocpd_server_create(const iocpd_server_options *opts, iocpd_server **out,
  * idempotent. */
 void iocpd_server_close_listeners(iocpd_server *server);
 
+/* A new set of listeners for a running server (iocpd_server_update). */
+typedef struct iocpd_update_options {
+  const iocpd_listener_options *listeners; /* copied, like at create */
+  size_t listener_count;
+  /* Connections of a removed listener may finish for this long, then are
+   * aborted (end reason drain_abort). */
+  uint32_t drain_ms;
+  /* Called once nothing uses these listener options any more: no
+   * listener has them (a later update replaced them) and every
+   * connection made under them is gone. Any thread; may be NULL. */
+  void (*release)(void *arg);
+  void *release_arg;
+  /* Called (on the calling thread) for each listener that cannot be
+   * added, e.g. its address cannot be bound; the others still apply. */
+  void (*on_error)(void *arg, const iocpd_error_info *err);
+  void *error_arg;
+} iocpd_update_options;
+
+typedef struct iocpd_update_report {
+  size_t kept;     /* same name and address: settings replaced, socket kept */
+  size_t added;    /* new, bound and accepting */
+  size_t removed;  /* no longer accepting; their connections drain */
+  size_t failed;   /* could not be added (see on_error) */
+  size_t draining; /* connections of the removed listeners open at the update */
+} iocpd_update_report;
+
+/* Changes a running server's listeners to u->listeners. A listener with
+ * the same name and address as a current one is kept: its socket stays
+ * open and accepting throughout (no connection attempt is refused or
+ * lost), and its new settings (handler, handler_arg, buffer size,
+ * limits, allow/deny, max_fails) apply to connections accepted after
+ * the update; connections already open keep what they started with. A
+ * current listener not in the list stops accepting and its connections
+ * drain for u->drain_ms, then are aborted. The rest are added, each bound
+ * before any change is made. Counters of kept listeners go on.
+ *
+ * Returns 0 (see *report, which may be NULL), or IOCPD_EINVAL (bad
+ * options, nothing changed), IOCPD_ENOMEM (nothing changed) or
+ * IOCPD_ECLOSED (the listeners were closed for a stop). One call at a
+ * time, from a thread that is not a worker, never concurrently with
+ * iocpd_server_close_listeners, _drain or _destroy. A removed listener's
+ * record (its name, about 0.5 KiB) is kept until the server is destroyed. */
+int iocpd_server_update(iocpd_server *server, const iocpd_update_options *u,
+                        iocpd_update_report *report);
+
 /* Number of worker threads the server runs. */
 unsigned iocpd_server_worker_count(const iocpd_server *server);
 

@@ -141,7 +141,7 @@ void iocpd__listener_on_ready(iocpd__listener *l) {
     }
     if (iocpd__admit(c) != IOCPD__ADMITTED) {
       reset(fd);
-      free(c);
+      iocpd__conn_discard(c);
       continue;
     }
     target = iocpd__next_worker(l->server);

@@ -119,7 +119,7 @@ static int takes_writes(const iocpd_conn *to) {
 int iocpd__splice_read(iocpd_conn *c) {
   iocpd__worker *w = c->worker;
   iocpd_conn *to = c->os.splice_to;
-  size_t size = c->listener->buffer_size;
+  size_t size = c->buffer_size;
   iocpd__write_req *r;
   int fd[2];
   ssize_t n;

@@ -160,7 +160,7 @@ void iocpd__listener_close(iocpd__listener *l) {
     l->os.parked_head = c->os.parked_next;
     iocpd__admit_unpark(c);
     reset(c->os.sock);
-    free(c);
+    iocpd__conn_discard(c);
   }
   l->os.parked_tail = NULL;
   if (l->os.sock != INVALID_SOCKET) {
@@ -235,7 +235,7 @@ static int admit_or_park(iocpd__listener *l, iocpd_conn *c) {
   }
   if (verdict != IOCPD__ADMITTED) {
     reset(s);
-    free(c);
+    iocpd__conn_discard(c);
     return 1;
   }
   target = iocpd__next_worker(l->server);

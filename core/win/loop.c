@@ -123,8 +123,13 @@ static unsigned accepts_pending(iocpd__worker *w) {
   iocpd_server *s = w->server;
   unsigned n = 0;
   size_t i;
+  iocpd__listener *l;
   for (i = 0; i < s->listener_count; i++) {
-    if (s->listeners[i].worker == w) n += s->listeners[i].os.pending;
+    if (s->listeners[i]->worker == w) n += s->listeners[i]->os.pending;
+  }
+  /* Listeners an update removed: their accepts come back too. */
+  for (l = s->retired; l != NULL; l = l->next_retired) {
+    if (l->worker == w) n += l->os.pending;
   }
   return n;
 }
