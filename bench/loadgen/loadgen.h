@@ -177,7 +177,8 @@ void set_out(conn *c, int on);
  * if the socket could not even be created or the connect failed at once. */
 int start_connect(conn *c);
 
-/* The connect of c finished: returns 0 if it succeeded. */
+/* The connect of c finished: returns 0 if it succeeded, or -1 with errno
+ * set to why it failed. start_connect's -1 leaves connect's errno too. */
 int connect_result(conn *c);
 
 /* Closes c's socket (which also takes it out of the epoll set) and puts c
@@ -191,6 +192,21 @@ int send_rest(conn *c, size_t size);
 /* Reads what has arrived of c's echo and checks it. Returns 1 once the
  * whole message is back, 0 if more is to come, -1 on failure or EOF. */
 int recv_echo(conn *c, size_t size);
+
+/* Streams (stream, churn's long transfers): byte i of connection id's
+ * stream is pattern[(stream_origin(id) + i) % PATTERN_LEN]. */
+size_t stream_origin(uint32_t id);
+
+/* Sends c's stream in writes of at most write_size bytes until c->tx
+ * reaches limit, the socket is full or it fails. Returns 0, or -1 if the
+ * connection failed. */
+int stream_send(conn *c, uint64_t limit, size_t write_size);
+
+/* Reads c's echo until the socket is empty and checks every byte against
+ * what was sent (c->rx counts them). Returns 0, 1 on EOF, or -1 on an
+ * error, a wrong byte or more bytes than were sent (mismatches counts
+ * those two). */
+int stream_recv(conn *c);
 
 /* Starts c's next message: its offset from c->seq, nothing sent yet. */
 void begin_message(conn *c);
