@@ -52,24 +52,18 @@ relay_index() {
     done
 }
 
-# start_relay NAME LISTEN_PORT UPSTREAM_PORT: sets relay_pid ("" for
-# direct) and relay_port (where clients connect). Returns 1 if it failed.
-start_relay() {
-    local name=$1 lp=$2 up=$3 dir=$work/$1-$2 maxconn
-    relay_pid=
-    # shellcheck disable=SC2034 # relay_port is for the caller
-    relay_port=$lp
-    mkdir -p "$dir"
+# relay_config NAME DIR LISTEN_PORT UPSTREAM_PORT...: prints the config of
+# relay NAME (iocpd, haproxy, haproxy-splice or nginx; nginx's pid file
+# and error log go to DIR), listening on LISTEN_PORT and forwarding to the
+# upstreams round robin, in the order given (R5 gives two).
+relay_config() {
+    local name=$1 dir=$2 lp=$3 maxconn up i=0
+    shift 3
     # Half the descriptors for each side, less some for the process itself.
     maxconn=$(((fdlimit - 200) / 2))
     case $name in
-    direct)
-        # shellcheck disable=SC2034 # relay_port is for the caller
-        relay_port=$up
-        return 0
-        ;;
     iocpd)
-        cat >"$dir/iocpd.ini" <<EOF
+        cat <<EOF
 [service]
 workers = $workers
 drain_timeout = 1s
@@ -78,32 +72,35 @@ log_level = warning
 [listener:relay]
 listen = 127.0.0.1:$lp
 handler = forward
-upstream = 127.0.0.1:$up
+upstream = $(printf '127.0.0.1:%s, ' "$@" | sed 's/, $//')
 connect_timeout = 5s
 idle_timeout = 10m
 buffer_size = 64k
 EOF
-        "$iocpd" run -c "$dir/iocpd.ini" >"$dir/log" 2>&1 &
         ;;
     haproxy | haproxy-splice)
         # With splicing HAProxy also reserves a pipe (two descriptors) for
         # every fourth connection; it refuses to start if the descriptor
         # limit cannot cover maxconn that way.
         [ "$name" = haproxy-splice ] && maxconn=$(((fdlimit - 200) / 3))
-        {
-            printf 'global\n    maxconn %s\n    nbthread %s\n' "$maxconn" "$workers"
-            printf 'defaults\n    mode tcp\n    maxconn %s\n' "$maxconn"
-            printf '    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n'
-            printf 'listen relay\n    bind 127.0.0.1:%s\n' "$lp"
-            if [ "$name" = haproxy-splice ]; then
-                printf '    option splice-request\n    option splice-response\n'
-            fi
-            printf '    server up 127.0.0.1:%s\n' "$up"
-        } >"$dir/haproxy.cfg"
-        haproxy -db -f "$dir/haproxy.cfg" >"$dir/log" 2>&1 &
+        printf 'global\n    maxconn %s\n    nbthread %s\n' "$maxconn" "$workers"
+        printf 'defaults\n    mode tcp\n    maxconn %s\n' "$maxconn"
+        printf '    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n'
+        printf 'listen relay\n    bind 127.0.0.1:%s\n' "$lp"
+        if [ "$name" = haproxy-splice ]; then
+            printf '    option splice-request\n    option splice-response\n'
+        fi
+        if [ $# = 1 ]; then
+            printf '    server up 127.0.0.1:%s\n' "$1"
+        else
+            for up in "$@"; do
+                i=$((i + 1))
+                printf '    server up%s 127.0.0.1:%s\n' "$i" "$up"
+            done
+        fi
         ;;
     nginx)
-        cat >"$dir/nginx.conf" <<EOF
+        cat <<EOF
 daemon off;
 worker_processes $workers;
 worker_rlimit_nofile $fdlimit;
@@ -112,17 +109,82 @@ error_log $dir/error.log warn;
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 events { worker_connections $((fdlimit - 200)); }
 stream {
-    server {
-        listen 127.0.0.1:$lp;
-        proxy_pass 127.0.0.1:$up;
-    }
-}
 EOF
-        nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/log" 2>&1 &
+        if [ $# = 1 ]; then
+            printf '    server {\n        listen 127.0.0.1:%s;\n        proxy_pass 127.0.0.1:%s;\n    }\n' \
+                "$lp" "$1"
+        else
+            printf '    upstream ups {\n'
+            printf '        server 127.0.0.1:%s;\n' "$@"
+            printf '    }\n    server {\n        listen 127.0.0.1:%s;\n        proxy_pass ups;\n    }\n' \
+                "$lp"
+        fi
+        echo "}"
+        ;;
+    esac
+}
+
+# relay_config_file NAME: the file relay NAME reads relay_config's output
+# from, in its directory.
+relay_config_file() {
+    case $1 in
+    iocpd) echo iocpd.ini ;;
+    haproxy | haproxy-splice) echo haproxy.cfg ;;
+    nginx) echo nginx.conf ;;
+    esac
+}
+
+# launch_relay NAME DIR [ARG...]: starts relay NAME (iocpd, haproxy,
+# haproxy-splice or nginx) in the background on its config in DIR, its
+# output to DIR/log; HAProxy gets ARG... as well. Sets relay_pid and adds
+# it to `started`.
+launch_relay() {
+    local name=$1 dir=$2
+    shift 2
+    case $name in
+    iocpd) "$iocpd" run -c "$dir/iocpd.ini" >"$dir/log" 2>&1 & ;;
+    haproxy | haproxy-splice) haproxy "$@" -db -f "$dir/haproxy.cfg" >"$dir/log" 2>&1 & ;;
+    nginx) nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/log" 2>&1 & ;;
+    esac
+    relay_pid=$!
+    started+=("$relay_pid")
+}
+
+# relay_listens NAME DIR LISTEN_PORT: waits until the relay just started
+# (relay_pid) listens; if it does not, logs the end of its logs, stops it,
+# clears relay_pid and returns 1.
+relay_listens() {
+    wait_port "$3" "$relay_pid" 10 && return 0
+    log "$1 did not start; its log:"
+    tail -n 5 "$2/log" "$2/error.log" 2>/dev/null >&2
+    stop_pid "$relay_pid"
+    relay_pid=
+    return 1
+}
+
+# start_relay NAME LISTEN_PORT UPSTREAM_PORT: sets relay_pid ("" for
+# direct) and relay_port (where clients connect). Returns 1 if it failed.
+start_relay() {
+    local name=$1 lp=$2 up=$3 dir=$work/$1-$2
+    relay_pid=
+    # shellcheck disable=SC2034 # relay_port is for the caller
+    relay_port=$lp
+    mkdir -p "$dir"
+    case $name in
+    direct)
+        # shellcheck disable=SC2034 # relay_port is for the caller
+        relay_port=$up
+        return 0
+        ;;
+    iocpd | haproxy | haproxy-splice | nginx)
+        relay_config "$name" "$dir" "$lp" "$up" >"$dir/$(relay_config_file "$name")"
+        launch_relay "$name" "$dir"
         ;;
     rinetd)
         printf '127.0.0.1 %s 127.0.0.1 %s\n' "$lp" "$up" >"$dir/rinetd.conf"
         rinetd -f -c "$dir/rinetd.conf" >"$dir/log" 2>&1 &
+        relay_pid=$!
+        started+=("$relay_pid")
         ;;
     socat)
         # backlog=1024: socat's default listen backlog of 5 loses
@@ -131,18 +193,11 @@ EOF
         socat -b 65536 "TCP-LISTEN:$lp,bind=127.0.0.1,fork,reuseaddr,backlog=1024" \
             "TCP:127.0.0.1:$up" \
             >"$dir/log" 2>&1 &
+        relay_pid=$!
+        started+=("$relay_pid")
         ;;
     esac
-    relay_pid=$!
-    started+=("$relay_pid")
-    if ! wait_port "$lp" "$relay_pid" 10; then
-        log "$name did not start; its log:"
-        tail -n 5 "$dir/log" "$dir/error.log" 2>/dev/null >&2
-        stop_pid "$relay_pid"
-        relay_pid=
-        return 1
-    fi
-    return 0
+    relay_listens "$name" "$dir" "$lp"
 }
 
 stop_relay() {
