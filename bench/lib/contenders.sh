@@ -1,7 +1,8 @@
 # shellcheck shell=bash source-path=SCRIPTDIR
 # bench/lib/contenders.sh: starting and stopping what the scenarios measure
 # and what they measure it against: the relays (iocpd, HAProxy with and
-# without splice, nginx, rinetd, socat), the echo servers (iocpd, epoll_echo,
+# without splice, nginx, rinetd, socat; for R5 iocpd, HAProxy and nginx
+# ready to reload their config), the echo servers (iocpd, epoll_echo,
 # node), the upstreams (epoll_echo, iperf3), and under Wine iocpd.exe and
 # the asio peer. Each starter writes the contender's config and log into the
 # work directory, adds its process id to `started` (so that cleanup stops
@@ -205,6 +206,64 @@ stop_relay() {
     relay_pid=
 }
 
+# Whether this iocpd build reloads its config: such a build lists a reload
+# command in `iocpd --help` and re-reads the config on SIGHUP. Without it
+# SIGHUP ends iocpd, so R5 does not measure it.
+iocpd_reloads() {
+    local help
+    # Read whole before grep: grep -q would close the pipe early, and
+    # pipefail make iocpd's SIGPIPE a "no".
+    help=$("$iocpd" --help 2>&1)
+    grep -qw reload <<<"$help"
+}
+
+# start_reloadable NAME LISTEN_PORT UPSTREAM_A UPSTREAM_B: starts relay
+# NAME (iocpd, haproxy or nginx) for R5, forwarding round robin to
+# UPSTREAM_A then UPSTREAM_B, and writes DIR/reload.sh, which puts the
+# same config with the two the other way round in place (so that each
+# reload re-reads a changed file) and has the relay reload it: iocpd by
+# SIGHUP; HAProxy, run in master-worker mode (-W), by SIGUSR2 to the
+# master; nginx by `nginx -s reload`. Sets relay_pid, relay_port and
+# reload_cmd (what loadgen runs); returns 1 if the relay did not start.
+start_reloadable() {
+    local name=$1 lp=$2 dir=$work/$1-$2 conf signal
+    relay_pid=
+    # shellcheck disable=SC2034 # relay_port is for the caller
+    relay_port=$lp
+    mkdir -p "$dir"
+    conf=$(relay_config_file "$name")
+    relay_config "$name" "$dir" "$lp" "$3" "$4" >"$dir/$conf.a"
+    relay_config "$name" "$dir" "$lp" "$4" "$3" >"$dir/$conf.b"
+    cp "$dir/$conf.a" "$dir/$conf"
+    echo a >"$dir/variant"
+    if [ "$name" = haproxy ]; then
+        launch_relay "$name" "$dir" -W
+    else
+        launch_relay "$name" "$dir"
+    fi
+    relay_listens "$name" "$dir" "$lp" || return 1
+    case $name in
+    iocpd) signal="kill -HUP $relay_pid" ;;
+    haproxy) signal="kill -USR2 $relay_pid" ;;
+    nginx) signal="nginx -p '$dir' -e '$dir/error.log' -c '$dir/nginx.conf' -s reload" ;;
+    esac
+    # The new config replaces the old one by a rename: a relay never reads
+    # half of it.
+    cat >"$dir/reload.sh" <<EOF
+#!/bin/sh
+# R5: reloads $name (process $relay_pid) with its upstreams the other way round.
+set -e
+cd '$dir'
+if [ "\$(cat variant)" = a ]; then next=b; else next=a; fi
+cp "$conf.\$next" "$conf.new"
+mv "$conf.new" "$conf"
+echo "\$next" >variant
+$signal
+EOF
+    # shellcheck disable=SC2034 # reload_cmd is for the caller
+    reload_cmd="sh $dir/reload.sh"
+}
+
 # ----------------------------------------------------------------------------
 # Upstreams
 
@@ -218,6 +277,17 @@ start_upstream() {
 }
 
 stop_upstream() { stop_pid "$upstream_pid"; }
+
+# R5's second upstream, an epoll_echo on p_echo_b: sets upstream_b_pid;
+# returns 1 if it does not listen within 10 s.
+start_upstream_b() {
+    "$bin/epoll_echo" -p "$p_echo_b" >>"$work/epoll_echo-upstream-b.log" 2>&1 &
+    upstream_b_pid=$!
+    started+=("$upstream_b_pid")
+    wait_port "$p_echo_b" "$upstream_b_pid" 10
+}
+
+stop_upstream_b() { stop_pid "$upstream_b_pid"; }
 
 # The iperf3 server behind the R1 relays, on p_iperf: sets iperf_pid;
 # returns 1 if it does not listen within 10 s.
