@@ -84,14 +84,16 @@ r5_report() {
         echo "| $name | $n | $(total R5 "$name" cycles) | $(total R5 "$name" failed_during) / $(total R5 "$name" failed_outside) | $(total R5 "$name" long_broken) | $(fmt "$(med R5 "$name" p99_during_us)" 0) | $(fmt "$(med R5 "$name" p99_outside_us)" 0) | $(r5_x "$(med R5 "$name" p99_ratio)") | $(fmt "$(med R5 "$name" p99_connect_during_us)" 0) / $(fmt "$(med R5 "$name" p99_connect_outside_us)" 0) | $(rounds_of R5 "$name" cycles) |"
     done
     echo
-    echo "Reloads, cycles, failed and broken are totals over the rounds; p99 and ratio"
-    echo "(p99 during / p99 outside, per run) are medians. A cycle is \"during\" when it"
-    echo "overlaps a reload: from the reload command's start to ${r5_window} s after it"
-    echo "returned. p99 is a whole cycle (connect to the 1 KiB echoed back: the time to a"
-    echo "served connection); the connect alone completes in the kernel's accept queue,"
-    echo "whatever the relay does, and is shown for reference. Each reload swaps the order"
-    echo "of the relay's two upstreams in its config: iocpd gets SIGHUP, HAProxy (\`-W\`,"
-    echo "master-worker) SIGUSR2 to its master, nginx \`nginx -s reload\`."
+    echo "Reloads, cycles, failed and broken are totals over the rounds; the p99 columns"
+    echo "and the ratio are medians, each of its own: the ratio is p99 during / p99"
+    echo "outside of each run (the two share its conditions), not the quotient of the"
+    echo "columns. A cycle is \"during\" when it overlaps a reload: from the reload"
+    echo "command's start to ${r5_window} s after it returned. p99 is a whole cycle (connect"
+    echo "to the 1 KiB echoed back: the time to a served connection); the connect alone"
+    echo "completes in the kernel's accept queue whatever the relay does, and is shown"
+    echo "for reference. Each reload swaps the order of the relay's two upstreams in its"
+    echo "config: iocpd gets SIGHUP, HAProxy (\`-W\`, master-worker) SIGUSR2 to its"
+    echo "master, nginx \`nginx -s reload\`."
     echo
 }
 
