@@ -407,12 +407,18 @@ static double p99_us(const histogram *h) { return (double)hist_quantile(h, 0.99)
 
 static int report_churn(double secs) {
   double in_windows = 0, p99[2], c99[2];
+  uint64_t covered = 0;
   unsigned i, d;
 
+  /* The time the windows cover: one may start (a reload command that ran
+   * late) before the last one's window ends, and is counted once. */
   for (i = 0; i < nwindows; i++) {
-    uint64_t end = windows[i].end == NEVER ? t_end : windows[i].end;
-    if (end > t_end) end = t_end;
-    if (end > windows[i].start) in_windows += (double)(end - windows[i].start) / 1e9;
+    uint64_t start = windows[i].start > covered ? windows[i].start : covered;
+    uint64_t end = windows[i].end < t_end ? windows[i].end : t_end;
+    if (end > start) {
+      in_windows += (double)(end - start) / 1e9;
+      covered = end;
+    }
   }
   for (d = 0; d < 2; d++) {
     p99[d] = p99_us(&h_cycle[d]);
