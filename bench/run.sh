@@ -5,7 +5,8 @@
 #                     [--write | --no-write] [--keep]
 #
 #   --quick       a smoke run of about two minutes: one round, short runs,
-#                 1,000 instead of 10,000 idle connections, 1.5 s E4 runs;
+#                 1,000 instead of 10,000 idle connections, 1.5 s E4 runs,
+#                 4 instead of 10 R5 reloads;
 #                 its report goes to stdout and the work directory, not to
 #                 BENCHMARKS.md
 #   --no-install  never call apt-get; contenders that are missing are skipped
@@ -52,6 +53,8 @@ parse_options "$@"
 . "$lib/report.sh"
 # shellcheck source=lib/scenarios_relay.sh
 . "$lib/scenarios_relay.sh"
+# shellcheck source=lib/scenarios_reload.sh
+. "$lib/scenarios_reload.sh"
 # shellcheck source=lib/scenarios_echo.sh
 . "$lib/scenarios_echo.sh"
 # shellcheck source=lib/scenarios_wine.sh
@@ -68,6 +71,7 @@ scenarios=(
     "r2 native"   # R2: small messages through each relay
     "r3 native"   # R3: connection rate through each relay
     "r4 native"   # R4: memory per idle relayed connection
+    "r5 native"   # R5: reloads under load, failures and p99 during them
     "e123 native" # E1-E3: echo servers, 1 / 50 / 1000 connections
     "e4 native"   # E4: 300 bulk echo streams, fairness between them
     "wine wine"   # W-echo, W-relay: iocpd.exe and the asio peer under Wine

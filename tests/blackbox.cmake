@@ -82,7 +82,8 @@ if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
     ${PROJECT_SOURCE_DIR}/bench/loadgen/bulk.c
     ${PROJECT_SOURCE_DIR}/bench/loadgen/connrate.c
     ${PROJECT_SOURCE_DIR}/bench/loadgen/idle.c
-    ${PROJECT_SOURCE_DIR}/bench/loadgen/stream.c)
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/stream.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/churn.c)
   iocpd_blackbox_test(fairness 120 400 SERIAL ENV "IOCPD_LOADGEN=$<TARGET_FILE:loadgen>")
 else()
   iocpd_blackbox_test(fairness 120 400 SERIAL)

@@ -1,7 +1,8 @@
 # shellcheck shell=bash source-path=SCRIPTDIR
 # bench/lib/contenders.sh: starting and stopping what the scenarios measure
 # and what they measure it against: the relays (iocpd, HAProxy with and
-# without splice, nginx, rinetd, socat), the echo servers (iocpd, epoll_echo,
+# without splice, nginx, rinetd, socat; for R5 iocpd, HAProxy and nginx
+# ready to reload their config), the echo servers (iocpd, epoll_echo,
 # node), the upstreams (epoll_echo, iperf3), and under Wine iocpd.exe and
 # the asio peer. Each starter writes the contender's config and log into the
 # work directory, adds its process id to `started` (so that cleanup stops
@@ -52,24 +53,18 @@ relay_index() {
     done
 }
 
-# start_relay NAME LISTEN_PORT UPSTREAM_PORT: sets relay_pid ("" for
-# direct) and relay_port (where clients connect). Returns 1 if it failed.
-start_relay() {
-    local name=$1 lp=$2 up=$3 dir=$work/$1-$2 maxconn
-    relay_pid=
-    # shellcheck disable=SC2034 # relay_port is for the caller
-    relay_port=$lp
-    mkdir -p "$dir"
+# relay_config NAME DIR LISTEN_PORT UPSTREAM_PORT...: prints the config of
+# relay NAME (iocpd, haproxy, haproxy-splice or nginx; nginx's pid file
+# and error log go to DIR), listening on LISTEN_PORT and forwarding to the
+# upstreams round robin, in the order given (R5 gives two).
+relay_config() {
+    local name=$1 dir=$2 lp=$3 maxconn up i=0
+    shift 3
     # Half the descriptors for each side, less some for the process itself.
     maxconn=$(((fdlimit - 200) / 2))
     case $name in
-    direct)
-        # shellcheck disable=SC2034 # relay_port is for the caller
-        relay_port=$up
-        return 0
-        ;;
     iocpd)
-        cat >"$dir/iocpd.ini" <<EOF
+        cat <<EOF
 [service]
 workers = $workers
 drain_timeout = 1s
@@ -78,32 +73,35 @@ log_level = warning
 [listener:relay]
 listen = 127.0.0.1:$lp
 handler = forward
-upstream = 127.0.0.1:$up
+upstream = $(printf '127.0.0.1:%s, ' "$@" | sed 's/, $//')
 connect_timeout = 5s
 idle_timeout = 10m
 buffer_size = 64k
 EOF
-        "$iocpd" run -c "$dir/iocpd.ini" >"$dir/log" 2>&1 &
         ;;
     haproxy | haproxy-splice)
         # With splicing HAProxy also reserves a pipe (two descriptors) for
         # every fourth connection; it refuses to start if the descriptor
         # limit cannot cover maxconn that way.
         [ "$name" = haproxy-splice ] && maxconn=$(((fdlimit - 200) / 3))
-        {
-            printf 'global\n    maxconn %s\n    nbthread %s\n' "$maxconn" "$workers"
-            printf 'defaults\n    mode tcp\n    maxconn %s\n' "$maxconn"
-            printf '    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n'
-            printf 'listen relay\n    bind 127.0.0.1:%s\n' "$lp"
-            if [ "$name" = haproxy-splice ]; then
-                printf '    option splice-request\n    option splice-response\n'
-            fi
-            printf '    server up 127.0.0.1:%s\n' "$up"
-        } >"$dir/haproxy.cfg"
-        haproxy -db -f "$dir/haproxy.cfg" >"$dir/log" 2>&1 &
+        printf 'global\n    maxconn %s\n    nbthread %s\n' "$maxconn" "$workers"
+        printf 'defaults\n    mode tcp\n    maxconn %s\n' "$maxconn"
+        printf '    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n'
+        printf 'listen relay\n    bind 127.0.0.1:%s\n' "$lp"
+        if [ "$name" = haproxy-splice ]; then
+            printf '    option splice-request\n    option splice-response\n'
+        fi
+        if [ $# = 1 ]; then
+            printf '    server up 127.0.0.1:%s\n' "$1"
+        else
+            for up in "$@"; do
+                i=$((i + 1))
+                printf '    server up%s 127.0.0.1:%s\n' "$i" "$up"
+            done
+        fi
         ;;
     nginx)
-        cat >"$dir/nginx.conf" <<EOF
+        cat <<EOF
 daemon off;
 worker_processes $workers;
 worker_rlimit_nofile $fdlimit;
@@ -112,17 +110,82 @@ error_log $dir/error.log warn;
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 events { worker_connections $((fdlimit - 200)); }
 stream {
-    server {
-        listen 127.0.0.1:$lp;
-        proxy_pass 127.0.0.1:$up;
-    }
-}
 EOF
-        nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/log" 2>&1 &
+        if [ $# = 1 ]; then
+            printf '    server {\n        listen 127.0.0.1:%s;\n        proxy_pass 127.0.0.1:%s;\n    }\n' \
+                "$lp" "$1"
+        else
+            printf '    upstream ups {\n'
+            printf '        server 127.0.0.1:%s;\n' "$@"
+            printf '    }\n    server {\n        listen 127.0.0.1:%s;\n        proxy_pass ups;\n    }\n' \
+                "$lp"
+        fi
+        echo "}"
+        ;;
+    esac
+}
+
+# relay_config_file NAME: the file relay NAME reads relay_config's output
+# from, in its directory.
+relay_config_file() {
+    case $1 in
+    iocpd) echo iocpd.ini ;;
+    haproxy | haproxy-splice) echo haproxy.cfg ;;
+    nginx) echo nginx.conf ;;
+    esac
+}
+
+# launch_relay NAME DIR [ARG...]: starts relay NAME (iocpd, haproxy,
+# haproxy-splice or nginx) in the background on its config in DIR, its
+# output to DIR/log; HAProxy gets ARG... as well. Sets relay_pid and adds
+# it to `started`.
+launch_relay() {
+    local name=$1 dir=$2
+    shift 2
+    case $name in
+    iocpd) "$iocpd" run -c "$dir/iocpd.ini" >"$dir/log" 2>&1 & ;;
+    haproxy | haproxy-splice) haproxy "$@" -db -f "$dir/haproxy.cfg" >"$dir/log" 2>&1 & ;;
+    nginx) nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/log" 2>&1 & ;;
+    esac
+    relay_pid=$!
+    started+=("$relay_pid")
+}
+
+# relay_listens NAME DIR LISTEN_PORT: waits until the relay just started
+# (relay_pid) listens; if it does not, logs the end of its logs, stops it,
+# clears relay_pid and returns 1.
+relay_listens() {
+    wait_port "$3" "$relay_pid" 10 && return 0
+    log "$1 did not start; its log:"
+    tail -n 5 "$2/log" "$2/error.log" 2>/dev/null >&2
+    stop_pid "$relay_pid"
+    relay_pid=
+    return 1
+}
+
+# start_relay NAME LISTEN_PORT UPSTREAM_PORT: sets relay_pid ("" for
+# direct) and relay_port (where clients connect). Returns 1 if it failed.
+start_relay() {
+    local name=$1 lp=$2 up=$3 dir=$work/$1-$2
+    relay_pid=
+    # shellcheck disable=SC2034 # relay_port is for the caller
+    relay_port=$lp
+    mkdir -p "$dir"
+    case $name in
+    direct)
+        # shellcheck disable=SC2034 # relay_port is for the caller
+        relay_port=$up
+        return 0
+        ;;
+    iocpd | haproxy | haproxy-splice | nginx)
+        relay_config "$name" "$dir" "$lp" "$up" >"$dir/$(relay_config_file "$name")"
+        launch_relay "$name" "$dir"
         ;;
     rinetd)
         printf '127.0.0.1 %s 127.0.0.1 %s\n' "$lp" "$up" >"$dir/rinetd.conf"
         rinetd -f -c "$dir/rinetd.conf" >"$dir/log" 2>&1 &
+        relay_pid=$!
+        started+=("$relay_pid")
         ;;
     socat)
         # backlog=1024: socat's default listen backlog of 5 loses
@@ -131,23 +194,74 @@ EOF
         socat -b 65536 "TCP-LISTEN:$lp,bind=127.0.0.1,fork,reuseaddr,backlog=1024" \
             "TCP:127.0.0.1:$up" \
             >"$dir/log" 2>&1 &
+        relay_pid=$!
+        started+=("$relay_pid")
         ;;
     esac
-    relay_pid=$!
-    started+=("$relay_pid")
-    if ! wait_port "$lp" "$relay_pid" 10; then
-        log "$name did not start; its log:"
-        tail -n 5 "$dir/log" "$dir/error.log" 2>/dev/null >&2
-        stop_pid "$relay_pid"
-        relay_pid=
-        return 1
-    fi
-    return 0
+    relay_listens "$name" "$dir" "$lp"
 }
 
 stop_relay() {
     [ -n "${relay_pid:-}" ] && stop_pid "$relay_pid"
     relay_pid=
+}
+
+# Whether this iocpd build reloads its config: such a build lists a reload
+# command in `iocpd --help` and re-reads the config on SIGHUP. Without it
+# SIGHUP ends iocpd, so R5 does not measure it.
+iocpd_reloads() {
+    local help
+    # Read whole before grep: grep -q would close the pipe early, and
+    # pipefail make iocpd's SIGPIPE a "no".
+    help=$("$iocpd" --help 2>&1)
+    grep -qw reload <<<"$help"
+}
+
+# start_reloadable NAME LISTEN_PORT UPSTREAM_A UPSTREAM_B: starts relay
+# NAME (iocpd, haproxy or nginx) for R5, forwarding round robin to
+# UPSTREAM_A then UPSTREAM_B, and writes DIR/reload.sh, which puts the
+# same config with the two the other way round in place (so that each
+# reload re-reads a changed file) and has the relay reload it: iocpd by
+# SIGHUP; HAProxy, run in master-worker mode (-W), by SIGUSR2 to the
+# master; nginx by `nginx -s reload`. Sets relay_pid, relay_port and
+# reload_cmd (what loadgen runs); returns 1 if the relay did not start.
+start_reloadable() {
+    local name=$1 lp=$2 dir=$work/$1-$2 conf signal
+    relay_pid=
+    # shellcheck disable=SC2034 # relay_port is for the caller
+    relay_port=$lp
+    mkdir -p "$dir"
+    conf=$(relay_config_file "$name")
+    relay_config "$name" "$dir" "$lp" "$3" "$4" >"$dir/$conf.a"
+    relay_config "$name" "$dir" "$lp" "$4" "$3" >"$dir/$conf.b"
+    cp "$dir/$conf.a" "$dir/$conf"
+    echo a >"$dir/variant"
+    if [ "$name" = haproxy ]; then
+        launch_relay "$name" "$dir" -W
+    else
+        launch_relay "$name" "$dir"
+    fi
+    relay_listens "$name" "$dir" "$lp" || return 1
+    case $name in
+    iocpd) signal="kill -HUP $relay_pid" ;;
+    haproxy) signal="kill -USR2 $relay_pid" ;;
+    nginx) signal="nginx -p '$dir' -e '$dir/error.log' -c '$dir/nginx.conf' -s reload" ;;
+    esac
+    # The new config replaces the old one by a rename: a relay never reads
+    # half of it.
+    cat >"$dir/reload.sh" <<EOF
+#!/bin/sh
+# R5: reloads $name (process $relay_pid) with its upstreams the other way round.
+set -e
+cd '$dir'
+if [ "\$(cat variant)" = a ]; then next=b; else next=a; fi
+cp "$conf.\$next" "$conf.new"
+mv "$conf.new" "$conf"
+echo "\$next" >variant
+$signal
+EOF
+    # shellcheck disable=SC2034 # reload_cmd is for the caller
+    reload_cmd="sh $dir/reload.sh"
 }
 
 # ----------------------------------------------------------------------------
@@ -163,6 +277,17 @@ start_upstream() {
 }
 
 stop_upstream() { stop_pid "$upstream_pid"; }
+
+# R5's second upstream, an epoll_echo on p_echo_b: sets upstream_b_pid;
+# returns 1 if it does not listen within 10 s.
+start_upstream_b() {
+    "$bin/epoll_echo" -p "$p_echo_b" >>"$work/epoll_echo-upstream-b.log" 2>&1 &
+    upstream_b_pid=$!
+    started+=("$upstream_b_pid")
+    wait_port "$p_echo_b" "$upstream_b_pid" 10
+}
+
+stop_upstream_b() { stop_pid "$upstream_b_pid"; }
 
 # The iperf3 server behind the R1 relays, on p_iperf: sets iperf_pid;
 # returns 1 if it does not listen within 10 s.

@@ -50,6 +50,12 @@ rounds_of() {
     n=$(nrounds "$@")
     echo "${n:-0}"
 }
+# total SCENARIO CONTENDER KEY: the sum over the rounds (of results.tsv,
+# not a median: for counts where one bad round must show), or nothing.
+total() {
+    awk -F'\t' -v s="$1" -v c="$2" -v k="$3" '$1 == s && $2 == c && $4 == k { t += $5; n++ }
+        END { if (n) print t }' "$results"
+}
 # fmt VALUE DECIMALS: the number, or "n/a".
 fmt() { if [ -z "$1" ]; then echo "n/a"; else awk -v v="$1" -v d="$2" 'BEGIN { printf "%.*f", d, v }'; fi; }
 # ratio A B: A / B with two decimals and an x, or "n/a".

@@ -63,6 +63,9 @@ parse_options() {
         t_wine=1.5
         t_e4=1.5         # seconds per E4 run, after its warm-up
         warm_e4=0.5
+        r5_reloads=4     # reloads per R5 run,
+        r5_every=1       # this many seconds apart; a reload counts from its
+        r5_window=0.5    # command to this many seconds after it returned
         write=${write:-0}
     else
         rounds=${rounds:-3}
@@ -74,6 +77,9 @@ parse_options() {
         t_wine=3
         t_e4=5
         warm_e4=1
+        r5_reloads=10
+        r5_every=1.5
+        r5_window=1
         write=${write:-1}
     fi
     case $rounds in

@@ -1,8 +1,9 @@
 /*
  * loadgen's connections: the pattern every sent byte comes from, the
  * non-blocking sockets and the one epoll set, sending and checking one
- * message, and connecting a fixed set of connections (echo, bulk, stream,
- * and idle with its probe echo). The modes build on these.
+ * message or a stream (stream, churn), and connecting a fixed set of
+ * connections (echo, bulk, stream, and idle with its probe echo). The
+ * modes build on these.
  */
 #include "loadgen.h"
 
@@ -65,8 +66,10 @@ int start_connect(conn *c) {
     return -1;
   }
   if (connect(fd, (struct sockaddr *)&target, sizeof(target)) != 0 && errno != EINPROGRESS) {
+    int err = errno; /* churn tells a refused connect from others */
     close(fd);
     errors++;
+    errno = err;
     return -1;
   }
   c->fd = fd;
@@ -81,7 +84,10 @@ int connect_result(conn *c) {
   int err = 0, on = 1;
   socklen_t len = sizeof(err);
   if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) return -1;
+  if (err != 0) {
+    errno = err;
+    return -1;
+  }
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
   return 0;
 }
@@ -126,6 +132,59 @@ int recv_echo(conn *c, size_t size) {
     c->recvd += (size_t)n;
   }
   return 1;
+}
+
+size_t stream_origin(uint32_t id) { return (size_t)((id * 2654435761u) % PATTERN_LEN); }
+
+int stream_send(conn *c, uint64_t limit, size_t write_size) {
+  for (;;) {
+    size_t pos = (size_t)((stream_origin(c->id) + c->tx) % PATTERN_LEN), n = write_size;
+    ssize_t k;
+    if (c->tx >= limit) {
+      set_out(c, 0);
+      return 0;
+    }
+    if (n > limit - c->tx) n = (size_t)(limit - c->tx);
+    if (n > PATTERN_LEN - pos) n = PATTERN_LEN - pos;
+    k = send(c->fd, pattern + pos, n, MSG_NOSIGNAL);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        set_out(c, 1);
+        return 0;
+      }
+      return -1;
+    }
+    c->tx += (uint64_t)k;
+  }
+}
+
+int stream_recv(conn *c) {
+  for (;;) {
+    ssize_t n = recv(c->fd, scratch, scratch_len, 0);
+    size_t done = 0;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+    if (n == 0) return 1;
+    if ((uint64_t)n > c->tx - c->rx) {
+      /* More than we sent: the echo carries bytes that are not ours. */
+      mismatches++;
+      return -1;
+    }
+    while (done < (size_t)n) {
+      size_t pos = (size_t)((stream_origin(c->id) + c->rx) % PATTERN_LEN);
+      size_t k = (size_t)n - done;
+      if (k > PATTERN_LEN - pos) k = PATTERN_LEN - pos;
+      if (memcmp(scratch + done, pattern + pos, k) != 0) {
+        mismatches++;
+        return -1;
+      }
+      done += k;
+      c->rx += k;
+    }
+  }
 }
 
 void begin_message(conn *c) {

@@ -6,6 +6,9 @@
  *   loadgen connrate -p PORT [-c PARALLEL] [-s SIZE] [-d SECS] [-n CONNS]
  *   loadgen idle     -p PORT [-c CONNS] [-d HOLD_SECS] [--ready-file PATH]
  *   loadgen stream   -p PORT [-c CONNS] [-s WRITE_SIZE] [-W WINDOW] [-d SECS] [-w SECS]
+ *   loadgen churn    -p PORT [-c PARALLEL] [-s SIZE] [-d SECS] [--long N] [--long-size BYTES]
+ *                    [--reload-cmd CMD [--reloads N] [--reload-every SECS]
+ *                    [--reload-window SECS]]
  *
  * One thread and one epoll set drive every connection, so on a small
  * machine the generator takes one core at most and leaves the rest to the
@@ -20,7 +23,7 @@
  * fields), conn.c (the pattern, sockets, the epoll set, connecting a fixed
  * set), stats.c (time, the latency histogram, JSON strings), and one file
  * per mode, each starting with what the mode does: echo.c, bulk.c,
- * connrate.c, idle.c, stream.c. This header is what they share.
+ * connrate.c, idle.c, stream.c, churn.c. This header is what they share.
  */
 #ifndef LOADGEN_H
 #define LOADGEN_H
@@ -51,6 +54,8 @@ typedef struct loadgen_mode {
   size_t default_size;
   /* The receive buffer: this many bytes, or -s if that is larger. */
   size_t scratch_len;
+  /* --long when it is not given; 0: the mode has no long transfers. */
+  unsigned default_long;
   /* Drives the connections until the run is over. Sets t_begin, t_measure
    * and t_end; main takes the end of the run for those still 0. */
   void (*run)(void);
@@ -60,12 +65,13 @@ typedef struct loadgen_mode {
   int (*report)(double secs);
 } loadgen_mode;
 
-extern const loadgen_mode mode_echo, mode_bulk, mode_connrate, mode_idle, mode_stream;
+extern const loadgen_mode mode_echo, mode_bulk, mode_connrate, mode_idle, mode_stream, mode_churn;
 
 /* ------------------------------------------------------------------------ */
 /* Connections and options */
 
-enum state { ST_FREE, ST_CONNECTING, ST_RUNNING, ST_IDLE, ST_DRAINING, ST_DONE };
+/* ST_CLOSING: churn's long transfers, FIN sent, waiting for the EOF. */
+enum state { ST_FREE, ST_CONNECTING, ST_RUNNING, ST_IDLE, ST_DRAINING, ST_CLOSING, ST_DONE };
 
 typedef struct conn {
   int fd;
@@ -79,6 +85,7 @@ typedef struct conn {
   int want_out;     /* EPOLLOUT is in the interest set */
   uint64_t tx, rx;  /* stream: bytes sent, bytes echoed and verified */
   uint64_t rx_mark; /* stream: rx when the measurement began */
+  uint64_t tx_goal; /* churn: what a long transfer may have sent by now */
 } conn;
 
 typedef struct options {
@@ -93,6 +100,14 @@ typedef struct options {
   const char *label;
   const char *ready_file;
   size_t window; /* stream: most bytes unechoed per connection */
+  /* churn: long transfers (conns[0..long_conns), before the opt.conns
+   * slots), and the reloads */
+  unsigned long_conns;
+  size_t long_size; /* bytes each long transfer adds per 10 ms */
+  const char *reload_cmd;
+  unsigned reloads;
+  double reload_every;  /* 0: spread evenly over the run */
+  double reload_window; /* seconds after a reload command that still count */
 } options;
 
 /* ------------------------------------------------------------------------ */
@@ -153,7 +168,7 @@ extern volatile sig_atomic_t interrupted; /* SIGINT or SIGTERM came (main.c) */
 extern unsigned char *pattern; /* PATTERN_LEN + PATTERN_SLACK bytes */
 extern unsigned char *scratch; /* receive buffer */
 extern size_t scratch_len;
-extern conn *conns; /* opt.conns of them */
+extern conn *conns; /* opt.long_conns + opt.conns of them */
 extern int epfd;
 extern struct sockaddr_in target;
 
@@ -177,7 +192,8 @@ void set_out(conn *c, int on);
  * if the socket could not even be created or the connect failed at once. */
 int start_connect(conn *c);
 
-/* The connect of c finished: returns 0 if it succeeded. */
+/* The connect of c finished: returns 0 if it succeeded, or -1 with errno
+ * set to why it failed. start_connect's -1 leaves connect's errno too. */
 int connect_result(conn *c);
 
 /* Closes c's socket (which also takes it out of the epoll set) and puts c
@@ -191,6 +207,21 @@ int send_rest(conn *c, size_t size);
 /* Reads what has arrived of c's echo and checks it. Returns 1 once the
  * whole message is back, 0 if more is to come, -1 on failure or EOF. */
 int recv_echo(conn *c, size_t size);
+
+/* Streams (stream, churn's long transfers): byte i of connection id's
+ * stream is pattern[(stream_origin(id) + i) % PATTERN_LEN]. */
+size_t stream_origin(uint32_t id);
+
+/* Sends c's stream in writes of at most write_size bytes until c->tx
+ * reaches limit, the socket is full or it fails. Returns 0, or -1 if the
+ * connection failed. */
+int stream_send(conn *c, uint64_t limit, size_t write_size);
+
+/* Reads c's echo until the socket is empty and checks every byte against
+ * what was sent (c->rx counts them). Returns 0, 1 on EOF, or -1 on an
+ * error, a wrong byte or more bytes than were sent (mismatches counts
+ * those two). */
+int stream_recv(conn *c);
 
 /* Starts c's next message: its offset from c->seq, nothing sent yet. */
 void begin_message(conn *c);

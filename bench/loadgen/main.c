@@ -16,8 +16,8 @@
 
 /* The modes, in the order usage lists them. Adding one is a file with its
  * row (a loadgen_mode) and a line here. */
-static const loadgen_mode *const modes[] = {&mode_echo, &mode_bulk, &mode_connrate, &mode_idle,
-                                            &mode_stream};
+static const loadgen_mode *const modes[] = {&mode_echo, &mode_bulk,   &mode_connrate,
+                                            &mode_idle, &mode_stream, &mode_churn};
 #define MODES (sizeof(modes) / sizeof(modes[0]))
 
 options opt;
@@ -57,6 +57,15 @@ static void usage(void) {
                   "  -t, --connect-timeout SECS  for setting up connections (default 30)\n"
                   "  -l, --label TEXT       copied into the JSON output\n"
                   "  -r, --ready-file PATH  idle: created once every connection is up\n");
+  fprintf(stderr, "  --long N               churn: long transfers open for the whole run\n"
+                  "                         (default 50)\n"
+                  "  --long-size BYTES      churn: bytes each long transfer sends per 10 ms\n"
+                  "                         (default 16384)\n"
+                  "  --reload-cmd CMD       churn: run CMD (/bin/sh -c) during the run\n"
+                  "  --reloads N            churn: that many times (default 10)\n"
+                  "  --reload-every SECS    churn: this far apart (default: evenly spread)\n"
+                  "  --reload-window SECS   churn: seconds after CMD that still count as\n"
+                  "                         during it (default 1)\n");
   exit(2);
 }
 
@@ -76,6 +85,7 @@ static void parse_args(int argc, char **argv) {
   int i;
   size_t m;
   const char *host = "127.0.0.1";
+  int long_given = 0, reloads_given = 0;
   if (argc < 2) usage();
   for (m = 0; m < MODES; m++) {
     if (strcmp(argv[1], modes[m]->name) == 0) break;
@@ -87,6 +97,8 @@ static void parse_args(int argc, char **argv) {
   opt.duration = 5;
   opt.connect_timeout = 30;
   opt.label = "";
+  opt.long_size = 16384;
+  opt.reload_window = 1;
   /* Every option takes a value: they come in pairs. */
   for (i = 2; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -114,6 +126,20 @@ static void parse_args(int argc, char **argv) {
       opt.ready_file = v;
     } else if (IS("-W", "--window")) {
       opt.window = (size_t)parse_num(v, "window");
+    } else if (strcmp(a, "--long") == 0) {
+      opt.long_conns = (unsigned)parse_num(v, "long transfer count");
+      long_given = 1;
+    } else if (strcmp(a, "--long-size") == 0) {
+      opt.long_size = (size_t)parse_num(v, "long transfer size");
+    } else if (strcmp(a, "--reload-cmd") == 0) {
+      opt.reload_cmd = v;
+    } else if (strcmp(a, "--reloads") == 0) {
+      opt.reloads = (unsigned)parse_num(v, "reload count");
+      reloads_given = 1;
+    } else if (strcmp(a, "--reload-every") == 0) {
+      opt.reload_every = parse_num(v, "reload interval");
+    } else if (strcmp(a, "--reload-window") == 0) {
+      opt.reload_window = parse_num(v, "reload window");
     } else {
       usage();
     }
@@ -132,6 +158,22 @@ static void parse_args(int argc, char **argv) {
   }
   if (opt.duration <= 0 || opt.duration > 3600) {
     fprintf(stderr, "loadgen: duration must be in (0, 3600] seconds\n");
+    exit(2);
+  }
+  /* Long transfers and reloads are churn's (the modes whose row has a
+   * default_long). */
+  if (!long_given) opt.long_conns = opt.mode->default_long;
+  if (opt.mode->default_long == 0 && (long_given || opt.reload_cmd != NULL || reloads_given)) {
+    fprintf(stderr, "loadgen: --long and --reload-* are for churn only\n");
+    exit(2);
+  }
+  if (opt.reload_cmd != NULL && !reloads_given) opt.reloads = 10;
+  if ((opt.reloads > 0 && opt.reload_cmd == NULL) || opt.reloads > 1000 || opt.long_conns > 10000 ||
+      opt.long_size == 0 || opt.long_size > PATTERN_LEN) {
+    fprintf(stderr,
+            "loadgen: --reloads (1..1000) needs --reload-cmd; --long is 0..10000, "
+            "--long-size 1..%u\n",
+            PATTERN_LEN);
     exit(2);
   }
   if (opt.size == 0) opt.size = opt.mode->default_size;
@@ -180,9 +222,9 @@ int main(int argc, char **argv) {
   scratch_len = opt.mode->scratch_len;
   if (scratch_len < opt.size) scratch_len = opt.size;
   scratch = malloc(scratch_len);
-  conns = calloc(opt.conns, sizeof(*conns));
+  conns = calloc(opt.long_conns + opt.conns, sizeof(*conns));
   if (scratch == NULL || conns == NULL) die("malloc");
-  for (i = 0; i < opt.conns; i++) {
+  for (i = 0; i < opt.long_conns + opt.conns; i++) {
     conns[i].fd = -1;
     conns[i].id = i;
   }

@@ -15,64 +15,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-
-/* Where byte 0 of connection id's stream starts in the pattern; its
- * stream runs on cyclically through the first PATTERN_LEN bytes. */
-static size_t stream_origin(uint32_t id) { return (size_t)((id * 2654435761u) % PATTERN_LEN); }
-
-/* Sends on c until the socket is full, the window is, or it fails.
- * Returns 0, or -1 if the connection failed. */
-static int stream_send(conn *c) {
-  for (;;) {
-    size_t pos = (size_t)((stream_origin(c->id) + c->tx) % PATTERN_LEN);
-    size_t room = opt.window - (size_t)(c->tx - c->rx), n = opt.size;
-    ssize_t k;
-    if (room == 0) {
-      set_out(c, 0);
-      return 0;
-    }
-    if (n > room) n = room;
-    if (n > PATTERN_LEN - pos) n = PATTERN_LEN - pos;
-    k = send(c->fd, pattern + pos, n, MSG_NOSIGNAL);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        set_out(c, 1);
-        return 0;
-      }
-      return -1;
-    }
-    c->tx += (uint64_t)k;
-  }
-}
-
-/* Reads c's echo until the socket is empty and checks every byte against
- * what was sent. Returns 0, or -1 on EOF, an error or a wrong byte. */
-static int stream_recv(conn *c) {
-  for (;;) {
-    ssize_t n = recv(c->fd, scratch, scratch_len, 0);
-    size_t done = 0;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    }
-    if (n == 0 || (uint64_t)n > c->tx - c->rx) return -1; /* EOF, or more than we sent */
-    while (done < (size_t)n) {
-      size_t pos = (size_t)((stream_origin(c->id) + c->rx) % PATTERN_LEN);
-      size_t k = (size_t)n - done;
-      if (k > PATTERN_LEN - pos) k = PATTERN_LEN - pos;
-      if (memcmp(scratch + done, pattern + pos, k) != 0) {
-        mismatches++;
-        return -1;
-      }
-      done += k;
-      c->rx += k;
-    }
-  }
-}
 
 static void run_stream(void) {
   struct epoll_event ev[MAX_EVENTS];
@@ -83,7 +26,7 @@ static void run_stream(void) {
   if (connect_and_start(opt.warmup, &warm_end, &deadline) != 0) return;
   now = t_begin;
   for (i = 0; i < opt.conns; i++) {
-    if (stream_send(&conns[i]) != 0) {
+    if (stream_send(&conns[i], opt.window, opt.size) != 0) {
       errors++;
       drop(&conns[i], ST_DONE);
     }
@@ -96,7 +39,7 @@ static void run_stream(void) {
       if (c->state != ST_RUNNING) continue;
       /* Reading first opens the window, so the send that follows can
        * go on at once. */
-      if (stream_recv(c) != 0 || stream_send(c) != 0) {
+      if (stream_recv(c) != 0 || stream_send(c, c->rx + opt.window, opt.size) != 0) {
         errors++;
         drop(c, ST_DONE);
       }
