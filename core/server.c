@@ -252,11 +252,10 @@ void iocpd__listener_free(iocpd__listener *l) {
   free(l);
 }
 
-static int create_listeners(iocpd_server *s, const iocpd_server_options *o, iocpd_error_info *err) {
-  iocpd__generation *g = iocpd__generation_new(NULL, NULL);
+static int create_listeners(iocpd_server *s, const iocpd_server_options *o, iocpd__generation *g,
+                            iocpd_error_info *err) {
   size_t i;
   int rc = 0;
-  if (g == NULL) goto nomem;
   s->listeners = calloc(o->listener_count, sizeof(*s->listeners));
   if (s->listeners == NULL) goto nomem;
   for (i = 0; i < o->listener_count; i++) {
@@ -267,10 +266,8 @@ static int create_listeners(iocpd_server *s, const iocpd_server_options *o, iocp
     rc = iocpd__listener_bind(l, err);
     if (rc != 0) break;
   }
-  iocpd__generation_unref(g);
   return rc;
 nomem:
-  iocpd__generation_unref(g);
   set_error(err, IOCPD_ENOMEM, "out of memory");
   return IOCPD_ENOMEM;
 }
@@ -312,20 +309,32 @@ static void stop_everything(iocpd_server *s) {
 
 int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out, iocpd_error_info *err) {
   iocpd_server *s;
+  iocpd__generation *g;
   unsigned count, i;
   size_t k;
   int rc;
 
   if (err != NULL) memset(err, 0, sizeof(*err));
-  if (out == NULL) return IOCPD_EINVAL;
+  if (out == NULL || o == NULL) return IOCPD_EINVAL;
   rc = validate_options(o, err);
-  if (rc != 0) return rc;
-  rc = iocpd__backend_init(err);
-  if (rc != 0) return rc;
+  if (rc == 0) rc = iocpd__backend_init(err);
+  if (rc != 0) {
+    if (o->release != NULL) o->release(o->release_arg);
+    return rc;
+  }
 
+  /* The settings' generation: from here on, its last reference calls
+   * release, whether create succeeds or not. */
+  g = iocpd__generation_new(o->release, o->release_arg);
   s = calloc(1, sizeof(*s));
-  if (s == NULL) {
+  if (s == NULL || g == NULL) {
+    free(s);
     iocpd__backend_cleanup();
+    if (g != NULL) {
+      iocpd__generation_unref(g);
+    } else if (o->release != NULL) {
+      o->release(o->release_arg);
+    }
     set_error(err, IOCPD_ENOMEM, "out of memory");
     return IOCPD_ENOMEM;
   }
@@ -351,7 +360,7 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out, iocpd
   if (rc != 0) goto fail;
   /* Bind every listener before accepting on any, so that a bad address
    * fails the whole start with nothing served. */
-  rc = create_listeners(s, o, err);
+  rc = create_listeners(s, o, g, err);
   if (rc != 0) goto fail;
 
   for (i = 0; i < s->worker_count; i++) {
@@ -376,11 +385,13 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out, iocpd
     stop_everything(s);
     goto fail;
   }
+  iocpd__generation_unref(g);
   *out = s;
   return 0;
 
 fail:
   server_free(s);
+  iocpd__generation_unref(g);
   return rc;
 }
 

@@ -103,6 +103,12 @@ static void apply(iocpd_server *s, const iocpd_update_options *u, iocpd__listene
   s->listener_count = count;
 }
 
+/* Nothing changed: the options are released at once. */
+static int refused(const iocpd_update_options *u, int rc) {
+  if (u->release != NULL) u->release(u->release_arg);
+  return rc;
+}
+
 static void report_error(const iocpd_update_options *u, const iocpd_error_info *err) {
   if (u->on_error != NULL) u->on_error(u->error_arg, err);
 }
@@ -116,17 +122,18 @@ int iocpd_server_update(iocpd_server *s, const iocpd_update_options *u,
   int closed;
 
   memset(&r, 0, sizeof(r));
-  if (s == NULL || !valid(u)) return IOCPD_EINVAL;
+  if (u == NULL) return IOCPD_EINVAL;
+  if (s == NULL || !valid(u)) return refused(u, IOCPD_EINVAL);
   iocpd_mutex_lock(s->lock);
   closed = s->listeners_closed;
   iocpd_mutex_unlock(s->lock);
-  if (closed) return IOCPD_ECLOSED;
+  if (closed) return refused(u, IOCPD_ECLOSED);
   g = iocpd__generation_new(u->release, u->release_arg);
   next = calloc(u->listener_count + 1, sizeof(*next));
   if (g == NULL || next == NULL) {
     free(g);
     free(next);
-    return IOCPD_ENOMEM;
+    return refused(u, IOCPD_ENOMEM);
   }
 
   /* Kept listeners in place; new ones made and bound now. */

@@ -423,6 +423,12 @@ typedef struct iocpd_server_options {
    * peer that stops reading cannot hold it for ever. 0 = the default,
    * IOCPD_DEFAULT_CLOSE_LINGER_MS. */
   uint32_t close_linger_ms;
+  /* Called once nothing uses the listener options any more (see
+   * iocpd_update_options.release): after iocpd_server_update replaced
+   * them and their last connection is gone, or in iocpd_server_destroy,
+   * or before iocpd_server_create returns an error. May be NULL. */
+  void (*release)(void *arg);
+  void *release_arg;
 } iocpd_server_options;
 
 #define IOCPD_DEFAULT_CLOSE_LINGER_MS 30000
@@ -456,7 +462,8 @@ typedef struct iocpd_update_options {
   uint32_t drain_ms;
   /* Called once nothing uses these listener options any more: no
    * listener has them (a later update replaced them) and every
-   * connection made under them is gone. Any thread; may be NULL. */
+   * connection made under them is gone; or before iocpd_server_update
+   * returns an error. Any thread; may be NULL. */
   void (*release)(void *arg);
   void *release_arg;
   /* Called (on the calling thread) for each listener that cannot be

@@ -19,5 +19,7 @@ int cmd_check_config(const char *config_path);
 int cmd_service(int argc, char **argv);
 int cmd_install(int argc, char **argv);
 int cmd_uninstall(int argc, char **argv);
+/* iocpd reload [--name NAME]: Windows; on Linux, SIGHUP reloads. */
+int cmd_reload(int argc, char **argv);
 
 #endif /* IOCPD_COMMANDS_H */

@@ -8,11 +8,11 @@
 #include "log.h"
 #include "iocpd_sys.h"
 
-static const iocpd_handler *handler_for(iocpd_handler_kind kind) {
+const iocpd_handler *daemon_handler_for(iocpd_handler_kind kind) {
   return kind == IOCPD_HANDLER_FORWARD ? &iocpd_forward_handler : &iocpd_echo_handler;
 }
 
-static uint32_t clamp_ms(uint64_t ms) { return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms; }
+uint32_t clamp_ms(uint64_t ms) { return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms; }
 
 static void report_problem(void *arg, const char *message) {
   (void)arg;
@@ -22,7 +22,8 @@ static void report_problem(void *arg, const char *message) {
 /* Stops what runs and frees everything, in this order: the metrics
  * endpoint reads the main server's counters, so it goes first; destroying
  * the server may still report connections (shutdown) to the access log,
- * which is closed after it, once nothing can add a line. */
+ * which is closed after it, once nothing can add a line. The settings go
+ * with the server (the engine releases them). */
 static void free_state(daemon_state *d) {
   uint64_t dropped;
   metrics_stop(d->metrics);
@@ -31,43 +32,62 @@ static void free_state(daemon_state *d) {
   if (dropped > 0)
     log_event(EV_WARNING, IOCPD_LOG_WARNING, "access log: %llu lines were lost",
               (unsigned long long)dropped);
-  free(d->echo);
-  free(d->forward);
-  iocpd_config_free(d->config);
+  iocpd_mutex_destroy(d->lock);
   memset(d, 0, sizeof(*d));
 }
 
-/* Fills one iocpd_listener_options per configured listener, pointing each
- * at its handler's options in d. */
-static void fill_listeners(daemon_state *d, iocpd_listener_options *out) {
-  size_t i;
-  for (i = 0; i < d->config->listener_count; i++) {
-    const iocpd_config_listener *l = &d->config->listeners[i];
-    out[i].name = l->name;
-    out[i].addr = l->listen;
-    out[i].handler = handler_for(l->handler);
-    out[i].buffer_size = (size_t)l->buffer_size;
-    out[i].max_connections = (size_t)l->max_connections;
-    out[i].max_connections_per_ip = (size_t)l->max_connections_per_ip;
-    out[i].allow = l->allow;
-    out[i].allow_count = l->allow_count;
-    out[i].deny = l->deny;
-    out[i].deny_count = l->deny_count;
+void settings_free(void *arg) {
+  daemon_settings *st = arg;
+  if (st == NULL) return;
+  free(st->listeners);
+  free(st->echo);
+  free(st->forward);
+  iocpd_config_free(st->config);
+  free(st);
+}
+
+daemon_settings *settings_new(iocpd_config *config) {
+  daemon_settings *st = calloc(1, sizeof(*st));
+  size_t i, n = config->listener_count;
+  if (st == NULL) return NULL;
+  st->config = config;
+  st->listeners = calloc(n, sizeof(*st->listeners));
+  st->echo = calloc(n, sizeof(*st->echo));
+  st->forward = calloc(n, sizeof(*st->forward));
+  if (st->listeners == NULL || st->echo == NULL || st->forward == NULL) {
+    st->config = NULL; /* the caller's still */
+    settings_free(st);
+    return NULL;
+  }
+  for (i = 0; i < n; i++) {
+    const iocpd_config_listener *l = &config->listeners[i];
+    iocpd_listener_options *out = &st->listeners[i];
+    out->name = l->name;
+    out->addr = l->listen;
+    out->handler = daemon_handler_for(l->handler);
+    out->buffer_size = (size_t)l->buffer_size;
+    out->max_connections = (size_t)l->max_connections;
+    out->max_connections_per_ip = (size_t)l->max_connections_per_ip;
+    out->allow = l->allow;
+    out->allow_count = l->allow_count;
+    out->deny = l->deny;
+    out->deny_count = l->deny_count;
     if (l->handler == IOCPD_HANDLER_FORWARD) {
-      d->forward[i].upstreams = l->upstreams;
-      d->forward[i].upstream_count = l->upstream_count;
-      d->forward[i].connect_timeout_ms = clamp_ms(l->connect_timeout_ms);
-      d->forward[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
-      d->forward[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
-      out[i].handler_arg = &d->forward[i];
-      out[i].max_fails = l->max_fails;
-      out[i].fail_timeout_ms = clamp_ms(l->fail_timeout_ms);
+      st->forward[i].upstreams = l->upstreams;
+      st->forward[i].upstream_count = l->upstream_count;
+      st->forward[i].connect_timeout_ms = clamp_ms(l->connect_timeout_ms);
+      st->forward[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
+      st->forward[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
+      out->handler_arg = &st->forward[i];
+      out->max_fails = l->max_fails;
+      out->fail_timeout_ms = clamp_ms(l->fail_timeout_ms);
     } else {
-      d->echo[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
-      d->echo[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
-      out[i].handler_arg = &d->echo[i];
+      st->echo[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
+      st->echo[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
+      out->handler_arg = &st->echo[i];
     }
   }
+  return st;
 }
 
 /* Opens the access log, if the config has one. Returns 0 or -1 (logged). */
@@ -94,7 +114,9 @@ static int start_metrics(daemon_state *d, uint64_t start_ms) {
   char addr[IOCPD_ADDR_STRLEN];
   if (!c->metrics_enabled) return 0;
   source.server = d->server;
-  source.config = c;
+  source.lock = d->lock;
+  source.config = &d->config;
+  source.reloads = &d->reloads;
   source.access_log = d->access_log;
   source.start_ms = start_ms;
   if (metrics_start(&c->metrics_listen, &source, c->log_level, &d->metrics, &err) != 0) {
@@ -107,35 +129,43 @@ static int start_metrics(daemon_state *d, uint64_t start_ms) {
 }
 
 int daemon_start(daemon_state *d, const char *path) {
-  iocpd_listener_options *listeners = NULL;
   iocpd_server_options options;
+  iocpd_config *config = NULL;
+  daemon_settings *st;
   iocpd_error_info err;
   uint64_t start_ms = iocpd_wall_ms();
-  size_t i, n;
+  size_t i;
 
   memset(d, 0, sizeof(*d));
   log_event(EV_STARTING, IOCPD_LOG_INFO, "iocpd %s starting with %s", IOCPD_VERSION, path);
-  if (iocpd_config_load(path, &d->config, report_problem, NULL) != 0) return EXIT_BAD_CONFIG;
-  log_set_level(d->config->log_level);
-  for (i = 0; i < d->config->warning_count; i++)
-    log_event(EV_WARNING, IOCPD_LOG_WARNING, "%s", d->config->warnings[i]);
-  n = d->config->listener_count;
-  listeners = calloc(n, sizeof(*listeners));
-  d->echo = calloc(n, sizeof(*d->echo));
-  d->forward = calloc(n, sizeof(*d->forward));
-  if (listeners == NULL || d->echo == NULL || d->forward == NULL) {
+  if (iocpd_config_load(path, &config, report_problem, NULL) != 0) return EXIT_BAD_CONFIG;
+  log_set_level(config->log_level);
+  for (i = 0; i < config->warning_count; i++)
+    log_event(EV_WARNING, IOCPD_LOG_WARNING, "%s", config->warnings[i]);
+  st = settings_new(config);
+  d->lock = iocpd_mutex_create();
+  if (st == NULL || d->lock == NULL) {
     log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "out of memory");
+    if (st == NULL) iocpd_config_free(config);
+    settings_free(st);
     goto fail;
   }
-  fill_listeners(d, listeners);
-  if (start_access_log(d) != 0) goto fail;
+  d->config = config;
+  if (start_access_log(d) != 0) {
+    settings_free(st);
+    goto fail;
+  }
   memset(&options, 0, sizeof(options));
-  options.workers = d->config->workers;
-  options.listeners = listeners;
-  options.listener_count = n;
+  options.workers = config->workers;
+  options.listeners = st->listeners;
+  options.listener_count = config->listener_count;
   options.log = log_from_engine;
-  options.log_level = d->config->log_level;
-  options.max_connections = (size_t)d->config->max_connections;
+  options.log_level = config->log_level;
+  options.max_connections = (size_t)config->max_connections;
+  /* From here the engine owns the settings: it releases them when
+   * nothing uses them any more, also if it fails to start. */
+  options.release = settings_free;
+  options.release_arg = st;
   if (d->access_log != NULL) {
     options.on_access = access_log_record;
     options.access_arg = d->access_log;
@@ -144,14 +174,7 @@ int daemon_start(daemon_state *d, const char *path) {
     log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "%s", err.message);
     goto fail;
   }
-  free(listeners); /* the engine copied them */
-  listeners = NULL;
-  for (i = 0; i < n; i++) {
-    const iocpd_config_listener *l = &d->config->listeners[i];
-    char addr[IOCPD_ADDR_STRLEN];
-    log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "listener %s: listening on %s (%s)", l->name,
-              iocpd_addr_format(&l->listen, addr), handler_for(l->handler)->name);
-  }
+  for (i = 0; i < config->listener_count; i++) daemon_log_listener(&config->listeners[i]);
   /* On failure nothing was served yet that is worth draining: free_state
    * stops it all. */
   if (start_metrics(d, start_ms) != 0) goto fail;
@@ -160,9 +183,14 @@ int daemon_start(daemon_state *d, const char *path) {
   return EXIT_OK;
 
 fail:
-  free(listeners);
   free_state(d);
   return EXIT_RUNTIME;
+}
+
+void daemon_log_listener(const iocpd_config_listener *l) {
+  char addr[IOCPD_ADDR_STRLEN];
+  log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "listener %s: listening on %s (%s)", l->name,
+            iocpd_addr_format(&l->listen, addr), daemon_handler_for(l->handler)->name);
 }
 
 void daemon_stop(daemon_state *d, iocpd_drain_progress_fn progress, void *progress_arg) {

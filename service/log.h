@@ -20,13 +20,15 @@ typedef enum log_event_id {
   EV_DRAIN_PROGRESS = 1004,   /* connections still open */
   EV_DRAIN_FINISHED = 1005,   /* drained, aborted, duration */
   EV_STOPPED = 1006,
-  EV_INFO = 1100, /* other information from the engine */
+  EV_RELOADED = 1007, /* listeners kept, added, removed; connections draining */
+  EV_INFO = 1100,     /* other information from the engine */
   /* 2000s: warnings */
   EV_WARNING = 2000, /* from the engine, e.g. no upstream reachable */
   /* 3000s: errors */
   EV_CONFIG_ERROR = 3000, /* FILE:LINE: message */
   EV_START_FAILED = 3001, /* e.g. cannot bind: address and OS error text */
-  EV_ERROR = 3002         /* other errors from the engine */
+  EV_ERROR = 3002,        /* other errors from the engine */
+  EV_RELOAD_FAILED = 3003 /* the file was refused: the running config is unchanged */
 } log_event_id;
 
 /* Where events go: receives the sanitised, formatted message. */

@@ -13,7 +13,8 @@ static void usage(FILE *out) {
           "\n"
           "commands:\n"
           "  run [-c FILE]            run in the foreground (console mode);\n"
-          "                           Ctrl+C drains open connections and exits\n"
+          "                           Ctrl+C drains open connections and exits;\n"
+          "                           SIGHUP (Linux) or Ctrl+Break reloads the config\n"
           "  check-config [-c FILE]   validate FILE and print every problem;\n"
           "                           exit 0 if valid, 1 if not\n"
           "  help-config              list every config key with its default\n"
@@ -22,6 +23,8 @@ static void usage(FILE *out) {
           "          [--start auto|demand|delayed]\n"
           "                           (Windows) register the service; run elevated\n"
           "  uninstall [--name NAME]  (Windows) stop and remove the service\n"
+          "  reload [--name NAME]     (Windows) make the running service reload its config\n"
+          "                           (on Linux: SIGHUP; in a console: Ctrl+Break)\n"
           "  --help                   show this help\n"
           "  --version                show the version\n"
           "\n"
@@ -88,6 +91,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "service") == 0) return cmd_service(argc - 1, argv + 1);
   if (strcmp(argv[1], "install") == 0) return cmd_install(argc - 1, argv + 1);
   if (strcmp(argv[1], "uninstall") == 0) return cmd_uninstall(argc - 1, argv + 1);
+  if (strcmp(argv[1], "reload") == 0) return cmd_reload(argc - 1, argv + 1);
   fprintf(stderr, "iocpd: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;

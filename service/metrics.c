@@ -175,23 +175,40 @@ static void listener_family(text *t, const listener_metric *m, const iocpd_liste
   }
 }
 
-/* Every upstream address of every forward listener, up (1) or marked
- * down by passive health (0). */
-static void upstream_up(text *t, const metrics_source *src) {
+/* Config reloads, and every upstream address of every forward listener
+ * of the current config, up (1) or marked down by passive health (0). */
+static void config_families(text *t, const metrics_source *src) {
   static const char name[] = "iocpd_upstream_up";
+  const iocpd_config *config;
   size_t i, u;
+
+  if (src->lock != NULL) iocpd_mutex_lock(src->lock);
+  if (src->reloads != NULL) {
+    family(t, "iocpd_config_reloads_total", "counter",
+           "Config reloads: ok (applied) or error (the file was refused; nothing changed).");
+    appendf(t, "iocpd_config_reloads_total{result=\"ok\"} %llu\n",
+            (unsigned long long)src->reloads->ok);
+    appendf(t, "iocpd_config_reloads_total{result=\"error\"} %llu\n",
+            (unsigned long long)src->reloads->error);
+    family(t, "iocpd_config_last_reload_success_timestamp_seconds", "gauge",
+           "When the config was last reloaded and applied (0: never).");
+    appendf(t, "iocpd_config_last_reload_success_timestamp_seconds %llu.%03u\n",
+            (unsigned long long)(src->reloads->last_ok_ms / 1000),
+            (unsigned)(src->reloads->last_ok_ms % 1000));
+  }
   family(t, name, "gauge",
          "1 if the upstream is in service, 0 while it is marked down (max_fails failed connects in "
          "a row, until a connect succeeds).");
-  if (src->config == NULL) return;
-  for (i = 0; i < src->config->listener_count; i++) {
-    const iocpd_config_listener *l = &src->config->listeners[i];
+  config = src->config != NULL ? *src->config : NULL;
+  for (i = 0; config != NULL && i < config->listener_count; i++) {
+    const iocpd_config_listener *l = &config->listeners[i];
     for (u = 0; u < l->upstream_count; u++) {
       char addr[IOCPD_ADDR_STRLEN];
       sample(t, name, l->name, "upstream", iocpd_addr_format(&l->upstreams[u], addr),
              (uint64_t)iocpd_server_upstream_up(src->server, l->name, &l->upstreams[u]));
     }
   }
+  if (src->lock != NULL) iocpd_mutex_unlock(src->lock);
 }
 
 static void histogram(text *t, const iocpd_listener_stats *st, size_t n) {
@@ -228,16 +245,16 @@ char *metrics_render(const metrics_source *src, size_t *len) {
   iocpd_connect_failures *fail;
   size_t n, nf, room, i;
 
-  /* The listeners are fixed for the server's life; failure counters may
-   * appear between the two calls, so ask for some more room and take
-   * what fits. */
-  n = iocpd_server_listener_stats(src->server, NULL, 0);
+  /* Listeners (a reload) and failure counters may appear between the
+   * two calls, so ask for some more room and take what fits. */
+  n = iocpd_server_listener_stats(src->server, NULL, 0) + 16;
   nf = iocpd_server_connect_failures(src->server, NULL, 0);
   room = nf + 16;
-  st = calloc(n > 0 ? n : 1, sizeof(*st));
+  st = calloc(n, sizeof(*st));
   fail = calloc(room, sizeof(*fail));
   if (st == NULL || fail == NULL) goto fail;
-  n = iocpd_server_listener_stats(src->server, st, n);
+  i = iocpd_server_listener_stats(src->server, st, n);
+  if (i < n) n = i;
   /* Asked only when there are some: the engine copies from its table
    * with memcpy, and before the first failure that table is NULL, which
    * memcpy may not be given even for 0 bytes. Once there, it stays. */
@@ -260,7 +277,7 @@ char *metrics_render(const metrics_source *src, size_t *len) {
     sample(&t, "iocpd_upstream_connect_failures_total", fail[i].listener, "upstream",
            iocpd_addr_format(&fail[i].upstream, addr), fail[i].count);
   }
-  upstream_up(&t, src);
+  config_families(&t, src);
   histogram(&t, st, n);
   family(&t, "iocpd_access_log_dropped_total", "counter",
          "Access log lines lost: the queue was full, or writing failed.");

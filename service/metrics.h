@@ -27,13 +27,24 @@
 #include "access_log.h"
 #include "config.h"
 #include "iocpd.h"
+#include "iocpd_sys.h"
 
 /* What the metrics describe. Everything must outlive the metrics server. */
+/* Config reloads, for iocpd_config_reloads_total. */
+typedef struct reload_counters {
+  uint64_t ok, error;
+  uint64_t last_ok_ms; /* UTC ms since 1970 of the last good one; 0 = none */
+} reload_counters;
+
 typedef struct metrics_source {
-  iocpd_server *server;       /* the main server */
-  const iocpd_config *config; /* its config: the upstreams of iocpd_upstream_up */
-  access_log *access_log;     /* for its drop counter; NULL when off */
-  uint64_t start_ms;          /* when the daemon started, UTC ms since 1970 */
+  iocpd_server *server; /* the main server */
+  /* The daemon's current config (the upstreams of iocpd_upstream_up) and
+   * reload counters, read under lock: a reload replaces them. */
+  iocpd_mutex *lock;
+  iocpd_config *const *config;
+  const reload_counters *reloads;
+  access_log *access_log; /* for its drop counter; NULL when off */
+  uint64_t start_ms;      /* when the daemon started, UTC ms since 1970 */
 } metrics_source;
 
 typedef struct metrics_server metrics_server;

@@ -25,12 +25,15 @@ const char *platform_default_config(void);
 void platform_format_utc_now(char *buf, size_t size);
 
 /* Arranges for Ctrl+C / SIGINT / SIGTERM to request a stop instead of
- * killing the process. Call before the engine starts its threads. Returns 0
- * or -1. */
+ * killing the process, and for SIGHUP (Linux) or Ctrl+Break (a Windows
+ * console) to request a reload. Call before the engine starts its
+ * threads. Returns 0 or -1. */
 int platform_stop_signals_install(void);
 
-/* Blocks until a stop is requested. */
-void platform_stop_signals_wait(void);
+typedef enum platform_request { PLATFORM_STOP, PLATFORM_RELOAD } platform_request;
+
+/* Blocks until a stop or a reload is requested, and says which. */
+platform_request platform_stop_signals_wait(void);
 
 /* Tells the stop machinery that the drain is over and the process is about
  * to exit (on Windows a console close waits for this). */

@@ -38,7 +38,8 @@ int cmd_run(const char *path) {
   }
   rc = daemon_start(&d, path);
   if (rc != EXIT_OK) return rc;
-  platform_stop_signals_wait();
+  /* Reload requests (SIGHUP, Ctrl+Break) until a stop. */
+  while (platform_stop_signals_wait() == PLATFORM_RELOAD) daemon_reload(&d);
   daemon_stop(&d, on_drain_progress, NULL);
   platform_stop_signals_done();
   return EXIT_OK;

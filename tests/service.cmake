@@ -11,6 +11,9 @@
 #                           text of that run (test_service_drain.py).
 #   blackbox.service_start  (Wine only) failed starts and `iocpd service`
 #                           by hand (test_service_start.py).
+#   blackbox.service_reload (Wine only) `iocpd reload` (PARAMCHANGE) of a
+#                           running service: applied, refused, not running
+#                           (test_service_reload.py).
 # Both need a prefix whose services.exe can load the inih shim and traces
 # ReportEventW: see tests/harness/winservice.py. Natively they would exit 77
 # (skipped), so they are not registered there.
@@ -36,4 +39,5 @@ if(IOCPD_TEST_PLATFORM STREQUAL "wine")
   # these limits also cover a private prefix's start before it.
   iocpd_blackbox_test(service_drain 60 240 SERIAL LABELS service)
   iocpd_blackbox_test(service_start 60 180 SERIAL LABELS service)
+  iocpd_blackbox_test(service_reload 60 240 SERIAL LABELS service)
 endif()

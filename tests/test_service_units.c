@@ -37,7 +37,6 @@ static void test_controls(void) {
                                 SERVICE_CONTROL_PRESHUTDOWN};
   static const DWORD others[] = {SERVICE_CONTROL_PAUSE,
                                  SERVICE_CONTROL_CONTINUE,
-                                 SERVICE_CONTROL_PARAMCHANGE,
                                  SERVICE_CONTROL_NETBINDADD,
                                  SERVICE_CONTROL_DEVICEEVENT,
                                  SERVICE_CONTROL_POWEREVENT,
@@ -52,6 +51,8 @@ static void test_controls(void) {
     CHECKF(scm_control_result(a) == NO_ERROR, "control %lu", (unsigned long)stops[i]);
   }
   CHECK(scm_control_action_for(SERVICE_CONTROL_INTERROGATE) == SCM_CONTROL_INTERROGATE);
+  CHECK(scm_control_action_for(SERVICE_CONTROL_PARAMCHANGE) == SCM_CONTROL_RELOAD);
+  CHECK(scm_control_result(SCM_CONTROL_RELOAD) == NO_ERROR);
   CHECK(scm_control_result(SCM_CONTROL_INTERROGATE) == NO_ERROR);
   for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
     scm_control_action a = scm_control_action_for(others[i]);
@@ -98,7 +99,9 @@ static void expect_refused(scm_state *s, DWORD state, int line) {
 }
 
 static void test_status(void) {
-  const DWORD accepted = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PRESHUTDOWN;
+  /* PARAMCHANGE: `iocpd reload` (and `sc control NAME paramchange`). */
+  const DWORD accepted = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN |
+                         SERVICE_ACCEPT_PRESHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE;
   scm_state s;
 
   /* A whole life: checkpoints rise while pending and restart at 1. */

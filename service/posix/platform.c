@@ -32,13 +32,16 @@ int platform_stop_signals_install(void) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  /* SIGHUP reloads the config: systemd's ExecReload=kill -HUP $MAINPID. */
+  sigaddset(&stop_signals, SIGHUP);
   return pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) == 0 ? 0 : -1;
 }
 
-void platform_stop_signals_wait(void) {
+platform_request platform_stop_signals_wait(void) {
   int sig;
   while (sigwait(&stop_signals, &sig) != 0) {
   }
+  return sig == SIGHUP ? PLATFORM_RELOAD : PLATFORM_STOP;
 }
 
 void platform_stop_signals_done(void) {}

@@ -26,3 +26,11 @@ int cmd_uninstall(int argc, char **argv) {
   (void)argc;
   return windows_only(argv[0]);
 }
+
+int cmd_reload(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  fprintf(stderr, "iocpd: 'reload' is for the Windows service manager; on this system send "
+                  "SIGHUP to the running iocpd (e.g. systemctl reload iocpd)\n");
+  return EXIT_USAGE;
+}

@@ -8,6 +8,7 @@
 #define IOCPD_INSTALL_H
 
 #include <windows.h>
+#include <stdio.h>
 #include <stddef.h>
 
 #include "utf8_files.h" /* every string is UTF-8; these convert for the W calls */
@@ -50,6 +51,12 @@ void install_report_error(const char *message);
  * (with the advice to use an elevated prompt on ERROR_ACCESS_DENIED) and
  * returns NULL. */
 SC_HANDLE install_open_scm(DWORD access);
+
+/* Parses "[--name NAME] [--help]" after a command (argv[0]) that takes
+ * only that: *name is NAME or INSTALL_DEFAULT_NAME. Returns 0, EXIT_OK
+ * + 1 after printing usage for --help (the caller returns EXIT_OK), or -1
+ * after printing a usage error (the caller returns EXIT_USAGE). */
+int install_name_option(int argc, char **argv, void (*usage)(FILE *out), const char **name);
 
 /* Prepares the default config's location (install_files.c) for the
  * service name: the folder of config, made or taken over (owner

@@ -52,6 +52,31 @@ SC_HANDLE install_open_scm(DWORD access) {
   return scm;
 }
 
+int install_name_option(int argc, char **argv, void (*usage)(FILE *out), const char **name) {
+  int i;
+  *name = INSTALL_DEFAULT_NAME;
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      return 1;
+    } else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+      *name = argv[++i];
+    } else if (strcmp(argv[i], "--name") == 0) {
+      fprintf(stderr, "iocpd: --name needs a value\n");
+      return -1;
+    } else {
+      fprintf(stderr, "iocpd: unknown option '%s' for '%s' (see iocpd %s --help)\n", argv[i],
+              argv[0], argv[0]);
+      return -1;
+    }
+  }
+  if ((*name)[0] == '\0' || strpbrk(*name, "/\\") != NULL) {
+    fprintf(stderr, "iocpd: invalid service name '%s'\n", *name);
+    return -1;
+  }
+  return 0;
+}
+
 /* The registry path of event source name under HKLM (malloc'ed), or NULL
  * when out of memory. */
 static wchar_t *eventsource_key_path(const wchar_t *name) {

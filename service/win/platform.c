@@ -9,6 +9,7 @@
 
 static HANDLE stop_requested;
 static HANDLE stop_finished;
+static HANDLE reload_requested;
 
 /* The console's output code page before platform_utf8_init set UTF-8. */
 static UINT console_output_cp;
@@ -78,6 +79,11 @@ void platform_format_utc_now(char *buf, size_t size) {
 }
 
 static BOOL WINAPI on_console_ctrl(DWORD type) {
+  /* Ctrl+Break is the console's other key: it reloads the config. */
+  if (type == CTRL_BREAK_EVENT) {
+    SetEvent(reload_requested);
+    return TRUE;
+  }
   SetEvent(stop_requested);
   /* For a console close, log-off or shutdown, Windows ends the process as
    * soon as this handler returns, so wait here (the system allows about
@@ -91,10 +97,17 @@ static BOOL WINAPI on_console_ctrl(DWORD type) {
 int platform_stop_signals_install(void) {
   stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
   stop_finished = CreateEventW(NULL, TRUE, FALSE, NULL);
-  if (stop_requested == NULL || stop_finished == NULL) return -1;
+  reload_requested = CreateEventW(NULL, FALSE, FALSE, NULL); /* auto-reset: one per press */
+  if (stop_requested == NULL || stop_finished == NULL || reload_requested == NULL) return -1;
   return SetConsoleCtrlHandler(on_console_ctrl, TRUE) ? 0 : -1;
 }
 
-void platform_stop_signals_wait(void) { WaitForSingleObject(stop_requested, INFINITE); }
+platform_request platform_stop_signals_wait(void) {
+  HANDLE events[2];
+  events[0] = stop_requested; /* first: a stop wins over a reload */
+  events[1] = reload_requested;
+  return WaitForMultipleObjects(2, events, FALSE, INFINITE) == WAIT_OBJECT_0 + 1 ? PLATFORM_RELOAD
+                                                                                 : PLATFORM_STOP;
+}
 
 void platform_stop_signals_done(void) { SetEvent(stop_finished); }

@@ -9,6 +9,7 @@ scm_control_action scm_control_action_for(DWORD control) {
     case SERVICE_CONTROL_STOP:
     case SERVICE_CONTROL_SHUTDOWN:
     case SERVICE_CONTROL_PRESHUTDOWN: return SCM_CONTROL_STOP;
+    case SERVICE_CONTROL_PARAMCHANGE: return SCM_CONTROL_RELOAD;
     case SERVICE_CONTROL_INTERROGATE: return SCM_CONTROL_INTERROGATE;
     default: return SCM_CONTROL_UNSUPPORTED;
   }
@@ -24,6 +25,7 @@ const char *scm_control_name(DWORD control) {
     case SERVICE_CONTROL_SHUTDOWN: return "system shutdown";
     case SERVICE_CONTROL_PRESHUTDOWN: return "system preshutdown";
     case SERVICE_CONTROL_INTERROGATE: return "interrogate";
+    case SERVICE_CONTROL_PARAMCHANGE: return "parameter change (reload)";
     default: return "other";
   }
 }

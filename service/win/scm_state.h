@@ -20,11 +20,13 @@
  * PRESHUTDOWN is sent it instead of SHUTDOWN; SHUTDOWN is accepted too for
  * systems that do not send PRESHUTDOWN. */
 #define SCM_ACCEPTED_CONTROLS                                                                      \
-  (SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PRESHUTDOWN)
+  (SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PRESHUTDOWN |                    \
+   SERVICE_ACCEPT_PARAMCHANGE)
 
 /* What the control handler does with a control code. */
 typedef enum scm_control_action {
   SCM_CONTROL_STOP,        /* STOP, SHUTDOWN, PRESHUTDOWN: drain, then stop */
+  SCM_CONTROL_RELOAD,      /* PARAMCHANGE: read the config file again */
   SCM_CONTROL_INTERROGATE, /* nothing to do: the SCM knows the status */
   SCM_CONTROL_UNSUPPORTED  /* any other code */
 } scm_control_action;

@@ -48,6 +48,8 @@ typedef struct service_host {
   const char *config_path;
   /* Manual-reset event: set by the control handler, awaited by service_main. */
   HANDLE stop_requested;
+  /* Auto-reset event: PARAMCHANGE, one reload per control. */
+  HANDLE reload_requested;
   /* The first control that asked for the stop (for the log). */
   DWORD stop_control;
   SERVICE_STATUS_HANDLE status_handle;
@@ -111,6 +113,8 @@ static DWORD WINAPI on_control(DWORD control, DWORD event_type, void *event_data
   if (action == SCM_CONTROL_STOP) {
     if (h->stop_control == 0) h->stop_control = control;
     SetEvent(h->stop_requested);
+  } else if (action == SCM_CONTROL_RELOAD) {
+    SetEvent(h->reload_requested);
   }
   return scm_control_result(action);
 }
@@ -190,8 +194,14 @@ static void WINAPI service_main(DWORD argc, wchar_t **argv) {
 
   rc = start_daemon(h);
   if (rc == EXIT_OK) {
+    HANDLE events[2];
     report(h, SERVICE_RUNNING, 0, 0);
-    WaitForSingleObject(h->stop_requested, INFINITE);
+    events[0] = h->stop_requested; /* first: a stop wins over a reload */
+    events[1] = h->reload_requested;
+    /* A reload runs here, on service_main's thread, while the service
+     * stays RUNNING: its status does not change either way. */
+    while (WaitForMultipleObjects(2, events, FALSE, INFINITE) == WAIT_OBJECT_0 + 1)
+      daemon_reload(&h->daemon);
     stop_daemon(h);
   } else {
     /* daemon_start has logged each problem (FILE:LINE, or the address
@@ -217,7 +227,8 @@ int cmd_service(int argc, char **argv) {
   memset(&host, 0, sizeof(host));
   if (parse_options(argc, argv, &host.config_path) != 0) return EXIT_USAGE;
   host.stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
-  if (host.stop_requested == NULL) {
+  host.reload_requested = CreateEventW(NULL, FALSE, FALSE, NULL);
+  if (host.stop_requested == NULL || host.reload_requested == NULL) {
     fprintf(stderr, "iocpd: cannot create an event (Windows error %lu)\n",
             (unsigned long)GetLastError());
     return EXIT_RUNTIME;
@@ -244,5 +255,6 @@ int cmd_service(int argc, char **argv) {
   }
   the_host = NULL;
   CloseHandle(host.stop_requested);
+  if (host.reload_requested != NULL) CloseHandle(host.reload_requested);
   return rc;
 }

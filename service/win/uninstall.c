@@ -97,31 +97,17 @@ static int stop_and_wait(SC_HANDLE svc, const char *name, DWORD budget_ms) {
 }
 
 int cmd_uninstall(int argc, char **argv) {
-  const char *name = INSTALL_DEFAULT_NAME;
+  const char *name;
   wchar_t *wname = NULL, *config = NULL;
   SC_HANDLE scm = NULL, svc = NULL;
   DWORD err, budget;
-  int i, rc = EXIT_RUNTIME, stopped;
+  int rc = EXIT_RUNTIME, stopped;
   char *config_a = NULL;
 
-  for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      uninstall_usage(stdout);
-      return EXIT_OK;
-    } else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
-      name = argv[++i];
-    } else if (strcmp(argv[i], "--name") == 0) {
-      fprintf(stderr, "iocpd: --name needs a value\n");
-      return EXIT_USAGE;
-    } else {
-      fprintf(stderr, "iocpd: unknown option '%s' for 'uninstall' (see iocpd uninstall --help)\n",
-              argv[i]);
-      return EXIT_USAGE;
-    }
-  }
-  if (name[0] == '\0' || strpbrk(name, "/\\") != NULL) {
-    fprintf(stderr, "iocpd: invalid service name '%s'\n", name);
-    return EXIT_USAGE;
+  switch (install_name_option(argc, argv, uninstall_usage, &name)) {
+    case 0: break;
+    case 1: return EXIT_OK;
+    default: return EXIT_USAGE;
   }
   wname = iocpd__utf8_to_utf16(name);
   if (wname == NULL) goto out;

@@ -63,7 +63,8 @@ STATE_TIMEOUT = 30
 EV = {
     "starting": 0x400003E8, "listener": 0x400003E9, "running": 0x400003EA,
     "stop_requested": 0x400003EB, "draining": 0x400003EC,
-    "drain_finished": 0x400003ED, "stopped": 0x400003EE, "info": 0x4000044C,
+    "drain_finished": 0x400003ED, "stopped": 0x400003EE, "reloaded": 0x400003EF,
+    "info": 0x4000044C, "reload_failed": 0xC0000BBB,
     "warning": 0x800007D0, "config_error": 0xC0000BB8,
     "start_failed": 0xC0000BB9, "error": 0xC0000BBA,
 }
