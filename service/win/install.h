@@ -52,6 +52,13 @@ void install_report_error(const char *message);
  * returns NULL. */
 SC_HANDLE install_open_scm(DWORD access);
 
+/* Opens the service `name` (UTF-8) with `access`, and the SCM it is
+ * opened through (*scm; close it after the service). On failure prints
+ * why: "the service 'NAME' does not exist" followed by `missing` (e.g.
+ * ": nothing to uninstall"), or the Windows error and, for access denied,
+ * a hint to elevate; then returns NULL with *scm closed and NULL. */
+SC_HANDLE install_open_service(const char *name, DWORD access, const char *missing, SC_HANDLE *scm);
+
 /* Parses "[--name NAME] [--help]" after a command (argv[0]) that takes
  * only that: *name is NAME or INSTALL_DEFAULT_NAME. Returns 0, EXIT_OK
  * + 1 after printing usage for --help (the caller returns EXIT_OK), or -1

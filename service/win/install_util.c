@@ -52,6 +52,30 @@ SC_HANDLE install_open_scm(DWORD access) {
   return scm;
 }
 
+SC_HANDLE install_open_service(const char *name, DWORD access, const char *missing,
+                               SC_HANDLE *scm) {
+  wchar_t *wname = iocpd__utf8_to_utf16(name);
+  SC_HANDLE svc = NULL;
+  DWORD err;
+  *scm = NULL;
+  if (wname == NULL) return NULL;
+  *scm = install_open_scm(SC_MANAGER_CONNECT);
+  if (*scm != NULL) svc = OpenServiceW(*scm, wname, access);
+  err = GetLastError();
+  free(wname);
+  if (svc != NULL || *scm == NULL) return svc;
+  if (err == ERROR_SERVICE_DOES_NOT_EXIST) {
+    fprintf(stderr, "iocpd: the service '%s' does not exist%s\n", name, missing);
+  } else {
+    install_print_error("cannot open the service", err);
+    if (err == ERROR_ACCESS_DENIED)
+      fprintf(stderr, "iocpd: run this from an elevated prompt (Run as administrator)\n");
+  }
+  CloseServiceHandle(*scm);
+  *scm = NULL;
+  return NULL;
+}
+
 int install_name_option(int argc, char **argv, void (*usage)(FILE *out), const char **name) {
   int i;
   *name = INSTALL_DEFAULT_NAME;

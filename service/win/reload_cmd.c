@@ -26,7 +26,6 @@ static void reload_usage(FILE *out) {
 
 int cmd_reload(int argc, char **argv) {
   const char *name;
-  wchar_t *wname = NULL;
   SC_HANDLE scm = NULL, svc = NULL;
   SERVICE_STATUS st;
   DWORD err;
@@ -37,23 +36,9 @@ int cmd_reload(int argc, char **argv) {
     case 1: return EXIT_OK;
     default: return EXIT_USAGE;
   }
-  wname = iocpd__utf8_to_utf16(name);
-  if (wname == NULL) goto out;
-  scm = install_open_scm(SC_MANAGER_CONNECT);
-  if (scm == NULL) goto out;
   /* PARAMCHANGE needs the pause/continue right. */
-  svc = OpenServiceW(scm, wname, SERVICE_PAUSE_CONTINUE);
-  if (svc == NULL) {
-    err = GetLastError();
-    if (err == ERROR_SERVICE_DOES_NOT_EXIST) {
-      fprintf(stderr, "iocpd: the service '%s' does not exist\n", name);
-    } else {
-      install_print_error("cannot open the service", err);
-      if (err == ERROR_ACCESS_DENIED)
-        fprintf(stderr, "iocpd: run this from an elevated prompt (Run as administrator)\n");
-    }
-    goto out;
-  }
+  svc = install_open_service(name, SERVICE_PAUSE_CONTINUE, "", &scm);
+  if (svc == NULL) goto out;
   if (!ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &st)) {
     err = GetLastError();
     if (err == ERROR_SERVICE_NOT_ACTIVE) {
@@ -67,7 +52,6 @@ int cmd_reload(int argc, char **argv) {
          name);
   rc = EXIT_OK;
 out:
-  free(wname);
   if (svc != NULL) CloseServiceHandle(svc);
   if (scm != NULL) CloseServiceHandle(scm);
   return rc;

@@ -112,22 +112,10 @@ int cmd_uninstall(int argc, char **argv) {
   wname = iocpd__utf8_to_utf16(name);
   if (wname == NULL) goto out;
 
-  scm = install_open_scm(SC_MANAGER_CONNECT);
-  if (scm == NULL) goto out;
-  svc =
-      OpenServiceW(scm, wname, SERVICE_STOP | SERVICE_QUERY_STATUS | SERVICE_QUERY_CONFIG | DELETE);
-  if (svc == NULL) {
-    err = GetLastError();
-    if (err == ERROR_SERVICE_DOES_NOT_EXIST) {
-      fprintf(stderr, "iocpd: the service '%s' does not exist: nothing to uninstall\n", name);
-    } else {
-      install_print_error("cannot open the service", err);
-      if (err == ERROR_ACCESS_DENIED) {
-        fprintf(stderr, "iocpd: run this from an elevated prompt (Run as administrator)\n");
-      }
-    }
-    goto out;
-  }
+  svc = install_open_service(name,
+                             SERVICE_STOP | SERVICE_QUERY_STATUS | SERVICE_QUERY_CONFIG | DELETE,
+                             ": nothing to uninstall", &scm);
+  if (svc == NULL) goto out;
   config = install_config_of(svc);
   budget = stop_budget_ms(svc);
 
