@@ -28,37 +28,56 @@ static void free_state(daemon_state *d) {
   uint64_t dropped;
   metrics_stop(d->metrics);
   iocpd_server_destroy(d->server);
-  dropped = access_log_close(d->access_log);
+  /* The metrics thread is gone: the daemon's hold on its config ends. */
+  settings_free(d->settings);
+  dropped = access_log_close(d->live.access_log);
   if (dropped > 0)
     log_event(EV_WARNING, IOCPD_LOG_WARNING, "access log: %llu lines were lost",
               (unsigned long long)dropped);
-  iocpd_mutex_destroy(d->lock);
+  if (d->lock != NULL) iocpd_mutex_destroy(d->lock);
   memset(d, 0, sizeof(*d));
 }
 
-void settings_free(void *arg) {
-  daemon_settings *st = arg;
-  if (st == NULL) return;
+void daemon_access_record(void *arg, const iocpd_access_record *record) {
+  daemon_state *d = arg;
+  iocpd_mutex_lock(d->lock);
+  if (d->live.access_log != NULL) access_log_record(d->live.access_log, record);
+  iocpd_mutex_unlock(d->lock);
+}
+
+static void settings_destroy(daemon_settings *st) {
   free(st->listeners);
   free(st->echo);
   free(st->forward);
   iocpd_config_free(st->config);
+  iocpd_mutex_destroy(st->lock);
   free(st);
+}
+
+void settings_free(void *arg) {
+  daemon_settings *st = arg;
+  int left;
+  if (st == NULL) return;
+  iocpd_mutex_lock(st->lock);
+  left = --st->refs;
+  iocpd_mutex_unlock(st->lock);
+  if (left == 0) settings_destroy(st);
 }
 
 daemon_settings *settings_new(iocpd_config *config) {
   daemon_settings *st = calloc(1, sizeof(*st));
   size_t i, n = config->listener_count;
   if (st == NULL) return NULL;
-  st->config = config;
+  st->refs = 2; /* the engine's and the daemon's */
+  st->lock = iocpd_mutex_create();
   st->listeners = calloc(n, sizeof(*st->listeners));
   st->echo = calloc(n, sizeof(*st->echo));
   st->forward = calloc(n, sizeof(*st->forward));
-  if (st->listeners == NULL || st->echo == NULL || st->forward == NULL) {
-    st->config = NULL; /* the caller's still */
-    settings_free(st);
+  if (st->lock == NULL || st->listeners == NULL || st->echo == NULL || st->forward == NULL) {
+    settings_destroy(st); /* config is NULL: still the caller's */
     return NULL;
   }
+  st->config = config;
   for (i = 0; i < n; i++) {
     const iocpd_config_listener *l = &config->listeners[i];
     iocpd_listener_options *out = &st->listeners[i];
@@ -90,14 +109,13 @@ daemon_settings *settings_new(iocpd_config *config) {
   return st;
 }
 
-/* Opens the access log, if the config has one. Returns 0 or -1 (logged). */
-static int start_access_log(daemon_state *d) {
-  const iocpd_config *c = d->config;
+int daemon_open_access_log(const iocpd_config *c, log_event_id fail_event, access_log **out) {
   char why[512];
+  *out = NULL;
   if (c->access_log == NULL) return 0;
-  if (access_log_open(c->access_log, c->access_log_max_size, c->access_log_keep, &d->access_log,
-                      why, sizeof(why)) != 0) {
-    log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "access log: %s", why);
+  if (access_log_open(c->access_log, c->access_log_max_size, c->access_log_keep, out, why,
+                      sizeof(why)) != 0) {
+    log_event(fail_event, IOCPD_LOG_ERROR, "access log: %s", why);
     return -1;
   }
   log_event(EV_INFO, IOCPD_LOG_INFO, "access log: writing to %s (rotated at %llu bytes, %u kept)",
@@ -105,22 +123,19 @@ static int start_access_log(daemon_state *d) {
   return 0;
 }
 
-/* Starts the metrics endpoint, if the config has one, after the main
- * server, whose counters it shows. Returns 0 or -1 (logged). */
-static int start_metrics(daemon_state *d, uint64_t start_ms) {
-  const iocpd_config *c = d->config;
+int daemon_start_metrics(daemon_state *d, const iocpd_config *c, log_event_id fail_event,
+                         metrics_server **out) {
   metrics_source source;
   iocpd_error_info err;
   char addr[IOCPD_ADDR_STRLEN];
+  *out = NULL;
   if (!c->metrics_enabled) return 0;
   source.server = d->server;
   source.lock = d->lock;
-  source.config = &d->config;
-  source.reloads = &d->reloads;
-  source.access_log = d->access_log;
-  source.start_ms = start_ms;
-  if (metrics_start(&c->metrics_listen, &source, c->log_level, &d->metrics, &err) != 0) {
-    log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "%s", err.message);
+  source.live = &d->live;
+  source.start_ms = d->start_ms;
+  if (metrics_start(&c->metrics_listen, &source, c->log_level, out, &err) != 0) {
+    log_event(fail_event, IOCPD_LOG_ERROR, "%s", err.message);
     return -1;
   }
   log_event(EV_LISTENER_STARTED, IOCPD_LOG_INFO, "metrics: listening on %s (GET /metrics)",
@@ -133,10 +148,10 @@ int daemon_start(daemon_state *d, const char *path) {
   iocpd_config *config = NULL;
   daemon_settings *st;
   iocpd_error_info err;
-  uint64_t start_ms = iocpd_wall_ms();
   size_t i;
 
   memset(d, 0, sizeof(*d));
+  d->start_ms = iocpd_wall_ms();
   log_event(EV_STARTING, IOCPD_LOG_INFO, "iocpd %s starting with %s", IOCPD_VERSION, path);
   if (iocpd_config_load(path, &config, report_problem, NULL) != 0) return EXIT_BAD_CONFIG;
   log_set_level(config->log_level);
@@ -147,12 +162,14 @@ int daemon_start(daemon_state *d, const char *path) {
   if (st == NULL || d->lock == NULL) {
     log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "out of memory");
     if (st == NULL) iocpd_config_free(config);
-    settings_free(st);
+    settings_free(st); /* the engine's reference; free_state drops the other */
+    d->settings = st;
     goto fail;
   }
-  d->config = config;
-  if (start_access_log(d) != 0) {
-    settings_free(st);
+  d->settings = st;
+  d->live.config = config;
+  if (daemon_open_access_log(config, EV_START_FAILED, &d->live.access_log) != 0) {
+    settings_free(st); /* the engine's reference: it never got it */
     goto fail;
   }
   memset(&options, 0, sizeof(options));
@@ -166,10 +183,9 @@ int daemon_start(daemon_state *d, const char *path) {
    * nothing uses them any more, also if it fails to start. */
   options.release = settings_free;
   options.release_arg = st;
-  if (d->access_log != NULL) {
-    options.on_access = access_log_record;
-    options.access_arg = d->access_log;
-  }
+  /* Always: a reload may open an access log, or move it. */
+  options.on_access = daemon_access_record;
+  options.access_arg = d;
   if (iocpd_server_create(&options, &d->server, &err) != 0) {
     log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "%s", err.message);
     goto fail;
@@ -177,7 +193,7 @@ int daemon_start(daemon_state *d, const char *path) {
   for (i = 0; i < config->listener_count; i++) daemon_log_listener(&config->listeners[i]);
   /* On failure nothing was served yet that is worth draining: free_state
    * stops it all. */
-  if (start_metrics(d, start_ms) != 0) goto fail;
+  if (daemon_start_metrics(d, config, EV_START_FAILED, &d->metrics) != 0) goto fail;
   log_event(EV_RUNNING, IOCPD_LOG_INFO, "running with %u workers",
             iocpd_server_worker_count(d->server));
   return EXIT_OK;
@@ -198,11 +214,11 @@ void daemon_stop(daemon_state *d, iocpd_drain_progress_fn progress, void *progre
   log_event(EV_STOP_REQUESTED, IOCPD_LOG_INFO,
             "stop requested: %zu open connections, draining for up to %llu ms",
             iocpd_server_connection_count(d->server),
-            (unsigned long long)clamp_ms(d->config->drain_timeout_ms));
+            (unsigned long long)clamp_ms(d->live.config->drain_timeout_ms));
   /* The metrics endpoint stays up during the drain, so that a dashboard
    * sees the open connections fall; free_state stops it before the main
    * server goes away. */
-  iocpd_server_drain(d->server, clamp_ms(d->config->drain_timeout_ms), progress, progress_arg,
+  iocpd_server_drain(d->server, clamp_ms(d->live.config->drain_timeout_ms), progress, progress_arg,
                      &stats);
   log_event(EV_DRAIN_FINISHED, IOCPD_LOG_INFO,
             "drain finished: drained %zu, aborted %zu in %llu ms", stats.drained, stats.aborted,

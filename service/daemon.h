@@ -11,13 +11,17 @@
 #include "config.h"
 #include "iocpd.h"
 #include "iocpd_sys.h"
+#include "log.h"
 #include "metrics.h"
 
 /* One loaded config and what the engine was given from it (the handlers'
- * options point into the config). The engine releases it (settings_free)
- * once a reload has replaced it and its last connection is gone, or when
- * the server is destroyed. */
+ * options point into the config). Two hold it: the engine, which releases
+ * it (settings_free) once a reload has replaced it and its last
+ * connection is gone, or when the server is destroyed; and the daemon,
+ * while it is the current one (the metrics thread reads its config). */
 typedef struct daemon_settings {
+  iocpd_mutex *lock; /* guards refs; taken with no other lock inside */
+  int refs;
   iocpd_config *config;
   iocpd_listener_options *listeners; /* one per configured listener */
   iocpd_echo_options *echo;          /* per listener; the engine points here */
@@ -25,12 +29,12 @@ typedef struct daemon_settings {
 } daemon_settings;
 
 typedef struct daemon_state {
-  iocpd_config *config; /* the current settings' config; changed under lock */
   iocpd_server *server;
-  access_log *access_log;  /* NULL without [service] access_log */
-  metrics_server *metrics; /* NULL without [service] metrics_listen */
-  iocpd_mutex *lock;       /* guards config and reloads for the metrics thread */
-  reload_counters reloads; /* under lock */
+  daemon_settings *settings; /* the current ones: the daemon's reference */
+  metrics_server *metrics;   /* NULL without [service] metrics_listen */
+  iocpd_mutex *lock;         /* guards live: read by the metrics and worker threads */
+  daemon_live live;          /* config, access log, reload counters */
+  uint64_t start_ms;         /* when it started, UTC ms since 1970 */
 } daemon_state;
 
 /* Loads path and starts serving: the access log's writer (if configured),
@@ -49,6 +53,14 @@ daemon_settings *settings_new(iocpd_config *config);
 void settings_free(void *arg);
 const iocpd_handler *daemon_handler_for(iocpd_handler_kind kind);
 uint32_t clamp_ms(uint64_t ms);
+/* Open the access log / start the metrics endpoint the config c asks
+ * for (*out NULL if none); a failure is logged as fail_event. 0 or -1. */
+int daemon_open_access_log(const iocpd_config *c, log_event_id fail_event, access_log **out);
+int daemon_start_metrics(daemon_state *d, const iocpd_config *c, log_event_id fail_event,
+                         metrics_server **out);
+/* The engine's on_access: hands the record to the current access log,
+ * if any (a reload may replace it). Worker threads. */
+void daemon_access_record(void *arg, const iocpd_access_record *record);
 /* Logs "listener NAME: listening on ADDRESS (HANDLER)". */
 void daemon_log_listener(const iocpd_config_listener *l);
 

@@ -183,23 +183,26 @@ static void config_families(text *t, const metrics_source *src) {
   size_t i, u;
 
   if (src->lock != NULL) iocpd_mutex_lock(src->lock);
-  if (src->reloads != NULL) {
+  if (src->live != NULL) {
+    const reload_counters *r = &src->live->reloads;
     family(t, "iocpd_config_reloads_total", "counter",
            "Config reloads: ok (applied) or error (the file was refused; nothing changed).");
-    appendf(t, "iocpd_config_reloads_total{result=\"ok\"} %llu\n",
-            (unsigned long long)src->reloads->ok);
-    appendf(t, "iocpd_config_reloads_total{result=\"error\"} %llu\n",
-            (unsigned long long)src->reloads->error);
+    appendf(t, "iocpd_config_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)r->ok);
+    appendf(t, "iocpd_config_reloads_total{result=\"error\"} %llu\n", (unsigned long long)r->error);
     family(t, "iocpd_config_last_reload_success_timestamp_seconds", "gauge",
            "When the config was last reloaded and applied (0: never).");
     appendf(t, "iocpd_config_last_reload_success_timestamp_seconds %llu.%03u\n",
-            (unsigned long long)(src->reloads->last_ok_ms / 1000),
-            (unsigned)(src->reloads->last_ok_ms % 1000));
+            (unsigned long long)(r->last_ok_ms / 1000), (unsigned)(r->last_ok_ms % 1000));
+    family(t, "iocpd_access_log_dropped_total", "counter",
+           "Access log lines lost: the queue was full, or writing failed.");
+    appendf(t, "iocpd_access_log_dropped_total %llu\n",
+            (unsigned long long)(src->live->dropped_before +
+                                 access_log_dropped(src->live->access_log)));
   }
   family(t, name, "gauge",
          "1 if the upstream is in service, 0 while it is marked down (max_fails failed connects in "
          "a row, until a connect succeeds).");
-  config = src->config != NULL ? *src->config : NULL;
+  config = src->live != NULL ? src->live->config : NULL;
   for (i = 0; config != NULL && i < config->listener_count; i++) {
     const iocpd_config_listener *l = &config->listeners[i];
     for (u = 0; u < l->upstream_count; u++) {
@@ -279,10 +282,6 @@ char *metrics_render(const metrics_source *src, size_t *len) {
   }
   config_families(&t, src);
   histogram(&t, st, n);
-  family(&t, "iocpd_access_log_dropped_total", "counter",
-         "Access log lines lost: the queue was full, or writing failed.");
-  appendf(&t, "iocpd_access_log_dropped_total %llu\n",
-          (unsigned long long)access_log_dropped(src->access_log));
   {
     /* Without a count (no /proc, say) the family is there with no sample. */
     uint64_t handles;

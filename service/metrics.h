@@ -29,22 +29,27 @@
 #include "iocpd.h"
 #include "iocpd_sys.h"
 
-/* What the metrics describe. Everything must outlive the metrics server. */
 /* Config reloads, for iocpd_config_reloads_total. */
 typedef struct reload_counters {
   uint64_t ok, error;
   uint64_t last_ok_ms; /* UTC ms since 1970 of the last good one; 0 = none */
 } reload_counters;
 
+/* What a reload may replace while the metrics thread reads it: the
+ * daemon's, under its lock. */
+typedef struct daemon_live {
+  iocpd_config *config;    /* the current config (upstreams of iocpd_upstream_up) */
+  access_log *access_log;  /* NULL when off */
+  uint64_t dropped_before; /* access log lines lost by logs a reload closed */
+  reload_counters reloads;
+} daemon_live;
+
+/* What the metrics describe. Everything must outlive the metrics server. */
 typedef struct metrics_source {
-  iocpd_server *server; /* the main server */
-  /* The daemon's current config (the upstreams of iocpd_upstream_up) and
-   * reload counters, read under lock: a reload replaces them. */
-  iocpd_mutex *lock;
-  iocpd_config *const *config;
-  const reload_counters *reloads;
-  access_log *access_log; /* for its drop counter; NULL when off */
-  uint64_t start_ms;      /* when the daemon started, UTC ms since 1970 */
+  iocpd_server *server;    /* the main server */
+  iocpd_mutex *lock;       /* guards *live */
+  const daemon_live *live; /* NULL: none of its families */
+  uint64_t start_ms;       /* when the daemon started, UTC ms since 1970 */
 } metrics_source;
 
 typedef struct metrics_server metrics_server;

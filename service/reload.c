@@ -4,7 +4,8 @@
  * check-config would; a file with any problem changes nothing. Then the
  * engine gets the new listeners (iocpd_server_update): unchanged ones
  * keep their sockets, removed ones drain under the new drain_timeout,
- * new ones start. [service] keys that only take effect at start keep
+ * new ones start; the access log and the metrics endpoint move if their
+ * settings changed. [service] keys that only take effect at start keep
  * their running value, with a warning.
  */
 #include <stdio.h>
@@ -36,7 +37,6 @@ static int same_text(const char *a, const char *b) {
  * the running value stays. (drain_timeout applies: the next stop and the
  * drain of removed listeners use the new one.) */
 static void keep_start_only_keys(const iocpd_config *old, const iocpd_config *next) {
-  char a[IOCPD_ADDR_STRLEN];
   if (next->workers != old->workers)
     log_event(EV_WARNING, IOCPD_LOG_WARNING,
               "reload: [service] workers changed (%u to %u): needs a restart; keeping %u",
@@ -49,22 +49,56 @@ static void keep_start_only_keys(const iocpd_config *old, const iocpd_config *ne
     log_event(EV_WARNING, IOCPD_LOG_WARNING,
               "reload: [service] log_level changed: needs a restart; keeping %s",
               iocpd_log_level_name(old->log_level));
-  if (!same_text(next->access_log, old->access_log) ||
-      next->access_log_max_size != old->access_log_max_size ||
-      next->access_log_keep != old->access_log_keep)
-    log_event(EV_WARNING, IOCPD_LOG_WARNING,
-              "reload: [service] access_log settings changed: needs a restart; keeping %s",
-              old->access_log != NULL ? old->access_log : "no access log");
-  if (next->metrics_enabled != old->metrics_enabled ||
-      (next->metrics_enabled && !same_addr(&next->metrics_listen, &old->metrics_listen)))
-    log_event(EV_WARNING, IOCPD_LOG_WARNING,
-              "reload: [service] metrics_listen changed: needs a restart; keeping %s",
-              old->metrics_enabled ? iocpd_addr_format(&old->metrics_listen, a) : "none");
+}
+
+/* access_log changed: the new file is opened first, so a problem keeps
+ * the old one (an error, logged); records then go to the new one, and
+ * the old one is closed once its queue is written. Lines lost so far are
+ * carried over, so the metric never goes back. */
+static void move_access_log(daemon_state *d, const iocpd_config *old, const iocpd_config *next) {
+  access_log *fresh, *stale;
+  uint64_t dropped;
+  if (same_text(next->access_log, old->access_log) &&
+      next->access_log_max_size == old->access_log_max_size &&
+      next->access_log_keep == old->access_log_keep)
+    return;
+  if (daemon_open_access_log(next, EV_RELOAD_FAILED, &fresh) != 0) {
+    log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR, "reload: the access log stays %s",
+              old->access_log != NULL ? old->access_log : "off");
+    return;
+  }
+  iocpd_mutex_lock(d->lock);
+  stale = d->live.access_log;
+  d->live.access_log = fresh;
+  iocpd_mutex_unlock(d->lock);
+  dropped = access_log_close(stale);
+  iocpd_mutex_lock(d->lock);
+  d->live.dropped_before += dropped;
+  iocpd_mutex_unlock(d->lock);
+  if (fresh == NULL) log_event(EV_INFO, IOCPD_LOG_INFO, "access log: off");
+}
+
+/* metrics_listen changed: the new endpoint starts first (a problem keeps
+ * the old one), then the old one stops. */
+static void move_metrics(daemon_state *d, const iocpd_config *old, const iocpd_config *next) {
+  metrics_server *fresh;
+  if (next->metrics_enabled == old->metrics_enabled &&
+      (!next->metrics_enabled || same_addr(&next->metrics_listen, &old->metrics_listen)))
+    return;
+  if (daemon_start_metrics(d, next, EV_RELOAD_FAILED, &fresh) != 0) {
+    log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR, "reload: the metrics endpoint stays where it was");
+    return;
+  }
+  metrics_stop(d->metrics);
+  d->metrics = fresh;
+  if (fresh == NULL) log_event(EV_INFO, IOCPD_LOG_INFO, "metrics: off");
 }
 
 int daemon_reload(daemon_state *d) {
-  const char *path = d->config->path;
+  const char *path = d->live.config->path;
   iocpd_config *next = NULL;
+  const iocpd_config *old;
+  daemon_settings *old_st;
   daemon_settings *st;
   iocpd_update_options u;
   iocpd_update_report r;
@@ -74,7 +108,7 @@ int daemon_reload(daemon_state *d) {
   log_event(EV_INFO, IOCPD_LOG_INFO, "reload requested: reading %s", path);
   if (iocpd_config_load(path, &next, report_problem, NULL) != 0) {
     iocpd_mutex_lock(d->lock);
-    d->reloads.error++;
+    d->live.reloads.error++;
     iocpd_mutex_unlock(d->lock);
     log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR,
               "configuration not reloaded: %s has problems (above); still running the "
@@ -84,12 +118,12 @@ int daemon_reload(daemon_state *d) {
   }
   for (i = 0; i < next->warning_count; i++)
     log_event(EV_WARNING, IOCPD_LOG_WARNING, "%s", next->warnings[i]);
-  keep_start_only_keys(d->config, next);
+  keep_start_only_keys(d->live.config, next);
   st = settings_new(next);
   if (st == NULL) {
     iocpd_config_free(next);
     iocpd_mutex_lock(d->lock);
-    d->reloads.error++;
+    d->live.reloads.error++;
     iocpd_mutex_unlock(d->lock);
     log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR, "configuration not reloaded: out of memory");
     return -1;
@@ -103,18 +137,27 @@ int daemon_reload(daemon_state *d) {
   u.on_error = report_listener_error;
   rc = iocpd_server_update(d->server, &u, &r);
   if (rc != 0) {
+    settings_free(st); /* the daemon's reference; the engine dropped its own */
     iocpd_mutex_lock(d->lock);
-    d->reloads.error++;
+    d->live.reloads.error++;
     iocpd_mutex_unlock(d->lock);
     log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR, "configuration not reloaded: %s",
               iocpd_strerror(rc));
     return -1;
   }
   iocpd_mutex_lock(d->lock);
-  d->config = next;
-  d->reloads.ok++;
-  d->reloads.last_ok_ms = iocpd_wall_ms();
+  old_st = d->settings;
+  old = d->live.config;
+  d->settings = st;
+  d->live.config = next;
+  d->live.reloads.ok++;
+  d->live.reloads.last_ok_ms = iocpd_wall_ms();
   iocpd_mutex_unlock(d->lock);
+  /* old is held by the daemon's reference until the end: moving the
+   * access log and the metrics compares with it. */
+  move_access_log(d, old, next);
+  move_metrics(d, old, next);
+  settings_free(old_st);
   log_event(EV_RELOADED, IOCPD_LOG_INFO,
             "configuration reloaded: %zu listeners kept, %zu added, %zu removed (%zu connections "
             "draining)%s",

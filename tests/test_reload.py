@@ -1,7 +1,7 @@
 """Reloading the config of a running iocpd (console mode; SIGHUP), natively.
 
-  under_load            new connections without pause (at least 500 a
-                        second) and 50 long transfers through a forward
+  under_load            new connections without pause (4 threads; about
+                        700 a second here) and 50 long transfers through a forward
                         listener while the file is reloaded 20 times,
                         alternating the upstream order and adding and
                         removing a second listener: no connect to the kept
@@ -15,6 +15,10 @@
                         file then applies
   start_only_keys       [service] workers changed: "needs a restart",
                         the rest applies
+  moves                 metrics_listen to another port and access_log
+                        turned on: the endpoint moves (the old port
+                        refuses, the counters go on) and the log gets the
+                        lines of connections that end after the reload
 
 Under Wine the console has no signal for this (Wine ends the process at
 SIGHUP), so the script exits 77 there; test_service_reload.py reloads the
@@ -35,7 +39,7 @@ import unittest
 
 import harness as t
 from harness import upstreams as us
-from harness.accesslog import CONFIG, start
+from harness.accesslog import ACCESS_LOG, CONFIG, read_lines, start
 from harness.config import config_text_for, echo, fwd
 from harness.metrics import metrics, value
 from harness.ports import free_port
@@ -51,7 +55,7 @@ class Churn:
     """Threads that connect to a port without pause, each sending a token
     and reading it back, counting successes and failures."""
 
-    def __init__(self, port, threads=3):
+    def __init__(self, port, threads=4):
         self.port = port
         self.ok = 0
         self.failures = []
@@ -130,7 +134,9 @@ class ReloadTest(unittest.TestCase):
         began = time.monotonic()
         held = None
         drain_checked = False
+        quiet = []  # reloads with no churn connection finished around them
         for i in range(RELOADS):
+            ok_before = churn.ok
             with_extra = i % 4 in (0, 1)
             listeners = [main_ba if i % 2 == 0 else main_ab] + ([extra] if with_extra else [])
             write_config(sc, listeners, ports, service)
@@ -160,6 +166,8 @@ class ReloadTest(unittest.TestCase):
                 held = None
                 drain_checked = True
             time.sleep(0.15)
+            if churn.ok == ok_before:
+                quiet.append(i)
         took = time.monotonic() - began
         churn.stop()
         for i, c in enumerate(longs):
@@ -168,7 +176,9 @@ class ReloadTest(unittest.TestCase):
             "%d long transfers" % (RELOADS, took, churn.ok, churn.ok / took,
                                    len(churn.failures), LONG))
         self.assertEqual(churn.failures, [], "connections to the kept listener failed")
-        self.assertGreaterEqual(churn.ok / took, 500, "the churn was too slow to prove much")
+        # The rate is printed, not asserted (a loaded machine is slower);
+        # what the test needs is connections around every reload.
+        self.assertEqual(quiet, [], "reloads with no connection made around them")
         for i, c in enumerate(longs):
             self.assertIsNone(c.error, "long transfer %d: %r" % (i, c.error))
             self.assertTrue(c.eof and c.intact(), "long transfer %d not byte-exact" % i)
@@ -221,6 +231,35 @@ class ReloadTest(unittest.TestCase):
                             r"a restart; keeping 1"))
         with sc.connect(ports["two"]) as c:
             self.assertTrue(self._echoes(c, b"two\n"))
+
+    @limited(30, 60)
+    def test_moves(self, sc):
+        say("metrics_listen moved and access_log turned on by a reload")
+        d, ports, mport = start(sc, [echo("one")], {"log_level": "info"})
+        with sc.connect(ports["one"]) as c:
+            self.assertTrue(self._echoes(c, b"before\n"))
+        new_mport = free_port(socket.AF_INET)
+        service = {"log_level": "info", "metrics_listen": t.addr(new_mport),
+                   "access_log": ACCESS_LOG}
+        sc.workdir.write(CONFIG, config_text_for([echo("one")], ports, service))
+        os.kill(d.pid, signal.SIGHUP)
+        reloaded(d, 1)
+        d.wait_log(t.log_rx("info", r"metrics: listening on %s" % re.escape(t.addr(new_mport))))
+        self.assertFalse(t.port_accepts(mport), "the old metrics port still answers")
+        with sc.connect(ports["one"]) as c:
+            self.assertTrue(self._echoes(c, b"after\n"))
+        values, _, _ = metrics(new_mport)
+        self.assertEqual(value(values, "iocpd_config_reloads_total", result="ok"), 1)
+        self.assertEqual(value(values, "iocpd_connections_total", listener="one"), 2,
+                         "the counters were reset by the move")
+        deadline = time.monotonic() + 10
+        while True:
+            recs = read_lines(sc.workdir, whole=False)
+            if recs or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(recs), 1, "one line: the connection that ended after the reload")
+        self.assertEqual(recs[0]["listener"], "one")
 
     @staticmethod
     def _echoes(c, data):

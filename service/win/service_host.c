@@ -158,7 +158,7 @@ static void on_drain_progress(void *arg, size_t open) {
 }
 
 static void stop_daemon(service_host *h) {
-  uint64_t wait = h->daemon.config->drain_timeout_ms + STOP_MARGIN_MS;
+  uint64_t wait = h->daemon.live.config->drain_timeout_ms + STOP_MARGIN_MS;
   h->stop_wait_hint = wait > MAXDWORD ? MAXDWORD : (DWORD)wait;
   report(h, SERVICE_STOP_PENDING, h->stop_wait_hint, 0);
   log_event(EV_INFO, IOCPD_LOG_INFO, "service control: %s", scm_control_name(h->stop_control));
