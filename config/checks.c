@@ -72,9 +72,10 @@ static int leads_to(const iocpd_addr *upstream, const iocpd_addr *listen) {
 
 /* Checks one upstream entry and appends its addresses to found (count so
  * far; found has room for MAX_UPSTREAMS + 1). A host name is resolved here,
- * at load time, so that a name that does not resolve stops the daemon from
- * starting instead of failing every connection later. Returns the number of
- * addresses added, or -1 after reporting a problem. */
+ * at load time; one that does not resolve is a warning, not a problem: a
+ * service that starts at boot may come up before DNS does, and the daemon
+ * resolves it again (resolve_interval). It adds no address until then.
+ * Returns the number of addresses added, or -1 after reporting a problem. */
 static int add_upstream(loader *ld, listener_rec *rec, const char *entry, iocpd_addr *found,
                         size_t count) {
   int line = rec->keys.line[KEY_UPSTREAM];
@@ -90,6 +91,7 @@ static int add_upstream(loader *ld, listener_rec *rec, const char *entry, iocpd_
     n = 1;
   } else {
     char reason[256] = "";
+    ld->has_names = 1;
     /* One slot more than there is room for, to notice the limit. */
     n = iocpd_resolve(entry, found + count, room + 1, reason, sizeof(reason));
     if (n == IOCPD_ENOMEM) {
@@ -100,9 +102,11 @@ static int add_upstream(loader *ld, listener_rec *rec, const char *entry, iocpd_
       /* iocpd_strerror's text for IOCPD_ENOTFOUND is about connections. */
       const char *why = reason;
       if (why[0] == '\0') why = n == IOCPD_ENOTFOUND ? "name not found" : iocpd_strerror(n);
-      add_problem(ld, line, "upstream: cannot resolve '%.*s': %s",
+      add_warning(ld, line,
+                  "upstream: cannot resolve '%.*s': %s; it gets no connection until it "
+                  "resolves (tried again every resolve_interval)",
                   (int)(strrchr(entry, ':') - entry), entry, why);
-      return -1;
+      return 0;
     }
   }
   if ((size_t)n > room) {
@@ -161,8 +165,7 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
     }
     if (p == NULL) break;
   }
-  if (!ok) return;
-  assert(count > 0);
+  if (!ok || count == 0) return;
   rec->out.upstreams = malloc(count * sizeof(*rec->out.upstreams));
   if (rec->out.upstreams == NULL) {
     ld->out_of_memory = 1;

@@ -83,13 +83,17 @@ static iocpd_config *build_config(loader *ld) {
   *config = ld->service;
   memset(&ld->service, 0, sizeof(ld->service));
   config->path = copy_string(ld->path, strlen(ld->path));
+  config->text = copy_string(ld->text, ld->len);
+  config->text_len = ld->len;
+  config->has_names = ld->has_names;
   config->listeners = calloc(ld->listener_count, sizeof(*config->listeners));
   config->warnings = calloc(ld->warnings.count + 1, sizeof(*config->warnings));
   if (config->metrics_enabled) {
     config->metrics_listen_text = ld->service_keys.text[KEY_METRICS_LISTEN];
     ld->service_keys.text[KEY_METRICS_LISTEN] = NULL;
   }
-  if (config->path == NULL || config->listeners == NULL || config->warnings == NULL) {
+  if (config->path == NULL || config->text == NULL || config->listeners == NULL ||
+      config->warnings == NULL) {
     iocpd_config_free(config);
     return NULL;
   }
@@ -185,5 +189,6 @@ void iocpd_config_free(iocpd_config *config) {
   free(config->access_log);
   free(config->metrics_listen_text);
   free(config->path);
+  free(config->text);
   free(config);
 }

@@ -50,11 +50,18 @@ typedef struct iocpd_config_listener {
 } iocpd_config_listener;
 
 typedef struct iocpd_config {
-  char *path;                /* the file this was loaded from */
-  unsigned workers;          /* [service] workers, 0 = one per CPU */
-  uint64_t drain_timeout_ms; /* [service] drain_timeout, default 30 s */
-  iocpd_log_level log_level; /* [service] log_level, default info */
-  uint64_t max_connections;  /* [service] max_connections, default 10000 */
+  char *path; /* the file this was loaded from */
+  /* The file's text as read (UTF-8, BOM removed), so that its names can
+   * be resolved again later (iocpd_config_load_buffer) without reading a
+   * file that may have been edited since. */
+  char *text;
+  size_t text_len;
+  int has_names;                /* some upstream is a host name */
+  uint64_t resolve_interval_ms; /* [service] resolve_interval, default 30 s; 0 = never */
+  unsigned workers;             /* [service] workers, 0 = one per CPU */
+  uint64_t drain_timeout_ms;    /* [service] drain_timeout, default 30 s */
+  iocpd_log_level log_level;    /* [service] log_level, default info */
+  uint64_t max_connections;     /* [service] max_connections, default 10000 */
   /* [service] access_log: where one line per finished connection goes, or
    * NULL (the default) for no access log. A relative path in the file is
    * relative to the config file's directory; this is the path as the

@@ -508,6 +508,11 @@ static const config_key keys[KEY_COUNT] = {
     [KEY_METRICS_LISTEN] = {SECTION_SERVICE, "metrics_listen", set_metrics_listen, 0, 0, 0, 0, NULL,
                             NULL, 1, NULL,
                             "address of the Prometheus endpoint, GET /metrics; off when absent"},
+    [KEY_RESOLVE_INTERVAL] = {SECTION_SERVICE, "resolve_interval", set_duration,
+                              SVC(resolve_interval_ms), 0, 0, 24 * MS_PER_HOUR, "24h", NULL, 0,
+                              "30s",
+                              "how often upstream host names are resolved again (0 = only at "
+                              "start and reload)"},
     [KEY_LISTEN] = {SECTION_LISTENER, "listen", set_listen, LST(listen), LST(listen_text), 0, 0,
                     NULL, NULL, 0, NULL, "required: a.b.c.d:port or [ipv6]:port"},
     [KEY_HANDLER] = {SECTION_LISTENER, "handler", set_handler, LST(handler), 0, 0, 0, NULL, NULL, 0,

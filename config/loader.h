@@ -68,6 +68,7 @@ typedef enum key_id {
   KEY_ACCESS_LOG_MAX_SIZE,
   KEY_ACCESS_LOG_KEEP,
   KEY_METRICS_LISTEN,
+  KEY_RESOLVE_INTERVAL,
   KEY_LISTEN,
   KEY_HANDLER,
   KEY_UPSTREAM,
@@ -100,6 +101,7 @@ typedef struct listener_rec {
 
 typedef struct loader {
   const char *path;
+  int has_names; /* an upstream entry is a host name (checks.c) */
 
   /* The text being read and the reader's position in it. */
   const char *text;

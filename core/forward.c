@@ -191,7 +191,16 @@ static int client_accept(iocpd_conn *client) {
   const iocpd_forward_options *opt = iocpd_conn_handler_arg(client);
   relay *r;
 
-  if (opt == NULL || opt->upstream_count == 0) return IOCPD_EINVAL;
+  if (opt == NULL) return IOCPD_EINVAL;
+  if (opt->upstream_count == 0) {
+    /* Every upstream is a host name that does not resolve (yet): the
+     * client is turned away, quietly but for one line a second. */
+    iocpd_conn_log_limited(client, IOCPD_LOG_WARNING,
+                           "listener %s: no upstream address: its names do not resolve (yet)",
+                           iocpd_conn_listener_name(client));
+    iocpd_conn_set_end_reason(client, IOCPD_END_CONNECT_FAILED);
+    return IOCPD_ECONNREFUSED;
+  }
   r = calloc(1, sizeof(*r) + opt->upstream_count);
   if (r == NULL) return IOCPD_ENOMEM;
   r->opt = opt;

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "daemon.h"
 #include "log.h"
+#include "resolver.h"
 #include "iocpd_sys.h"
 
 const iocpd_handler *daemon_handler_for(iocpd_handler_kind kind) {
@@ -26,6 +27,7 @@ static void report_problem(void *arg, const char *message) {
  * with the server (the engine releases them). */
 static void free_state(daemon_state *d) {
   uint64_t dropped;
+  resolver_stop(d->resolver);
   metrics_stop(d->metrics);
   iocpd_server_destroy(d->server);
   /* The metrics thread is gone: the daemon's hold on its config ends. */
@@ -35,6 +37,7 @@ static void free_state(daemon_state *d) {
     log_event(EV_WARNING, IOCPD_LOG_WARNING, "access log: %llu lines were lost",
               (unsigned long long)dropped);
   if (d->lock != NULL) iocpd_mutex_destroy(d->lock);
+  if (d->apply_lock != NULL) iocpd_mutex_destroy(d->apply_lock);
   memset(d, 0, sizeof(*d));
 }
 
@@ -159,7 +162,8 @@ int daemon_start(daemon_state *d, const char *path) {
     log_event(EV_WARNING, IOCPD_LOG_WARNING, "%s", config->warnings[i]);
   st = settings_new(config);
   d->lock = iocpd_mutex_create();
-  if (st == NULL || d->lock == NULL) {
+  d->apply_lock = iocpd_mutex_create();
+  if (st == NULL || d->lock == NULL || d->apply_lock == NULL) {
     log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "out of memory");
     if (st == NULL) iocpd_config_free(config);
     settings_free(st); /* the engine's reference; free_state drops the other */
@@ -194,6 +198,11 @@ int daemon_start(daemon_state *d, const char *path) {
   /* On failure nothing was served yet that is worth draining: free_state
    * stops it all. */
   if (daemon_start_metrics(d, config, EV_START_FAILED, &d->metrics) != 0) goto fail;
+  d->resolver = resolver_start(d);
+  if (d->resolver == NULL) {
+    log_event(EV_START_FAILED, IOCPD_LOG_ERROR, "cannot start the name resolver's thread");
+    goto fail;
+  }
   log_event(EV_RUNNING, IOCPD_LOG_INFO, "running with %u workers",
             iocpd_server_worker_count(d->server));
   return EXIT_OK;
@@ -211,6 +220,9 @@ void daemon_log_listener(const iocpd_config_listener *l) {
 
 void daemon_stop(daemon_state *d, iocpd_drain_progress_fn progress, void *progress_arg) {
   iocpd_drain_stats stats;
+  /* No address change during the drain. */
+  resolver_stop(d->resolver);
+  d->resolver = NULL;
   log_event(EV_STOP_REQUESTED, IOCPD_LOG_INFO,
             "stop requested: %zu open connections, draining for up to %llu ms",
             iocpd_server_connection_count(d->server),

@@ -33,6 +33,8 @@ typedef struct daemon_state {
   daemon_settings *settings; /* the current ones: the daemon's reference */
   metrics_server *metrics;   /* NULL without [service] metrics_listen */
   iocpd_mutex *lock;         /* guards live: read by the metrics and worker threads */
+  iocpd_mutex *apply_lock;   /* one change of settings at a time (reload, resolver) */
+  struct resolver *resolver; /* re-resolves upstream host names (resolver.c) */
   daemon_live live;          /* config, access log, reload counters */
   uint64_t start_ms;         /* when it started, UTC ms since 1970 */
 } daemon_state;
@@ -63,6 +65,12 @@ int daemon_start_metrics(daemon_state *d, const iocpd_config *c, log_event_id fa
 void daemon_access_record(void *arg, const iocpd_access_record *record);
 /* Logs "listener NAME: listening on ADDRESS (HANDLER)". */
 void daemon_log_listener(const iocpd_config_listener *l);
+
+/* Gives the engine the settings of next (which the daemon then owns),
+ * makes it the current config, and moves the access log and the metrics
+ * endpoint if their settings changed. Hold apply_lock. Returns 0, or the
+ * iocpd_server_update error (next freed, nothing changed). */
+int daemon_apply(daemon_state *d, iocpd_config *next, iocpd_update_report *r);
 
 /* Reads the config file again and applies it to the running daemon (see
  * README, "Reloading"): an invalid file changes nothing; listeners whose

@@ -94,22 +94,63 @@ static void move_metrics(daemon_state *d, const iocpd_config *old, const iocpd_c
   if (fresh == NULL) log_event(EV_INFO, IOCPD_LOG_INFO, "metrics: off");
 }
 
-int daemon_reload(daemon_state *d) {
-  const char *path = d->live.config->path;
-  iocpd_config *next = NULL;
+static void count_error(daemon_state *d) {
+  iocpd_mutex_lock(d->lock);
+  d->live.reloads.error++;
+  iocpd_mutex_unlock(d->lock);
+}
+
+int daemon_apply(daemon_state *d, iocpd_config *next, iocpd_update_report *r) {
   const iocpd_config *old;
-  daemon_settings *old_st;
-  daemon_settings *st;
+  daemon_settings *old_st, *st = settings_new(next);
   iocpd_update_options u;
+  int rc;
+
+  if (st == NULL) {
+    iocpd_config_free(next);
+    return IOCPD_ENOMEM;
+  }
+  memset(&u, 0, sizeof(u));
+  u.listeners = st->listeners;
+  u.listener_count = next->listener_count;
+  u.drain_ms = clamp_ms(next->drain_timeout_ms);
+  u.release = settings_free; /* the engine's reference on st from here */
+  u.release_arg = st;
+  u.on_error = report_listener_error;
+  rc = iocpd_server_update(d->server, &u, r);
+  if (rc != 0) {
+    settings_free(st); /* the daemon's reference; the engine dropped its own */
+    return rc;
+  }
+  iocpd_mutex_lock(d->lock);
+  old_st = d->settings;
+  old = d->live.config;
+  d->settings = st;
+  d->live.config = next;
+  iocpd_mutex_unlock(d->lock);
+  /* old is held by the daemon's reference until the end: moving the
+   * access log and the metrics compares with it. */
+  move_access_log(d, old, next);
+  move_metrics(d, old, next);
+  settings_free(old_st);
+  return 0;
+}
+
+int daemon_reload(daemon_state *d) {
+  iocpd_config *next = NULL;
   iocpd_update_report r;
+  const char *path;
   size_t i;
   int rc;
 
+  /* One change at a time: the name resolver applies changes too, and
+   * the current config is only read under this lock. */
+  iocpd_mutex_lock(d->apply_lock);
+  path = d->live.config->path;
   log_event(EV_INFO, IOCPD_LOG_INFO, "reload requested: reading %s", path);
   if (iocpd_config_load(path, &next, report_problem, NULL) != 0) {
-    iocpd_mutex_lock(d->lock);
-    d->live.reloads.error++;
-    iocpd_mutex_unlock(d->lock);
+    iocpd_mutex_unlock(d->apply_lock);
+    count_error(d);
     log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR,
               "configuration not reloaded: %s has problems (above); still running the "
               "configuration loaded before",
@@ -119,45 +160,18 @@ int daemon_reload(daemon_state *d) {
   for (i = 0; i < next->warning_count; i++)
     log_event(EV_WARNING, IOCPD_LOG_WARNING, "%s", next->warnings[i]);
   keep_start_only_keys(d->live.config, next);
-  st = settings_new(next);
-  if (st == NULL) {
-    iocpd_config_free(next);
-    iocpd_mutex_lock(d->lock);
-    d->live.reloads.error++;
-    iocpd_mutex_unlock(d->lock);
-    log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR, "configuration not reloaded: out of memory");
-    return -1;
-  }
-  memset(&u, 0, sizeof(u));
-  u.listeners = st->listeners;
-  u.listener_count = next->listener_count;
-  u.drain_ms = clamp_ms(next->drain_timeout_ms);
-  u.release = settings_free; /* the engine owns st from here */
-  u.release_arg = st;
-  u.on_error = report_listener_error;
-  rc = iocpd_server_update(d->server, &u, &r);
+  rc = daemon_apply(d, next, &r);
+  iocpd_mutex_unlock(d->apply_lock);
   if (rc != 0) {
-    settings_free(st); /* the daemon's reference; the engine dropped its own */
-    iocpd_mutex_lock(d->lock);
-    d->live.reloads.error++;
-    iocpd_mutex_unlock(d->lock);
+    count_error(d);
     log_event(EV_RELOAD_FAILED, IOCPD_LOG_ERROR, "configuration not reloaded: %s",
               iocpd_strerror(rc));
     return -1;
   }
   iocpd_mutex_lock(d->lock);
-  old_st = d->settings;
-  old = d->live.config;
-  d->settings = st;
-  d->live.config = next;
   d->live.reloads.ok++;
   d->live.reloads.last_ok_ms = iocpd_wall_ms();
   iocpd_mutex_unlock(d->lock);
-  /* old is held by the daemon's reference until the end: moving the
-   * access log and the metrics compares with it. */
-  move_access_log(d, old, next);
-  move_metrics(d, old, next);
-  settings_free(old_st);
   log_event(EV_RELOADED, IOCPD_LOG_INFO,
             "configuration reloaded: %zu listeners kept, %zu added, %zu removed (%zu connections "
             "draining)%s",

@@ -67,6 +67,9 @@ iocpd_blackbox_test(drain 120 300 SERIAL)
 # Reloads under load (SIGHUP); exits 77 under Wine, whose console has no
 # reload signal (test_service_reload.py covers the service there).
 iocpd_blackbox_test(reload 150 60 SERIAL)
+# Upstream names resolved again, in a mount namespace with its own
+# /etc/hosts (root, Linux); skips itself elsewhere.
+iocpd_blackbox_test(resolve 60 60 SERIAL)
 
 # Running out of descriptors (native only: exits 77 under Wine).
 iocpd_blackbox_test(fd_exhaustion 60 60 SERIAL)

@@ -14,7 +14,7 @@
 /* The keys listed by "unknown key" messages. */
 #define SERVICE_KEYS                                                                               \
   "workers, drain_timeout, log_level, max_connections, access_log, "                               \
-  "access_log_max_size, access_log_keep or metrics_listen"
+  "access_log_max_size, access_log_keep, metrics_listen or resolve_interval"
 #define LISTENER_KEYS                                                                              \
   "listen, handler, upstream, connect_timeout, max_fails, fail_timeout, idle_timeout, "            \
   "buffer_size, max_connections, max_connections_per_ip, allow, deny or handshake_timeout"

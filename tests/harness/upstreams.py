@@ -66,10 +66,12 @@ class Upstream:
     on a new thread per connection. At most max_conns connections are
     served; later ones are closed at once (and counted in `rejected`).
     port 0 picks a free port; a given one (say a ClosedPort's, once closed)
-    brings a refusing address to life."""
+    brings a refusing address to life. host: an IPv4 address of loopback
+    other than 127.0.0.1 (127.0.0.2...), for upstreams named in a hosts
+    file."""
 
     def __init__(self, family=socket.AF_INET, backlog=128, rcvbuf=None,
-                 max_conns=256, port=0):
+                 max_conns=256, port=0, host=None):
         self.family = family
         self.max_conns = max_conns
         self.rejected = 0
@@ -84,14 +86,15 @@ class Upstream:
                 # Set before listen(): accepted sockets inherit it, and a
                 # fixed size turns off the kernel's receive autotuning.
                 self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            self.listener.bind((loopback(family), port))
+            self.listener.bind((host or loopback(family), port))
             self.listener.listen(backlog)
             self.listener.settimeout(_POLL)
         except BaseException:
             self.listener.close()
             raise
         self.port = self.listener.getsockname()[1]
-        self.addr = format_addr(family, self.port)
+        self.addr = format_addr(family, self.port) if host is None else "%s:%d" % (host,
+                                                                                 self.port)
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True,
                                           name="accept-%d" % self.port)
         self._acceptor.start()
