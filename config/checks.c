@@ -179,8 +179,9 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
 static void check_forward_keys(loader *ld, listener_rec *rec) {
   /* upstream first: it is checked on its own below. A problem while
    * storing a text was counted as out of memory. */
-  static const key_id forward_only[] = {KEY_UPSTREAM, KEY_CONNECT_TIMEOUT, KEY_MAX_FAILS,
-                                        KEY_FAIL_TIMEOUT};
+  static const key_id forward_only[] = {
+      KEY_UPSTREAM,        KEY_CONNECT_TIMEOUT, KEY_MAX_FAILS, KEY_FAIL_TIMEOUT, KEY_HEALTH_CHECK,
+      KEY_HEALTH_INTERVAL, KEY_HEALTH_TIMEOUT,  KEY_RISE,      KEY_FALL};
   int have_upstream = rec->keys.line[KEY_UPSTREAM] > 0 && rec->keys.text[KEY_UPSTREAM] != NULL;
   size_t i;
 

@@ -37,6 +37,10 @@ typedef struct iocpd_config_listener {
   uint64_t connect_timeout_ms; /* forward only; default 5 s */
   unsigned max_fails;          /* forward only; default 3, 0 = never down */
   uint64_t fail_timeout_ms;    /* forward only; default 10 s */
+  int health_check;            /* forward only: 1 = connect checks; default 0 (none) */
+  uint64_t health_interval_ms; /* default 5 s */
+  uint64_t health_timeout_ms;  /* default 2 s */
+  unsigned rise, fall;         /* defaults 2 and 3 */
   uint64_t idle_timeout_ms;    /* echo and forward; default 10 min */
   uint64_t buffer_size;        /* echo and forward; default 64 KiB */
   /* protection */

@@ -114,12 +114,12 @@ static int set_size(loader *ld, const config_key *k, int line, const char *value
   return 1;
 }
 
-/* A whole number from 0 to k->max, into an unsigned. */
+/* A whole number from k->min to k->max, into an unsigned. */
 static int set_count(loader *ld, const config_key *k, int line, const char *value, char *out) {
   uint64_t n;
-  if (parse_number(value, &n) != 0 || n > k->max) {
-    add_problem(ld, line, "%s: invalid value '%s' (expected a number from 0 to %u)", k->name, value,
-                (unsigned)k->max);
+  if (parse_number(value, &n) != 0 || n < k->min || n > k->max) {
+    add_problem(ld, line, "%s: invalid value '%s' (expected a number from %u to %u)", k->name,
+                value, (unsigned)k->min, (unsigned)k->max);
     return 0;
   }
   *FIELD(out, k, unsigned) = (unsigned)n;
@@ -149,6 +149,17 @@ static int set_log_level(loader *ld, const config_key *k, int line, const char *
   }
   add_problem(ld, line, "%s: invalid value '%s' (expected error, warning, info or debug)", k->name,
               value);
+  return 0;
+}
+
+/* none or connect, into an int (1 for connect). */
+static int set_health_check(loader *ld, const config_key *k, int line, const char *value,
+                            char *out) {
+  if (strcmp(value, "none") == 0 || strcmp(value, "connect") == 0) {
+    *FIELD(out, k, int) = strcmp(value, "connect") == 0;
+    return 1;
+  }
+  add_problem(ld, line, "%s: invalid value '%s' (expected none or connect)", k->name, value);
   return 0;
 }
 
@@ -529,6 +540,19 @@ static const config_key keys[KEY_COUNT] = {
     [KEY_FAIL_TIMEOUT] = {SECTION_LISTENER, "fail_timeout", set_duration, LST(fail_timeout_ms), 0,
                           1, MS_PER_HOUR, "1h", NULL, 1, "10s",
                           "forward: how long a down upstream is tried last (1ms to 1h)"},
+    [KEY_HEALTH_CHECK] = {SECTION_LISTENER, "health_check", set_health_check, LST(health_check), 0,
+                          0, 0, NULL, NULL, 1, "none",
+                          "forward: connect = check each upstream address every health_interval"},
+    [KEY_HEALTH_INTERVAL] = {SECTION_LISTENER, "health_interval", set_duration,
+                             LST(health_interval_ms), 0, 1, MS_PER_HOUR, "1h", NULL, 1, "5s",
+                             "forward: time between two checks of an upstream (1ms to 1h)"},
+    [KEY_HEALTH_TIMEOUT] = {SECTION_LISTENER, "health_timeout", set_duration,
+                            LST(health_timeout_ms), 0, 1, MS_PER_HOUR, "1h", NULL, 1, "2s",
+                            "forward: a check not answered this long fails (1ms to 1h)"},
+    [KEY_RISE] = {SECTION_LISTENER, "rise", set_count, LST(rise), 0, 1, 100, NULL, NULL, 1, "2",
+                  "forward: passed checks in a row that mark a down upstream up (1 to 100)"},
+    [KEY_FALL] = {SECTION_LISTENER, "fall", set_count, LST(fall), 0, 1, 100, NULL, NULL, 1, "3",
+                  "forward: failed checks in a row that mark an upstream down (1 to 100)"},
     [KEY_IDLE_TIMEOUT] = {SECTION_LISTENER, "idle_timeout", set_duration, LST(idle_timeout_ms), 0,
                           0, 24 * MS_PER_HOUR, "24h", NULL, 0, "10m",
                           "close a connection idle this long, both ways; 0 = never"},

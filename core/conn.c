@@ -298,7 +298,7 @@ void iocpd__conn_connected(iocpd_conn *c, int status) {
     return;
   }
   c->established = 1;
-  iocpd__health_succeeded(c->listener, &c->peer);
+  if (!c->check) iocpd__health_succeeded(c->listener, &c->peer);
   if (c->handler->on_connect != NULL) c->handler->on_connect(c, 0);
   /* A FIN asked for while connecting goes out now. */
   if (!c->close_requested && !c->aborting) after_writes(c);

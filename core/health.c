@@ -1,5 +1,5 @@
 /*
- * Passive health of upstreams: each listener keeps, for every address its
+ * Health of upstreams. Passive: each listener keeps, for every address its
  * connections connect to, how many attempts failed in a row. At
  * max_fails the address is marked down for fail_timeout_ms; handlers ask
  * iocpd_conn_upstream_down and try it last meanwhile. When the time is up
@@ -7,6 +7,12 @@
  * for another fail_timeout_ms. A failed attempt is counted where the
  * failure counters are (stats.c), under the server lock; the lines that
  * say an address went down or came back are written after it.
+ *
+ * Active (optional): every health_interval_ms the listener's own worker
+ * connects to each target and closes at once (check_handler); `fall`
+ * failed checks in a row mark it down, `rise` passed ones up. Checks are
+ * ordinary engine connections (ConnectEx / non-blocking connect) with a
+ * timer for health_timeout_ms, flagged so that no counter sees them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +94,119 @@ void iocpd__health_succeeded(iocpd__listener *l, const iocpd_addr *to) {
 
 void iocpd__health_free(iocpd__listener *l) {
   free(l->health);
+  free(l->health_targets);
   l->health = NULL;
+  l->health_targets = NULL;
   l->health_count = l->health_cap = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Active checks: a connection to each target, closed once it is made */
+
+/* Records one check's result; logs a change of state (after the lock). */
+static void check_done(iocpd_conn *c, int ok) {
+  iocpd__listener *l = c->listener;
+  iocpd__upstream_health *h;
+  int went_down = 0, came_up = 0;
+  uint32_t row = 0;
+  char addr[IOCPD_ADDR_STRLEN];
+
+  if (c->data == NULL) return; /* already counted (a timeout, then the abort) */
+  c->data = NULL;
+  iocpd_mutex_lock(l->server->lock);
+  h = find_or_add(l, &c->peer);
+  if (h != NULL && ok) {
+    h->checks_failed = 0;
+    if (h->checks_ok < UINT32_MAX) h->checks_ok++;
+    if (h->check_down && h->checks_ok >= l->rise) {
+      h->check_down = 0;
+      came_up = 1;
+      row = h->checks_ok;
+    }
+  } else if (h != NULL) {
+    h->checks_ok = 0;
+    if (h->checks_failed < UINT32_MAX) h->checks_failed++;
+    if (!h->check_down && h->checks_failed >= l->fall) {
+      h->check_down = 1;
+      went_down = 1;
+      row = h->checks_failed;
+    }
+  }
+  iocpd_mutex_unlock(l->server->lock);
+  if (went_down)
+    iocpd__log(l->server, IOCPD_LOG_WARNING,
+               "listener %s: upstream %s is down: %u health checks failed in a row", l->name,
+               iocpd_addr_format(&c->peer, addr), (unsigned)row);
+  if (came_up)
+    iocpd__log(l->server, IOCPD_LOG_INFO,
+               "listener %s: upstream %s is up again: %u health checks passed in a row", l->name,
+               iocpd_addr_format(&c->peer, addr), (unsigned)row);
+}
+
+static void check_connected(iocpd_conn *c, int status) {
+  check_done(c, status == 0);
+  if (status == 0) iocpd_abort(c); /* the answer is all a check wants */
+}
+
+static void check_timeout(iocpd_conn *c) {
+  check_done(c, 0);
+  iocpd_abort(c);
+}
+
+static const iocpd_handler check_handler = {
+    .name = "health-check",
+    .on_connect = check_connected,
+    .on_timer = check_timeout,
+};
+
+/* Starts one check of l's target `to` on worker w. */
+static void start_check(iocpd__worker *w, iocpd__listener *l, const iocpd_addr *to) {
+  iocpd_conn *c = iocpd__conn_alloc(l);
+  if (c == NULL) return;
+  c->handler = &check_handler;
+  c->data = c; /* not NULL until its result is counted */
+  c->outbound = 1;
+  c->check = 1;
+  c->connecting = 1;
+  c->peer = *to;
+  c->worker = w;
+  if (iocpd__os_connect(c, to) != 0) {
+    iocpd__conn_discard(c);
+    /* Refused at once (say, out of descriptors): a failed check. */
+    {
+      iocpd_conn probe;
+      memset(&probe, 0, sizeof(probe));
+      probe.listener = l;
+      probe.peer = *to;
+      probe.data = &probe;
+      check_done(&probe, 0);
+    }
+    return;
+  }
+  iocpd__server_outbound_added(w->server);
+  iocpd__conn_register(c);
+  iocpd_conn_set_timer(c, l->health_timeout_ms);
+}
+
+void iocpd__health_run_checks(iocpd__worker *w, uint64_t now) {
+  iocpd_server *s = w->server;
+  uint64_t next = 0;
+  size_t i, k;
+  int closed;
+
+  iocpd_mutex_lock(s->lock);
+  closed = s->listeners_closed;
+  iocpd_mutex_unlock(s->lock);
+  for (i = 0; !closed && i < s->listener_count; i++) {
+    iocpd__listener *l = s->listeners[i];
+    if (l->worker != w || l->health_interval_ms == 0 || l->health_target_count == 0) continue;
+    if (l->health_next <= now) {
+      for (k = 0; k < l->health_target_count; k++) start_check(w, l, &l->health_targets[k]);
+      l->health_next = now + l->health_interval_ms;
+    }
+    if (next == 0 || l->health_next < next) next = l->health_next;
+  }
+  w->health_at = next;
 }
 
 int iocpd_conn_upstream_down(const iocpd_conn *conn, const iocpd_addr *upstream) {
@@ -98,10 +215,10 @@ int iocpd_conn_upstream_down(const iocpd_conn *conn, const iocpd_addr *upstream)
   int down = 0;
   if (conn == NULL || upstream == NULL) return 0;
   l = conn->listener;
-  if (l->max_fails == 0) return 0;
+  if (l->max_fails == 0 && l->health_interval_ms == 0) return 0;
   iocpd_mutex_lock(l->server->lock);
   h = find(l, upstream);
-  if (h != NULL && h->down && iocpd_now_ms() < h->down_until) down = 1;
+  if (h != NULL && ((h->down && iocpd_now_ms() < h->down_until) || h->check_down)) down = 1;
   iocpd_mutex_unlock(l->server->lock);
   return down;
 }
@@ -115,7 +232,7 @@ int iocpd_server_upstream_up(iocpd_server *s, const char *listener, const iocpd_
     iocpd__listener *l = s->listeners[i];
     if (strcmp(l->name, listener) == 0) {
       iocpd__upstream_health *h = find(l, upstream);
-      if (h != NULL && h->down) up = 0;
+      if (h != NULL && (h->down || h->check_down)) up = 0;
       break;
     }
   }

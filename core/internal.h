@@ -105,6 +105,7 @@ struct iocpd_conn {
                         (see registry.c) so sends by id see it */
   int parked;        /* accepted while the server was full; unserved */
   int outbound;      /* made by iocpd_connect, not accepted */
+  int check;         /* an active health check (health.c): no stats */
   int ip_counted;    /* counted in its listener's per-address table */
   int established;   /* accepted, or its outbound connect succeeded */
   int local_unknown; /* `local` not looked up yet (iocpd__conn_local) */
@@ -164,6 +165,9 @@ typedef struct iocpd__upstream_health {
   uint32_t fails_in_row; /* failed attempts since the last success */
   int down;              /* marked down, not yet succeeded since */
   uint64_t down_until;   /* iocpd_now_ms until which it is skipped */
+  /* Active checks: results in a row, and the state they set. */
+  uint32_t checks_ok, checks_failed;
+  int check_down;
 } iocpd__upstream_health;
 
 struct iocpd__listener {
@@ -210,6 +214,11 @@ struct iocpd__listener {
   uint32_t fail_timeout_ms; /* how long a down address is skipped */
   iocpd__upstream_health *health;
   size_t health_count, health_cap;
+  /* Active checks (health.c); the targets are copied from the options. */
+  uint32_t health_interval_ms, health_timeout_ms, rise, fall;
+  iocpd_addr *health_targets;
+  size_t health_target_count;
+  uint64_t health_next;       /* when the owner worker checks next; owner only */
   iocpd_listener_stats stats; /* under the server lock, except bytes */
   volatile int64_t turns;     /* iocpd_conn_listener_turn; atomic */
   /* Bytes in, out, up, down: updated on every read and write by the
@@ -242,6 +251,7 @@ struct iocpd__worker {
   uint64_t now_ms;     /* iocpd_now_ms at this loop pass; owner only */
   uint64_t retry_at;   /* when to retry listeners marked retry; 0 = none */
   uint64_t drain_at;   /* when to abort connections of retired listeners; 0 = none */
+  uint64_t health_at;  /* when one of its listeners is due a health check; 0 = none */
   iocpd_conn **timers; /* min-heap by timer_due; owner only */
   size_t timer_count;
   size_t timer_cap;
@@ -486,6 +496,9 @@ int iocpd__health_failed(iocpd__listener *l, const iocpd_addr *to);
 void iocpd__health_log_down(iocpd__listener *l, const iocpd_addr *to);
 void iocpd__health_succeeded(iocpd__listener *l, const iocpd_addr *to);
 void iocpd__health_free(iocpd__listener *l);
+/* Active checks: starts those due on w's listeners and sets w->health_at
+ * to the next due time (0: none). Owner worker. */
+void iocpd__health_run_checks(iocpd__worker *w, uint64_t now);
 /* Counts an accept (pipe = 0) or a splice pipe (pipe = 1) that the OS
  * refused for lack of descriptors. */
 void iocpd__count_fd_exhausted(iocpd__listener *l, int pipe);

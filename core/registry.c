@@ -275,6 +275,8 @@ void iocpd__worker_run_inbox(iocpd__worker *w) {
           l->started = 1;
           if (iocpd__listener_start(l, &l->start_error) != 0) failed++;
         }
+        /* New or changed listeners are due a health check now. */
+        iocpd__health_run_checks(w, iocpd_now_ms());
         free(m);
         iocpd__server_ack(s, failed);
         break;

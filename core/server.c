@@ -191,21 +191,39 @@ void iocpd__generation_unref(iocpd__generation *g) {
 int iocpd__listener_configure(iocpd__listener *l, const iocpd_listener_options *o,
                               iocpd__generation *g) {
   iocpd_cidr *allow = NULL, *deny = NULL;
+  iocpd_addr *targets = NULL;
+  if (o->health_target_count > 0) {
+    targets = malloc(o->health_target_count * sizeof(*targets));
+    if (targets == NULL) return IOCPD_ENOMEM;
+    memcpy(targets, o->health_targets, o->health_target_count * sizeof(*targets));
+  }
   if (o->allow_count > 0) {
     allow = malloc(o->allow_count * sizeof(*allow));
-    if (allow == NULL) return IOCPD_ENOMEM;
+    if (allow == NULL) {
+      free(targets);
+      return IOCPD_ENOMEM;
+    }
     memcpy(allow, o->allow, o->allow_count * sizeof(*allow));
   }
   if (o->deny_count > 0) {
     deny = malloc(o->deny_count * sizeof(*deny));
     if (deny == NULL) {
       free(allow);
+      free(targets);
       return IOCPD_ENOMEM;
     }
     memcpy(deny, o->deny, o->deny_count * sizeof(*deny));
   }
   free(l->allow);
   free(l->deny);
+  free(l->health_targets);
+  l->health_targets = targets;
+  l->health_target_count = o->health_target_count;
+  l->health_interval_ms = o->health_interval_ms;
+  l->health_timeout_ms = o->health_timeout_ms != 0 ? o->health_timeout_ms : o->health_interval_ms;
+  l->rise = o->rise != 0 ? o->rise : 1;
+  l->fall = o->fall != 0 ? o->fall : 1;
+  l->health_next = 0; /* check soon with the new settings */
   l->allow = allow;
   l->allow_count = o->allow_count;
   l->deny = deny;

@@ -102,6 +102,7 @@ void iocpd__count_connect_failure(iocpd__listener *l, const iocpd_addr *to) {
 
 int iocpd__count_closed(iocpd_conn *c) {
   iocpd__listener *l = c->listener;
+  if (c->check) return 0; /* health checks are not traffic (health.c) */
   if (c->outbound) {
     /* An outbound connection that never got established is a failed
      * attempt, whether refused, unreachable or given up (timeout). */

@@ -169,7 +169,9 @@ int iocpd_server_update(iocpd_server *s, const iocpd_update_options *u,
   unpark_workers(s);
 
   /* The owners start what is new and close what was removed. */
-  if (r.added > 0 && iocpd__broadcast(s, IOCPD__MSG_START_LISTENERS) > 0) {
+  /* Also when nothing was added: kept listeners' health checks restart
+   * with their new settings there. */
+  if (iocpd__broadcast(s, IOCPD__MSG_START_LISTENERS) > 0) {
     for (i = 0; i < s->listener_count; i++) {
       iocpd__listener *l = s->listeners[i];
       if (l->start_error.code != 0) {

@@ -401,6 +401,18 @@ typedef struct iocpd_listener_options {
    * failed attempt is what iocpd_server_connect_failures counts. */
   uint32_t max_fails;
   uint32_t fail_timeout_ms; /* 0 = IOCPD_DEFAULT_FAIL_TIMEOUT_MS */
+  /* Active health: every health_interval_ms the listener's worker opens
+   * a connection to each address of health_targets (copied) and closes it
+   * at once; health_timeout_ms without an answer is a failure. `fall`
+   * failed checks in a row mark an address down (iocpd_conn_upstream_down
+   * says so until), `rise` good ones in a row mark it up. The checks are
+   * not connections of the listener: no counter, access log line or
+   * passive failure. 0 interval = no active checks. */
+  uint32_t health_interval_ms;
+  uint32_t health_timeout_ms; /* 0 = the interval */
+  uint32_t rise, fall;        /* 0 = 1 */
+  const iocpd_addr *health_targets;
+  size_t health_target_count;
 } iocpd_listener_options;
 
 #define IOCPD_DEFAULT_FAIL_TIMEOUT_MS 10000

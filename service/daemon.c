@@ -103,6 +103,14 @@ daemon_settings *settings_new(iocpd_config *config) {
       out->handler_arg = &st->forward[i];
       out->max_fails = l->max_fails;
       out->fail_timeout_ms = clamp_ms(l->fail_timeout_ms);
+      if (l->health_check) {
+        out->health_interval_ms = clamp_ms(l->health_interval_ms);
+        out->health_timeout_ms = clamp_ms(l->health_timeout_ms);
+        out->rise = l->rise;
+        out->fall = l->fall;
+        out->health_targets = l->upstreams;
+        out->health_target_count = l->upstream_count;
+      }
     } else {
       st->echo[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
       st->echo[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);

@@ -151,8 +151,7 @@ resolver *resolver_start(daemon_state *d) {
   rs->d = d;
   rs->lock = iocpd_mutex_create();
   rs->wake = iocpd_cond_create();
-  if (rs->lock != NULL && rs->wake != NULL)
-    rs->thread = iocpd_thread_start(resolver_main, rs);
+  if (rs->lock != NULL && rs->wake != NULL) rs->thread = iocpd_thread_start(resolver_main, rs);
   if (rs->thread == NULL) {
     if (rs->lock != NULL) iocpd_mutex_destroy(rs->lock);
     if (rs->wake != NULL) iocpd_cond_destroy(rs->wake);

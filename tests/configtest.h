@@ -16,7 +16,8 @@
   "workers, drain_timeout, log_level, max_connections, access_log, "                               \
   "access_log_max_size, access_log_keep, metrics_listen or resolve_interval"
 #define LISTENER_KEYS                                                                              \
-  "listen, handler, upstream, connect_timeout, max_fails, fail_timeout, idle_timeout, "            \
+  "listen, handler, upstream, connect_timeout, max_fails, fail_timeout, health_check, "            \
+  "health_interval, health_timeout, rise, fall, idle_timeout, "                                    \
   "buffer_size, max_connections, max_connections_per_ip, allow, deny or handshake_timeout"
 
 /* The scratch directory the test writes its files to. */

@@ -50,6 +50,9 @@ static void test_forward_values(void) {
   check(l->buffer_size == 65536, "forward: buffer %llu", (unsigned long long)l->buffer_size);
   check(l->max_fails == 3 && l->fail_timeout_ms == 10000, "forward: max_fails %u, fail %llu",
         l->max_fails, (unsigned long long)l->fail_timeout_ms);
+  check(l->health_check == 0 && l->health_interval_ms == 5000 && l->health_timeout_ms == 2000 &&
+            l->rise == 2 && l->fall == 3,
+        "forward: health defaults");
   iocpd_config_free(c);
 
   /* Every key set; lower bounds on one listener, upper ones on the other.
@@ -220,7 +223,16 @@ static void test_forward_problems(void) {
                              "listen = 127.0.0.1:7011\n"                                    /* 57 */
                              "handler = echo\n"                                             /* 58 */
                              "max_fails = 3\n"                                              /* 59 */
-                             "fail_timeout = 61m\n";                                        /* 60 */
+                             "fail_timeout = 61m\n"                                         /* 60 */
+                             "health_check = connect\n"                                     /* 61 */
+                             "[listener:m]\n"                                               /* 62 */
+                             "listen = 127.0.0.1:7012\n"                                    /* 63 */
+                             "handler = forward\n"                                          /* 64 */
+                             "upstream = 10.0.0.1:80\n"                                     /* 65 */
+                             "health_check = ping\n"                                        /* 66 */
+                             "rise = 0\n"                                                   /* 67 */
+                             "fall = 101\n"                                                 /* 68 */
+                             "health_interval = 0\n";                                       /* 69 */
   static const char *const expected[] = {
       ":3: upstream: port '80x' is not a number (in '10.0.0.1:80x')",
       ":3: upstream: port 0 out of range 1-65535 (in '10.0.0.1:0')",
@@ -267,6 +279,11 @@ static void test_forward_problems(void) {
       ":55: fail_timeout: '0' must be more than 0",
       ":59: max_fails: only valid with handler = forward",
       ":60: fail_timeout: only valid with handler = forward",
+      ":61: health_check: only valid with handler = forward",
+      ":66: health_check: invalid value 'ping' (expected none or connect)",
+      ":67: rise: invalid value '0' (expected a number from 1 to 100)",
+      ":68: fall: invalid value '101' (expected a number from 1 to 100)",
+      ":69: health_interval: '0' must be more than 0",
       NULL};
   load_text("forward-many.ini", text, expected);
 }

@@ -14,6 +14,12 @@ refused for that bookkeeping while some upstream answers.
                         them all, so the first one to come back serves the
                         next client at once
   never_with_zero       max_fails = 0: an upstream is never marked down
+  active_checks         health_check = connect (every 200 ms, fall 2, rise
+                        2): a refusing upstream goes down with no client
+                        at all, clients then go straight to the live one
+                        (no failed attempt), and once it answers it comes
+                        back after two passed checks; the checks are not
+                        traffic (no connection counted, no failure)
 
 Every sub-test starts its own daemon and upstreams (harness/upstreams.py)
 with a metrics endpoint, has its own time limit and releases everything
@@ -140,6 +146,33 @@ class ForwardHealthTest(unittest.TestCase):
         self.assertEqual(back.count(), 1)
         self.assertEqual(up(mport, "h", b.addr), 1)
         self.assertEqual(up(mport, "h", a.addr), 0)
+
+    @limited(30, 90)
+    def test_active_checks(self, sc):
+        say("health_check = connect every 200 ms, fall 2, rise 2: a refusing upstream is "
+            "down before any client, and up again after it answers")
+        dead = sc.add(us.ClosedPort())
+        live = sc.add(us.EchoUpstream())
+        d, ports, mport = start(sc, [fwd("h", [dead.addr, live.addr], health_check="connect",
+                                         health_interval="200ms", health_timeout="200ms",
+                                         rise="2", fall="2", max_fails="0")],
+                                {"log_level": "info"})
+        d.wait_log(t.log_rx("warning", r"listener h: upstream %s is down: 2 health checks "
+                            r"failed in a row" % re.escape(dead.addr)), timeout=t.pick(5, 15))
+        self.assertEqual(up(mport, "h", dead.addr), 0)
+        self.assertEqual(up(mport, "h", live.addr), 1)
+        for i in range(6):
+            self.assertTrue(served(sc, ports["h"], b"client %d\n" % i))
+        self.assertEqual(failures(mport, "h", dead.addr), 0,
+                         "a client tried the upstream the checks found down")
+        values, _, _ = metrics(mport)
+        self.assertEqual(value(values, "iocpd_connections_total", listener="h"), 6,
+                         "health checks were counted as connections")
+        dead.close()
+        sc.add(us.EchoUpstream(port=dead.port))
+        d.wait_log(t.log_rx("info", r"listener h: upstream %s is up again: 2 health checks "
+                            r"passed in a row" % re.escape(dead.addr)), timeout=t.pick(5, 15))
+        self.assertEqual(up(mport, "h", dead.addr), 1)
 
     @limited(30, 90)
     def test_never_with_zero(self, sc):
