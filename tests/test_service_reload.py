@@ -15,6 +15,11 @@ SERVICE_CONTROL_PARAMCHANGE (Wine 8's sc.exe has no `control` command).
                         names the file and line (event 3003)
     not_running         `iocpd reload` for a stopped service and for no
                         service: exit 3 with the reason
+    under_load          clients connect without pause and 10 long transfers
+                        run through the service while it is reloaded 6
+                        times, a second listener added and removed: no
+                        connect to the kept listener fails, every transfer
+                        is byte-exact
 
 Wine only (exits 77, skipped, natively). The Wine prefix, sc and the Event
 Log come from harness/winservice.py.
@@ -26,10 +31,14 @@ sys.dont_write_bytecode = True
 
 import os
 import re
+import socket
+import threading
+import time
 import unittest
 
 import harness as t
 from harness import winservice
+from harness.streams import PacedEchoClient
 from harness.winservice import EventLog, Service, assert_events_in_order, winpath
 
 
@@ -109,6 +118,61 @@ class ServiceReloadTest(unittest.TestCase):
         ])
         self.assertTrue(echoes(ports[0], b"still\n"))
         self.assertFalse(t.port_accepts(ports[1]))
+        self.assertEqual(self.service.query().state, "RUNNING")
+
+    def test_under_load(self):
+        ports = t.free_ports(2)
+        self.start(ports)
+        stop = threading.Event()
+        counts = {"ok": 0, "failed": []}
+
+        def churn():
+            n = 0
+            while not stop.is_set():
+                token = b"churn %d\n" % n
+                n += 1
+                try:
+                    with socket.create_connection((t.HOST, ports[0]), timeout=10) as c:
+                        c.sendall(token)
+                        if t.recv_exact(c, len(token)) == token:
+                            counts["ok"] += 1
+                        else:
+                            counts["failed"].append("wrong bytes")
+                except OSError as e:
+                    counts["failed"].append(repr(e))
+
+        longs = [PacedEchoClient(t.connect(ports[0], timeout=60), os.urandom(256 << 10),
+                                 8 << 10, 0.05, name="long-%d" % i) for i in range(10)]
+        for c in longs:
+            c.start()
+        churner = threading.Thread(target=churn, daemon=True)
+        churner.start()
+        log = EventLog()
+        try:
+            for i in range(6):
+                listeners = [("one", t.addr(ports[0]), "echo")]
+                if i % 2 == 0:
+                    listeners.append(("two", t.addr(ports[1]), "echo"))
+                self.workdir.write("svc.ini", t.config_text(listeners, {"drain_timeout": "2s"}))
+                r = self.reload()
+                self.assertEqual(r.rc, 0, r)
+                deadline = time.monotonic() + t.pick(10, 30)
+                while len([e for e in log.events()
+                           if e.text.startswith("configuration reloaded: ")]) < i + 1:
+                    self.assertLess(time.monotonic(), deadline, "reload %d not logged" % (i + 1))
+                    time.sleep(0.1)
+        finally:
+            stop.set()
+            churner.join(30)
+        for i, c in enumerate(longs):
+            self.assertTrue(c.join(120), "long transfer %d still running" % i)
+        sys.stderr.write("    6 reloads under %d churn connections\n" % counts["ok"])
+        self.assertEqual(counts["failed"], [], "connections to the kept listener failed")
+        self.assertGreater(counts["ok"], 0)
+        for i, c in enumerate(longs):
+            self.assertIsNone(c.error, "long transfer %d: %r" % (i, c.error))
+            self.assertTrue(c.eof and c.intact(), "long transfer %d not byte-exact" % i)
+            c.sock.close()
         self.assertEqual(self.service.query().state, "RUNNING")
 
     def test_not_running(self):
