@@ -40,6 +40,8 @@ static void check_config(const iocpd_config *config) {
 
   if (config->listener_count == 0 || config->listeners == NULL) abort();
   if (config->workers > 64 || config->max_connections > 1000000) abort();
+  /* The text is kept for resolving names again: it must load the same. */
+  if (config->text == NULL || config->resolve_interval_ms > 86400000) abort();
   for (i = 0; i < config->warning_count; i++) {
     if (strstr(config->warnings[i], ": warning: ") == NULL) abort();
   }
@@ -47,7 +49,11 @@ static void check_config(const iocpd_config *config) {
     const iocpd_config_listener *l = &config->listeners[i];
     if (l->name == NULL || l->listen_text == NULL || l->listen.port == 0) abort();
     if (l->handler == IOCPD_HANDLER_FORWARD) {
-      if (l->upstream_count == 0 || l->upstream_count > 64) abort();
+      /* None only when its host names do not resolve (a warning says so). */
+      if (l->upstream_count == 0 && (!config->has_names || config->warning_count == 0)) abort();
+      if (l->upstream_count > 64 || (l->upstream_count == 0) != (l->upstreams == NULL)) abort();
+      if (l->rise < 1 || l->rise > 100 || l->fall < 1 || l->fall > 100) abort();
+      if (l->health_interval_ms == 0 || l->health_timeout_ms == 0 || l->max_fails > 1000) abort();
       for (k = 0; k < l->upstream_count; k++) {
         if (l->upstreams[k].port == 0) abort();
       }
