@@ -12,6 +12,9 @@
 #   --no-install  never call apt-get; contenders that are missing are skipped
 #   --no-wine     skip the Wine (iocpd.exe against an asio IOCP peer) part
 #   --rounds N    rounds per scenario (default 3; medians are taken over them)
+#   --only LIST   run only these scenarios, comma-separated: r1, r2, r3, r4,
+#                 r5, e123, e4, wine (e.g. --only r5); the report has only
+#                 them, and BENCHMARKS.md is not written unless --write
 #   --write       write BENCHMARKS.md even with --quick
 #   --no-write    do not write BENCHMARKS.md
 #   --keep        keep the work directory (configs, logs, raw results)
@@ -77,12 +80,27 @@ scenarios=(
     "wine wine"   # W-echo, W-relay: iocpd.exe and the asio peer under Wine
 )
 
+# selected NAME: whether --only (if given) lists the scenario NAME.
+selected() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+
+# With --only, every name must be a scenario of the table.
+for name in ${only//,/ }; do
+    known=0
+    for row in "${scenarios[@]}"; do [ "${row%% *}" = "$name" ] && known=1; done
+    if [ "$known" = 0 ]; then
+        echo "run.sh: --only: no scenario '$name' (see --help)" >&2
+        exit 2
+    fi
+done
+# A partial run does not replace BENCHMARKS.md unless asked to.
+[ -z "$only" ] || write=${write_asked:-0}
+
 # run_scenarios WHERE: runs the rows of the table that run WHERE, in order.
 run_scenarios() {
     local row name where
     for row in "${scenarios[@]}"; do
         read -r name where <<<"$row"
-        if [ "$where" = "$1" ]; then
+        if [ "$where" = "$1" ] && selected "$name"; then
             "${name}_run"
         fi
     done
@@ -118,7 +136,7 @@ clock_stop
 compute_medians
 names=()
 for row in "${scenarios[@]}"; do
-    names+=("${row%% *}")
+    selected "${row%% *}" && names+=("${row%% *}")
 done
 publish "$(document "${names[@]}")"
 log "done in ${elapsed} s"

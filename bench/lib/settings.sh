@@ -26,6 +26,8 @@ parse_options() {
     install=1
     wine=1
     rounds=
+    only=
+    write_asked=
     write=
     keep=0
     while [ $# -gt 0 ]; do
@@ -34,10 +36,25 @@ parse_options() {
         --no-install) install=0 ;;
         --no-wine) wine=0 ;;
         --rounds)
-            rounds=${2:-}
+            if [ $# -lt 2 ]; then
+                echo "run.sh: --rounds needs a positive number" >&2
+                exit 2
+            fi
+            rounds=$2
             shift
             ;;
-        --write) write=1 ;;
+        --only)
+            if [ $# -lt 2 ] || [ -z "$2" ]; then
+                echo "run.sh: --only needs scenario names, e.g. --only r5 or --only r1,e4" >&2
+                exit 2
+            fi
+            only=$2
+            shift
+            ;;
+        --write)
+            write=1
+            write_asked=1
+            ;;
         --no-write) write=0 ;;
         --keep) keep=1 ;;
         -h | --help)
