@@ -25,19 +25,24 @@
 /* ------------------------------------------------------------------------ */
 /* Life cycle */
 
-iocpd_conn *iocpd__conn_alloc(iocpd__listener *l) {
+iocpd_conn *iocpd__conn_alloc(iocpd__listener *l, const iocpd_conn *like) {
   iocpd_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return NULL;
   c->listener = l;
-  /* The listener's settings as they are now (an update may replace them
-   * at any time, under the server lock). */
-  iocpd_mutex_lock(l->server->lock);
-  c->handler = l->handler;
-  c->handler_arg = l->handler_arg;
-  c->buffer_size = l->buffer_size;
-  c->generation = l->generation;
+  /* No lock: this runs on a worker thread (l's owner, or like's), and a
+   * listener's settings change only while every worker is parked
+   * (update.c) or on its owner's own thread (registry.c, close_retired). */
+  if (like == NULL) {
+    c->handler = l->handler;
+    c->handler_arg = l->handler_arg;
+    c->buffer_size = l->buffer_size;
+    c->generation = l->generation;
+  } else {
+    c->handler_arg = like->handler_arg;
+    c->buffer_size = like->buffer_size;
+    c->generation = like->generation;
+  }
   iocpd__generation_ref(c->generation);
-  iocpd_mutex_unlock(l->server->lock);
   iocpd__conn_started(c);
   return c;
 }
@@ -81,16 +86,11 @@ int iocpd_connect(iocpd_conn *from, const iocpd_addr *to, const iocpd_handler *h
   /* A connection on its way out (closed, aborted, or aborted by a drain)
    * starts nothing new. */
   if (from->closing) return IOCPD_ECLOSED;
-  c = iocpd__conn_alloc(from->listener);
-  if (c == NULL) return IOCPD_ENOMEM;
   /* An outbound connection serves its client: its settings, not the
    * listener's newer ones. */
+  c = iocpd__conn_alloc(from->listener, from);
+  if (c == NULL) return IOCPD_ENOMEM;
   c->handler = handler;
-  c->handler_arg = from->handler_arg;
-  c->buffer_size = from->buffer_size;
-  iocpd__generation_ref(from->generation);
-  iocpd__generation_unref(c->generation);
-  c->generation = from->generation;
   c->data = data;
   c->outbound = 1;
   c->connecting = 1;

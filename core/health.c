@@ -161,7 +161,7 @@ static const iocpd_handler check_handler = {
 
 /* Starts one check of l's target `to` on worker w. */
 static void start_check(iocpd__worker *w, iocpd__listener *l, const iocpd_addr *to) {
-  iocpd_conn *c = iocpd__conn_alloc(l);
+  iocpd_conn *c = iocpd__conn_alloc(l, NULL);
   if (c == NULL) return;
   c->handler = &check_handler;
   c->data = c; /* not NULL until its result is counted */

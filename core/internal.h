@@ -330,10 +330,12 @@ void iocpd__buffers_free(iocpd__worker *w);
 
 /* --- conn.c: the connection state machine, both backends --- */
 
-/* A new connection of listener l with the listener's current handler and
- * settings (a reference on their generation): shared fields set, start
- * times stamped; no socket, no worker yet. NULL when out of memory. */
-iocpd_conn *iocpd__conn_alloc(iocpd__listener *l);
+/* A new connection of listener l with the settings (handler_arg, buffer
+ * size, a reference on their generation) of `like`, or with l's current
+ * ones and handler when like is NULL: shared fields set, start times
+ * stamped; no socket, no worker yet. NULL when out of memory. On a
+ * worker thread only. */
+iocpd_conn *iocpd__conn_alloc(iocpd__listener *l, const iocpd_conn *like);
 /* Frees a connection that never reached a worker (or is done), and drops
  * its generation reference. */
 void iocpd__conn_discard(iocpd_conn *c);

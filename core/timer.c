@@ -68,19 +68,22 @@ int iocpd_conn_set_timer(iocpd_conn *c, uint32_t ms) {
     iocpd__timer_remove(c);
     return 0;
   }
-  /* The clock now, not the pass's cached one: a timer armed late in a
-   * long pass (many connections, a slow build) would otherwise fire up
-   * to that pass's length early, e.g. close a silent client before its
-   * handshake_timeout. One clock read costs tens of nanoseconds. */
-  want = iocpd_now_ms() + ms;
-  c->timer_want = want;
   if (c->timer_slot != 0) {
+    /* A re-arm (idle timers, on every chunk moved): the pass's cached
+     * clock is enough, it can only make a long timeout a pass early. */
+    want = (w->now_ms != 0 ? w->now_ms : iocpd_now_ms()) + ms;
+    c->timer_want = want;
     if (want < c->timer_due) {
       c->timer_due = want;
       sift_up(w, c->timer_slot - 1);
     }
     return 0;
   }
+  /* A new timer: the clock now, not the pass's cached one, which a long
+   * pass (many connections, a slow build) leaves behind by its length:
+   * a silent client would be closed before its handshake_timeout. */
+  want = iocpd_now_ms() + ms;
+  c->timer_want = want;
   c->timer_due = want;
   if (w->timer_count == w->timer_cap) {
     size_t cap = w->timer_cap ? w->timer_cap * 2 : HEAP_INITIAL;

@@ -78,15 +78,17 @@ static void unpark_workers(iocpd_server *s) {
 }
 
 /* Swaps in the new array (kept and added, in options order) and retires
- * the listeners left out. Workers parked, server lock held. */
-static void apply(iocpd_server *s, const iocpd_update_options *u, iocpd__listener **next,
-                  size_t count, iocpd__generation *g, iocpd_update_report *r) {
+ * the listeners left out; kept[i] is the listener that u->listeners[i]
+ * keeps, if any. Workers parked, server lock held. */
+static void apply(iocpd_server *s, const iocpd_update_options *u, iocpd__listener *const *kept,
+                  iocpd__listener **next, size_t count, iocpd__generation *g,
+                  iocpd_update_report *r) {
   uint64_t deadline = iocpd_now_ms() + u->drain_ms;
   size_t i;
   for (i = 0; i < u->listener_count; i++) {
-    iocpd__listener *l = kept_by(s, &u->listeners[i]);
     /* Out of memory for a copy of its lists: it keeps its old settings. */
-    if (l != NULL && iocpd__listener_configure(l, &u->listeners[i], g) != 0) r->failed++;
+    if (kept[i] != NULL && iocpd__listener_configure(kept[i], &u->listeners[i], g) != 0)
+      r->failed++;
   }
   for (i = 0; i < s->listener_count; i++) {
     iocpd__listener *l = s->listeners[i];
@@ -117,7 +119,7 @@ int iocpd_server_update(iocpd_server *s, const iocpd_update_options *u,
                         iocpd_update_report *report) {
   iocpd_update_report r;
   iocpd__generation *g;
-  iocpd__listener **next;
+  iocpd__listener **next, **kept;
   size_t i, count = 0;
   int closed;
 
@@ -130,16 +132,18 @@ int iocpd_server_update(iocpd_server *s, const iocpd_update_options *u,
   if (closed) return refused(u, IOCPD_ECLOSED);
   g = iocpd__generation_new(u->release, u->release_arg);
   next = calloc(u->listener_count + 1, sizeof(*next));
-  if (g == NULL || next == NULL) {
+  kept = calloc(u->listener_count + 1, sizeof(*kept));
+  if (g == NULL || next == NULL || kept == NULL) {
     free(g);
     free(next);
+    free(kept);
     return refused(u, IOCPD_ENOMEM);
   }
 
   /* Kept listeners in place; new ones made and bound now. */
   for (i = 0; i < u->listener_count; i++) {
     const iocpd_listener_options *o = &u->listeners[i];
-    iocpd__listener *l = kept_by(s, o);
+    iocpd__listener *l = kept[i] = kept_by(s, o);
     iocpd_error_info err;
     if (l != NULL) {
       next[count++] = l;
@@ -165,8 +169,9 @@ int iocpd_server_update(iocpd_server *s, const iocpd_update_options *u,
   }
 
   park_workers(s);
-  apply(s, u, next, count, g, &r);
+  apply(s, u, kept, next, count, g, &r);
   unpark_workers(s);
+  free(kept);
 
   /* The owners start what is new and close what was removed. */
   /* Also when nothing was added: kept listeners' health checks restart

@@ -267,25 +267,30 @@ EOF
 # ----------------------------------------------------------------------------
 # Upstreams
 
-# The epoll_echo upstream of the R2-R4 relays and the Wine relays, on
-# p_echo: sets upstream_pid; returns 1 if it does not listen within 10 s.
-start_upstream() {
-    "$bin/epoll_echo" -p "$p_echo" >>"$work/epoll_echo-upstream.log" 2>&1 &
-    upstream_pid=$!
-    started+=("$upstream_pid")
-    wait_port "$p_echo" "$upstream_pid" 10
+# start_epoll_echo PORT LOG VAR: an epoll_echo upstream on PORT, logging to
+# $work/LOG.log; sets the variable VAR to its pid; returns 1 if it does not
+# listen within 10 s.
+start_epoll_echo() {
+    local pid
+    "$bin/epoll_echo" -p "$1" >>"$work/$2.log" 2>&1 &
+    pid=$!
+    printf -v "$3" '%s' "$pid"
+    started+=("$pid")
+    wait_port "$1" "$pid" 10
 }
+
+# The pids of the two upstreams (set through start_epoll_echo).
+upstream_pid=
+upstream_b_pid=
+
+# The epoll_echo upstream of the R2-R4 relays and the Wine relays, on
+# p_echo (upstream_pid).
+start_upstream() { start_epoll_echo "$p_echo" epoll_echo-upstream upstream_pid; }
 
 stop_upstream() { stop_pid "$upstream_pid"; }
 
-# R5's second upstream, an epoll_echo on p_echo_b: sets upstream_b_pid;
-# returns 1 if it does not listen within 10 s.
-start_upstream_b() {
-    "$bin/epoll_echo" -p "$p_echo_b" >>"$work/epoll_echo-upstream-b.log" 2>&1 &
-    upstream_b_pid=$!
-    started+=("$upstream_b_pid")
-    wait_port "$p_echo_b" "$upstream_b_pid" 10
-}
+# R5's second upstream, on p_echo_b (upstream_b_pid).
+start_upstream_b() { start_epoll_echo "$p_echo_b" epoll_echo-upstream-b upstream_b_pid; }
 
 stop_upstream_b() { stop_pid "$upstream_b_pid"; }
 

@@ -19,7 +19,7 @@
 
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, int fd, const struct sockaddr *peer) {
   int on = 1;
-  iocpd_conn *c = iocpd__conn_alloc(l);
+  iocpd_conn *c = iocpd__conn_alloc(l, NULL);
   if (c == NULL) return NULL;
   c->os.kind = IOCPD__SRC_CONN;
   c->os.fd = fd;

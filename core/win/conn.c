@@ -151,7 +151,7 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockad
                             const struct sockaddr *peer) {
   u_long nonblocking = 1;
   BOOL on = TRUE;
-  iocpd_conn *c = iocpd__conn_alloc(l);
+  iocpd_conn *c = iocpd__conn_alloc(l, NULL);
   if (c == NULL) return NULL;
   c->os.sock = sock;
   c->established = 1;
