@@ -181,7 +181,7 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
    * storing a text was counted as out of memory. */
   static const key_id forward_only[] = {
       KEY_UPSTREAM,        KEY_CONNECT_TIMEOUT, KEY_MAX_FAILS, KEY_FAIL_TIMEOUT, KEY_HEALTH_CHECK,
-      KEY_HEALTH_INTERVAL, KEY_HEALTH_TIMEOUT,  KEY_RISE,      KEY_FALL};
+      KEY_HEALTH_INTERVAL, KEY_HEALTH_TIMEOUT,  KEY_RISE,      KEY_FALL,         KEY_SEND_PROXY};
   int have_upstream = rec->keys.line[KEY_UPSTREAM] > 0 && rec->keys.text[KEY_UPSTREAM] != NULL;
   size_t i;
 
@@ -295,6 +295,27 @@ out:
   free(seen);
 }
 
+/* accept_proxy and the keys that go with it: the trusted balancers are
+ * required (a header from anyone would let any client choose its own
+ * address), and the others mean nothing without it. */
+static void check_proxy_keys(loader *ld, listener_rec *rec) {
+  static const key_id with_accept[] = {KEY_PROXY_TRUSTED, KEY_PROXY_TIMEOUT};
+  size_t i;
+  if (rec->keys.line[KEY_ACCEPT_PROXY] > 0 && !rec->keys.ok[KEY_ACCEPT_PROXY]) return;
+  if (rec->out.accept_proxy == 0) {
+    for (i = 0; i < sizeof(with_accept) / sizeof(with_accept[0]); i++) {
+      key_id k = with_accept[i];
+      if (rec->keys.line[k] > 0)
+        add_problem(ld, rec->keys.line[k], "%s: only valid with accept_proxy = v1, v2 or any",
+                    key_name(k));
+    }
+  } else if (rec->keys.line[KEY_PROXY_TRUSTED] == 0) {
+    add_problem(ld, rec->keys.line[KEY_ACCEPT_PROXY],
+                "accept_proxy: needs proxy_trusted, the address blocks of the balancers whose "
+                "headers are believed");
+  }
+}
+
 static void check_listeners(loader *ld) {
   size_t i, j;
 
@@ -307,6 +328,7 @@ static void check_listeners(loader *ld) {
       add_problem(ld, rec->out.line, "missing key 'handler' in [%s%s]", LISTENER_PREFIX,
                   rec->out.name);
     check_forward_keys(ld, rec);
+    check_proxy_keys(ld, rec);
   }
   check_relay_cycles(ld);
 

@@ -39,6 +39,7 @@ static void free_listener(iocpd_config_listener *l) {
   free(l->upstreams);
   free(l->allow);
   free(l->deny);
+  free(l->proxy_trusted);
 }
 
 /* Reports the loader's problems in file order, frees everything the loader

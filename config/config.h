@@ -51,6 +51,12 @@ typedef struct iocpd_config_listener {
   iocpd_cidr *deny; /* deny = ; checked first */
   size_t deny_count;
   uint64_t handshake_timeout_ms; /* 0 = off (default) */
+  /* PROXY protocol */
+  int send_proxy;            /* forward only: 0 off (default), 1 v1, 2 v2 */
+  int accept_proxy;          /* 0 off (default), IOCPD_PROXY_V1 | IOCPD_PROXY_V2 */
+  iocpd_cidr *proxy_trusted; /* required when accept_proxy is on */
+  size_t proxy_trusted_count;
+  uint64_t proxy_timeout_ms; /* default 5 s */
 } iocpd_config_listener;
 
 typedef struct iocpd_config {

@@ -32,7 +32,8 @@ struct config_key {
   size_t offset2;    /* a second field some kinds fill (a count, a text) */
   uint64_t min, max; /* the range of numbers, durations and sizes */
   const char *range; /* the maximum or range as written in messages */
-  const char *forms; /* sizes: the examples in "(expected e.g. ...)" */
+  const char *forms; /* sizes: the examples in "(expected e.g. ...)";
+                        choices: the words, by value, space-separated */
   int deferred;      /* checked once the whole file is read (checks.c) */
   const char *def;   /* the default, as it would be written; NULL: none */
   const char *help;  /* one line, for `iocpd help-config` and README */
@@ -152,14 +153,36 @@ static int set_log_level(loader *ld, const config_key *k, int line, const char *
   return 0;
 }
 
-/* none or connect, into an int (1 for connect). */
-static int set_health_check(loader *ld, const config_key *k, int line, const char *value,
-                            char *out) {
-  if (strcmp(value, "none") == 0 || strcmp(value, "connect") == 0) {
-    *FIELD(out, k, int) = strcmp(value, "connect") == 0;
-    return 1;
+/* One word of k->forms ("off v1 v2"), into an int: its position. */
+static int set_choice(loader *ld, const config_key *k, int line, const char *value, char *out) {
+  const char *p = k->forms;
+  char expected[128];
+  size_t used = 0, len = strlen(value);
+  int index = 0, count = 0;
+
+  while (*p != '\0') {
+    const char *end = strchr(p, ' ');
+    size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (n == len && len > 0 && strncmp(p, value, n) == 0) {
+      *FIELD(out, k, int) = index;
+      return 1;
+    }
+    index++;
+    p += n;
+    while (*p == ' ') p++;
   }
-  add_problem(ld, line, "%s: invalid value '%s' (expected none or connect)", k->name, value);
+  /* "(expected a, b or c)" from the same words. */
+  for (p = k->forms; *p != '\0'; count++) {
+    const char *end = strchr(p, ' ');
+    size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+    int w = snprintf(expected + used, sizeof(expected) - used, "%s%.*s",
+                     count == 0 ? "" : (end == NULL ? " or " : ", "), (int)n, p);
+    if (w < 0 || (size_t)w >= sizeof(expected) - used) break;
+    used += (size_t)w;
+    p += n;
+    while (*p == ' ') p++;
+  }
+  add_problem(ld, line, "%s: invalid value '%s' (expected %s)", k->name, value, expected);
   return 0;
 }
 
@@ -540,8 +563,8 @@ static const config_key keys[KEY_COUNT] = {
     [KEY_FAIL_TIMEOUT] = {SECTION_LISTENER, "fail_timeout", set_duration, LST(fail_timeout_ms), 0,
                           1, MS_PER_HOUR, "1h", NULL, 1, "10s",
                           "forward: how long a down upstream is tried last (1ms to 1h)"},
-    [KEY_HEALTH_CHECK] = {SECTION_LISTENER, "health_check", set_health_check, LST(health_check), 0,
-                          0, 0, NULL, NULL, 1, "none",
+    [KEY_HEALTH_CHECK] = {SECTION_LISTENER, "health_check", set_choice, LST(health_check), 0, 0,
+                          0, NULL, "none connect", 1, "none",
                           "forward: connect = check each upstream address every health_interval"},
     [KEY_HEALTH_INTERVAL] = {SECTION_LISTENER, "health_interval", set_duration,
                              LST(health_interval_ms), 0, 1, MS_PER_HOUR, "1h", NULL, 1, "5s",
@@ -573,6 +596,20 @@ static const config_key keys[KEY_COUNT] = {
                                LST(handshake_timeout_ms), 0, 0, MS_PER_HOUR, "1h", NULL, 0, "0",
                                "close a client that sends nothing this long after connecting; "
                                "0 = off"},
+    [KEY_SEND_PROXY] = {SECTION_LISTENER, "send_proxy", set_choice, LST(send_proxy), 0, 0, 0, NULL,
+                        "off v1 v2", 1, "off",
+                        "forward: PROXY header (v1 or v2) sent to the upstream first, with the "
+                        "client's address"},
+    [KEY_ACCEPT_PROXY] = {SECTION_LISTENER, "accept_proxy", set_choice, LST(accept_proxy), 0, 0, 0,
+                          NULL, "off v1 v2 any", 0, "off",
+                          "PROXY header version expected from a balancer in front (v1, v2 or "
+                          "any); needs proxy_trusted"},
+    [KEY_PROXY_TRUSTED] = {SECTION_LISTENER, "proxy_trusted", set_blocks, LST(proxy_trusted),
+                           LST(proxy_trusted_count), 0, 0, NULL, NULL, 0, NULL,
+                           "address blocks of the balancers whose PROXY headers are believed"},
+    [KEY_PROXY_TIMEOUT] = {SECTION_LISTENER, "proxy_timeout", set_duration, LST(proxy_timeout_ms),
+                           0, 1, MS_PER_HOUR, "1h", NULL, 0, "5s",
+                           "accept_proxy: the header must arrive within this (1ms to 1h)"},
 };
 
 const char *key_name(key_id key) { return keys[key].name; }

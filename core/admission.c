@@ -21,6 +21,9 @@
  *
  * Deny/allow rules and the per-address limit apply to each accepted
  * connection before its handler sees it: a rejected one is reset at once.
+ * Behind a load balancer (accept_proxy) they apply to the client address
+ * its PROXY header carries, once the header is in; at accept, only
+ * trusted balancers get that far.
  *
  * All of this state sits under the server lock: it changes once per
  * connection (accept, close), never on the data path.
@@ -197,18 +200,85 @@ static int on_list(const iocpd_cidr *list, size_t n, const iocpd_addr *a) {
   return 0;
 }
 
+/* The allow/deny verdict on peer. */
+static int address_verdict(iocpd__listener *l, const iocpd_addr *peer) {
+  if (on_list(l->deny, l->deny_count, peer) ||
+      (l->allow_count > 0 && !on_list(l->allow, l->allow_count, peer)))
+    return IOCPD__REJECT_DENIED;
+  return IOCPD__ADMITTED;
+}
+
+/* Counts c under its peer's address, within max_connections_per_ip.
+ * Server lock held. */
+static int count_per_ip(iocpd__listener *l, iocpd_conn *c) {
+  uint8_t key[16];
+  iocpd__ip_count *e;
+  if (l->max_per_ip == 0) return IOCPD__ADMITTED;
+  ip_key(&c->peer, key);
+  e = ip_entry(l, key, 1);
+  if (e == NULL || e->count >= l->max_per_ip) return IOCPD__REJECT_PER_IP;
+  e->count++;
+  c->ip_counted = 1;
+  return IOCPD__ADMITTED;
+}
+
+/* Counts a rejection and returns whether to log it (and *suppressed, the
+ * lines held back since the last one). Server lock held. */
+static int count_rejection(iocpd__listener *l, int verdict, uint64_t *suppressed) {
+  if (verdict == IOCPD__REJECT_DENIED) {
+    l->stats.rejected_denied++;
+  } else if (verdict == IOCPD__REJECT_PER_IP) {
+    l->stats.rejected_per_ip++;
+  } else {
+    l->stats.proxy_errors[IOCPD_PROXY_UNTRUSTED]++;
+  }
+  return iocpd__log_limit_pass(&l->reject_log, iocpd_now_ms(), suppressed);
+}
+
+/* Records why c is rejected, logs it if told, and reports it to the
+ * access log if told (else its handler does, from on_closed). */
+static void reject(iocpd_conn *c, int verdict, int log_it, uint64_t suppressed, int report) {
+  static const iocpd_end_reason reasons[] = {IOCPD_END_UNKNOWN, IOCPD_END_DENIED, IOCPD_END_LIMIT,
+                                             IOCPD_END_UNKNOWN, IOCPD_END_PROXY_ERROR};
+  static const char *const why[] = {"", "not allowed by allow/deny",
+                                    "max_connections_per_ip reached", "",
+                                    "not a trusted proxy (proxy_trusted)"};
+  iocpd__listener *l = c->listener;
+  iocpd_access_record rec;
+
+  iocpd_conn_set_end_reason(c, reasons[verdict]);
+  if (report) {
+    iocpd_conn_access_record(c, &rec);
+    iocpd_server_report_access(l->server, &rec);
+  }
+  if (log_it) {
+    char addr[IOCPD_ADDR_STRLEN];
+    char more[64] = "";
+    if (suppressed > 0)
+      snprintf(more, sizeof(more), "; %llu more since the last report",
+               (unsigned long long)suppressed);
+    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: rejected %s (%s)%s", l->name,
+               iocpd_addr_format(&c->peer, addr), why[verdict], more);
+  }
+}
+
 int iocpd__admit(iocpd_conn *c) {
   iocpd__listener *l = c->listener;
   iocpd_server *s = l->server;
-  const iocpd_addr *peer = &c->peer;
-  uint64_t now = iocpd_now_ms(), suppressed = 0, mask;
-  int verdict = IOCPD__ADMITTED, log_it = 0, was_parked;
-  uint8_t key[16];
+  uint64_t suppressed = 0, mask;
+  int verdict, log_it = 0, was_parked;
+  /* Behind a balancer (accept_proxy) the socket's peer must be a trusted
+   * one, and allow/deny and the per-address limit wait for the client's
+   * real address, in the header (iocpd__admit_client). */
+  unsigned header = l->accept_proxy;
 
-  if (on_list(l->deny, l->deny_count, peer) ||
-      (l->allow_count > 0 && !on_list(l->allow, l->allow_count, peer)))
-    verdict = IOCPD__REJECT_DENIED;
-  ip_key(peer, key);
+  if (header != 0) {
+    verdict = on_list(l->proxy_trusted, l->proxy_trusted_count, &c->peer)
+                  ? IOCPD__ADMITTED
+                  : IOCPD__REJECT_UNTRUSTED;
+  } else {
+    verdict = address_verdict(l, &c->peer);
+  }
 
   iocpd_mutex_lock(s->lock);
   was_parked = c->parked;
@@ -228,51 +298,39 @@ int iocpd__admit(iocpd_conn *c) {
     return IOCPD__ADMIT_LATER;
   }
   release_slot(l);
-  if (verdict == IOCPD__ADMITTED && l->max_per_ip != 0) {
-    iocpd__ip_count *e = ip_entry(l, key, 1);
-    if (e == NULL || e->count >= l->max_per_ip) {
-      verdict = IOCPD__REJECT_PER_IP;
-    } else {
-      e->count++;
-      c->ip_counted = 1;
-    }
-  }
+  if (verdict == IOCPD__ADMITTED && header == 0) verdict = count_per_ip(l, c);
   if (verdict == IOCPD__ADMITTED) {
     l->conns_open++;
-    l->stats.accepted++;
+    if (header == 0) l->stats.accepted++;
     s->open_accepted++;
     s->open_all++;
+    c->proxy_versions = (unsigned char)header;
   } else {
-    if (verdict == IOCPD__REJECT_DENIED) {
-      l->stats.rejected_denied++;
-    } else {
-      l->stats.rejected_per_ip++;
-    }
-    log_it = iocpd__log_limit_pass(&l->reject_log, now, &suppressed);
+    log_it = count_rejection(l, verdict, &suppressed);
   }
   mask = listeners_to_resume(s);
   iocpd_mutex_unlock(s->lock);
   post_resumes(s, mask);
 
-  if (verdict != IOCPD__ADMITTED) {
-    iocpd_access_record rec;
-    iocpd_conn_set_end_reason(c,
-                              verdict == IOCPD__REJECT_DENIED ? IOCPD_END_DENIED : IOCPD_END_LIMIT);
-    iocpd_conn_access_record(c, &rec);
-    iocpd_server_report_access(s, &rec);
+  if (verdict != IOCPD__ADMITTED) reject(c, verdict, log_it, suppressed, 1);
+  return verdict;
+}
+
+int iocpd__admit_client(iocpd_conn *c) {
+  iocpd__listener *l = c->listener;
+  iocpd_server *s = l->server;
+  uint64_t suppressed = 0;
+  int verdict = address_verdict(l, &c->peer), log_it = 0;
+
+  iocpd_mutex_lock(s->lock);
+  if (verdict == IOCPD__ADMITTED) verdict = count_per_ip(l, c);
+  if (verdict == IOCPD__ADMITTED) {
+    l->stats.accepted++;
+  } else {
+    log_it = count_rejection(l, verdict, &suppressed);
   }
-  if (log_it) {
-    char addr[IOCPD_ADDR_STRLEN];
-    char more[64] = "";
-    if (suppressed > 0)
-      snprintf(more, sizeof(more), "; %llu more since the last report",
-               (unsigned long long)suppressed);
-    iocpd__log(s, IOCPD_LOG_WARNING, "listener %s: rejected %s (%s)%s", l->name,
-               iocpd_addr_format(peer, addr),
-               verdict == IOCPD__REJECT_DENIED ? "not allowed by allow/deny"
-                                               : "max_connections_per_ip reached",
-               more);
-  }
+  iocpd_mutex_unlock(s->lock);
+  if (verdict != IOCPD__ADMITTED) reject(c, verdict, log_it, suppressed, 0);
   return verdict;
 }
 
@@ -313,8 +371,9 @@ void iocpd__admit_free(iocpd__listener *l) {
   free(l->ip_table);
   free(l->allow);
   free(l->deny);
+  free(l->proxy_trusted);
   l->ip_table = NULL;
-  l->allow = l->deny = NULL;
+  l->allow = l->deny = l->proxy_trusted = NULL;
 }
 
 size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, size_t max) {

@@ -64,10 +64,17 @@ void iocpd__conn_adopt(iocpd__worker *w, iocpd_conn *c) {
     iocpd_abort(c);
     return;
   }
-  if (c->handler->on_accept(c) != 0) iocpd_abort(c);
+  rc = c->proxy_versions != 0 ? iocpd__proxy_front_start(c) : c->handler->on_accept(c);
+  if (rc != 0) iocpd_abort(c);
 }
 
 void iocpd__conn_free(iocpd_conn *c) {
+  if (c->deferred) {
+    iocpd_conn **p = &c->worker->deferred;
+    while (*p != c) p = &(*p)->deferred_next;
+    *p = c->deferred_next;
+  }
+  free(c->pending);
   iocpd__os_release(c);
   iocpd__wq_clear(c);
   iocpd__timer_remove(c);
@@ -209,7 +216,11 @@ int iocpd_read(iocpd_conn *c) {
   iocpd_buffer_put(c, c->rbuf, c->buffer_size);
   c->rbuf = NULL;
   c->want_read = 1;
-  iocpd__os_read(c);
+  if (c->pending != NULL) {
+    iocpd__conn_defer(c);
+  } else {
+    iocpd__os_read(c);
+  }
   return 0;
 }
 
@@ -272,7 +283,10 @@ void iocpd__conn_release_buffer(iocpd_conn *c, char *buf) {
 void iocpd__conn_read_done(iocpd_conn *c, char *buf, size_t n) {
   c->want_read = 0;
   if (n > 0) {
-    iocpd__count_bytes(c, 1, n);
+    /* A PROXY header is not the client's payload: its bytes count for
+     * nobody, and a handshake timeout still waits for the first byte
+     * after it. */
+    if (c->proxy_versions == 0) iocpd__count_bytes(c, 1, n);
     if (c->handler->on_data != NULL) c->handler->on_data(c, buf, n);
   } else {
     c->peer_closed = 1;
@@ -312,6 +326,48 @@ void iocpd__conn_fail(iocpd_conn *c, int err) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Input read ahead */
+
+void iocpd__conn_defer(iocpd_conn *c) {
+  if (c->deferred) return;
+  c->deferred = 1;
+  c->deferred_next = c->worker->deferred;
+  c->worker->deferred = c;
+}
+
+/* Delivers the next piece of c's read-ahead input, as large as a read
+ * would be. */
+static void deliver_pending(iocpd_conn *c) {
+  size_t size, n;
+  char *buf;
+  if (!c->want_read || c->close_requested || c->aborting) return;
+  buf = iocpd__conn_read_buffer(c, &size);
+  if (buf == NULL) {
+    iocpd__conn_fail(c, IOCPD_ENOMEM);
+    return;
+  }
+  n = c->pending_len - c->pending_off;
+  if (n > size) n = size;
+  memcpy(buf, c->pending + c->pending_off, n);
+  c->pending_off += n;
+  if (c->pending_off == c->pending_len) {
+    free(c->pending);
+    c->pending = NULL;
+    c->pending_len = c->pending_off = 0;
+  }
+  iocpd__conn_read_done(c, buf, n);
+}
+
+void iocpd__conn_run_deferred(iocpd__worker *w) {
+  while (w->deferred != NULL) {
+    iocpd_conn *c = w->deferred;
+    w->deferred = c->deferred_next;
+    c->deferred = 0;
+    deliver_pending(c);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Getters */
 
 uint64_t iocpd_conn_id(const iocpd_conn *c) { return c->id; }
@@ -324,6 +380,9 @@ const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
   /* Looked up lazily; the connection is only logically const here. */
   if (c->local_unknown) iocpd__conn_local((iocpd_conn *)c);
   return &c->local;
+}
+const iocpd_addr *iocpd_conn_proxy_addr(const iocpd_conn *c) {
+  return c->proxied ? &c->proxy_peer : NULL;
 }
 iocpd_server *iocpd_conn_server(const iocpd_conn *c) { return c->worker->server; }
 uint64_t iocpd_conn_bytes_in(const iocpd_conn *c) { return c->bytes_in; }

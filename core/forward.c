@@ -45,6 +45,10 @@ typedef struct relay {
   int errors[MAX_REPORTED];   /* the outcome of each attempt, for the log */
   iocpd_access_record record; /* filled as each side closes, then reported */
   size_t buf_size;            /* of side[].buf, for the worker's cache */
+  /* send_proxy: the header sent first on the upstream connection; it
+   * stays here until its write is out. */
+  char proxy_header[IOCPD_PROXY_FORMAT_MAX];
+  size_t proxy_len;
   unsigned char skipped[];    /* per step of the first round: passed over as down */
 } relay;
 
@@ -216,6 +220,16 @@ static int client_accept(iocpd_conn *client) {
   return connect_next(r);
 }
 
+/* Queues the PROXY header on the upstream connection, ahead of every
+ * byte of the client's: its address (a balancer's header's, if one came
+ * in) and the address it connected to. */
+static int send_proxy_header(relay *r, iocpd_conn *client, iocpd_conn *up) {
+  r->proxy_len = iocpd_proxy_format(r->proxy_header, r->opt->send_proxy,
+                                    iocpd_conn_peer_addr(client), iocpd_conn_local_addr(client));
+  if (r->proxy_len == 0) return IOCPD_EINVAL;
+  return iocpd_write(up, r->proxy_header, r->proxy_len, r->proxy_header);
+}
+
 static void upstream_connected(iocpd_conn *up, int status) {
   relay *r = relay_of(up);
   char client[IOCPD_ADDR_STRLEN], upstream[IOCPD_ADDR_STRLEN];
@@ -228,6 +242,10 @@ static void upstream_connected(iocpd_conn *up, int status) {
   }
   iocpd_conn_set_timer(up, 0);
   r->connected = 1;
+  if (r->opt->send_proxy != 0 && send_proxy_header(r, c, up) != 0) {
+    end_relay(r, 1);
+    return;
+  }
   if (iocpd_server_log_enabled(iocpd_conn_server(up), IOCPD_LOG_DEBUG))
     iocpd_server_log(iocpd_conn_server(up), IOCPD_LOG_DEBUG, "listener %s: relaying %s to %s",
                      iocpd_conn_listener_name(c),
@@ -278,7 +296,7 @@ static void relay_sent(iocpd_conn *conn, size_t len, void *arg) {
   relay *r = relay_of(conn);
   relay_side *from = &r->side[!side_of(r, conn)];
   (void)len;
-  (void)arg;
+  if (arg == r->proxy_header) return; /* the header: no chunk of a side's */
   touch(r);
   /* The chunk is out: the buffer can go, and the side it came from may be
    * read again. */
@@ -354,9 +372,11 @@ static void relay_closed(iocpd_conn *conn) {
     r->record.bytes_up = upstream_part.bytes_up;
     r->record.bytes_down = upstream_part.bytes_down;
   } else if (r->connected) {
+    uint64_t out = iocpd_conn_bytes_out(conn);
     r->record.has_upstream = 1;
     r->record.upstream = *iocpd_conn_peer_addr(conn);
-    r->record.bytes_up = iocpd_conn_bytes_out(conn);
+    /* Payload only, as on the client's side: not the PROXY header. */
+    r->record.bytes_up = out > r->proxy_len ? out - r->proxy_len : 0;
     r->record.bytes_down = iocpd_conn_bytes_in(conn);
   }
   r->side[s].conn = NULL;

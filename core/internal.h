@@ -109,6 +109,21 @@ struct iocpd_conn {
   int ip_counted;    /* counted in its listener's per-address table */
   int established;   /* accepted, or its outbound connect succeeded */
   int local_unknown; /* `local` not looked up yet (iocpd__conn_local) */
+  /* accept_proxy (proxy_front.c): the header versions still awaited (0
+   * once it is in, or when none is expected); whether it gave addresses,
+   * and then the balancer's, which `peer` no longer is. */
+  unsigned char proxy_versions;
+  unsigned char proxied;
+  iocpd_addr proxy_peer;
+  struct iocpd__proxy_read *proxy_read; /* the header so far, while reading it */
+  const iocpd_handler *proxy_handler;   /* the listener's, while the front reads */
+  /* Input read ahead of the handler (the bytes after a PROXY header): the
+   * next reads deliver it, from the worker's deferred list, before
+   * anything more comes from the socket. */
+  char *pending;
+  size_t pending_len, pending_off;
+  unsigned char deferred;   /* on the worker's deferred list */
+  iocpd_conn *deferred_next;
   /* What the handler asked for, and how far the connection has come. */
   unsigned char want_read;       /* iocpd_read: a read is wanted */
   unsigned char peer_closed;     /* on_peer_closed was delivered */
@@ -205,6 +220,12 @@ struct iocpd__listener {
   iocpd__ip_count **ip_table; /* per-address counts, chained */
   size_t ip_table_size;
   iocpd__log_limit reject_log; /* rejection warnings */
+  /* PROXY headers from a balancer (see iocpd_listener_options). */
+  unsigned accept_proxy;
+  iocpd_cidr *proxy_trusted;
+  size_t proxy_trusted_count;
+  uint32_t proxy_timeout_ms;
+  iocpd__log_limit proxy_log; /* header errors */
   /* Handler warnings by message format (see log.c). */
   const char *handler_log_format[IOCPD__HANDLER_LOG_FORMATS];
   iocpd__log_limit handler_log[IOCPD__HANDLER_LOG_FORMATS];
@@ -218,6 +239,7 @@ struct iocpd__listener {
   uint32_t health_interval_ms, health_timeout_ms, rise, fall;
   iocpd_addr *health_targets;
   size_t health_target_count;
+  int health_send_proxy; /* a check's header: 0 none, 1 v1 UNKNOWN, 2 v2 LOCAL */
   uint64_t health_next;       /* when the owner worker checks next; owner only */
   iocpd_listener_stats stats; /* under the server lock, except bytes */
   volatile int64_t turns;     /* iocpd_conn_listener_turn; atomic */
@@ -252,7 +274,8 @@ struct iocpd__worker {
   uint64_t retry_at;   /* when to retry listeners marked retry; 0 = none */
   uint64_t drain_at;   /* when to abort connections of retired listeners; 0 = none */
   uint64_t health_at;  /* when one of its listeners is due a health check; 0 = none */
-  iocpd_conn **timers; /* min-heap by timer_due; owner only */
+  iocpd_conn *deferred; /* connections with read-ahead input to deliver; owner only */
+  iocpd_conn **timers;  /* min-heap by timer_due; owner only */
   size_t timer_count;
   size_t timer_cap;
   iocpd__worker_os os;
@@ -406,6 +429,21 @@ void iocpd__os_release(iocpd_conn *c);
 /* Fills c->local (asked for through iocpd_conn_local_addr). Owner. */
 void iocpd__conn_local(iocpd_conn *c);
 
+/* Takes the next read's input from c->pending instead of the socket
+ * (iocpd_read), from the loop's next pass. Owner only. */
+void iocpd__conn_defer(iocpd_conn *c);
+/* Delivers the read-ahead input of the connections deferred on w. Each
+ * backend calls it once per loop pass, and does not block while
+ * w->deferred is set. Owner only. */
+void iocpd__conn_run_deferred(iocpd__worker *w);
+
+/* --- proxy_front.c: PROXY headers on accept_proxy listeners --- */
+
+/* Starts reading c's header (c->proxy_versions are the versions
+ * accepted) before its listener's handler sees it; instead of on_accept.
+ * Returns 0 or IOCPD_E* (the caller aborts c). */
+int iocpd__proxy_front_start(iocpd_conn *c);
+
 /* --- timer.c --- */
 
 /* Disarms c's timer (at teardown). Owner only. */
@@ -434,7 +472,8 @@ enum {
   IOCPD__ADMITTED = 0,
   IOCPD__REJECT_DENIED = 1,
   IOCPD__REJECT_PER_IP = 2,
-  IOCPD__ADMIT_LATER = 3 /* server full: hold the connection unserved */
+  IOCPD__ADMIT_LATER = 3,     /* server full: hold the connection unserved */
+  IOCPD__REJECT_UNTRUSTED = 4 /* accept_proxy: the peer is not in proxy_trusted */
 };
 
 /* Reserves room for one more connection on l, within the listener's and
@@ -444,7 +483,9 @@ int iocpd__admit_reserve(iocpd__listener *l);
 /* Gives back a reservation that did not become a connection. */
 void iocpd__admit_release(iocpd__listener *l);
 /* Decides on a just-accepted connection c (its listener and peer set, not
- * yet on any worker): deny, then allow, then the per-address limit. On
+ * yet on any worker): deny, then allow, then the per-address limit; on
+ * an accept_proxy listener only whether the peer is a trusted balancer
+ * (the rest waits for the header: iocpd__admit_client). On
  * IOCPD__ADMITTED the reservation becomes an open connection, counted. On
  * a rejection the reservation is given back, the rejection counted and
  * logged (at most once a second per listener), and the caller resets the
@@ -453,6 +494,12 @@ void iocpd__admit_release(iocpd__listener *l);
  * server is full, and the caller keeps c unserved ("parked") and calls
  * iocpd__admit again when its listener is resumed. */
 int iocpd__admit(iocpd_conn *c);
+/* The second half of iocpd__admit on an accept_proxy listener, once the
+ * header has replaced c->peer with the client's address: deny, allow,
+ * the per-address limit. Counts c accepted, or counts and logs the
+ * rejection and sets c's end reason (the caller aborts c and reports it
+ * to the access log). */
+int iocpd__admit_client(iocpd_conn *c);
 /* Gives up a parked connection (its listener is closing): releases its
  * slot. The caller resets and frees it. */
 void iocpd__admit_unpark(iocpd_conn *c);

@@ -185,37 +185,39 @@ void iocpd__generation_unref(iocpd__generation *g) {
   free(g);
 }
 
-/* Sets what l hands to new connections, and its limits and allow/deny
- * lists, from o; the lists are copied, the old ones freed. Returns 0 or
- * IOCPD_ENOMEM with l unchanged. Server lock held once l is in use. */
+/* A copy of n items of size bytes at src in *out (NULL when n is 0).
+ * Returns 0 or IOCPD_ENOMEM. */
+static int dup_items(const void *src, size_t n, size_t size, void *out) {
+  void *copy = NULL;
+  if (n > 0) {
+    copy = malloc(n * size);
+    if (copy == NULL) return IOCPD_ENOMEM;
+    memcpy(copy, src, n * size);
+  }
+  memcpy(out, &copy, sizeof(copy));
+  return 0;
+}
+
+/* Sets what l hands to new connections, and its limits, allow/deny and
+ * trusted-proxy lists, from o; the lists are copied, the old ones freed.
+ * Returns 0 or IOCPD_ENOMEM with l unchanged. Server lock held once l is
+ * in use. */
 int iocpd__listener_configure(iocpd__listener *l, const iocpd_listener_options *o,
                               iocpd__generation *g) {
-  iocpd_cidr *allow = NULL, *deny = NULL;
+  iocpd_cidr *allow = NULL, *deny = NULL, *trusted = NULL;
   iocpd_addr *targets = NULL;
-  if (o->health_target_count > 0) {
-    targets = malloc(o->health_target_count * sizeof(*targets));
-    if (targets == NULL) return IOCPD_ENOMEM;
-    memcpy(targets, o->health_targets, o->health_target_count * sizeof(*targets));
-  }
-  if (o->allow_count > 0) {
-    allow = malloc(o->allow_count * sizeof(*allow));
-    if (allow == NULL) {
-      free(targets);
-      return IOCPD_ENOMEM;
-    }
-    memcpy(allow, o->allow, o->allow_count * sizeof(*allow));
-  }
-  if (o->deny_count > 0) {
-    deny = malloc(o->deny_count * sizeof(*deny));
-    if (deny == NULL) {
-      free(allow);
-      free(targets);
-      return IOCPD_ENOMEM;
-    }
-    memcpy(deny, o->deny, o->deny_count * sizeof(*deny));
+  if (dup_items(o->health_targets, o->health_target_count, sizeof(*targets), &targets) != 0 ||
+      dup_items(o->allow, o->allow_count, sizeof(*allow), &allow) != 0 ||
+      dup_items(o->deny, o->deny_count, sizeof(*deny), &deny) != 0 ||
+      dup_items(o->proxy_trusted, o->proxy_trusted_count, sizeof(*trusted), &trusted) != 0) {
+    free(targets);
+    free(allow);
+    free(deny);
+    return IOCPD_ENOMEM;
   }
   free(l->allow);
   free(l->deny);
+  free(l->proxy_trusted);
   free(l->health_targets);
   l->health_targets = targets;
   l->health_target_count = o->health_target_count;
@@ -223,11 +225,17 @@ int iocpd__listener_configure(iocpd__listener *l, const iocpd_listener_options *
   l->health_timeout_ms = o->health_timeout_ms != 0 ? o->health_timeout_ms : o->health_interval_ms;
   l->rise = o->rise != 0 ? o->rise : 1;
   l->fall = o->fall != 0 ? o->fall : 1;
+  l->health_send_proxy = o->health_send_proxy;
   l->health_next = 0; /* check soon with the new settings */
   l->allow = allow;
   l->allow_count = o->allow_count;
   l->deny = deny;
   l->deny_count = o->deny_count;
+  l->accept_proxy = o->accept_proxy & (IOCPD_PROXY_V1 | IOCPD_PROXY_V2);
+  l->proxy_trusted = trusted;
+  l->proxy_trusted_count = o->proxy_trusted_count;
+  l->proxy_timeout_ms =
+      o->proxy_timeout_ms != 0 ? o->proxy_timeout_ms : IOCPD_DEFAULT_PROXY_TIMEOUT_MS;
   l->max_conns = o->max_connections;
   l->max_per_ip = o->max_connections_per_ip;
   l->max_fails = o->max_fails;

@@ -26,7 +26,8 @@ static const char *const end_names[] = {"-",
                                         "denied",
                                         "limit",
                                         "drain_abort",
-                                        "shutdown"};
+                                        "shutdown",
+                                        "proxy_error"};
 
 const char *iocpd_end_reason_name(iocpd_end_reason reason) {
   if ((size_t)reason >= sizeof(end_names) / sizeof(end_names[0])) return "-";
@@ -144,6 +145,8 @@ void iocpd_conn_access_record(const iocpd_conn *c, iocpd_access_record *r) {
   r->start_ms = c->start_ms;
   r->duration_ms = iocpd_now_ms() - c->start_mono_ms;
   r->end = c->end_reason;
+  r->has_proxy = c->proxied;
+  r->proxy = c->proxy_peer;
 }
 
 void iocpd_server_report_access(iocpd_server *s, const iocpd_access_record *record) {

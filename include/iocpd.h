@@ -120,6 +120,63 @@ char *iocpd_cidr_format(const iocpd_cidr *c, char *buf);
 int iocpd_cidr_match(const iocpd_cidr *c, const iocpd_addr *addr);
 
 /* ------------------------------------------------------------------------ */
+/* The PROXY protocol (HAProxy's specification): a header at the start of
+ * a connection that carries the original client's address across a relay
+ * or a load balancer. Version 1 is a text line, version 2 binary. */
+
+#define IOCPD_PROXY_V1 1u /* a mask bit, and the version number */
+#define IOCPD_PROXY_V2 2u
+#define IOCPD_PROXY_V1_MAX 107 /* the longest version 1 line, CRLF included */
+/* The longest version 2 header accepted, TLVs included (the protocol
+ * allows 65,551 bytes; real senders stay far below). */
+#define IOCPD_PROXY_MAX_HEADER 4096
+/* Room for any header iocpd_proxy_format writes. */
+#define IOCPD_PROXY_FORMAT_MAX 108
+
+/* Why a header was refused; iocpd_proxy_parse returns the negated value.
+ * The last three come from the engine, not the parser. */
+enum {
+  IOCPD_PROXY_UNKNOWN = 1, /* no PROXY signature: not a PROXY header */
+  IOCPD_PROXY_VERSION,     /* a version not accepted here, or a v2 version other than 2 */
+  IOCPD_PROXY_MALFORMED,   /* a bad field, command, family or TLV length */
+  IOCPD_PROXY_OVERSIZE,    /* v1 longer than 107 bytes, v2 over IOCPD_PROXY_MAX_HEADER */
+  IOCPD_PROXY_TRUNCATED,   /* the connection ended before the header did */
+  IOCPD_PROXY_TIMEOUT,     /* the header did not arrive in time */
+  IOCPD_PROXY_UNTRUSTED,   /* sent by an address outside the trusted list */
+  IOCPD_PROXY_ERROR_KINDS  /* one more than the last */
+};
+
+/* "unknown", "version", "malformed", "oversize", "truncated", "timeout"
+ * or "untrusted" ("-" for anything else). */
+const char *iocpd_proxy_error_name(int error);
+
+/* A parsed header. has_addresses is 0 for a v2 LOCAL or v1 UNKNOWN
+ * header, or a family that is not TCP over IPv4/IPv6: the connection's
+ * own addresses stand then. */
+typedef struct iocpd_proxy_header {
+  int version;       /* 1 or 2 */
+  int has_addresses; /* src and dst are set */
+  iocpd_addr src;    /* the original client */
+  iocpd_addr dst;    /* the address it connected to */
+  size_t length;     /* bytes the header takes */
+} iocpd_proxy_header;
+
+/* Parses the header at the start of data (len bytes), accepting the
+ * versions in the mask `versions` (IOCPD_PROXY_V1 | IOCPD_PROXY_V2).
+ * Returns the header's length (> 0; the bytes after it are payload), 0
+ * when more bytes are needed to decide, or a negated IOCPD_PROXY_* reason.
+ * Pure: no I/O, no allocation; *out is set on success. */
+int iocpd_proxy_parse(const void *data, size_t len, unsigned versions, iocpd_proxy_header *out);
+
+/* Writes a version (1 or 2) header for a connection from src to dst into
+ * buf (IOCPD_PROXY_FORMAT_MAX bytes) and returns its length (0 for a bad
+ * version). With src or dst NULL it writes the header that carries no
+ * address: v1 "PROXY UNKNOWN", v2 LOCAL (for connections that relay no
+ * client, such as health checks). An IPv4 end beside an IPv6 one is
+ * written IPv4-mapped. */
+size_t iocpd_proxy_format(char *buf, int version, const iocpd_addr *src, const iocpd_addr *dst);
+
+/* ------------------------------------------------------------------------ */
 /* Logging */
 
 typedef enum iocpd_log_level {
@@ -218,6 +275,11 @@ typedef struct iocpd_forward_options {
   uint32_t idle_timeout_ms;      /* no byte either way this long: close; 0 = never */
   uint32_t handshake_timeout_ms; /* client sends nothing this long after
                                     connecting: close; 0 = never */
+  /* 0, or 1 or 2: a PROXY header of that version goes first on every
+   * upstream connection, with the client's address (the one a header it
+   * sent carried, if its listener accepts them) and the address it
+   * connected to. */
+  int send_proxy;
 } iocpd_forward_options;
 
 /* After iocpd_close or iocpd_abort the engine calls nothing on that
@@ -321,7 +383,8 @@ typedef enum iocpd_end_reason {
   IOCPD_END_DENIED,         /* allow/deny */
   IOCPD_END_LIMIT,          /* max_connections_per_ip */
   IOCPD_END_DRAIN_ABORT,    /* still open at the end of a drain */
-  IOCPD_END_SHUTDOWN        /* the server was destroyed */
+  IOCPD_END_SHUTDOWN,       /* the server was destroyed */
+  IOCPD_END_PROXY_ERROR     /* no usable PROXY header (accept_proxy) */
 } iocpd_end_reason;
 
 /* "client_fin", "idle_timeout", ... ("-" for IOCPD_END_UNKNOWN). */
@@ -345,6 +408,8 @@ typedef struct iocpd_access_record {
   uint64_t start_ms;   /* UTC, ms since 1970 */
   uint64_t duration_ms;
   iocpd_end_reason end;
+  int has_proxy;    /* the client came through a PROXY header: */
+  iocpd_addr proxy; /* the balancer that sent it */
 } iocpd_access_record;
 
 /* Hands a finished connection's record to the server's on_access, if any.
@@ -376,6 +441,10 @@ const char *iocpd_conn_listener_name(const iocpd_conn *conn);
 /* The client's address and the local address it connected to. */
 const iocpd_addr *iocpd_conn_peer_addr(const iocpd_conn *conn);
 const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *conn);
+/* On a listener with accept_proxy, once the header is in, the peer and
+ * local addresses above are the header's; this is then the balancer's
+ * (the socket's peer). NULL when no header gave addresses. */
+const iocpd_addr *iocpd_conn_proxy_addr(const iocpd_conn *conn);
 iocpd_server *iocpd_conn_server(const iocpd_conn *conn);
 
 /* ------------------------------------------------------------------------ */
@@ -413,7 +482,25 @@ typedef struct iocpd_listener_options {
   uint32_t rise, fall;        /* 0 = 1 */
   const iocpd_addr *health_targets;
   size_t health_target_count;
+  /* 0, 1 or 2: an active check sends the PROXY header that carries no
+   * address (v1 UNKNOWN, v2 LOCAL) before it closes, for upstreams that
+   * expect a header on every connection. */
+  int health_send_proxy;
+  /* PROXY headers from a load balancer in front (IOCPD_PROXY_V1 |
+   * IOCPD_PROXY_V2; 0 = none). Only peers in proxy_trusted may connect;
+   * each must send a header within proxy_timeout_ms, before any payload.
+   * The header's client then stands for the peer everywhere: allow/deny
+   * and max_connections_per_ip are checked on it once the header is in,
+   * and iocpd_conn_peer_addr returns it (iocpd_conn_proxy_addr the
+   * balancer). A header that is refused closes the connection and counts
+   * in iocpd_listener_stats.proxy_errors. */
+  unsigned accept_proxy;
+  const iocpd_cidr *proxy_trusted; /* copied */
+  size_t proxy_trusted_count;
+  uint32_t proxy_timeout_ms; /* 0 = IOCPD_DEFAULT_PROXY_TIMEOUT_MS */
 } iocpd_listener_options;
+
+#define IOCPD_DEFAULT_PROXY_TIMEOUT_MS 5000
 
 #define IOCPD_DEFAULT_FAIL_TIMEOUT_MS 10000
 
@@ -550,6 +637,9 @@ typedef struct iocpd_listener_stats {
    * their sum in milliseconds. */
   uint64_t duration_buckets[IOCPD_DURATION_BUCKETS + 1];
   uint64_t duration_sum_ms;
+  /* accept_proxy: connections closed for their header, by reason (index
+   * IOCPD_PROXY_UNKNOWN ... IOCPD_PROXY_UNTRUSTED; 0 unused). */
+  uint64_t proxy_errors[IOCPD_PROXY_ERROR_KINDS];
 } iocpd_listener_stats;
 
 /* Failed outbound connection attempts (iocpd_connect) of a listener to one

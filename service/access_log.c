@@ -65,7 +65,7 @@ struct access_log {
 /* Formatting */
 
 size_t access_log_format(const iocpd_access_record *r, char *buf, size_t size) {
-  char client[IOCPD_ADDR_STRLEN], upstream[IOCPD_ADDR_STRLEN];
+  char client[IOCPD_ADDR_STRLEN], upstream[IOCPD_ADDR_STRLEN], proxy[IOCPD_ADDR_STRLEN];
   logfmt_access a;
 
   assert(size >= ACCESS_LOG_LINE_MAX);
@@ -79,6 +79,7 @@ size_t access_log_format(const iocpd_access_record *r, char *buf, size_t size) {
   a.bytes_down = r->bytes_down;
   a.duration_ms = r->duration_ms;
   a.end = iocpd_end_reason_name(r->end);
+  a.proxy = r->has_proxy ? iocpd_addr_format(&r->proxy, proxy) : "-";
   return logfmt_access_line(&a, buf, size);
 }
 

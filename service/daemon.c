@@ -94,12 +94,17 @@ daemon_settings *settings_new(iocpd_config *config) {
     out->allow_count = l->allow_count;
     out->deny = l->deny;
     out->deny_count = l->deny_count;
+    out->accept_proxy = (unsigned)l->accept_proxy;
+    out->proxy_trusted = l->proxy_trusted;
+    out->proxy_trusted_count = l->proxy_trusted_count;
+    out->proxy_timeout_ms = clamp_ms(l->proxy_timeout_ms);
     if (l->handler == IOCPD_HANDLER_FORWARD) {
       st->forward[i].upstreams = l->upstreams;
       st->forward[i].upstream_count = l->upstream_count;
       st->forward[i].connect_timeout_ms = clamp_ms(l->connect_timeout_ms);
       st->forward[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);
       st->forward[i].handshake_timeout_ms = clamp_ms(l->handshake_timeout_ms);
+      st->forward[i].send_proxy = l->send_proxy;
       out->handler_arg = &st->forward[i];
       out->max_fails = l->max_fails;
       out->fail_timeout_ms = clamp_ms(l->fail_timeout_ms);
@@ -110,6 +115,7 @@ daemon_settings *settings_new(iocpd_config *config) {
         out->fall = l->fall;
         out->health_targets = l->upstreams;
         out->health_target_count = l->upstream_count;
+        out->health_send_proxy = l->send_proxy;
       }
     } else {
       st->echo[i].idle_timeout_ms = clamp_ms(l->idle_timeout_ms);

@@ -143,6 +143,8 @@ size_t logfmt_access_line(const logfmt_access *a, char *buf, size_t size) {
   put_u64(&b, a->duration_ms);
   put_key(&b, "end");
   put_value(&b, a->end);
+  put_key(&b, "proxy");
+  put_value(&b, a->proxy);
   buf[b.len++] = '\n';
   buf[b.len] = '\0';
   return b.len;

@@ -22,7 +22,7 @@
 /* Room for any access-log line iocpd makes: listener names and addresses
  * are at most 63 bytes and end reasons 17, so a line is at most about 620
  * bytes even with every byte escaped. */
-#define LOGFMT_LINE_MAX 1024
+#define LOGFMT_LINE_MAX 1280
 
 /* The fields of one access-log line, already as text and numbers. */
 typedef struct logfmt_access {
@@ -31,14 +31,16 @@ typedef struct logfmt_access {
   const char *client;   /* the client's address, e.g. "[::1]:54260" */
   const char *upstream; /* the upstream's address, or "-" */
   uint64_t bytes_in, bytes_out, bytes_up, bytes_down, duration_ms;
-  const char *end; /* iocpd_end_reason_name */
+  const char *end;   /* iocpd_end_reason_name */
+  const char *proxy; /* the balancer that sent a PROXY header, or "-" */
 } logfmt_access;
 
 /* Writes a as one line into buf (size >= 2 bytes) and returns its length;
  * buf is NUL-terminated. The line is
  *
  *   time=YYYY-MM-DDTHH:MM:SS.mmmZ listener=V client=V upstream=V
- *   bytes_in=N bytes_out=N bytes_up=N bytes_down=N duration_ms=N end=V\n
+ *   bytes_in=N bytes_out=N bytes_up=N bytes_down=N duration_ms=N end=V
+ *   proxy=V\n
  *
  * (one line; V a value as above, N decimal digits; the time in the
  * proleptic Gregorian calendar, for years 1970 to 9999). A line that

@@ -114,8 +114,8 @@ static void sample(text *t, const char *name, const char *listener, const char *
 typedef struct listener_metric {
   const char *name, *type, *help;
   const char *key;       /* the second label, NULL for none */
-  const char *values[4]; /* its values, NULL-terminated if fewer */
-  size_t fields[4];      /* the offset of each value's field */
+  const char *values[8]; /* its values, NULL-terminated if fewer */
+  size_t fields[8];      /* the offset of each value's field */
 } listener_metric;
 
 #define FIELD(f) offsetof(iocpd_listener_stats, f)
@@ -161,6 +161,16 @@ static const listener_metric listener_families[] = {
      "direction",
      {"in", "out", "up", "down"},
      {FIELD(bytes_in), FIELD(bytes_out), FIELD(bytes_up), FIELD(bytes_down)}},
+    {"iocpd_proxy_header_errors_total",
+     "counter",
+     "accept_proxy: connections closed for their PROXY header: untrusted (not from proxy_trusted), "
+     "unknown (no header), version, malformed, oversize, truncated (ended inside it), timeout.",
+     "reason",
+     {"untrusted", "unknown", "version", "malformed", "oversize", "truncated", "timeout"},
+     {FIELD(proxy_errors[IOCPD_PROXY_UNTRUSTED]), FIELD(proxy_errors[IOCPD_PROXY_UNKNOWN]),
+      FIELD(proxy_errors[IOCPD_PROXY_VERSION]), FIELD(proxy_errors[IOCPD_PROXY_MALFORMED]),
+      FIELD(proxy_errors[IOCPD_PROXY_OVERSIZE]), FIELD(proxy_errors[IOCPD_PROXY_TRUNCATED]),
+      FIELD(proxy_errors[IOCPD_PROXY_TIMEOUT])}},
 };
 
 static void listener_family(text *t, const listener_metric *m, const iocpd_listener_stats *st,
@@ -168,7 +178,7 @@ static void listener_family(text *t, const listener_metric *m, const iocpd_liste
   size_t i, v;
   family(t, m->name, m->type, m->help);
   for (i = 0; i < n; i++) {
-    for (v = 0; v < 4 && (v == 0 || m->values[v] != NULL); v++) {
+    for (v = 0; v < 8 && (v == 0 || m->values[v] != NULL); v++) {
       const uint64_t *value = (const uint64_t *)(const void *)((const char *)&st[i] + m->fields[v]);
       sample(t, m->name, st[i].name, m->key, m->values[v], *value);
     }

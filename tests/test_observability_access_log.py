@@ -92,6 +92,7 @@ class AccessLogTest(unittest.TestCase):
             Listener("deny", "echo", deny="127.0.0.1"),
             Listener("perip", "echo", max_connections_per_ip="1"),
             fwd("fwdidle", [up_idle.addr], idle_timeout="1s"),
+            Listener("px", "echo", accept_proxy="v1", proxy_trusted="127.0.0.1"),
         ]
         service = {"access_log": ACCESS_LOG, "drain_timeout": t.pick("2s", "6s"),
                    "log_level": "debug"}
@@ -216,6 +217,15 @@ class AccessLogTest(unittest.TestCase):
         began = time.time() * 1000
         client, how, _ = connect_until_end(sc, ports["deny"], t.pick(5, 15))
         expect(client, began, "deny", "denied")
+
+        # proxy_error: a trusted peer whose first bytes are no PROXY header.
+        began = time.time() * 1000
+        c = sc.connect(ports["px"])
+        c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        wait_end(c, t.pick(5, 15))
+        client = sock_addr(c)
+        c.close()
+        expect(client, began, "px", "proxy_error")
 
         # limit: a second connection from 127.0.0.1 while one is open.
         began = time.time() * 1000

@@ -170,7 +170,8 @@ void iocpd__loop_run(iocpd__worker *w) {
   pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
 
   while (!w->quit) {
-    int i, n, timeout = w->os.ready_head != NULL ? 0 : iocpd__timers_timeout(w);
+    int i, n;
+    int timeout = w->os.ready_head != NULL || w->deferred != NULL ? 0 : iocpd__timers_timeout(w);
     timeout = iocpd__splice_timeout(w, timeout);
     n = epoll_wait(w->os.epfd, events, EVENTS_PER_WAIT, timeout);
     if (n < 0) {
@@ -199,6 +200,7 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
     }
     run_ready(w);
+    iocpd__conn_run_deferred(w);
     iocpd__splice_trim(w);
   }
 }

@@ -180,7 +180,7 @@ void iocpd__loop_run(iocpd__worker *w) {
     int timeout = iocpd__timers_timeout(w), sweep = iocpd__busy_reads_timeout(w);
     if (sweep >= 0 && (timeout < 0 || sweep < timeout)) timeout = sweep;
     /* Ops completed inline are ready now: look at the port, never wait. */
-    if (w->os.inline_head != NULL) timeout = 0;
+    if (w->os.inline_head != NULL || w->deferred != NULL) timeout = 0;
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
                                      timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
       DWORD e = GetLastError();
@@ -192,6 +192,7 @@ void iocpd__loop_run(iocpd__worker *w) {
       iocpd__timers_run(w);
       iocpd__sweep_busy_reads(w);
       run_completed_inline(w);
+      iocpd__conn_run_deferred(w);
       continue;
     }
     /* First, so that the pass's clock is fresh for the callbacks below. */
@@ -213,5 +214,6 @@ void iocpd__loop_run(iocpd__worker *w) {
     /* After the packets, the timers and the inbox (a WAKE packet), so
      * that what any of them completed inline does not wait a pass. */
     run_completed_inline(w);
+    iocpd__conn_run_deferred(w);
   }
 }

@@ -7,7 +7,7 @@
  * An input is a record as text, fields separated by NUL bytes:
  *
  *   TIME \0 LISTENER \0 CLIENT \0 UPSTREAM \0 IN \0 OUT \0 UP \0 DOWN \0
- *   DURATION \0 END [\0 SIZE]
+ *   DURATION \0 END \0 PROXY [\0 SIZE]
  *
  * Numbers are read from their decimal digits (other bytes are skipped,
  * overflow wraps, TIME is taken modulo the years 1970-9999 that
@@ -36,13 +36,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FIELDS 11
+#define FIELDS 12
 /* 9999-12-31T23:59:59.999Z is the last time logfmt.h covers. */
 #define TIME_END 253402300800000u
 
-static const char *const keys[10] = {"time",        "listener",  "client",   "upstream",
+static const char *const keys[11] = {"time",        "listener",  "client",   "upstream",
                                      "bytes_in",    "bytes_out", "bytes_up", "bytes_down",
-                                     "duration_ms", "end"};
+                                     "duration_ms", "end",       "proxy"};
 
 static void fail(const char *what, const char *line) {
   fprintf(stderr, "fuzz_logfmt: %s\nline: ", what);
@@ -62,7 +62,7 @@ static void fail(const char *what, const char *line) {
 
 typedef struct record {
   logfmt_access a;
-  char *strings[4]; /* listener, client, upstream, end: owned */
+  char *strings[5]; /* listener, client, upstream, end, proxy: owned */
   size_t small;     /* a second buffer size, 0 if none */
 } record;
 
@@ -104,6 +104,7 @@ static void read_record(const uint8_t *data, size_t size, record *r) {
   r->strings[1] = string(field[2], len[2]);
   r->strings[2] = string(field[3], len[3]);
   r->strings[3] = string(field[9], len[9]);
+  r->strings[4] = string(field[10], len[10]);
   r->a.listener = count >= 2 ? r->strings[0] : NULL;
   r->a.client = r->strings[1];
   r->a.upstream = r->strings[2];
@@ -113,13 +114,14 @@ static void read_record(const uint8_t *data, size_t size, record *r) {
   r->a.bytes_down = number(field[7], len[7]);
   r->a.duration_ms = number(field[8], len[8]);
   r->a.end = r->strings[3];
+  r->a.proxy = r->strings[4];
   if (count == FIELDS)
-    r->small = 2 + (len[10] > 0 ? (field[10][0] + number(field[10], len[10])) % 1024 : 0);
+    r->small = 2 + (len[11] > 0 ? (field[11][0] + number(field[11], len[11])) % 1024 : 0);
 }
 
 static void free_record(record *r) {
   size_t i;
-  for (i = 0; i < 4; i++) free(r->strings[i]);
+  for (i = 0; i < 5; i++) free(r->strings[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -248,7 +250,7 @@ static void check_line(const record *r, const char *line, size_t len) {
   }
   body = string((const uint8_t *)line, len - 1);
   n = read_pairs(body, pairs, 12);
-  if (n != 10) fail("not logfmt, or not 10 pairs", line);
+  if (n != 11) fail("not logfmt, or not 11 pairs", line);
   for (i = 0; i < n; i++) {
     if (strcmp(pairs[i].key, keys[i]) != 0) fail("keys not as documented", line);
   }
@@ -262,6 +264,7 @@ static void check_line(const record *r, const char *line, size_t len) {
   check_number(&pairs[7], r->a.bytes_down, line);
   check_number(&pairs[8], r->a.duration_ms, line);
   check_string(&pairs[9], r->a.end, line);
+  check_string(&pairs[10], r->a.proxy, line);
   for (i = 0; i < n; i++) free(pairs[i].value);
   free(body);
 }
@@ -280,7 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (len >= room) fail("longer than its buffer", full);
   check_line(&r, full, len);
 
-  for (i = 0; i < 4; i++) {
+  for (i = 0; i < 5; i++) {
     size_t n = strlen(r.strings[i]);
     if (n > longest) longest = n;
   }

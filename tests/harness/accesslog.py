@@ -25,10 +25,10 @@ CONFIG = CONF_DIR + "/iocpd.ini"
 ACCESS_LOG = "access.log"
 
 LINE_KEYS = ["time", "listener", "client", "upstream", "bytes_in", "bytes_out",
-             "bytes_up", "bytes_down", "duration_ms", "end"]
+             "bytes_up", "bytes_down", "duration_ms", "end", "proxy"]
 END_REASONS = {"client_fin", "upstream_fin", "client_reset", "upstream_reset",
                "idle_timeout", "handshake_timeout", "connect_failed", "denied",
-               "limit", "drain_abort", "shutdown"}
+               "limit", "drain_abort", "shutdown", "proxy_error"}
 PAIR = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\.)*"|[^\s"=]+)(?: |$)')
 TIME_RX = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z$")
 
