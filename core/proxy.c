@@ -85,7 +85,8 @@ static int v1_fields(const char *s, size_t len, iocpd_proxy_header *out) {
     if (flen[n] == 0) return -1;
     n++;
     if (i == len) break;
-    i++; /* the space */
+    if (n == 5) return -1; /* a sixth field, or a trailing space */
+    i++;                   /* the space */
     if (n == 1 && flen[0] == 7 && memcmp(field[0], "UNKNOWN", 7) == 0) break;
   }
   if (flen[0] == 7 && memcmp(field[0], "UNKNOWN", 7) == 0) {

@@ -19,6 +19,10 @@
 #                 the 8 KiB head limit)
 #   logfmt        the access log's line format, service/logfmt.c; seeded with
 #                 the records in tests/fuzz/logfmt/, -max_len=1024
+#   proxy         the PROXY protocol parser and writer, core/proxy.c (with
+#                 core/addr.c); seeded with tests/fuzz/proxy/, dictionary
+#                 tests/fuzz/proxy.dict, -max_len=4200 (past the 4 KiB
+#                 header limit)
 #
 # Each harness checks its code's documented contract, not only that it does
 # not crash (see the comment at the top of each). Each target runs for
@@ -45,7 +49,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 out=$root/build-fuzz
-all_targets=(config http_request logfmt)
+all_targets=(config http_request logfmt proxy)
 
 usage() {
     echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (SECONDS a whole number above 0;" \
@@ -114,6 +118,13 @@ configure() {
         includes=(-I "$root/include" -I "$root/service")
         seeds=("$root"/tests/fuzz/logfmt/*)
         max_len=1024
+        ;;
+    proxy)
+        sources=("$root/core/proxy.c" "$root/core/addr.c")
+        includes=(-I "$root/include" -I "$root/core" -I "$root/core/posix")
+        seeds=("$root"/tests/fuzz/proxy/*)
+        dict=$root/tests/fuzz/proxy.dict
+        max_len=4200
         ;;
     esac
 }
