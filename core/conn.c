@@ -210,17 +210,20 @@ static void after_writes(iocpd_conn *c) {
 
 int iocpd_read(iocpd_conn *c) {
   if (c->close_requested || c->aborting || c->peer_closed) return IOCPD_ECLOSED;
-  if (c->connecting || c->want_read) return IOCPD_EBUSY;
+  if (c->connecting || c->want_read || c->deferred) return IOCPD_EBUSY;
   /* The handler is done with the previous data: give the buffer back so
    * that an idle connection holds none. */
   iocpd_buffer_put(c, c->rbuf, c->buffer_size);
   c->rbuf = NULL;
-  c->want_read = 1;
   if (c->pending != NULL) {
+    /* Input read ahead comes first. want_read stays clear meanwhile, so
+     * that the backend reads nothing from the socket (a FIN behind it,
+     * say) before that input is delivered. */
     iocpd__conn_defer(c);
-  } else {
-    iocpd__os_read(c);
+    return 0;
   }
+  c->want_read = 1;
+  iocpd__os_read(c);
   return 0;
 }
 
@@ -340,7 +343,7 @@ void iocpd__conn_defer(iocpd_conn *c) {
 static void deliver_pending(iocpd_conn *c) {
   size_t size, n;
   char *buf;
-  if (!c->want_read || c->close_requested || c->aborting) return;
+  if (c->close_requested || c->aborting) return;
   buf = iocpd__conn_read_buffer(c, &size);
   if (buf == NULL) {
     iocpd__conn_fail(c, IOCPD_ENOMEM);

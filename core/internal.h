@@ -430,7 +430,8 @@ void iocpd__os_release(iocpd_conn *c);
 void iocpd__conn_local(iocpd_conn *c);
 
 /* Takes the next read's input from c->pending instead of the socket
- * (iocpd_read), from the loop's next pass. Owner only. */
+ * (iocpd_read), from the loop's next pass; until then c->deferred is set
+ * and want_read clear. Owner only. */
 void iocpd__conn_defer(iocpd_conn *c);
 /* Delivers the read-ahead input of the connections deferred on w. Each
  * backend calls it once per loop pass, and does not block while

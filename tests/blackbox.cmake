@@ -67,6 +67,9 @@ iocpd_blackbox_test(drain 120 300 SERIAL)
 # Reloads under load (SIGHUP); exits 77 under Wine, whose console has no
 # reload signal (test_service_reload.py covers the service there).
 iocpd_blackbox_test(reload 150 60 SERIAL)
+# PROXY headers to and from HAProxy and nginx (the Debian programs, run by
+# the test on loopback), with iocpd native or under Wine.
+iocpd_blackbox_test(proxy_interop 90 300)
 # Upstream names resolved again, in a mount namespace with its own
 # /etc/hosts (root, Linux); skips itself elsewhere.
 iocpd_blackbox_test(resolve 60 60 SERIAL)

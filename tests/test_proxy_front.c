@@ -66,8 +66,8 @@ static iocpd_listener_stats stats(void) {
 
 /* A server with one listener on 127.0.0.1 that accepts `versions` from
  * `trusted` (a CIDR), with deny (may be NULL) and a per-address limit. */
-static int start(unsigned versions, const char *trusted, const char *deny, size_t per_ip,
-                 uint32_t timeout_ms) {
+static int start_limited(unsigned versions, const char *trusted, const char *deny, size_t per_ip,
+                         uint32_t timeout_ms, size_t max_conns, const iocpd_handler *h) {
   iocpd_listener_options l;
   iocpd_server_options o;
   iocpd_error_info err;
@@ -78,12 +78,13 @@ static int start(unsigned versions, const char *trusted, const char *deny, size_
   port = tnet_free_port();
   l.name = "lb";
   l.addr = loopback(port);
-  l.handler = &who_handler;
+  l.handler = h;
   l.accept_proxy = versions;
   l.proxy_trusted = &t;
   l.proxy_trusted_count = 1;
   l.proxy_timeout_ms = timeout_ms;
   l.max_connections_per_ip = per_ip;
+  l.max_connections = max_conns;
   if (deny != NULL) {
     iocpd_cidr_parse(deny, &d);
     l.deny = &d;
@@ -97,6 +98,11 @@ static int start(unsigned versions, const char *trusted, const char *deny, size_
     return 0;
   }
   return 1;
+}
+
+static int start(unsigned versions, const char *trusted, const char *deny, size_t per_ip,
+                 uint32_t timeout_ms) {
+  return start_limited(versions, trusted, deny, per_ip, timeout_ms, 0, &who_handler);
 }
 
 static void stop(void) {
@@ -210,6 +216,49 @@ static void test_split_everywhere(void) {
   CHECK(bad == 0);
   CHECK(wait_count(server, 0));
   CHECK(stats().proxy_errors[IOCPD_PROXY_TRUNCATED] == 0);
+  stop();
+}
+
+/* Header, payload and FIN all waiting when the connection is accepted,
+ * as when a balancer relays a short request, on the echo handler (which
+ * writes nothing until it has read): the payload is echoed before the
+ * FIN, and the connection ends at once, without another event to wake
+ * the loop. max_connections = 1 keeps each client in the backlog, with
+ * all it sent, until a holder before it has gone. */
+static void test_payload_then_fin(void) {
+  char h[IOCPD_PROXY_FORMAT_MAX + 8], echo[8];
+  iocpd_addr src = addr_of("192.0.2.8", 8), dst = addr_of("192.0.2.9", 9);
+  int i, bad = 0;
+  size_t n;
+
+  if (!start_limited(IOCPD_PROXY_V1 | IOCPD_PROXY_V2, "127.0.0.1", NULL, 0, 0, 1,
+                     &iocpd_echo_handler)) {
+    CHECK(0);
+    return;
+  }
+  for (i = 0; i < 20; i++) {
+    tsock holder = tnet_connect(port), s;
+    int ok;
+    tnet_timeout(holder, 2000);
+    n = iocpd_proxy_format(h, 1, &src, &dst);
+    memcpy(h + n, "x", 1);
+    ok = tnet_send_all(holder, h, n + 1) == 0 && tnet_recv_exact(holder, echo, 1) == 0;
+    s = tnet_connect(port);
+    n = iocpd_proxy_format(h, 1 + i % 2, &src, &dst);
+    memcpy(h + n, "hello", 5);
+    tnet_timeout(s, 2000);
+    tnet_send_all(s, h, n + 5);
+    shutdown(s, TNET_SHUT_WR);
+    tnet_sleep_ms(20); /* all of it waits in the backlog */
+    tnet_close(holder);
+    if (!ok || tnet_recv_exact(s, echo, 5) != 0 || memcmp(echo, "hello", 5) != 0 ||
+        !tnet_sees_end(s))
+      bad++;
+    tnet_close(s);
+  }
+  printf("header, payload and FIN waiting at accept: %d of 20 echoed and ended\n", 20 - bad);
+  CHECK(bad == 0);
+  CHECK(wait_count(server, 0));
   stop();
 }
 
@@ -493,6 +542,7 @@ int main(void) {
   tnet_init();
   test_addresses_and_payload();
   test_split_everywhere();
+  test_payload_then_fin();
   test_refusals();
   test_trust_and_rules();
   test_send_proxy();

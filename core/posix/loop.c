@@ -144,6 +144,10 @@ static void run_ready(iocpd__worker *w) {
     c->os.served_pass = w->os.pass;
     iocpd__conn_process(c);
   }
+  /* Input read ahead (after a PROXY header) is delivered in the same
+   * pass, before the later list is merged below: a connection that its
+   * delivery schedules must never be left there while the loop waits. */
+  iocpd__conn_run_deferred(w);
   /* Whatever waits for a later turn goes after what is left of this
    * pass (the budget may have run out). */
   if (w->os.later_head != NULL) {
@@ -200,7 +204,6 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
     }
     run_ready(w);
-    iocpd__conn_run_deferred(w);
     iocpd__splice_trim(w);
   }
 }
