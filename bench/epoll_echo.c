@@ -1,7 +1,7 @@
 /*
  * epoll_echo: the smallest reasonable epoll echo server, as a yardstick.
  *
- *   epoll_echo -p PORT [--sink]
+ *   epoll_echo -p PORT [--sink | --proxy]
  *
  * Listens on 127.0.0.1:PORT, one thread, level-triggered epoll. A readable
  * connection gets one recv into a shared 64 KiB buffer and the bytes are
@@ -9,7 +9,11 @@
  * copied to a per-connection buffer, reading stops, and the connection
  * waits for EPOLLOUT. So an idle connection costs no user-space memory
  * beyond one slot in an array indexed by fd. With --sink it reads and drops
- * everything instead, and closes on EOF (the far end of bulk tests).
+ * everything instead, and closes on EOF (the far end of bulk tests). With
+ * --proxy every connection starts with a PROXY header (v1 or v2, as a
+ * relay with send_proxy sends it), which is dropped, not echoed; it must
+ * arrive whole in the connection's first read (a relay writes it in one
+ * piece), or the connection is closed.
  *
  * It is also the upstream behind the relays in the relay benchmarks.
  * Runs until killed.
@@ -36,7 +40,9 @@ typedef struct pending {
   char data[]; /* what the socket would not take yet */
 } pending;
 
-static pending **waiting; /* by fd */
+static pending **waiting;      /* by fd */
+static unsigned char *fresh; /* by fd: --proxy, and no byte read yet */
+static int proxy_mode;
 static size_t max_fds;
 static int epfd;
 static char buf[BUF_SIZE];
@@ -104,12 +110,38 @@ static void on_writable(int fd) {
   set_events(fd, EPOLLIN, EPOLL_CTL_MOD);
 }
 
+/* The length of the PROXY header at the start of p (n bytes), or 0 if
+ * there is no whole one. */
+static size_t proxy_header_length(const char *p, size_t n) {
+  static const char v2_sig[12] = {'\r', '\n', '\r', '\n', '\0', '\r', '\n', 'Q', 'U', 'I', 'T', '\n'};
+  size_t i;
+  if (n >= 16 && memcmp(p, v2_sig, 12) == 0) {
+    size_t len = 16 + ((size_t)(unsigned char)p[14] << 8 | (unsigned char)p[15]);
+    return len <= n ? len : 0;
+  }
+  if (n >= 8 && memcmp(p, "PROXY ", 6) == 0) {
+    for (i = 6; i + 1 < n && i < 107; i++) {
+      if (p[i] == '\r' && p[i + 1] == '\n') return i + 2;
+    }
+  }
+  return 0;
+}
+
 static void on_readable(int fd, int sink) {
   for (;;) {
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n > 0) {
+      size_t skip = 0;
       if (sink) continue; /* drain all, then wait for the next event */
-      if (send_or_keep(fd, buf, (size_t)n) != 0) drop(fd);
+      if (fresh[fd]) {
+        fresh[fd] = 0;
+        skip = proxy_header_length(buf, (size_t)n);
+        if (skip == 0) {
+          drop(fd);
+          return;
+        }
+      }
+      if ((size_t)n > skip && send_or_keep(fd, buf + skip, (size_t)n - skip) != 0) drop(fd);
       return;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -131,6 +163,7 @@ static void on_accept(int lfd) {
       continue;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    fresh[fd] = (unsigned char)proxy_mode;
     set_events(fd, EPOLLIN, EPOLL_CTL_ADD);
   }
 }
@@ -144,6 +177,8 @@ int main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--sink") == 0) {
       sink = 1;
+    } else if (strcmp(argv[i], "--proxy") == 0) {
+      proxy_mode = 1;
     } else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) {
       port = atoi(argv[++i]);
     } else {
@@ -152,7 +187,7 @@ int main(int argc, char **argv) {
     }
   }
   if (port <= 0 || port > 65535) {
-    fprintf(stderr, "usage: epoll_echo -p PORT [--sink]\n");
+    fprintf(stderr, "usage: epoll_echo -p PORT [--sink | --proxy]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -163,7 +198,8 @@ int main(int argc, char **argv) {
   }
   if (max_fds == 0 || max_fds > 1u << 20) max_fds = 1u << 20;
   waiting = calloc(max_fds, sizeof(*waiting));
-  if (waiting == NULL) die("calloc");
+  fresh = calloc(max_fds, 1);
+  if (waiting == NULL || fresh == NULL) die("calloc");
 
   lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (lfd < 0) die("socket");

@@ -13,7 +13,7 @@
 #   --no-wine     skip the Wine (iocpd.exe against an asio IOCP peer) part
 #   --rounds N    rounds per scenario (default 3; medians are taken over them)
 #   --only LIST   run only these scenarios, comma-separated: r1, r2, r3, r4,
-#                 r5, e123, e4, wine (e.g. --only r5); the report has only
+#                 r5, r6, e123, e4, wine (e.g. --only r5); the report has only
 #                 them, and BENCHMARKS.md is not written unless --write
 #   --write       write BENCHMARKS.md even with --quick
 #   --no-write    do not write BENCHMARKS.md
@@ -58,6 +58,8 @@ parse_options "$@"
 . "$lib/scenarios_relay.sh"
 # shellcheck source=lib/scenarios_reload.sh
 . "$lib/scenarios_reload.sh"
+# shellcheck source=lib/scenarios_proxy.sh
+. "$lib/scenarios_proxy.sh"
 # shellcheck source=lib/scenarios_echo.sh
 . "$lib/scenarios_echo.sh"
 # shellcheck source=lib/scenarios_wine.sh
@@ -75,6 +77,7 @@ scenarios=(
     "r3 native"   # R3: connection rate through each relay
     "r4 native"   # R4: memory per idle relayed connection
     "r5 native"   # R5: reloads under load, failures and p99 during them
+    "r6 native"   # R6: R2 and R3 through iocpd with send_proxy = v2
     "e123 native" # E1-E3: echo servers, 1 / 50 / 1000 connections
     "e4 native"   # E4: 300 bulk echo streams, fairness between them
     "wine wine"   # W-echo, W-relay: iocpd.exe and the asio peer under Wine

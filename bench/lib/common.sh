@@ -23,6 +23,7 @@ bin=$cache/bin
 p_echo=$base              # epoll_echo: the upstream of R2-R4 relays
 p_iperf=$((base + 1))     # iperf3 server: the upstream of R1 relays
 p_echo_b=$((base + 2))    # a second epoll_echo: R5's relays alternate two upstream lists
+p_echo_pp=$((base + 3))   # epoll_echo --proxy: R6's upstream behind send_proxy
 p_e_iocpd=$((base + 20))  # E1-E3 servers
 p_e_epoll=$((base + 21))
 p_e_node=$((base + 22))
@@ -44,7 +45,7 @@ listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 # anything starts.
 check_ports() {
     local p
-    for p in $p_echo $p_iperf $p_echo_b $p_e_iocpd $p_e_epoll $p_e_node $p_e4_iocpd $p_e4_iocpd_auto \
+    for p in $p_echo $p_iperf $p_echo_b $p_echo_pp $p_e_iocpd $p_e_epoll $p_e_node $p_e4_iocpd $p_e4_iocpd_auto \
         $p_e4_epoll $p_e4_node $p_w_iocpd_echo $p_w_iocpd_relay \
         $p_w_asio_echo $p_w_asio_relay $(seq $((base + 100)) $((base + 160))); do
         if listening "$p"; then

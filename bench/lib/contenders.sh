@@ -77,6 +77,7 @@ upstream = $(printf '127.0.0.1:%s, ' "$@" | sed 's/, $//')
 connect_timeout = 5s
 idle_timeout = 10m
 buffer_size = 64k
+${iocpd_extra:-}
 EOF
         ;;
     haproxy | haproxy-splice)
@@ -267,12 +268,12 @@ EOF
 # ----------------------------------------------------------------------------
 # Upstreams
 
-# start_epoll_echo PORT LOG VAR: an epoll_echo upstream on PORT, logging to
-# $work/LOG.log; sets the variable VAR to its pid; returns 1 if it does not
-# listen within 10 s.
+# start_epoll_echo PORT LOG VAR [OPTION]: an epoll_echo upstream on PORT
+# (with OPTION, e.g. --proxy), logging to $work/LOG.log; sets the variable
+# VAR to its pid; returns 1 if it does not listen within 10 s.
 start_epoll_echo() {
     local pid
-    "$bin/epoll_echo" -p "$1" >>"$work/$2.log" 2>&1 &
+    "$bin/epoll_echo" -p "$1" ${4:+"$4"} >>"$work/$2.log" 2>&1 &
     pid=$!
     printf -v "$3" '%s' "$pid"
     started+=("$pid")
