@@ -40,7 +40,7 @@ typedef struct pending {
   char data[]; /* what the socket would not take yet */
 } pending;
 
-static pending **waiting;      /* by fd */
+static pending **waiting;    /* by fd */
 static unsigned char *fresh; /* by fd: --proxy, and no byte read yet */
 static int proxy_mode;
 static size_t max_fds;
@@ -113,7 +113,8 @@ static void on_writable(int fd) {
 /* The length of the PROXY header at the start of p (n bytes), or 0 if
  * there is no whole one. */
 static size_t proxy_header_length(const char *p, size_t n) {
-  static const char v2_sig[12] = {'\r', '\n', '\r', '\n', '\0', '\r', '\n', 'Q', 'U', 'I', 'T', '\n'};
+  static const char v2_sig[12] = {'\r', '\n', '\r', '\n', '\0', '\r',
+                                  '\n', 'Q',  'U',  'I',  'T',  '\n'};
   size_t i;
   if (n >= 16 && memcmp(p, v2_sig, 12) == 0) {
     size_t len = 16 + ((size_t)(unsigned char)p[14] << 8 | (unsigned char)p[15]);

@@ -273,9 +273,8 @@ int iocpd__admit(iocpd_conn *c) {
   unsigned header = l->accept_proxy;
 
   if (header != 0) {
-    verdict = on_list(l->proxy_trusted, l->proxy_trusted_count, &c->peer)
-                  ? IOCPD__ADMITTED
-                  : IOCPD__REJECT_UNTRUSTED;
+    verdict = on_list(l->proxy_trusted, l->proxy_trusted_count, &c->peer) ? IOCPD__ADMITTED
+                                                                          : IOCPD__REJECT_UNTRUSTED;
   } else {
     verdict = address_verdict(l, &c->peer);
   }

@@ -49,7 +49,7 @@ typedef struct relay {
    * stays here until its write is out. */
   char proxy_header[IOCPD_PROXY_FORMAT_MAX];
   size_t proxy_len;
-  unsigned char skipped[];    /* per step of the first round: passed over as down */
+  unsigned char skipped[]; /* per step of the first round: passed over as down */
 } relay;
 
 static relay *relay_of(iocpd_conn *conn) { return iocpd_conn_get_data(conn); }

@@ -156,9 +156,9 @@ static void check_connected(iocpd_conn *c, int status) {
   /* The answer is all a check wants. With a header to send, the check
    * ends cleanly after it, so that the upstream sees a well-formed
    * connection; otherwise a reset costs the upstream nothing. */
-  if (version != 0 && iocpd_write(c, version == 1 ? (const void *)v1_unknown : v2_local,
-                                  version == 1 ? sizeof(v1_unknown) - 1 : sizeof(v2_local),
-                                  NULL) == 0) {
+  if (version != 0 &&
+      iocpd_write(c, version == 1 ? (const void *)v1_unknown : v2_local,
+                  version == 1 ? sizeof(v1_unknown) - 1 : sizeof(v2_local), NULL) == 0) {
     iocpd_close(c);
   } else {
     iocpd_abort(c);

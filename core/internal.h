@@ -122,7 +122,7 @@ struct iocpd_conn {
    * anything more comes from the socket. */
   char *pending;
   size_t pending_len, pending_off;
-  unsigned char deferred;   /* on the worker's deferred list */
+  unsigned char deferred; /* on the worker's deferred list */
   iocpd_conn *deferred_next;
   /* What the handler asked for, and how far the connection has come. */
   unsigned char want_read;       /* iocpd_read: a read is wanted */
@@ -239,7 +239,7 @@ struct iocpd__listener {
   uint32_t health_interval_ms, health_timeout_ms, rise, fall;
   iocpd_addr *health_targets;
   size_t health_target_count;
-  int health_send_proxy; /* a check's header: 0 none, 1 v1 UNKNOWN, 2 v2 LOCAL */
+  int health_send_proxy;      /* a check's header: 0 none, 1 v1 UNKNOWN, 2 v2 LOCAL */
   uint64_t health_next;       /* when the owner worker checks next; owner only */
   iocpd_listener_stats stats; /* under the server lock, except bytes */
   volatile int64_t turns;     /* iocpd_conn_listener_turn; atomic */
@@ -270,10 +270,10 @@ struct iocpd__worker {
   uint64_t next_seq;                                  /* owner only */
   int quit;                                           /* owner only */
   iocpd__buffer_class buffers[IOCPD__BUFFER_CLASSES]; /* owner only */
-  uint64_t now_ms;     /* iocpd_now_ms at this loop pass; owner only */
-  uint64_t retry_at;   /* when to retry listeners marked retry; 0 = none */
-  uint64_t drain_at;   /* when to abort connections of retired listeners; 0 = none */
-  uint64_t health_at;  /* when one of its listeners is due a health check; 0 = none */
+  uint64_t now_ms;      /* iocpd_now_ms at this loop pass; owner only */
+  uint64_t retry_at;    /* when to retry listeners marked retry; 0 = none */
+  uint64_t drain_at;    /* when to abort connections of retired listeners; 0 = none */
+  uint64_t health_at;   /* when one of its listeners is due a health check; 0 = none */
   iocpd_conn *deferred; /* connections with read-ahead input to deliver; owner only */
   iocpd_conn **timers;  /* min-heap by timer_due; owner only */
   size_t timer_count;

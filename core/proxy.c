@@ -27,14 +27,14 @@ static const unsigned char v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
 
 const char *iocpd_proxy_error_name(int error) {
   switch (error) {
-  case IOCPD_PROXY_UNKNOWN: return "unknown";
-  case IOCPD_PROXY_VERSION: return "version";
-  case IOCPD_PROXY_MALFORMED: return "malformed";
-  case IOCPD_PROXY_OVERSIZE: return "oversize";
-  case IOCPD_PROXY_TRUNCATED: return "truncated";
-  case IOCPD_PROXY_TIMEOUT: return "timeout";
-  case IOCPD_PROXY_UNTRUSTED: return "untrusted";
-  default: return "-";
+    case IOCPD_PROXY_UNKNOWN: return "unknown";
+    case IOCPD_PROXY_VERSION: return "version";
+    case IOCPD_PROXY_MALFORMED: return "malformed";
+    case IOCPD_PROXY_OVERSIZE: return "oversize";
+    case IOCPD_PROXY_TRUNCATED: return "truncated";
+    case IOCPD_PROXY_TIMEOUT: return "timeout";
+    case IOCPD_PROXY_UNTRUSTED: return "untrusted";
+    default: return "-";
   }
 }
 
@@ -166,16 +166,16 @@ static int parse_v2(const unsigned char *p, size_t len, iocpd_proxy_header *out)
   /* The families and protocols the specification defines; any other
    * byte must be rejected, except under LOCAL, whose block is ignored. */
   switch (fam) {
-  case 0x00: addr_len = 0; break;
-  case 0x11:
-  case 0x12: addr_len = 12; break;
-  case 0x21:
-  case 0x22: addr_len = 36; break;
-  case 0x31:
-  case 0x32: addr_len = 216; break;
-  default:
-    if (cmd == V2_CMD_PROXY) return -IOCPD_PROXY_MALFORMED;
-    addr_len = 0;
+    case 0x00: addr_len = 0; break;
+    case 0x11:
+    case 0x12: addr_len = 12; break;
+    case 0x21:
+    case 0x22: addr_len = 36; break;
+    case 0x31:
+    case 0x32: addr_len = 216; break;
+    default:
+      if (cmd == V2_CMD_PROXY) return -IOCPD_PROXY_MALFORMED;
+      addr_len = 0;
   }
   if (cmd == V2_CMD_PROXY && body < addr_len) return -IOCPD_PROXY_MALFORMED;
   if (len < total) return 0;

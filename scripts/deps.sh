@@ -27,6 +27,9 @@ packages=(
     wixl
     # The house style, checked by scripts/lint.sh
     clang-format shellcheck
+    # Interop: the PROXY protocol against the real HAProxy and nginx
+    # (tests/test_proxy_interop.py runs them on loopback itself)
+    haproxy nginx libnginx-mod-stream
 )
 
 # Prints the names, among the arguments, of the packages that are not
@@ -59,6 +62,14 @@ fi
 
 echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# HAProxy and nginx are run by the tests, never as services: as root, a
+# policy-rc.d keeps their packages from starting daemons (nginx on port
+# 80) while they are installed.
+if [ "$(id -u)" -eq 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 "${sudo[@]}" apt-get update -q </dev/null
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     --no-install-recommends \

@@ -1,7 +1,7 @@
 /*
  * Config unit test, part of test_config_units (see test_config_units.c):
- * The protection keys (limits, allow and deny, handshake_timeout) and
- * the warnings a valid config may carry.
+ * The protection keys (limits, allow and deny, handshake_timeout), the
+ * PROXY protocol keys, and the warnings a valid config may carry.
  */
 #define _CRT_SECURE_NO_WARNINGS
 
@@ -96,6 +96,62 @@ static void test_protection_values(void) {
           (unsigned long long)c->max_connections);
     iocpd_config_free(c);
   }
+}
+
+/* send_proxy, accept_proxy, proxy_trusted, proxy_timeout: values and
+ * defaults. (Their problems are config cases: proxy-*.ini.) */
+static void test_proxy_values(void) {
+  static const char text[] = "[listener:a]\n"
+                             "listen = 127.0.0.1:7000\n"
+                             "handler = forward\n"
+                             "upstream = 127.0.0.1:1\n"
+                             "send_proxy = v2\n"
+                             "accept_proxy = any\n"
+                             "proxy_trusted = 10.0.0.5, 192.168.0.0/16\n"
+                             "proxy_timeout = 750ms\n"
+                             "[listener:b]\n"
+                             "listen = 127.0.0.1:7001\n"
+                             "handler = echo\n"
+                             "accept_proxy = v1\n"
+                             "proxy_trusted = ::1\n"
+                             "[listener:c]\n"
+                             "listen = 127.0.0.1:7002\n"
+                             "handler = forward\n"
+                             "upstream = 127.0.0.1:1\n"
+                             "send_proxy = v1\n"
+                             "accept_proxy = off\n"
+                             "[listener:d]\n"
+                             "listen = 127.0.0.1:7003\n"
+                             "handler = echo\n";
+  iocpd_config *c = load_any("proxy.ini", text, strlen(text), 1, none, none);
+  const iocpd_config_listener *a, *b, *l, *d;
+
+  if (c == NULL) return;
+  check(c->listener_count == 4, "proxy: %d listeners", (int)c->listener_count);
+  if (c->listener_count != 4) {
+    iocpd_config_free(c);
+    return;
+  }
+  a = &c->listeners[0];
+  b = &c->listeners[1];
+  l = &c->listeners[2];
+  d = &c->listeners[3];
+  check(a->send_proxy == 2 && a->accept_proxy == 3 && a->proxy_timeout_ms == 750,
+        "proxy: a %d %d %llu", a->send_proxy, a->accept_proxy,
+        (unsigned long long)a->proxy_timeout_ms);
+  check(a->proxy_trusted_count == 2 && block_is(&a->proxy_trusted[0], "10.0.0.5/32") &&
+            block_is(&a->proxy_trusted[1], "192.168.0.0/16"),
+        "proxy: a trusted");
+  check(b->send_proxy == 0 && b->accept_proxy == 1 && b->proxy_timeout_ms == 5000 &&
+            b->proxy_trusted_count == 1 && block_is(&b->proxy_trusted[0], "::1/128"),
+        "proxy: b %d %d %llu", b->send_proxy, b->accept_proxy,
+        (unsigned long long)b->proxy_timeout_ms);
+  check(l->send_proxy == 1 && l->accept_proxy == 0, "proxy: c %d %d", l->send_proxy,
+        l->accept_proxy);
+  check(d->send_proxy == 0 && d->accept_proxy == 0 && d->proxy_trusted == NULL &&
+            d->proxy_timeout_ms == 5000,
+        "proxy: d defaults");
+  iocpd_config_free(c);
 }
 
 /* Every problem of the protection keys, in one file, in line order. */
@@ -296,6 +352,7 @@ static void test_warnings(void) {
 
 void test_protection(void) {
   test_protection_values();
+  test_proxy_values();
   test_protection_problems();
   test_warnings();
 }

@@ -102,25 +102,25 @@ static void test_v1_valid(void) {
 
 static void test_v1_invalid(void) {
   static const char *const malformed[] = {
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",           /* LF without CR */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX",          /* CR without LF */
-      "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n",        /* two spaces */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n",        /* trailing space */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",           /* a port missing */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",       /* a field too many */
-      "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",         /* no such protocol */
-      "PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n",         /* case matters */
-      "PROXY TCP4 ::1 5.6.7.8 1 2\r\n",             /* family mismatch */
-      "PROXY TCP6 1.2.3.4 ::1 1 2\r\n",             /* family mismatch */
-      "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n",           /* short address */
-      "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n",       /* octet out of range */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n",     /* port out of range */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n",       /* leading zero */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n",        /* sign */
-      "PROXY TCP6 fe80::1%1 ::1 1 2\r\n",           /* zone index */
-      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\x01\r\n",     /* control byte */
-      "PROXY \r\n",                                 /* no protocol */
-      "PROXY UNKNOWN\x80\r\n",                      /* not ASCII */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",       /* LF without CR */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX",      /* CR without LF */
+      "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n",    /* two spaces */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n",    /* trailing space */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",       /* a port missing */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",   /* a field too many */
+      "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",     /* no such protocol */
+      "PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n",     /* case matters */
+      "PROXY TCP4 ::1 5.6.7.8 1 2\r\n",         /* family mismatch */
+      "PROXY TCP6 1.2.3.4 ::1 1 2\r\n",         /* family mismatch */
+      "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n",       /* short address */
+      "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n",   /* octet out of range */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n", /* port out of range */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n",   /* leading zero */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n",    /* sign */
+      "PROXY TCP6 fe80::1%1 ::1 1 2\r\n",       /* zone index */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\x01\r\n", /* control byte */
+      "PROXY \r\n",                             /* no protocol */
+      "PROXY UNKNOWN\x80\r\n",                  /* not ASCII */
   };
   char over[200];
   iocpd_proxy_header h;
@@ -183,8 +183,8 @@ static void test_v2_valid(void) {
 
   /* PROXY TCP6 */
   memset(body, 0, 36);
-  body[0] = 0x20, body[1] = 0x01, body[15] = 1;  /* 2001::1 */
-  body[16 + 15] = 2;                             /* ::2 */
+  body[0] = 0x20, body[1] = 0x01, body[15] = 1;   /* 2001::1 */
+  body[16 + 15] = 2;                              /* ::2 */
   body[32] = 0xff, body[33] = 0xff, body[35] = 7; /* 65535 -> 7 */
   n = v2(h, 0x21, 0x21, body, 36);
   CHECK(parse_all_ways(h, n, ANY, &p) == 52);
@@ -197,7 +197,11 @@ static void test_v2_valid(void) {
   memcpy(body, "\x0a\x01\x02\x03\x0a\x09\x08\x07\x04\xd2\x00\x50", 12);
   n = 12;
   memcpy(body + n, "\x01\x00\x02h2", 5), n += 5;
-  memcpy(body + n, "\x02\x00\x0b" "example.com", 14), n += 14;
+  memcpy(body + n,
+         "\x02\x00\x0b"
+         "example.com",
+         14),
+      n += 14;
   memcpy(body + n, "\x04\x00\x00", 3), n += 3;
   body[n] = 0x05, body[n + 1] = 0x01, body[n + 2] = 0x2c; /* 300 */
   memset(body + n + 3, 'u', 300), n += 303;
@@ -316,8 +320,7 @@ static void test_format(void) {
   CHECK(iocpd_proxy_parse(buf, n, ANY, &p) == 52 && same_addr(&p.src, &s6) &&
         same_addr(&p.dst, &d6));
   n = iocpd_proxy_format(buf, 2, NULL, NULL);
-  CHECK(n == 16 && (unsigned char)buf[12] == 0x20 && buf[13] == 0 && buf[14] == 0 &&
-        buf[15] == 0);
+  CHECK(n == 16 && (unsigned char)buf[12] == 0x20 && buf[13] == 0 && buf[14] == 0 && buf[15] == 0);
   CHECK(iocpd_proxy_parse(buf, n, ANY, &p) == 16 && !p.has_addresses);
   CHECK(iocpd_proxy_format(buf, 3, &s4, &d4) == 0);
 
