@@ -225,7 +225,6 @@ struct iocpd__listener {
   iocpd_cidr *proxy_trusted;
   size_t proxy_trusted_count;
   uint32_t proxy_timeout_ms;
-  iocpd__log_limit proxy_log; /* header errors */
   /* Handler warnings by message format (see log.c). */
   const char *handler_log_format[IOCPD__HANDLER_LOG_FORMATS];
   iocpd__log_limit handler_log[IOCPD__HANDLER_LOG_FORMATS];

@@ -583,7 +583,7 @@ typedef struct iocpd_update_report {
  * the same name and address as a current one is kept: its socket stays
  * open and accepting throughout (no connection attempt is refused or
  * lost), and its new settings (handler, handler_arg, buffer size,
- * limits, allow/deny, max_fails) apply to connections accepted after
+ * limits, allow/deny, PROXY headers, health) apply to connections accepted after
  * the update; connections already open keep what they started with. A
  * current listener not in the list stops accepting and its connections
  * drain for u->drain_ms, then are aborted. The rest are added, each bound
