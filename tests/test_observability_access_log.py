@@ -59,6 +59,7 @@ from harness.accesslog import (ACCESS_LOG, END_REASONS, log_files, parse_line,
                                read_lines, start, stop, wait_lines)
 from harness.clients import closed_cleanly, connect_until_end
 from harness.config import Listener, fwd
+from harness.interop import connect_from
 from harness.metrics import metrics, value
 from harness.scope import limited, say
 from harness.sockets import abort_close, sock_addr, wait_end
@@ -92,7 +93,7 @@ class AccessLogTest(unittest.TestCase):
             Listener("deny", "echo", deny="127.0.0.1"),
             Listener("perip", "echo", max_connections_per_ip="1"),
             fwd("fwdidle", [up_idle.addr], idle_timeout="1s"),
-            Listener("px", "echo", accept_proxy="v1", proxy_trusted="127.0.0.1"),
+            Listener("px", "echo", accept_proxy="v1", proxy_trusted="127.0.0.2"),
         ]
         service = {"access_log": ACCESS_LOG, "drain_timeout": t.pick("2s", "6s"),
                    "log_level": "debug"}
@@ -219,8 +220,9 @@ class AccessLogTest(unittest.TestCase):
         expect(client, began, "deny", "denied")
 
         # proxy_error: a trusted peer whose first bytes are no PROXY header.
+        # From 127.0.0.2: a client port of 127.0.0.1 may come round again.
         began = time.time() * 1000
-        c = sc.connect(ports["px"])
+        c = sc.sock(connect_from("127.0.0.2", ports["px"]))
         c.sendall(b"GET / HTTP/1.0\r\n\r\n")
         wait_end(c, t.pick(5, 15))
         client = sock_addr(c)

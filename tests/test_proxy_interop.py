@@ -62,9 +62,11 @@ def client_addr(s):
 def served(src, port, payload):
     """Connects from src, sends payload, half-closes and returns (the
     client's address, what came back until EOF; None after a reset)."""
-    s = interop.connect_from(src, port)
+    s = interop.bound_from(src)
     me = client_addr(s)
     try:
+        # A server may reset the connection before connect() returns.
+        s.connect(("127.0.0.1", port))
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
         got = recv_until_eof(s)

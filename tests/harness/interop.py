@@ -10,6 +10,7 @@ into the scope's work directory, and stopped with it (sc.add).
                         a client socket bound to the loopback address src
                         (e.g. "127.0.0.2"), so that the address a server
                         reports can be told from the relay's own
+  bound_from(src)       the same, bound but not connected yet
 """
 
 import os
@@ -93,11 +94,23 @@ def nginx(sc, conf, ports):
     return sc.add(External("nginx", argv, sc.workdir, ports))
 
 
-def connect_from(src, port, timeout=None):
+def bound_from(src, timeout=None):
+    """A client socket bound to the loopback address src (e.g.
+    "127.0.0.2"), not yet connected: its address is known before the
+    connect, which a server may reset at once."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.settimeout(timeout or pick(10, 30))
         s.bind((src, 0))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def connect_from(src, port, timeout=None):
+    s = bound_from(src, timeout)
+    try:
         s.connect(("127.0.0.1", port))
     except BaseException:
         s.close()
