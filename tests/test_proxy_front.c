@@ -417,12 +417,14 @@ static void test_send_proxy(void) {
   iocpd_cidr trusted;
   iocpd_addr up, client, dst = addr_of("198.51.100.7", 8443);
   char want[IOCPD_PROXY_FORMAT_MAX], got[IOCPD_PROXY_FORMAT_MAX + 5];
-  uint16_t up_port, p_plain = tnet_free_port(), p_chain = tnet_free_port();
+  uint16_t up_port, ports[2], p_plain, p_chain;
   tsock ls = listen_on(&up_port), c, u;
   size_t n;
   int v;
 
-  CHECK(ls != TSOCK_BAD);
+  CHECK(ls != TSOCK_BAD && tnet_free_ports(ports, 2));
+  p_plain = ports[0];
+  p_chain = ports[1];
   up = loopback(up_port);
   iocpd_cidr_parse("127.0.0.1", &trusted);
   memset(l, 0, sizeof(l));

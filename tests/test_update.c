@@ -225,7 +225,7 @@ static void test_add_remove_drain_release(void) {
 }
 
 static void test_bind_failure_and_bad_calls(void) {
-  uint16_t pa = tnet_free_port(), taken = tnet_free_port(), pc = tnet_free_port();
+  uint16_t ports[3], pa, taken, pc;
   iocpd_listener_options l[3], dup[2];
   iocpd_server *s;
   iocpd_update_options u;
@@ -233,6 +233,11 @@ static void test_bind_failure_and_bad_calls(void) {
   struct sockaddr_in sin;
   tsock blocker = socket(AF_INET, SOCK_STREAM, 0), c;
 
+  /* Three different ports: the blocked one must not be a's or c's. */
+  CHECK(tnet_free_ports(ports, 3));
+  pa = ports[0];
+  taken = ports[1];
+  pc = ports[2];
   memset(&sin, 0, sizeof(sin));
   sin.sin_family = AF_INET;
   sin.sin_port = htons(taken);

@@ -59,6 +59,32 @@ static inline uint16_t tnet_free_port(void) {
   return port;
 }
 
+/* n distinct ports on 127.0.0.1 that were free a moment ago: the
+ * sockets are held until every port is chosen (two tnet_free_port calls
+ * may return the same port). Returns 1, or 0 if a socket failed. */
+static inline int tnet_free_ports(uint16_t *out, size_t n) {
+  tsock held[16];
+  size_t i, k;
+  int ok = n <= 16;
+  for (i = 0; ok && i < n; i++) {
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    held[i] = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (held[i] == TSOCK_BAD || bind(held[i], (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        getsockname(held[i], (struct sockaddr *)&sin, &len) != 0) {
+      if (held[i] != TSOCK_BAD) tnet_close(held[i]);
+      ok = 0;
+      break;
+    }
+    out[i] = ntohs(sin.sin_port);
+  }
+  for (k = 0; k < i; k++) tnet_close(held[k]);
+  return ok;
+}
+
 /* Sets a receive timeout so a broken test fails instead of hanging. */
 static inline void tnet_timeout(tsock s, unsigned ms) {
 #ifdef _WIN32

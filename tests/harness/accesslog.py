@@ -17,7 +17,7 @@ import time
 from .config import config_text_for
 from .daemon import Daemon, start_on_fresh_ports, wait_running
 from .env import pick
-from .ports import addr, free_port
+from .ports import addr, distinct_ports
 
 CONF_DIR = "conf"
 CONFIG = CONF_DIR + "/iocpd.ini"
@@ -48,11 +48,14 @@ def start(sc, listeners, service, metrics_on=True):
     os.makedirs(os.path.join(sc.workdir.path, CONF_DIR), exist_ok=True)
 
     def launch():
-        ports = {l.name: free_port(l.family) for l in listeners}
+        # All different: the metrics endpoint on a listener's port would
+        # be refused as a clash.
+        picked = distinct_ports([l.family for l in listeners] + [socket.AF_INET])
+        ports = {l.name: p for l, p in zip(listeners, picked)}
         svc = dict(service)
         mport = None
         if metrics_on:
-            mport = free_port(socket.AF_INET)
+            mport = picked[-1]
             svc["metrics_listen"] = addr(mport)
         sc.workdir.write(CONFIG, config_text_for(listeners, ports, svc))
         d = Daemon(sc.workdir, ["run", "-c", CONFIG])

@@ -45,6 +45,26 @@ def free_port(family):
         s.close()
 
 
+def distinct_ports(families):
+    """One port per family in families (socket.AF_INET or AF_INET6), each
+    free on its loopback address a moment ago and all different: the
+    sockets are held until every port is chosen (two free_port calls may
+    return the same port)."""
+    held = []
+    try:
+        for family in families:
+            s = socket.socket(family, socket.SOCK_STREAM)
+            held.append(s)
+            s.bind((loopback(family), 0))
+        ports = [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+    if len(set(ports)) != len(ports):
+        return distinct_ports(families)  # an IPv4 and an IPv6 port may match
+    return ports
+
+
 def addr(port):
     return "%s:%d" % (HOST, port)
 
