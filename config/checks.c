@@ -76,9 +76,8 @@ static int leads_to(const iocpd_addr *upstream, const iocpd_addr *listen) {
  * service that starts at boot may come up before DNS does, and the daemon
  * resolves it again (resolve_interval). It adds no address until then.
  * Returns the number of addresses added, or -1 after reporting a problem. */
-static int add_upstream(loader *ld, listener_rec *rec, const char *entry, iocpd_addr *found,
-                        size_t count) {
-  int line = rec->keys.line[KEY_UPSTREAM];
+static int add_upstream(loader *ld, listener_rec *rec, int line, const char *entry,
+                        iocpd_addr *found, size_t count) {
   size_t room = MAX_UPSTREAMS - count, k;
   iocpd_addr addr;
   address_kind kind;
@@ -131,18 +130,18 @@ static int add_upstream(loader *ld, listener_rec *rec, const char *entry, iocpd_
   return n;
 }
 
-/* Checks the comma-separated upstream list of a listener and, if every
- * entry is valid, stores all their addresses, in order, in rec->out.upstreams. */
-static void check_upstreams(loader *ld, listener_rec *rec) {
-  iocpd_addr found[MAX_UPSTREAMS + 1];
-  const char *text = rec->keys.text[KEY_UPSTREAM], *p = text;
-  int line = rec->keys.line[KEY_UPSTREAM], ok = 1;
-  size_t count = 0;
+/* Checks one line of a listener's upstream list, text (on line), adding
+ * its addresses to found (*count so far). Returns 1, or 0 after reporting
+ * a problem; after one (ok = 0) the entries are still checked, each on
+ * its own, only to report their problems too. */
+static int check_upstream_line(loader *ld, listener_rec *rec, int line, const char *text,
+                               iocpd_addr *found, size_t *count, int ok) {
+  const char *p = text;
   unsigned index = 0;
 
   if (text[0] == '\0') {
     add_problem(ld, line, "upstream: value is empty (expected " UPSTREAM_FORMS ")");
-    return;
+    return 0;
   }
   for (;;) {
     char entry[256];
@@ -153,18 +152,31 @@ static void check_upstreams(loader *ld, listener_rec *rec) {
       add_problem(ld, line, "upstream: entry %u of '%s' is empty", index, text);
       ok = 0;
     } else if (ok) {
-      int n = add_upstream(ld, rec, entry, found, count);
+      int n = add_upstream(ld, rec, line, entry, found, *count);
       if (n < 0)
         ok = 0;
       else
-        count += (size_t)n;
+        *count += (size_t)n;
     } else {
-      /* After a problem nothing will be kept: check the entry on its own,
-       * only to report its problems too. */
-      add_upstream(ld, rec, entry, found, 0);
+      add_upstream(ld, rec, line, entry, found, 0);
     }
     if (p == NULL) break;
   }
+  return ok;
+}
+
+/* Checks the upstream list of a listener (comma-separated, on one line or
+ * several) and, if every entry is valid, stores all their addresses, in
+ * order, in rec->out.upstreams. */
+static void check_upstreams(loader *ld, listener_rec *rec) {
+  iocpd_addr found[MAX_UPSTREAMS + 1];
+  const key_line *more;
+  size_t count = 0;
+  int ok = check_upstream_line(ld, rec, rec->keys.line[KEY_UPSTREAM], rec->keys.text[KEY_UPSTREAM],
+                               found, &count, 1);
+
+  for (more = rec->keys.more[KEY_UPSTREAM]; more != NULL; more = more->next)
+    ok = check_upstream_line(ld, rec, more->line, more->text, found, &count, ok);
   if (!ok || count == 0) return;
   rec->out.upstreams = malloc(count * sizeof(*rec->out.upstreams));
   if (rec->out.upstreams == NULL) {

@@ -37,6 +37,7 @@ struct config_key {
   int deferred;      /* checked once the whole file is read (checks.c) */
   const char *def;   /* the default, as it would be written; NULL: none */
   const char *help;  /* one line, for `iocpd help-config` and README */
+  int repeat;        /* a list: each further line in the section appends */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -553,7 +554,8 @@ static const config_key keys[KEY_COUNT] = {
                      NULL, "required: echo or forward"},
     [KEY_UPSTREAM] = {SECTION_LISTENER, "upstream", set_kept, 0, 0, 0, 0, NULL, NULL, 1, NULL,
                       "forward, required: host:port, a.b.c.d:port or [ipv6]:port, "
-                      "comma-separated, tried in turn"},
+                      "comma-separated, tried in turn",
+                      1},
     [KEY_CONNECT_TIMEOUT] = {SECTION_LISTENER, "connect_timeout", set_duration,
                              LST(connect_timeout_ms), 0, 1, MS_PER_HOUR, "1h", NULL, 1, "5s",
                              "forward: per upstream attempt (1ms to 1h)"},
@@ -589,9 +591,9 @@ static const config_key keys[KEY_COUNT] = {
                                     LST(max_connections_per_ip), 0, 0, 1000000, NULL, NULL, 0, "0",
                                     "connections from one client address; 0 = no limit"},
     [KEY_ALLOW] = {SECTION_LISTENER, "allow", set_blocks, LST(allow), LST(allow_count), 0, 0, NULL,
-                   NULL, 0, NULL, "address blocks that may connect; everyone when absent"},
+                   NULL, 0, NULL, "address blocks that may connect; everyone when absent", 1},
     [KEY_DENY] = {SECTION_LISTENER, "deny", set_blocks, LST(deny), LST(deny_count), 0, 0, NULL,
-                  NULL, 0, NULL, "address blocks that may not connect; checked before allow"},
+                  NULL, 0, NULL, "address blocks that may not connect; checked before allow", 1},
     [KEY_HANDSHAKE_TIMEOUT] = {SECTION_LISTENER, "handshake_timeout", set_duration,
                                LST(handshake_timeout_ms), 0, 0, MS_PER_HOUR, "1h", NULL, 0, "0",
                                "close a client that sends nothing this long after connecting; "
@@ -606,7 +608,7 @@ static const config_key keys[KEY_COUNT] = {
                           "any); needs proxy_trusted"},
     [KEY_PROXY_TRUSTED] = {SECTION_LISTENER, "proxy_trusted", set_blocks, LST(proxy_trusted),
                            LST(proxy_trusted_count), 0, 0, NULL, NULL, 0, NULL,
-                           "address blocks of the balancers whose PROXY headers are believed"},
+                           "address blocks of the balancers whose PROXY headers are believed", 1},
     [KEY_PROXY_TIMEOUT] = {SECTION_LISTENER, "proxy_timeout", set_duration, LST(proxy_timeout_ms),
                            0, 1, MS_PER_HOUR, "1h", NULL, 0, "5s",
                            "accept_proxy: the header must arrive within this (1ms to 1h)"},
@@ -658,6 +660,59 @@ static const config_key *find_key(section_kind section, const char *name) {
   return NULL;
 }
 
+/* A further line of list key k: kept (a deferred key is checked with its
+ * other lines later), or checked now and its blocks appended to those
+ * of the lines before, within MAX_BLOCKS in all. */
+static void append_line(loader *ld, const config_key *k, key_state *state, int line,
+                        const char *value, char *out) {
+  key_id id = (key_id)(k - keys);
+  key_line *l = calloc(1, sizeof(*l)), **tail = &state->more[id];
+  iocpd_cidr *before, *added, *all;
+  size_t n_before, n_added;
+
+  if (l == NULL || (l->text = copy_string(value, strlen(value))) == NULL) {
+    free(l);
+    ld->out_of_memory = 1;
+    return;
+  }
+  l->line = line;
+  while (*tail != NULL) tail = &(*tail)->next;
+  *tail = l;
+  if (k->deferred) return;
+  /* Only lists of blocks are set at once: parse this line on its own,
+   * then join it to what the lines before it stored. */
+  assert(k->set == set_blocks);
+  before = *FIELD(out, k, iocpd_cidr *);
+  n_before = *FIELD2(out, k, size_t);
+  *FIELD(out, k, iocpd_cidr *) = NULL;
+  *FIELD2(out, k, size_t) = 0;
+  if (!set_blocks(ld, k, line, value, out)) {
+    state->ok[id] = 0;
+    *FIELD(out, k, iocpd_cidr *) = before;
+    *FIELD2(out, k, size_t) = n_before;
+    return;
+  }
+  added = *FIELD(out, k, iocpd_cidr *);
+  n_added = *FIELD2(out, k, size_t);
+  all = n_before + n_added <= MAX_BLOCKS ? realloc(before, (n_before + n_added) * sizeof(*all))
+                                         : NULL;
+  if (all == NULL) {
+    if (n_before + n_added > MAX_BLOCKS)
+      add_problem(ld, line, "%s: more than %d entries in all (the limit)", k->name, MAX_BLOCKS);
+    else
+      ld->out_of_memory = 1;
+    state->ok[id] = 0;
+    free(added);
+    *FIELD(out, k, iocpd_cidr *) = before;
+    *FIELD2(out, k, size_t) = n_before;
+    return;
+  }
+  memcpy(all + n_before, added, n_added * sizeof(*all));
+  free(added);
+  *FIELD(out, k, iocpd_cidr *) = all;
+  *FIELD2(out, k, size_t) = n_before + n_added;
+}
+
 void keys_handle(loader *ld, const char *name, const char *value, int line) {
   section_kind section = ld->kind;
   listener_rec *rec = section == SECTION_LISTENER ? &ld->listeners[ld->current] : NULL;
@@ -677,8 +732,12 @@ void keys_handle(loader *ld, const char *name, const char *value, int line) {
   }
   id = (key_id)(k - keys);
   if (state->line[id] > 0) {
-    add_problem(ld, line, "duplicate key '%s' in [%s%s] (first at line %d)", name, prefix,
-                section_name, state->line[id]);
+    if (k->repeat) {
+      append_line(ld, k, state, line, value, out);
+    } else {
+      add_problem(ld, line, "duplicate key '%s' in [%s%s] (first at line %d)", name, prefix,
+                  section_name, state->line[id]);
+    }
     return;
   }
   state->line[id] = line;
@@ -699,7 +758,15 @@ int keys_apply(loader *ld, key_state *state, void *out, key_id key) {
 
 void keys_free(key_state *state) {
   size_t i;
-  for (i = 0; i < KEY_COUNT; i++) free(state->text[i]);
+  for (i = 0; i < KEY_COUNT; i++) {
+    free(state->text[i]);
+    while (state->more[i] != NULL) {
+      key_line *l = state->more[i];
+      state->more[i] = l->next;
+      free(l->text);
+      free(l);
+    }
+  }
 }
 
 void iocpd_config_help(FILE *out) {

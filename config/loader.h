@@ -32,7 +32,7 @@
 #define MAX_LISTENERS 1024
 #define MAX_UPSTREAMS 64 /* addresses per listener, after resolution */
 #define MAX_HOST_NAME 253
-#define MAX_BLOCKS 256 /* entries of one allow or deny list */
+#define MAX_BLOCKS 4096 /* entries of one allow, deny or proxy_trusted list, all lines */
 #define LISTENER_PREFIX "listener:"
 #define LISTEN_FORMS "a.b.c.d:port or [ipv6]:port"
 #define UPSTREAM_FORMS "host:port, a.b.c.d:port or [ipv6]:port"
@@ -94,11 +94,20 @@ typedef enum key_id {
   KEY_COUNT
 } key_id;
 
+/* A further line of a key that may be repeated in its section (a list:
+ * allow, deny, proxy_trusted, upstream), whose entries it appends. */
+typedef struct key_line {
+  struct key_line *next;
+  int line;
+  char *text;
+} key_line;
+
 /* What the loader knows of each key of one section. */
 typedef struct key_state {
   int line[KEY_COUNT];         /* of its first occurrence; 0 if absent */
   char *text[KEY_COUNT];       /* its value as written, if present */
-  unsigned char ok[KEY_COUNT]; /* its value was valid and is stored */
+  unsigned char ok[KEY_COUNT]; /* every line of it was valid and is stored */
+  key_line *more[KEY_COUNT];   /* its further lines, in file order */
 } key_state;
 
 /* A [listener:NAME] section while the file is being read. */

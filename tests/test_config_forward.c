@@ -252,7 +252,6 @@ static void test_forward_problems(void) {
       ":19: buffer_size: invalid size '64kb' (expected e.g. 4096, 64k or 1m)",
       ":23: upstream: entry 2 of '10.0.0.1:1,, [::1]:2,' is empty",
       ":23: upstream: entry 4 of '10.0.0.1:1,, [::1]:2,' is empty",
-      ":24: duplicate key 'upstream' in [listener:d] (first at line 23)",
       ":25: connect_timeout: invalid duration '5 s' (expected e.g. 500ms, "
       "30s, 5m or 1h)",
       ":29: upstream: 127.0.0.1:7004 is this listener's own address (relay "

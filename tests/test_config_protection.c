@@ -154,6 +154,86 @@ static void test_proxy_values(void) {
   iocpd_config_free(c);
 }
 
+/* allow, deny, proxy_trusted and upstream may be repeated in a section:
+ * each line appends, in file order, up to MAX_BLOCKS blocks in all (an
+ * allow list of 500 blocks takes 50 lines: inih reads lines of up to 200
+ * bytes). Any other key repeated is an error (test_protection_problems). */
+static void test_repeated_lists(void) {
+  char *text = malloc(256 * 1024), *p;
+  static const char *const too_many[] = {":414: allow: more than 4096 entries in all (the limit)",
+                                         NULL};
+  iocpd_config *c;
+  int i, line;
+
+  if (text == NULL) return;
+  p = text;
+  p += sprintf(p, "[listener:a]\n"                        /* 1 */
+                  "listen = 127.0.0.1:7000\n"             /* 2 */
+                  "handler = forward\n"                   /* 3 */
+                  "upstream = 127.0.0.1:1, 127.0.0.1:2\n" /* 4 */
+                  "deny = 10.9.0.0/16\n"                  /* 5 */
+                  "upstream = 127.0.0.1:3\n"              /* 6 */
+                  "deny = 10.8.0.0/16, ::1/128\n"         /* 7 */
+                  "upstream = [::1]:4, 127.0.0.1:5\n"     /* 8 */
+                  "accept_proxy = v1\n"                   /* 9 */
+                  "proxy_trusted = 192.168.0.1\n"         /* 10 */
+                  "proxy_trusted = 192.168.0.2\n");       /* 11 */
+  /* Lines 12-61: 50 lines of 10 blocks, 10.0.0.0/32 to 10.0.1.243/32. */
+  for (line = 0; line < 50; line++) {
+    p += sprintf(p, "allow = ");
+    for (i = 0; i < 10; i++) {
+      int n = line * 10 + i;
+      p += sprintf(p, "%s10.0.%d.%d", i > 0 ? ", " : "", n / 256, n % 256);
+    }
+    p += sprintf(p, "\n");
+  }
+  c = load_any("repeated.ini", text, strlen(text), 1, none, none);
+  if (c != NULL) {
+    const iocpd_config_listener *a = &c->listeners[0];
+    char buf[IOCPD_ADDR_STRLEN];
+    check(a->allow_count == 500 && block_is(&a->allow[0], "10.0.0.0/32") &&
+              block_is(&a->allow[255], "10.0.0.255/32") &&
+              block_is(&a->allow[499], "10.0.1.243/32"),
+          "repeated: %d allow blocks", (int)a->allow_count);
+    check(a->deny_count == 3 && block_is(&a->deny[0], "10.9.0.0/16") &&
+              block_is(&a->deny[2], "::1/128"),
+          "repeated: %d deny blocks", (int)a->deny_count);
+    check(a->proxy_trusted_count == 2 && block_is(&a->proxy_trusted[1], "192.168.0.2/32"),
+          "repeated: %d trusted", (int)a->proxy_trusted_count);
+    check(a->upstream_count == 5 &&
+              strcmp(iocpd_addr_format(&a->upstreams[2], buf), "127.0.0.1:3") == 0 &&
+              strcmp(iocpd_addr_format(&a->upstreams[3], buf), "[::1]:4") == 0,
+          "repeated: %d upstreams", (int)a->upstream_count);
+    iocpd_config_free(c);
+  }
+
+  /* 410 lines of 10 blocks pass the limit on the last one; a problem of
+   * a later line names that line. */
+  p = text;
+  p += sprintf(p, "[listener:b]\nlisten = 127.0.0.1:7001\nhandler = forward\n"
+                  "upstream = 127.0.0.1:1\n");
+  for (line = 0; line < 410; line++) {
+    p += sprintf(p, "allow = ");
+    for (i = 0; i < 10; i++) {
+      int n = line * 10 + i;
+      p += sprintf(p, "%s10.%d.%d.%d", i > 0 ? ", " : "", n / 65536, n / 256 % 256, n % 256);
+    }
+    p += sprintf(p, "\n");
+  }
+  load_any("too-many.ini", text, strlen(text), 1, too_many, NULL);
+  {
+    static const char bad[] = "[listener:c]\nlisten = 127.0.0.1:7002\nhandler = forward\n"
+                              "upstream = 127.0.0.1:1\nupstream = 127.0.0.1:2,\n"
+                              "allow = 10.0.0.0/8\nallow = 10.0.0.1/8\n";
+    static const char *const expected[] = {
+        ":5: upstream: entry 2 of '127.0.0.1:2,' is empty",
+        ":7: allow: '10.0.0.1/8' has bits set after the /8 prefix (did you mean 10.0.0.0/8?)",
+        NULL};
+    load_any("bad-line.ini", bad, strlen(bad), 1, expected, NULL);
+  }
+  free(text);
+}
+
 /* Every problem of the protection keys, in one file, in line order. */
 static void test_protection_problems(void) {
   static const char text[] = "[service]\n"                                /* 1 */
@@ -213,7 +293,6 @@ static void test_protection_problems(void) {
       ":16: handshake_timeout: invalid duration '-5s' (expected e.g. 500ms, "
       "30s, 5m or 1h)",
       ":17: max_connections: invalid value '' " LIMIT_HELP,
-      ":18: duplicate key 'allow' in [listener:b] (first at line 14)",
       ":22: allow: '10.0.0.0/8/9' is not a valid address block " BLOCK_HELP,
       ":22: allow: '/8' is not a valid address block " BLOCK_HELP,
       ":22: allow: 'fe80::1%1/64' is not a valid address block " BLOCK_HELP,
@@ -353,6 +432,7 @@ static void test_warnings(void) {
 void test_protection(void) {
   test_protection_values();
   test_proxy_values();
+  test_repeated_lists();
   test_protection_problems();
   test_warnings();
 }

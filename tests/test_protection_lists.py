@@ -7,6 +7,10 @@ second, the next line counting the ones left out.
                             clients bound to 127.0.0.x source addresses are
                             served or reset by allow and deny (deny first);
                             each rejection is logged with the client address
+  long_lists                an allow list of 500 blocks on 50 lines (each line
+                            appends) ending with 127.0.0.2, and a deny list
+                            on two lines: 127.0.0.2 is served, 127.0.0.3 and
+                            the second deny line's 127.0.0.4 are reset
   rejection_log_rate        30 denied clients in a burst give one or two log
                             lines; the next line reports how many were left
                             out, and logged + left out == every rejection
@@ -76,6 +80,25 @@ class ProtectionListsTest(unittest.TestCase):
         echo_rtt(s, b"not denied")
         s.close()
         self.assertNotRegex(d.stderr(), r"rejected 127\.0\.1\.1:")
+
+    @limited_clean(30, 90)
+    def test_long_lists(self, sc):
+        say("allow = 500 blocks on 50 lines (10.x.y.z/32 ..., the last 127.0.0.2); deny on "
+            "two lines: only the last allow entry's client is served")
+        blocks = ["10.%d.%d.%d/32" % (i // 65536, i // 256 % 256, i % 256) for i in range(499)]
+        blocks.append("127.0.0.2/32")
+        lines = [", ".join(blocks[i:i + 10]) for i in range(0, 500, 10)]
+        self.assertTrue(all(len(line) < 190 for line in lines))
+        d, ports = start_quiet(sc, [echo("long", allow=lines,
+                                         deny=["10.200.0.0/16", "127.0.0.4/32"])])
+        port = ports["long"]
+        s = client(sc, port, "127.0.0.2")
+        echo_rtt(s, b"the 500th entry")
+        s.close()
+        for src in ("127.0.0.3", "127.0.0.4"):
+            me, how, took = expect_rejected(sc, port, src)
+            say("client from %s ended by %s after %.3f s" % (src, how, took))
+            time.sleep(1.1)  # one rejection line a second
 
     # -- rate-limited rejection log
 

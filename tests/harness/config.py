@@ -39,7 +39,8 @@ def config_text(listeners, service=None):
 
 class Listener:
     """One [listener:NAME] section: listen address family, handler, and
-    further keys written in order (values as text)."""
+    further keys written in order (values as text; a list of texts writes
+    the key once per item, as allow, deny and upstream may be)."""
 
     def __init__(self, name, handler="forward", family=socket.AF_INET, **keys):
         self.name = name
@@ -73,6 +74,8 @@ def config_text_for(listeners, ports, service):
         lines.append("listen = %s" % format_addr(l.family, ports[l.name]))
         lines.append("handler = %s" % l.handler)
         for k, v in l.keys.items():
-            lines.append("%s = %s" % (k, v))
+            # A list: the key on one line per item (a list key appends).
+            for item in (v if isinstance(v, list) else [v]):
+                lines.append("%s = %s" % (k, item))
         lines.append("")
     return "\n".join(lines)
