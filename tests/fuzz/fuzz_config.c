@@ -62,9 +62,20 @@ static void check_config(const iocpd_config *config) {
     }
     if (l->max_connections > 1000000 || l->max_connections_per_ip > 1000000) abort();
     if (l->handshake_timeout_ms > 3600000) abort();
-    if (l->allow_count > 256 || l->deny_count > 256) abort();
+    if (l->allow_count > 4096 || l->deny_count > 4096 || l->proxy_trusted_count > 4096) abort();
     if ((l->allow_count == 0) != (l->allow == NULL)) abort();
     if ((l->deny_count == 0) != (l->deny == NULL)) abort();
+    if ((l->proxy_trusted_count == 0) != (l->proxy_trusted == NULL)) abort();
+    /* PROXY: a version of each kind, trusted balancers whenever headers
+     * are accepted (and only then), send_proxy only on forward. */
+    if (l->accept_proxy < 0 || l->accept_proxy > 3 || l->send_proxy < 0 || l->send_proxy > 2)
+      abort();
+    if ((l->accept_proxy != 0) != (l->proxy_trusted_count != 0)) abort();
+    if (l->send_proxy != 0 && l->handler != IOCPD_HANDLER_FORWARD) abort();
+    if (l->proxy_timeout_ms < 1 || l->proxy_timeout_ms > 3600000) abort();
+    for (k = 0; k < l->proxy_trusted_count; k++) {
+      if (!is_block_ok(&l->proxy_trusted[k])) abort();
+    }
     for (k = 0; k < l->allow_count; k++) {
       if (!is_block_ok(&l->allow[k])) abort();
     }
