@@ -57,13 +57,18 @@ static iocpd_addr destination(const iocpd_addr *a) {
   return d;
 }
 
-/* Whether a connection to upstream would arrive at a listener bound to
- * listen: the same address, or, when the listener takes the whole family
- * (0.0.0.0 or [::]), any address of this machine (loopback included).
- * Listeners are bound IPv6-only, so the families never mix. */
-static int leads_to(const iocpd_addr *upstream, const iocpd_addr *listen) {
+/* Whether a connection to upstream would arrive at listener l: its very
+ * address, or, when it takes the whole family (0.0.0.0 or [::]), any
+ * address of this machine (loopback included); a dual-stack [::]
+ * listener (ipv6_only = no) takes the IPv4 ones too. */
+static int leads_to(const iocpd_addr *upstream, const iocpd_config_listener *l) {
+  const iocpd_addr *listen = &l->listen;
   iocpd_addr to = destination(upstream);
-  if (to.family != listen->family || to.port != listen->port) return 0;
+  if (to.port != listen->port) return 0;
+  /* A dual-stack [::] listener takes this machine's IPv4 addresses too. */
+  if (to.family == IOCPD_AF_INET && listen->family == IOCPD_AF_INET6 && l->dual_stack)
+    return is_wildcard(listen) && iocpd_addr_is_local(&to);
+  if (to.family != listen->family) return 0;
   if (memcmp(to.ip, listen->ip, to.family == IOCPD_AF_INET ? 4 : 16) == 0 &&
       (to.family == IOCPD_AF_INET || to.scope_id == listen->scope_id))
     return 1;
@@ -117,7 +122,7 @@ static int add_upstream(loader *ld, listener_rec *rec, int line, const char *ent
   }
   for (k = 0; rec->keys.ok[KEY_LISTEN] && k < (size_t)n; k++) {
     char text[IOCPD_ADDR_STRLEN];
-    if (!leads_to(&found[count + k], &rec->out.listen)) continue;
+    if (!leads_to(&found[count + k], &rec->out)) continue;
     if (kind == ADDRESS_IP)
       add_problem(ld, line, "upstream: %s is this listener's own address (relay loop)", entry);
     else
@@ -231,7 +236,7 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
 static int listener_at(loader *ld, const iocpd_addr *upstream) {
   size_t j;
   for (j = 0; j < ld->listener_count; j++) {
-    if (ld->listeners[j].keys.ok[KEY_LISTEN] && leads_to(upstream, &ld->listeners[j].out.listen))
+    if (ld->listeners[j].keys.ok[KEY_LISTEN] && leads_to(upstream, &ld->listeners[j].out))
       return (int)j;
   }
   return -1;
@@ -328,6 +333,27 @@ static void check_proxy_keys(loader *ld, listener_rec *rec) {
   }
 }
 
+/* How two bound addresses meet: 0 apart, 1 the same address, 2 one
+ * takes the other's (a wildcard of the same family, or a dual-stack [::]
+ * and any IPv4 address). Either binding would fail or steal the other's
+ * clients. */
+static int clash(const iocpd_addr *a, int a_dual, const iocpd_addr *b, int b_dual) {
+  if (a->port != b->port) return 0;
+  if (a->family != b->family) return (a->family == IOCPD_AF_INET6 ? a_dual : b_dual) ? 2 : 0;
+  if (same_ip(a, b)) return 1;
+  return is_wildcard(a) || is_wildcard(b) ? 2 : 0;
+}
+
+/* ipv6_only means something on the IPv6 wildcard only: another address
+ * cannot receive IPv4 clients. */
+static void check_ipv6_only(loader *ld, listener_rec *rec) {
+  const iocpd_addr *a = &rec->out.listen;
+  if (rec->keys.line[KEY_IPV6_ONLY] == 0 || !rec->keys.ok[KEY_LISTEN]) return;
+  if (a->family != IOCPD_AF_INET6 || !is_wildcard(a))
+    add_problem(ld, rec->keys.line[KEY_IPV6_ONLY],
+                "ipv6_only: only valid on a listener on [::] (listen = %s)", rec->out.listen_text);
+}
+
 static void check_listeners(loader *ld) {
   size_t i, j;
 
@@ -341,26 +367,28 @@ static void check_listeners(loader *ld) {
                   rec->out.name);
     check_forward_keys(ld, rec);
     check_proxy_keys(ld, rec);
+    check_ipv6_only(ld, rec);
   }
   check_relay_cycles(ld);
 
   /* Two listeners on one address cannot both bind; neither can a wildcard
    * and a specific address of the same family on the same port (Windows
-   * refuses it with SO_EXCLUSIVEADDRUSE, Linux for listening sockets). */
+   * refuses it with SO_EXCLUSIVEADDRUSE, Linux for listening sockets), nor
+   * a dual-stack [::] and an IPv4 address on its port. */
   for (j = 1; j < ld->listener_count; j++) {
     listener_rec *b = &ld->listeners[j];
     if (!b->keys.ok[KEY_LISTEN]) continue;
     for (i = 0; i < j; i++) {
       listener_rec *a = &ld->listeners[i];
-      if (!a->keys.ok[KEY_LISTEN] || a->out.listen.family != b->out.listen.family ||
-          a->out.listen.port != b->out.listen.port)
-        continue;
-      if (same_ip(&a->out.listen, &b->out.listen)) {
+      int how;
+      if (!a->keys.ok[KEY_LISTEN]) continue;
+      how = clash(&a->out.listen, a->out.dual_stack, &b->out.listen, b->out.dual_stack);
+      if (how == 1) {
         add_problem(ld, b->keys.line[KEY_LISTEN], "listen: %s is already used by [%s%s] (line %d)",
                     b->out.listen_text, LISTENER_PREFIX, a->out.name, a->keys.line[KEY_LISTEN]);
         break;
       }
-      if (is_wildcard(&a->out.listen) || is_wildcard(&b->out.listen)) {
+      if (how == 2) {
         add_problem(ld, b->keys.line[KEY_LISTEN], "listen: %s overlaps %s of [%s%s] (line %d)",
                     b->out.listen_text, a->out.listen_text, LISTENER_PREFIX, a->out.name,
                     a->keys.line[KEY_LISTEN]);
@@ -385,13 +413,15 @@ static void check_metrics(loader *ld) {
   for (i = 0; i < ld->listener_count; i++) {
     const listener_rec *rec = &ld->listeners[i];
     const iocpd_addr *a = &rec->out.listen;
-    if (!rec->keys.ok[KEY_LISTEN] || a->family != m->family || a->port != m->port) continue;
-    if (same_ip(a, m)) {
+    int how;
+    if (!rec->keys.ok[KEY_LISTEN]) continue;
+    how = clash(a, rec->out.dual_stack, m, 0);
+    if (how == 1) {
       add_problem(ld, line, "metrics_listen: %s is already used by [%s%s] (line %d)", text,
                   LISTENER_PREFIX, rec->out.name, rec->keys.line[KEY_LISTEN]);
       return;
     }
-    if (is_wildcard(a) || is_wildcard(m)) {
+    if (how == 2) {
       add_problem(ld, line, "metrics_listen: %s overlaps %s of [%s%s] (line %d)", text,
                   rec->out.listen_text, LISTENER_PREFIX, rec->out.name, rec->keys.line[KEY_LISTEN]);
       return;

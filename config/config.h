@@ -57,6 +57,9 @@ typedef struct iocpd_config_listener {
   iocpd_cidr *proxy_trusted; /* required when accept_proxy is on */
   size_t proxy_trusted_count;
   uint64_t proxy_timeout_ms; /* default 5 s */
+  /* ipv6_only = no ([::] listeners only): IPv4 clients too. Default 0
+   * (ipv6_only = yes). */
+  int dual_stack;
 } iocpd_config_listener;
 
 typedef struct iocpd_config {

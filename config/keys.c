@@ -612,6 +612,9 @@ static const config_key keys[KEY_COUNT] = {
     [KEY_PROXY_TIMEOUT] = {SECTION_LISTENER, "proxy_timeout", set_duration, LST(proxy_timeout_ms),
                            0, 1, MS_PER_HOUR, "1h", NULL, 0, "5s",
                            "accept_proxy: the header must arrive within this (1ms to 1h)"},
+    [KEY_IPV6_ONLY] = {SECTION_LISTENER, "ipv6_only", set_choice, LST(dual_stack), 0, 0, 0, NULL,
+                       "yes no", 0, "yes",
+                       "a listener on [::]: no = IPv4 clients too, shown as IPv4"},
 };
 
 const char *key_name(key_id key) { return keys[key].name; }

@@ -91,6 +91,7 @@ typedef enum key_id {
   KEY_ACCEPT_PROXY,
   KEY_PROXY_TRUSTED,
   KEY_PROXY_TIMEOUT,
+  KEY_IPV6_ONLY,
   KEY_COUNT
 } key_id;
 

@@ -257,6 +257,7 @@ iocpd__listener *iocpd__listener_new(iocpd_server *s, const iocpd_listener_optio
   l->server = s;
   l->worker = w;
   l->addr = o->addr;
+  l->dual_stack = o->dual_stack != 0;
   l->name = malloc(n);
   if (l->name == NULL || iocpd__listener_configure(l, o, g) != 0) {
     iocpd__listener_free(l);

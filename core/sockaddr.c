@@ -33,7 +33,17 @@ int iocpd__sockaddr_to(const struct sockaddr *sa, iocpd_addr *addr) {
     return 0;
   }
   if (sa->sa_family == AF_INET6) {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+    /* An IPv4 client of a dual-stack listener arrives IPv4-mapped
+     * (::ffff:a.b.c.d): it is an IPv4 client, for allow/deny, per-address
+     * limits, logs and PROXY headers alike. */
+    if (memcmp(&sin6->sin6_addr, mapped, 12) == 0) {
+      addr->family = IOCPD_AF_INET;
+      addr->port = ntohs(sin6->sin6_port);
+      memcpy(addr->ip, (const uint8_t *)&sin6->sin6_addr + 12, 4);
+      return 0;
+    }
     addr->family = IOCPD_AF_INET6;
     addr->port = ntohs(sin6->sin6_port);
     memcpy(addr->ip, &sin6->sin6_addr, 16);

@@ -498,6 +498,12 @@ typedef struct iocpd_listener_options {
   const iocpd_cidr *proxy_trusted; /* copied */
   size_t proxy_trusted_count;
   uint32_t proxy_timeout_ms; /* 0 = IOCPD_DEFAULT_PROXY_TIMEOUT_MS */
+  /* A listener on the IPv6 wildcard ([::]) takes IPv4 clients too (the
+   * socket's IPV6_V6ONLY off). They are shown as IPv4 everywhere (peer,
+   * local address, allow/deny, per-address limits, PROXY headers), never
+   * as ::ffff:a.b.c.d. Set when the listener is bound: an update keeps a
+   * kept listener's. 0 = IPv6 clients only. */
+  int dual_stack;
 } iocpd_listener_options;
 
 #define IOCPD_DEFAULT_PROXY_TIMEOUT_MS 5000

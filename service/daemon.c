@@ -98,6 +98,7 @@ daemon_settings *settings_new(iocpd_config *config) {
     out->proxy_trusted = l->proxy_trusted;
     out->proxy_trusted_count = l->proxy_trusted_count;
     out->proxy_timeout_ms = clamp_ms(l->proxy_timeout_ms);
+    out->dual_stack = l->dual_stack;
     if (l->handler == IOCPD_HANDLER_FORWARD) {
       st->forward[i].upstreams = l->upstreams;
       st->forward[i].upstream_count = l->upstream_count;

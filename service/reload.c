@@ -33,6 +33,25 @@ static int same_text(const char *a, const char *b) {
   return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* ipv6_only is a property of the bound socket, which a kept listener
+ * (same name and address) keeps: a change warns and waits for a restart
+ * (or a listener under another name). */
+static void keep_bound_settings(const iocpd_config *old, const iocpd_config *next) {
+  size_t i, j;
+  for (i = 0; i < next->listener_count; i++) {
+    const iocpd_config_listener *n = &next->listeners[i];
+    for (j = 0; j < old->listener_count; j++) {
+      const iocpd_config_listener *o = &old->listeners[j];
+      if (strcmp(o->name, n->name) != 0 || !same_addr(&o->listen, &n->listen)) continue;
+      if (o->dual_stack != n->dual_stack)
+        log_event(EV_WARNING, IOCPD_LOG_WARNING,
+                  "reload: [listener:%s] ipv6_only changed: needs a restart; keeping %s", n->name,
+                  o->dual_stack ? "no" : "yes");
+      break;
+    }
+  }
+}
+
 /* Warns about each [service] key that changed but applies only at start:
  * the running value stays. (drain_timeout applies: the next stop and the
  * drain of removed listeners use the new one.) */
@@ -49,6 +68,7 @@ static void keep_start_only_keys(const iocpd_config *old, const iocpd_config *ne
     log_event(EV_WARNING, IOCPD_LOG_WARNING,
               "reload: [service] log_level changed: needs a restart; keeping %s",
               iocpd_log_level_name(old->log_level));
+  keep_bound_settings(old, next);
 }
 
 /* access_log changed: the new file is opened first, so a problem keeps

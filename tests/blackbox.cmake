@@ -70,6 +70,9 @@ iocpd_blackbox_test(reload 150 60 SERIAL)
 # PROXY headers to and from HAProxy and nginx (the Debian programs, run by
 # the test on loopback), with iocpd native or under Wine.
 iocpd_blackbox_test(proxy_interop 90 300)
+# ipv6_only = no: IPv4 clients of a [::] listener, seen as IPv4; exits 77
+# without ::1.
+iocpd_blackbox_test(dual_stack 90 300)
 # Upstream names resolved again, in a mount namespace with its own
 # /etc/hosts (root, Linux); skips itself elsewhere.
 iocpd_blackbox_test(resolve 60 60 SERIAL)

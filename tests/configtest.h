@@ -19,7 +19,7 @@
   "listen, handler, upstream, connect_timeout, max_fails, fail_timeout, health_check, "            \
   "health_interval, health_timeout, rise, fall, idle_timeout, "                                    \
   "buffer_size, max_connections, max_connections_per_ip, allow, deny, handshake_timeout, "         \
-  "send_proxy, accept_proxy, proxy_trusted or proxy_timeout"
+  "send_proxy, accept_proxy, proxy_trusted, proxy_timeout or ipv6_only"
 
 /* The scratch directory the test writes its files to. */
 extern const char *dir;

@@ -44,8 +44,10 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
    * take SO_REUSEPORT, which iocpd does not use). */
   setsockopt(l->os.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
   if (ss.ss_family == AF_INET6) {
-    /* An [ipv6]:port listener serves IPv6 only, as written. */
-    setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    /* An [ipv6]:port listener serves IPv6 only, as written, unless it is
+     * dual_stack (IPv4 clients arrive IPv4-mapped; see sockaddr.c). */
+    int v6only = !l->dual_stack;
+    setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
   }
   if (bind(l->os.fd, (struct sockaddr *)&ss, len) != 0) return fail(l, "cannot bind", errno, err);
   if (listen(l->os.fd, SOMAXCONN) != 0) return fail(l, "cannot listen on", errno, err);

@@ -55,7 +55,10 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
    * SO_REUSEADDR, so a listener cannot be hijacked. */
   setsockopt(l->os.sock, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof(on));
   if (ss.ss_family == AF_INET6) {
-    setsockopt(l->os.sock, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&on, sizeof(on));
+    /* An [ipv6]:port listener serves IPv6 only, as written, unless it is
+     * dual_stack (IPv4 clients arrive IPv4-mapped; see sockaddr.c). */
+    int v6only = !l->dual_stack;
+    setsockopt(l->os.sock, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&v6only, sizeof(v6only));
   }
   if (bind(l->os.sock, (struct sockaddr *)&ss, len) != 0)
     return iocpd__listener_fail(l, "cannot bind", WSAGetLastError(), err);

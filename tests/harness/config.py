@@ -42,10 +42,11 @@ class Listener:
     further keys written in order (values as text; a list of texts writes
     the key once per item, as allow, deny and upstream may be)."""
 
-    def __init__(self, name, handler="forward", family=socket.AF_INET, **keys):
+    def __init__(self, name, handler="forward", family=socket.AF_INET, bind=None, **keys):
         self.name = name
         self.handler = handler
         self.family = family
+        self.bind = bind  # the address part of listen; default the family's loopback
         self.keys = keys
 
 
@@ -71,7 +72,10 @@ def config_text_for(listeners, ports, service):
         lines.append("")
     for l in listeners:
         lines.append("[listener:%s]" % l.name)
-        lines.append("listen = %s" % format_addr(l.family, ports[l.name]))
+        if l.bind is not None:
+            lines.append("listen = %s:%d" % (l.bind, ports[l.name]))
+        else:
+            lines.append("listen = %s" % format_addr(l.family, ports[l.name]))
         lines.append("handler = %s" % l.handler)
         for k, v in l.keys.items():
             # A list: the key on one line per item (a list key appends).
