@@ -115,9 +115,20 @@ elseif(IOCPD_WIXL)
   foreach(_v IN LISTS _iocpd_wixl_vars)
     list(APPEND _args -D "${_v}")
   endforeach()
+  # wixl 0.101 drops RegistryValue's Type="expandable": the Event Log's
+  # EventMessageFile would be a REG_SZ. In an MSI's Registry table a value
+  # that starts with "#%" is a REG_EXPAND_SZ (what WiX writes), so the
+  # row is set so with msibuild (msitools) right after.
+  find_program(IOCPD_MSIBUILD NAMES msibuild NO_CMAKE_FIND_ROOT_PATH)
+  if(NOT IOCPD_MSIBUILD)
+    message(FATAL_ERROR "installer: wixl needs msibuild (Debian package msitools) to write "
+                        "the Event Log source as REG_EXPAND_SZ")
+  endif()
   add_custom_command(
     OUTPUT "${IOCPD_MSI}"
     COMMAND "${IOCPD_WIXL}" -a x64 ${_args} -o "${IOCPD_MSI}" "${IOCPD_WXS}"
+    COMMAND "${IOCPD_MSIBUILD}" "${IOCPD_MSI}" -q
+            "UPDATE `Registry` SET `Value` = '#%[#iocpd.exe]' WHERE `Name` = 'EventMessageFile'"
     WORKING_DIRECTORY "$<TARGET_FILE_DIR:iocpd>"
     DEPENDS "${IOCPD_WXS}" ${_iocpd_msi_deps}
     COMMENT "Building ${IOCPD_MSI} with wixl"

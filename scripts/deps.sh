@@ -23,8 +23,9 @@ packages=(
     # Recommends of Wine, installed explicitly so that a prefix set up
     # without recommends is the same as the one the tests were written on.
     wine wine64 wine64-tools libwine-dev fonts-wine
-    # MSI packaging (installer/)
-    wixl
+    # MSI packaging (installer/): wixl, and msibuild to restore the
+    # REG_EXPAND_SZ type wixl drops
+    wixl msitools
     # The house style, checked by scripts/lint.sh
     clang-format shellcheck
     # Interop: the PROXY protocol against the real HAProxy and nginx

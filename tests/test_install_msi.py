@@ -96,7 +96,10 @@ class MsiTest(unittest.TestCase):
         self.assertEqual(svc["PreshutdownTimeout"][1], "0xafc8")  # 30 s + 15 s
         source = reg_values(EVENTLOG_KEY + r"\iocpd")
         self.assertIsNotNone(source, "no event source key")
-        self.assertEqual(source["EventMessageFile"][1], r"C:\Program Files\iocpd\iocpd.exe")
+        # Expandable, as `iocpd install` and the sc.exe recipe write it
+        # (wixl drops the type; the build restores it).
+        self.assertEqual(source["EventMessageFile"],
+                         ("REG_EXPAND_SZ", r"C:\Program Files\iocpd\iocpd.exe"))
         self.assertEqual(source["TypesSupported"], ("REG_DWORD", "0x7"))
         self.assertTrue(echo_round_trip(EXAMPLE_PORT), "no echo through the MSI's service")
 
