@@ -21,5 +21,8 @@ int cmd_install(int argc, char **argv);
 int cmd_uninstall(int argc, char **argv);
 /* iocpd reload [--name NAME]: Windows; on Linux, SIGHUP reloads. */
 int cmd_reload(int argc, char **argv);
+/* iocpd import-portproxy [-o FILE]: Windows; writes an iocpd config for
+ * the netsh interface portproxy rules in the registry. */
+int cmd_import_portproxy(int argc, char **argv);
 
 #endif /* IOCPD_COMMANDS_H */

@@ -25,6 +25,9 @@ static void usage(FILE *out) {
           "  uninstall [--name NAME]  (Windows) stop and remove the service\n"
           "  reload [--name NAME]     (Windows) make the running service reload its config\n"
           "                           (on Linux: SIGHUP; in a console: Ctrl+Break)\n"
+          "  import-portproxy [-o FILE]\n"
+          "                           (Windows) write a config that relays like the\n"
+          "                           netsh interface portproxy rules (stdout by default)\n"
           "  --help                   show this help\n"
           "  --version                show the version\n"
           "\n"
@@ -92,6 +95,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "install") == 0) return cmd_install(argc - 1, argv + 1);
   if (strcmp(argv[1], "uninstall") == 0) return cmd_uninstall(argc - 1, argv + 1);
   if (strcmp(argv[1], "reload") == 0) return cmd_reload(argc - 1, argv + 1);
+  if (strcmp(argv[1], "import-portproxy") == 0) return cmd_import_portproxy(argc - 1, argv + 1);
   fprintf(stderr, "iocpd: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;

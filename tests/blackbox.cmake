@@ -73,6 +73,9 @@ iocpd_blackbox_test(proxy_interop 90 300)
 # ipv6_only = no: IPv4 clients of a [::] listener, seen as IPv4; exits 77
 # without ::1.
 iocpd_blackbox_test(dual_stack 90 300)
+# import-portproxy: netsh rules put in Wine's registry become a config
+# that relays (natively: the command says it is for Windows).
+iocpd_blackbox_test(portproxy_import 90 300)
 # Upstream names resolved again, in a mount namespace with its own
 # /etc/hosts (root, Linux); skips itself elsewhere.
 iocpd_blackbox_test(resolve 60 60 SERIAL)

@@ -34,3 +34,11 @@ int cmd_reload(int argc, char **argv) {
                   "SIGHUP to the running iocpd (e.g. systemctl reload iocpd)\n");
   return EXIT_USAGE;
 }
+
+int cmd_import_portproxy(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  fprintf(stderr, "iocpd: 'import-portproxy' reads the netsh portproxy rules of a Windows "
+                  "machine's registry; run it there\n");
+  return EXIT_USAGE;
+}
