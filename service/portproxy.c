@@ -63,8 +63,7 @@ static void join(char *out, size_t len, const char *addr, const char *port) {
 
 /* The listener name: kind, address and port, in the characters a name may
  * have (A-Z a-z 0-9 _ . -), runs of '-' joined. */
-static void make_name(char *out, size_t len, const char *kind, const char *addr,
-                      const char *port) {
+static void make_name(char *out, size_t len, const char *kind, const char *addr, const char *port) {
   char raw[160];
   size_t i, n = 0;
   snprintf(raw, sizeof(raw), "%s-%s-%s", kind, strcmp(addr, "*") == 0 ? "all" : addr, port);

@@ -124,8 +124,7 @@ static void test_config(void) {
     char a[IOCPD_ADDR_STRLEN];
     CHECK(c->listener_count == 4);
     CHECK(strcmp(c->listeners[0].name, "v4tov4-127.0.0.1-8080") == 0);
-    CHECK(c->listeners[0].handler == IOCPD_HANDLER_FORWARD &&
-          c->listeners[0].upstream_count == 1 &&
+    CHECK(c->listeners[0].handler == IOCPD_HANDLER_FORWARD && c->listeners[0].upstream_count == 1 &&
           strcmp(iocpd_addr_format(&c->listeners[0].upstreams[0], a), "10.0.0.5:80") == 0);
     CHECK(strcmp(iocpd_addr_format(&c->listeners[2].upstreams[0], a), "[2001:db8::1]:81") == 0);
     CHECK(strcmp(iocpd_addr_format(&c->listeners[3].listen, a), "[::1]:8082") == 0);

@@ -17,13 +17,12 @@
 #define MAX_RULES 4096
 
 static void import_usage(FILE *out) {
-  fprintf(out,
-          "usage: iocpd import-portproxy [-o FILE]\n"
-          "Writes an iocpd config with one forward listener for each netsh interface\n"
-          "portproxy rule (v4tov4, v4tov6, v6tov4, v6tov6) to FILE, or to standard\n"
-          "output. The netsh rules are left as they are; the commands that would\n"
-          "remove them are printed (and kept at the end of the config).\n"
-          "exit codes: 0 written, 2 usage error, 3 nothing to import or a failure\n");
+  fprintf(out, "usage: iocpd import-portproxy [-o FILE]\n"
+               "Writes an iocpd config with one forward listener for each netsh interface\n"
+               "portproxy rule (v4tov4, v4tov6, v6tov4, v6tov6) to FILE, or to standard\n"
+               "output. The netsh rules are left as they are; the commands that would\n"
+               "remove them are printed (and kept at the end of the config).\n"
+               "exit codes: 0 written, 2 usage error, 3 nothing to import or a failure\n");
 }
 
 /* Appends the rules of one kind to rules (*n so far). Returns 0, or -1
@@ -121,9 +120,10 @@ int cmd_import_portproxy(int argc, char **argv) {
     fprintf(stderr, "iocpd: cannot write %s\n", out_path);
     goto out;
   }
-  fprintf(stderr, "iocpd: %u rule(s) imported%s%s; %u skipped. Check the file with "
-                  "'iocpd check-config -c FILE'. The netsh rules are unchanged; to remove "
-                  "them (elevated):\n",
+  fprintf(stderr,
+          "iocpd: %u rule(s) imported%s%s; %u skipped. Check the file with "
+          "'iocpd check-config -c FILE'. The netsh rules are unchanged; to remove "
+          "them (elevated):\n",
           (unsigned)n, out_path != NULL ? " into " : "", out_path != NULL ? out_path : "",
           (unsigned)skipped);
   portproxy_write_removal(stderr, rules, n);
