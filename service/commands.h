@@ -24,5 +24,8 @@ int cmd_reload(int argc, char **argv);
 /* iocpd import-portproxy [-o FILE]: Windows; writes an iocpd config for
  * the netsh interface portproxy rules in the registry. */
 int cmd_import_portproxy(int argc, char **argv);
+/* iocpd firewall add|remove [--name NAME]: Windows; the service's inbound
+ * firewall rule. */
+int cmd_firewall(int argc, char **argv);
 
 #endif /* IOCPD_COMMANDS_H */

@@ -20,11 +20,13 @@ static void usage(FILE *out) {
           "  help-config              list every config key with its default\n"
           "  service [-c FILE]        (Windows) run as a service; started by the SCM\n"
           "  install [-c FILE] [--name NAME] [--account ACCOUNT]\n"
-          "          [--start auto|demand|delayed]\n"
+          "          [--start auto|demand|delayed] [--firewall]\n"
           "                           (Windows) register the service; run elevated\n"
           "  uninstall [--name NAME]  (Windows) stop and remove the service\n"
           "  reload [--name NAME]     (Windows) make the running service reload its config\n"
           "                           (on Linux: SIGHUP; in a console: Ctrl+Break)\n"
+          "  firewall add|remove [--name NAME]\n"
+          "                           (Windows) the service's inbound firewall rule\n"
           "  import-portproxy [-o FILE]\n"
           "                           (Windows) write a config that relays like the\n"
           "                           netsh interface portproxy rules (stdout by default)\n"
@@ -96,6 +98,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "uninstall") == 0) return cmd_uninstall(argc - 1, argv + 1);
   if (strcmp(argv[1], "reload") == 0) return cmd_reload(argc - 1, argv + 1);
   if (strcmp(argv[1], "import-portproxy") == 0) return cmd_import_portproxy(argc - 1, argv + 1);
+  if (strcmp(argv[1], "firewall") == 0) return cmd_firewall(argc - 1, argv + 1);
   fprintf(stderr, "iocpd: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return EXIT_USAGE;

@@ -21,6 +21,10 @@ manager: `iocpd install` and `iocpd uninstall` (the MSI: test_install_msi.py).
     local_service        --account LocalService --start delayed: the account
                          is NT AUTHORITY\\LocalService, the start type auto,
                          the delayed flag a warning under Wine
+    firewall             install --firewall: the rule is added (Wine's
+                         firewall accepts it and keeps nothing, so its
+                         presence is not checked), uninstall then; `iocpd
+                         firewall add|remove` alone, and its usage errors
   PlantedConfigTest
     planted_config       C:\\ProgramData\\iocpd and iocpd.ini planted before
                          `iocpd install`, writable by everyone (owner BU):
@@ -196,6 +200,30 @@ class InstallTest(unittest.TestCase):
             self.assertIsNotNone(svc, r)
             self.assertEqual(svc["ObjectName"][1], r"NT AUTHORITY\LocalService")
             self.assertEqual(svc["Start"][1], "0x2")  # automatic
+            r = iocpd(self.workdir, "uninstall", "--name", name)
+            self.assertEqual(r.rc, 0, r)
+            self.assertIsNone(service_state(name))
+        finally:
+            uninstall_quietly(self.workdir, name)
+
+
+    def test_firewall(self):
+        name = "iocpd-fw"
+        port = t.free_ports(1)[0]
+        self.workdir.write("fw.ini", t.config_text([("echo", t.addr(port), "echo")]))
+        try:
+            r = iocpd(self.workdir, "install", "-c", "fw.ini", "--name", name, "--firewall")
+            self.assertEqual(r.rc, 0, r)
+            self.assertRegex(r.stdout, r"firewall:\s+inbound TCP allowed for the service")
+            self.assertNotIn("firewall rule was not applied", r.stderr)
+            r = iocpd(self.workdir, "firewall", "add", "--name", name)
+            self.assertEqual((r.rc, r.stdout.strip()),
+                             (0, "iocpd: added the firewall rule for the service '%s'" % name))
+            r = iocpd(self.workdir, "firewall", "remove", "--name", name)
+            self.assertEqual(r.rc, 0, r)
+            for bad in (["firewall"], ["firewall", "open"], ["firewall", "add", "--nme", "x"]):
+                r = iocpd(self.workdir, *bad)
+                self.assertEqual(r.rc, 2, (bad, r))
             r = iocpd(self.workdir, "uninstall", "--name", name)
             self.assertEqual(r.rc, 0, r)
             self.assertIsNone(service_state(name))

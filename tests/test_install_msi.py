@@ -2,7 +2,10 @@
 control manager.
 
   MsiTest
-    msi                  msiexec /i: the service runs as NT SERVICE\\iocpd with
+    msi                  msiexec /i FIREWALL=1: the custom action that adds the
+                         service's firewall rule runs (and succeeds) instead of
+                         the plain one, and /x runs the one removing it; the
+                         service runs as NT SERVICE\\iocpd with
                          a quoted command line, the example config is written
                          to C:\\ProgramData\\iocpd\\iocpd.ini, echo works on
                          127.0.0.1:7007 (the example's listener: the test fails
@@ -10,7 +13,8 @@ control manager.
                          config and logs\\ have the protected owner and DACL;
                          msiexec /x (after sc stop: see stop_before_removal):
                          service, event source and program files gone, config
-                         kept; a second /i keeps the edited config, in which
+                         kept; a second /i (no FIREWALL: the plain custom
+                         action) keeps the edited config, in which
                          the example's access_log line is uncommented: the
                          service writes its access log to logs\\; /x again
     default_config       `iocpd install` with no -c uses that kept config and
@@ -61,12 +65,14 @@ class MsiTest(unittest.TestCase):
     def tearDown(self):
         self.workdir.cleanup()
 
-    def msiexec(self, op, log_name):
+    def msiexec(self, op, log_name, *props):
+        """Runs msiexec op (/i, /x) with the given PROPERTY=VALUE arguments;
+        returns the text of its log."""
         if op == "/x":
             stop_before_removal("iocpd")
         log = os.path.join(prefix_top(), log_name)
-        r = wine(["msiexec", op, windows_path(self.msi), "/qn", "/l*v", windows_path(log)],
-                 timeout=150)
+        r = wine(["msiexec", op, windows_path(self.msi), "/qn", "/l*v", windows_path(log)]
+                 + list(props), timeout=150)
         if r.rc != 0:
             tail = ""
             try:
@@ -78,7 +84,9 @@ class MsiTest(unittest.TestCase):
                 pass
             self.fail("msiexec %s exited %d\n%r\n--- msiexec log (end) ---\n%s"
                       % (op, r.rc, r, tail))
-        return r
+        with open(log, "rb") as f:
+            data = f.read()
+        return data.decode("utf-16" if data[:2] == b"\xff\xfe" else "utf-8", "replace")
 
     def check_installed(self):
         wait_state("iocpd", "RUNNING")
@@ -128,7 +136,11 @@ class MsiTest(unittest.TestCase):
         try:
             print("msiexec /i: service running, example config written, echo on %d"
                   % EXAMPLE_PORT)
-            self.msiexec("/i", "msi-install.log")
+            print("  with FIREWALL=1: the service is configured with its firewall rule "
+                  "(which Wine's firewall accepts and does not keep)")
+            log = self.msiexec("/i", "msi-install.log", "FIREWALL=1")
+            self.assertRegex(log, r"Action ended [^\n]*: ConfigureServiceFirewall\. Return value 1")
+            self.assertNotRegex(log, r"Action start [^\n]*: ConfigureService\.")
             with open(config, newline="") as f:
                 self.assertEqual(f.read(), example, "the config is not the example")
             logs = drive_c("ProgramData", "iocpd", "logs")
@@ -140,7 +152,8 @@ class MsiTest(unittest.TestCase):
             self.check_installed()
 
             print("msiexec /x: service, event source and files gone, config kept")
-            self.msiexec("/x", "msi-remove.log")
+            log = self.msiexec("/x", "msi-remove.log")
+            self.assertRegex(log, r"Action ended [^\n]*: RemoveFirewallRule\. Return value 1")
             self.check_removed(example)
 
             print("msiexec /i again: the edited config is kept; the service writes the "
@@ -152,7 +165,9 @@ class MsiTest(unittest.TestCase):
                           "the example has no commented access_log in the logs folder")
             with open(config, "w", newline="") as f:
                 f.write(edited)
-            self.msiexec("/i", "msi-install2.log")
+            log = self.msiexec("/i", "msi-install2.log")
+            self.assertRegex(log, r"Action ended [^\n]*: ConfigureService\. Return value 1")
+            self.assertNotIn("ConfigureServiceFirewall.", log)
             self.check_installed()
             self.assertRegex(wait_for_file(os.path.join(logs, "access.log"), "listener=echo"),
                              r"listener=echo client=127\.0\.0\.1:\d+ ")

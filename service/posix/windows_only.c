@@ -42,3 +42,8 @@ int cmd_import_portproxy(int argc, char **argv) {
                   "machine's registry; run it there\n");
   return EXIT_USAGE;
 }
+
+int cmd_firewall(int argc, char **argv) {
+  (void)argc;
+  return windows_only(argv[0]);
+}

@@ -26,6 +26,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "firewall.h"
 #include "install.h"
 #include "platform.h"
 
@@ -51,6 +52,7 @@ typedef struct install_options {
   start_mode start;
   int start_given;
   int existing; /* --existing: configure the service NAME, do not create it */
+  int firewall; /* --firewall: an inbound allow rule for the service */
 } install_options;
 
 /* One run of the command: everything it allocates, freed in job_free. */
@@ -97,8 +99,7 @@ static void print_field(const char *label, const wchar_t *value) {
   free(a);
 }
 
-/* The full path of this executable, malloc'ed, or NULL after printing why. */
-static wchar_t *module_path(void) {
+wchar_t *install_module_path(void) {
   DWORD cap = MAX_PATH, n;
   wchar_t *buf = NULL, *grown;
   for (;;) {
@@ -152,7 +153,7 @@ static int file_exists(const wchar_t *path) {
 static void install_usage(FILE *out) {
   fprintf(out,
           "usage: iocpd install [-c FILE] [--name NAME] [--account ACCOUNT]\n"
-          "                     [--start auto|demand|delayed]\n"
+          "                     [--start auto|demand|delayed] [--firewall]\n"
           "Registers iocpd as a Windows service (run from an elevated prompt).\n"
           "  -c FILE            the config the service reads (default %s);\n"
           "                     relative paths are made absolute. For the default, its\n"
@@ -170,6 +171,9 @@ static void install_usage(FILE *out) {
           "                     creating it: description, recovery, preshutdown\n"
           "                     timeout, service SID, --start, and the default config\n"
           "                     as above when its command line uses it; the MSI runs this\n"
+          "  --firewall         add a Windows Firewall rule that lets inbound TCP reach\n"
+          "                     the service (bound to its program and service name, not\n"
+          "                     to ports); iocpd uninstall removes it\n"
           "exit codes: 0 installed (warnings name settings this system could not apply),\n"
           "2 usage error, 3 failure (not elevated, service exists...)\n",
           platform_default_config(), INSTALL_DEFAULT_NAME);
@@ -205,6 +209,9 @@ static int parse_options(int argc, char **argv, install_options *opt) {
       return 1;
     } else if (strcmp(arg, "--existing") == 0) {
       opt->existing = 1;
+      continue;
+    } else if (strcmp(arg, "--firewall") == 0) {
+      opt->firewall = 1;
       continue;
     } else if (strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0) {
       value = &opt->config;
@@ -500,7 +507,7 @@ static void quote_command_line(install_job *job) {
   size_t n;
 
   if (qc == NULL || qc->lpBinaryPathName[0] == L'"') goto out;
-  job->exe = module_path();
+  job->exe = install_module_path();
   if (job->exe == NULL) goto out;
   n = wcslen(job->exe);
   if (_wcsnicmp(qc->lpBinaryPathName, job->exe, n) != 0 ||
@@ -522,6 +529,23 @@ out:
 /* iocpd install --existing: applies the settings to a service that exists
  * already, e.g. one the MSI created with ServiceInstall (WiX and wixl have
  * no portable element for recovery or preshutdown settings). */
+/* --firewall: the service's inbound rule; a failure is a warning, like
+ * any setting this system could not apply. */
+static void apply_firewall(install_job *job, const install_options *opt) {
+  char why[300];
+  if (!opt->firewall) return;
+  if (job->exe == NULL && (job->exe = install_module_path()) == NULL) {
+    job->warnings++;
+    return;
+  }
+  if (firewall_add(job->name, job->exe, why, sizeof(why)) == 0) {
+    printf("  %-14s%s\n", "firewall:", "inbound TCP allowed for the service");
+  } else {
+    fprintf(stderr, "iocpd: warning: the firewall rule was not applied: %s\n", why);
+    job->warnings++;
+  }
+}
+
 static int configure_existing(install_job *job, const install_options *opt) {
   DWORD err;
 
@@ -578,6 +602,7 @@ static int configure_existing(install_job *job, const install_options *opt) {
     }
   }
   apply_settings(job, opt);
+  apply_firewall(job, opt);
   if (job->warnings > 0) {
     fprintf(stderr, "iocpd: %d setting(s) could not be applied (see the warnings above)\n",
             job->warnings);
@@ -623,7 +648,7 @@ int cmd_install(int argc, char **argv) {
     goto out;
   }
 
-  job.exe = module_path();
+  job.exe = install_module_path();
   if (job.exe == NULL) goto out;
   is_default = opt.config == NULL;
   {
@@ -670,6 +695,7 @@ int cmd_install(int argc, char **argv) {
   } else {
     warn_not_applied(&job, "the Event Log source", err);
   }
+  apply_firewall(&job, &opt);
   print_field("config:", job.config);
   if (wrote) printf("  %-14s%s\n", "", "written from the example: edit it, then start");
   if (is_default) install_print_logs_field(job.config, job.name, is_local_service(job.account));

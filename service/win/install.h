@@ -65,6 +65,9 @@ SC_HANDLE install_open_service(const char *name, DWORD access, const char *missi
  * after printing a usage error (the caller returns EXIT_USAGE). */
 int install_name_option(int argc, char **argv, void (*usage)(FILE *out), const char **name);
 
+/* The full path of this executable, malloc'ed, or NULL after printing why. */
+wchar_t *install_module_path(void);
+
 /* Prepares the default config's location (install_files.c) for the
  * service name: the folder of config, made or taken over (owner
  * Administrators, who alone may change it; users and services may read

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "firewall.h"
 #include "install.h"
 
 /* How often the service's state is polled while it stops, at most and at
@@ -146,6 +147,15 @@ int cmd_uninstall(int argc, char **argv) {
     printf("iocpd: removed the Event Log source '%s'\n", name);
   } else if (err != ERROR_FILE_NOT_FOUND) {
     install_print_error("warning: cannot remove the Event Log source", err);
+  }
+  {
+    char why[300];
+    long fw = firewall_remove(wname, why, sizeof(why));
+    if (fw == 1) {
+      printf("iocpd: removed the firewall rule of '%s'\n", name);
+    } else if (fw != 0) {
+      fprintf(stderr, "iocpd: warning: %s\n", why);
+    }
   }
   if (config != NULL) config_a = iocpd__utf16_to_utf8(config);
   printf("iocpd: kept the config file %s (delete it by hand if it is no longer needed)\n",
