@@ -257,8 +257,11 @@ static void reject(iocpd_conn *c, int verdict, int log_it, uint64_t suppressed, 
     if (suppressed > 0)
       snprintf(more, sizeof(more), "; %llu more since the last report",
                (unsigned long long)suppressed);
-    iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: rejected %s (%s)%s", l->name,
-               iocpd_addr_format(&c->peer, addr), why[verdict], more);
+    iocpd__log_event(l->server, IOCPD_LOG_WARNING,
+                     verdict == IOCPD__REJECT_UNTRUSTED ? IOCPD_EVENT_PROXY_REFUSED
+                                                        : IOCPD_EVENT_GENERIC,
+                     "listener %s: rejected %s (%s)%s", l->name, iocpd_addr_format(&c->peer, addr),
+                     why[verdict], more);
   }
 }
 

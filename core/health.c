@@ -66,11 +66,11 @@ int iocpd__health_failed(iocpd__listener *l, const iocpd_addr *to) {
 
 void iocpd__health_log_down(iocpd__listener *l, const iocpd_addr *to) {
   char addr[IOCPD_ADDR_STRLEN];
-  iocpd__log(l->server, IOCPD_LOG_WARNING,
-             "listener %s: upstream %s is down after %u failed connects in a row; tried "
-             "last for %u ms",
-             l->name, iocpd_addr_format(to, addr), (unsigned)l->max_fails,
-             (unsigned)l->fail_timeout_ms);
+  iocpd__log_event(l->server, IOCPD_LOG_WARNING, IOCPD_EVENT_UPSTREAM_DOWN,
+                   "listener %s: upstream %s is down after %u failed connects in a row; tried "
+                   "last for %u ms",
+                   l->name, iocpd_addr_format(to, addr), (unsigned)l->max_fails,
+                   (unsigned)l->fail_timeout_ms);
 }
 
 void iocpd__health_succeeded(iocpd__listener *l, const iocpd_addr *to) {
@@ -87,8 +87,8 @@ void iocpd__health_succeeded(iocpd__listener *l, const iocpd_addr *to) {
   iocpd_mutex_unlock(l->server->lock);
   if (was_down) {
     char addr[IOCPD_ADDR_STRLEN];
-    iocpd__log(l->server, IOCPD_LOG_INFO, "listener %s: upstream %s is up again", l->name,
-               iocpd_addr_format(to, addr));
+    iocpd__log_event(l->server, IOCPD_LOG_INFO, IOCPD_EVENT_UPSTREAM_UP,
+                     "listener %s: upstream %s is up again", l->name, iocpd_addr_format(to, addr));
   }
 }
 
@@ -134,13 +134,13 @@ static void check_done(iocpd_conn *c, int ok) {
   }
   iocpd_mutex_unlock(l->server->lock);
   if (went_down)
-    iocpd__log(l->server, IOCPD_LOG_WARNING,
-               "listener %s: upstream %s is down: %u health checks failed in a row", l->name,
-               iocpd_addr_format(&c->peer, addr), (unsigned)row);
+    iocpd__log_event(l->server, IOCPD_LOG_WARNING, IOCPD_EVENT_UPSTREAM_DOWN,
+                     "listener %s: upstream %s is down: %u health checks failed in a row", l->name,
+                     iocpd_addr_format(&c->peer, addr), (unsigned)row);
   if (came_up)
-    iocpd__log(l->server, IOCPD_LOG_INFO,
-               "listener %s: upstream %s is up again: %u health checks passed in a row", l->name,
-               iocpd_addr_format(&c->peer, addr), (unsigned)row);
+    iocpd__log_event(l->server, IOCPD_LOG_INFO, IOCPD_EVENT_UPSTREAM_UP,
+                     "listener %s: upstream %s is up again: %u health checks passed in a row",
+                     l->name, iocpd_addr_format(&c->peer, addr), (unsigned)row);
 }
 
 /* The headers that carry no address, for upstreams that expect one on

@@ -289,6 +289,7 @@ struct iocpd_server {
   size_t listener_count;
   iocpd__listener *retired; /* removed by updates; freed with the server */
   iocpd_log_fn log;
+  iocpd_log_event_fn log_event;
   void *log_arg;
   iocpd_log_level log_level;
   int64_t next_worker; /* round robin for new connections; atomic */
@@ -320,6 +321,12 @@ struct iocpd_server {
  * is enabled. */
 void iocpd__log(iocpd_server *server, iocpd_log_level level, const char *fmt, ...)
     IOCPD_PRINTF(3, 4);
+/* The same for a message about a kind of event (see iocpd_log_event). */
+void iocpd__log_event(iocpd_server *server, iocpd_log_level level, iocpd_log_event event,
+                      const char *fmt, ...) IOCPD_PRINTF(4, 5);
+/* iocpd_conn_log_limited for a kind of event. */
+void iocpd__conn_log_limited_event(const iocpd_conn *conn, iocpd_log_level level,
+                                   iocpd_log_event event, const char *fmt, ...) IOCPD_PRINTF(4, 5);
 /* Whether a rate-limited line may go out at `now`: returns 1 and sets
  * *suppressed to the lines dropped since the last one, or counts this one
  * as dropped and returns 0. The caller serialises calls for one limit

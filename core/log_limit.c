@@ -33,12 +33,14 @@ static iocpd__log_limit *handler_limit(iocpd__listener *l, const char *fmt) {
   return &l->handler_log[IOCPD__HANDLER_LOG_FORMATS - 1];
 }
 
-void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt, ...) {
+/* Formats and logs a handler's line, unless its format's limit holds it
+ * back. */
+static void log_limited(const iocpd_conn *conn, iocpd_log_level level, iocpd_log_event event,
+                        const char *fmt, va_list ap) {
   iocpd__listener *l = conn->listener;
   iocpd_server *s = l->server;
   uint64_t suppressed = 0;
   char line[512];
-  va_list ap;
   int pass, n;
 
   if (!iocpd_server_log_enabled(s, level)) return;
@@ -46,14 +48,27 @@ void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const
   pass = iocpd__log_limit_pass(handler_limit(l, fmt), iocpd_now_ms(), &suppressed);
   iocpd_mutex_unlock(s->lock);
   if (!pass) return;
-  va_start(ap, fmt);
   n = vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
   if (n < 0) return;
   if (suppressed > 0) {
-    iocpd__log(s, level, "%s; %llu more since the last report", line,
-               (unsigned long long)suppressed);
+    iocpd__log_event(s, level, event, "%s; %llu more since the last report", line,
+                     (unsigned long long)suppressed);
   } else {
-    iocpd__log(s, level, "%s", line);
+    iocpd__log_event(s, level, event, "%s", line);
   }
+}
+
+void iocpd_conn_log_limited(const iocpd_conn *conn, iocpd_log_level level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  log_limited(conn, level, IOCPD_EVENT_GENERIC, fmt, ap);
+  va_end(ap);
+}
+
+void iocpd__conn_log_limited_event(const iocpd_conn *conn, iocpd_log_level level,
+                                   iocpd_log_event event, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  log_limited(conn, level, event, fmt, ap);
+  va_end(ap);
 }

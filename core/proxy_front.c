@@ -48,8 +48,9 @@ static void refuse(iocpd_conn *c, int reason) {
   iocpd_mutex_lock(l->server->lock);
   l->stats.proxy_errors[reason]++;
   iocpd_mutex_unlock(l->server->lock);
-  iocpd_conn_log_limited(c, IOCPD_LOG_WARNING, "listener %s: closed the connection from %s: %s",
-                         l->name, iocpd_addr_format(&c->peer, addr), what[reason]);
+  iocpd__conn_log_limited_event(c, IOCPD_LOG_WARNING, IOCPD_EVENT_PROXY_REFUSED,
+                                "listener %s: closed the connection from %s: %s", l->name,
+                                iocpd_addr_format(&c->peer, addr), what[reason]);
   iocpd_conn_set_end_reason(c, IOCPD_END_PROXY_ERROR);
   if (reason == IOCPD_PROXY_TIMEOUT || reason == IOCPD_PROXY_TRUNCATED) {
     iocpd_close(c);

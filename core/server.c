@@ -366,6 +366,7 @@ int iocpd_server_create(const iocpd_server_options *o, iocpd_server **out, iocpd
     return IOCPD_ENOMEM;
   }
   s->log = o->log;
+  s->log_event = o->log_event;
   s->log_arg = o->log_arg;
   s->log_level = o->log_level;
   s->max_conns = o->max_connections;

@@ -193,6 +193,19 @@ typedef void (*iocpd_log_fn)(void *arg, iocpd_log_level level, const char *messa
 /* Returns "error", "warning", "info" or "debug". */
 const char *iocpd_log_level_name(iocpd_log_level level);
 
+/* What a message is about, for hosts that give kinds of events their own
+ * ids (the Windows Event Log): most messages are IOCPD_EVENT_GENERIC. */
+typedef enum iocpd_log_event {
+  IOCPD_EVENT_GENERIC = 0,
+  IOCPD_EVENT_UPSTREAM_DOWN, /* passive or active health marked an upstream down */
+  IOCPD_EVENT_UPSTREAM_UP,   /* a down upstream is in service again */
+  IOCPD_EVENT_PROXY_REFUSED  /* accept_proxy: a peer not trusted, or a bad PROXY header */
+} iocpd_log_event;
+
+/* Like iocpd_log_fn, with the kind of event. */
+typedef void (*iocpd_log_event_fn)(void *arg, iocpd_log_level level, iocpd_log_event event,
+                                   const char *message);
+
 /* ------------------------------------------------------------------------ */
 /* Handlers and connections */
 
@@ -515,6 +528,9 @@ typedef struct iocpd_server_options {
   const iocpd_listener_options *listeners; /* copied */
   size_t listener_count;                   /* at least 1 */
   iocpd_log_fn log;                        /* NULL = no logging */
+  /* If set, receives every message instead of log, with its kind of
+   * event (log_arg is its arg too). */
+  iocpd_log_event_fn log_event;
   void *log_arg;
   iocpd_log_level log_level; /* messages above this level are skipped */
   size_t max_connections;    /* accepted connections, all listeners; 0 = no limit */

@@ -195,7 +195,7 @@ int daemon_start(daemon_state *d, const char *path) {
   options.workers = config->workers;
   options.listeners = st->listeners;
   options.listener_count = config->listener_count;
-  options.log = log_from_engine;
+  options.log_event = log_event_from_engine;
   options.log_level = config->log_level;
   options.max_connections = (size_t)config->max_connections;
   /* From here the engine owns the settings: it releases them when

@@ -59,9 +59,17 @@ void log_event(log_event_id id, iocpd_log_level level, const char *fmt, ...) {
 }
 
 void log_from_engine(void *arg, iocpd_log_level level, const char *message) {
+  log_event_from_engine(arg, level, IOCPD_EVENT_GENERIC, message);
+}
+
+void log_event_from_engine(void *arg, iocpd_log_level level, iocpd_log_event event,
+                           const char *message) {
+  log_event_id id = level == IOCPD_LOG_ERROR     ? EV_ERROR
+                    : level == IOCPD_LOG_WARNING ? EV_WARNING
+                                                 : EV_INFO;
   (void)arg;
-  log_event(level == IOCPD_LOG_ERROR     ? EV_ERROR
-            : level == IOCPD_LOG_WARNING ? EV_WARNING
-                                         : EV_INFO,
-            level, "%s", message);
+  if (event == IOCPD_EVENT_UPSTREAM_DOWN) id = EV_UPSTREAM_DOWN;
+  if (event == IOCPD_EVENT_UPSTREAM_UP) id = EV_UPSTREAM_UP;
+  if (event == IOCPD_EVENT_PROXY_REFUSED) id = EV_PROXY_REFUSED;
+  log_event(id, level, "%s", message);
 }

@@ -20,10 +20,13 @@ typedef enum log_event_id {
   EV_DRAIN_PROGRESS = 1004,   /* connections still open */
   EV_DRAIN_FINISHED = 1005,   /* drained, aborted, duration */
   EV_STOPPED = 1006,
-  EV_RELOADED = 1007, /* listeners kept, added, removed; connections draining */
-  EV_INFO = 1100,     /* other information from the engine */
+  EV_RELOADED = 1007,    /* listeners kept, added, removed; connections draining */
+  EV_UPSTREAM_UP = 1008, /* a down upstream is in service again */
+  EV_INFO = 1100,        /* other information from the engine */
   /* 2000s: warnings */
-  EV_WARNING = 2000, /* from the engine, e.g. no upstream reachable */
+  EV_WARNING = 2000,       /* from the engine, e.g. no upstream reachable */
+  EV_UPSTREAM_DOWN = 2001, /* health marked an upstream down */
+  EV_PROXY_REFUSED = 2002, /* accept_proxy: untrusted peer or bad PROXY header */
   /* 3000s: errors */
   EV_CONFIG_ERROR = 3000, /* FILE:LINE: message */
   EV_START_FAILED = 3001, /* e.g. cannot bind: address and OS error text */
@@ -44,5 +47,9 @@ void log_event(log_event_id id, iocpd_log_level level, const char *fmt, ...) IOC
 
 /* An iocpd_log_fn for the engine: EV_INFO, EV_WARNING or EV_ERROR. */
 void log_from_engine(void *arg, iocpd_log_level level, const char *message);
+/* The same with the engine's kind of event: upstream health and PROXY
+ * refusals get their own ids. */
+void log_event_from_engine(void *arg, iocpd_log_level level, iocpd_log_event event,
+                           const char *message);
 
 #endif /* IOCPD_SERVICE_LOG_H */
