@@ -10,10 +10,16 @@
 #   PREFIX/lib/systemd/system/iocpd.service
 # where SYSCONFDIR is /etc for the prefix /usr and PREFIX/etc otherwise
 # (cmake/linux_install.cmake works them out at install time).
+#
+# `cmake --build BUILD --target package` makes a .deb of that component
+# with CPack (prefix /usr): iocpd_VERSION-1_ARCH.deb in BUILD, whose
+# dependencies dpkg-shlibdeps finds (libc6, libinih1), with
+# /etc/iocpd/iocpd.ini as a conffile and the maintainer scripts of
+# packaging/linux/deb/.
 
 set(_iocpd_linux "${PROJECT_SOURCE_DIR}/packaging/linux")
 set(_iocpd_linux_out "${PROJECT_BINARY_DIR}/packaging")
-file(MAKE_DIRECTORY "${_iocpd_linux_out}")
+file(MAKE_DIRECTORY "${_iocpd_linux_out}/deb")
 
 # --- the example config, for Linux: the same file as iocpd.ini.example
 # (which the Windows service and its MSI install), its commented access_log
@@ -43,3 +49,57 @@ install(CODE "
   set(IOCPD_INSTALL_WORK_DIR \"${_iocpd_linux_out}\")"
   COMPONENT runtime)
 install(SCRIPT "${PROJECT_SOURCE_DIR}/cmake/linux_install.cmake" COMPONENT runtime)
+
+# --- the .deb ---
+set(IOCPD_PACKAGE_MAINTAINER "iocpd maintainers <maintainers@iocpd.invalid>" CACHE STRING
+    "The Maintainer of the .deb (name <address>)")
+# The maintainer scripts under the names dpkg wants (configure_file keeps
+# their execute bits), and the conffile list.
+foreach(_iocpd_script postinst prerm postrm)
+  configure_file("${_iocpd_linux}/deb/${_iocpd_script}.sh" "${_iocpd_linux_out}/deb/${_iocpd_script}"
+                 COPYONLY)
+endforeach()
+file(WRITE "${_iocpd_linux_out}/deb/conffiles" "/etc/iocpd/iocpd.ini\n")
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME iocpd)
+set(CPACK_PACKAGE_VENDOR iocpd)
+set(CPACK_PACKAGE_CONTACT "${IOCPD_PACKAGE_MAINTAINER}")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "TCP echo and port-forwarding service")
+# The long description, wrapped for dpkg (CPack indents each line).
+string(CONCAT CPACK_PACKAGE_DESCRIPTION
+  "iocpd accepts TCP connections and, per listener, echoes the bytes back\n"
+  "or forwards them to an upstream, with failover and health checks,\n"
+  "allow and deny lists, connection limits, an access log and a Prometheus\n"
+  "endpoint. It reads one INI file, /etc/iocpd/iocpd.ini, reloads it on\n"
+  "SIGHUP without dropping a connection, and drains open connections when\n"
+  "it stops. It runs as the systemd service iocpd.")
+# Only what the service needs: the engine's library and headers are for
+# building against it (cmake --install), not for running it.
+set(CPACK_INSTALL_CMAKE_PROJECTS "${PROJECT_BINARY_DIR};iocpd;runtime;/")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES TRUE)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Dependencies from the binary's libraries (dpkg-shlibdeps reads the local
+# dpkg database: no network). CPack needs `file` for it; without it, or
+# without dpkg-shlibdeps, they are written out.
+find_program(IOCPD_DPKG_SHLIBDEPS dpkg-shlibdeps)
+find_program(IOCPD_FILE_PROGRAM file)
+if(IOCPD_DPKG_SHLIBDEPS AND IOCPD_FILE_PROGRAM)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+elseif(IOCPD_INIH_SOURCE_DIR)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6")
+else()
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libinih1")
+endif()
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    "${_iocpd_linux_out}/deb/conffiles" "${_iocpd_linux_out}/deb/postinst"
+    "${_iocpd_linux_out}/deb/prerm" "${_iocpd_linux_out}/deb/postrm")
+# conffiles 0644, the scripts 0755, whatever the source tree's modes.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
+# `package_source` (a tarball of the tree) without build trees and git.
+set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/")
+include(CPack)
