@@ -25,6 +25,11 @@ packages=(
     wine wine64 wine64-tools libwine-dev fonts-wine
     # MSI packaging (installer/)
     wixl
+    # The Linux package (linux.package): systemd for systemd-analyze verify
+    # and systemctl (nothing is started: it works without systemd
+    # running); `file`, which CPack's dpkg-shlibdeps step needs
+    # (dpkg-shlibdeps comes with build-essential's dpkg-dev)
+    systemd file
     # The house style, checked by scripts/lint.sh
     clang-format shellcheck
 )
