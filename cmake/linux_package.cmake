@@ -77,7 +77,8 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
 # Only what the service needs: the engine's library and headers are for
 # building against it (cmake --install), not for running it.
 set(CPACK_INSTALL_CMAKE_PROJECTS "${PROJECT_BINARY_DIR};iocpd;runtime;/")
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+# CPack DEB installs with the prefix /usr (its default; not set here,
+# where it would apply to the source package too).
 set(CPACK_STRIP_FILES TRUE)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
@@ -100,6 +101,8 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${_iocpd_linux_out}/deb/prerm" "${_iocpd_linux_out}/deb/postrm")
 # conffiles 0644, the scripts 0755, whatever the source tree's modes.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
-# `package_source` (a tarball of the tree) without build trees and git.
-set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/")
+# `package_source` (a tarball of the tree) without git and the build trees
+# of scripts/test-all.sh (build-aux/ is source).
+set(CPACK_SOURCE_GENERATOR TGZ)
+set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build/" "/build-asan/" "/build-win/")
 include(CPack)
