@@ -106,13 +106,19 @@ class NotifySocket:
             raise AssertionError("unexpected notification %r" % m)
 
 
-def launch(workdir, names, notify_value, service=None, fifo=False):
+def launch(workdir, names, notify_value, service=None, fifo=False, metrics=False):
     """Picks ports, writes iocpd.ini with one echo listener per name (and
-    the [service] keys given) and starts `iocpd run` with NOTIFY_SOCKET
-    set to notify_value (removed if None). With fifo, iocpd.ini is a named
-    pipe instead, which iocpd blocks reading until feed() writes the text
-    into it. Returns (daemon, {name: port}, text)."""
-    ports = dict(zip(names, free_ports(len(names))))
+    the [service] keys given, and metrics_listen with metrics) and starts
+    `iocpd run` with NOTIFY_SOCKET set to notify_value (removed if None).
+    With fifo, iocpd.ini is a named pipe instead, which iocpd blocks
+    reading until feed() writes the text into it. Returns (daemon,
+    {name: port}, text), the metrics port under "/metrics"."""
+    # One call, so that every port differs.
+    picked = free_ports(len(names) + (1 if metrics else 0))
+    ports = dict(zip(names, picked))
+    if metrics:
+        ports["/metrics"] = picked[-1]
+        service = dict(service or {}, metrics_listen=t.addr(picked[-1]))
     text = t.config_text([(n, t.addr(ports[n]), "echo") for n in names], service)
     path = os.path.join(workdir.path, "iocpd.ini")
     if os.path.lexists(path):
@@ -177,7 +183,7 @@ class NotifyTest(unittest.TestCase):
             self.notify.close()
         self.workdir.cleanup()
 
-    def start_notified(self, names, service=None, abstract=False, fifo=False):
+    def start_notified(self, names, service=None, abstract=False, fifo=False, metrics=False):
         """Starts iocpd with NOTIFY_SOCKET set and waits for its first
         message, which must be READY=1. With fifo, the config comes
         through a named pipe, and no message may come while iocpd waits
@@ -186,7 +192,8 @@ class NotifyTest(unittest.TestCase):
         result = {}
 
         def go():
-            d, ports, text = launch(self.workdir, names, self.notify.value, service, fifo)
+            d, ports, text = launch(self.workdir, names, self.notify.value, service, fifo,
+                                    metrics)
             self.daemon = d
             result.clear()
             result.update(ports)
@@ -218,15 +225,13 @@ class NotifyTest(unittest.TestCase):
         self.assertNotRegex(self.daemon.stderr(), r"AddressSanitizer|LeakSanitizer|runtime error:")
 
     def test_ready_after_listening(self):
-        mport = free_ports(1)[0]
         names = ["l%02d" % i for i in range(LISTENERS)]
         say("config through a named pipe: nothing sent while it is unread; then %d echo "
             "listeners and /metrics each accept at the first connect after READY=1" % LISTENERS)
-        ports = self.start_notified(names, {"log_level": "info", "metrics_listen": t.addr(mport)},
-                                    fifo=True)
+        ports = self.start_notified(names, {"log_level": "info"}, fifo=True, metrics=True)
         # The last listener bound first: a READY=1 sent before the end of
         # the start would most likely find it still closed.
-        with socket.create_connection((t.HOST, mport), timeout=5):
+        with socket.create_connection((t.HOST, ports["/metrics"]), timeout=5):
             pass
         for name in reversed(names):
             self.assertTrue(echoes_at_once(ports[name], b"ready %s\n" % name.encode()), name)
@@ -237,9 +242,8 @@ class NotifyTest(unittest.TestCase):
 
     def test_reload(self):
         ports = self.start_notified(["one"], {"log_level": "info"})
+        # Not "one"'s port: iocpd holds that one.
         two = free_ports(1)[0]
-        while two == ports["one"]:
-            two = free_ports(1)[0]
         self.workdir.write("iocpd.ini", t.config_text(
             [("one", t.addr(ports["one"]), "echo"), ("two", t.addr(two), "echo")],
             {"log_level": "info"}))
