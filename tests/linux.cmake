@@ -1,5 +1,6 @@
 # Tests of iocpd as a Linux service. Included from tests/CMakeLists.txt
-# after blackbox.cmake, whose iocpd_blackbox_test() registers them.
+# after blackbox.cmake, whose iocpd_blackbox_test() registers the first.
+# Both are registered in every build and skip themselves under Wine.
 #
 #   blackbox.notify   (native) systemd's Type=notify protocol: READY=1 once
 #                     every listener accepts, RELOADING=1 then READY=1 on
