@@ -21,4 +21,6 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/iocpdConfigVersion.
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/iocpdConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/iocpdConfigVersion.cmake
         DESTINATION ${IOCPD_PACKAGE_DIR})
-install(TARGETS iocpd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The executable is the `runtime` component, which the Linux .deb packs
+# (cmake/linux_package.cmake).
+install(TARGETS iocpd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)

@@ -26,6 +26,11 @@ packages=(
     # MSI packaging (installer/): wixl, and msibuild to restore the
     # REG_EXPAND_SZ type wixl drops
     wixl msitools
+    # The Linux package (linux.package): systemd for systemd-analyze verify
+    # and systemctl (nothing is started: it works without systemd
+    # running); `file`, which CPack's dpkg-shlibdeps step needs
+    # (dpkg-shlibdeps comes with build-essential's dpkg-dev)
+    systemd file
     # The house style, checked by scripts/lint.sh
     clang-format shellcheck
     # Interop: the PROXY protocol against the real HAProxy and nginx

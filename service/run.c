@@ -5,6 +5,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 #include "platform.h"
 
 static void print_problem(void *arg, const char *message) {
@@ -38,8 +39,17 @@ int cmd_run(const char *path) {
   }
   rc = daemon_start(&d, path);
   if (rc != EXIT_OK) return rc;
+  /* Every listener is bound and accepting: a service manager (systemd,
+   * Type=notify) may now start what depends on iocpd. */
+  notify_ready();
   /* Reload requests (SIGHUP, Ctrl+Break) until a stop. */
-  while (platform_stop_signals_wait() == PLATFORM_RELOAD) daemon_reload(&d);
+  while (platform_stop_signals_wait() == PLATFORM_RELOAD) {
+    notify_reloading();
+    daemon_reload(&d);
+    /* Applied or refused, a whole config serves again. */
+    notify_ready();
+  }
+  notify_stopping();
   daemon_stop(&d, on_drain_progress, NULL);
   platform_stop_signals_done();
   return EXIT_OK;
