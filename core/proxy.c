@@ -151,6 +151,19 @@ static int v2_tlvs_valid(const unsigned char *p, const unsigned char *end) {
   return 1;
 }
 
+/* The address block of a TCP family: source and destination addresses
+ * (ip_len bytes each), then their ports. */
+static void read_block(const unsigned char *b, int family, size_t ip_len, iocpd_proxy_header *out) {
+  memset(&out->src, 0, sizeof(out->src));
+  memset(&out->dst, 0, sizeof(out->dst));
+  out->src.family = out->dst.family = family;
+  memcpy(out->src.ip, b, ip_len);
+  memcpy(out->dst.ip, b + ip_len, ip_len);
+  out->src.port = be16(b + 2 * ip_len);
+  out->dst.port = be16(b + 2 * ip_len + 2);
+  out->has_addresses = 1;
+}
+
 static int parse_v2(const unsigned char *p, size_t len, iocpd_proxy_header *out) {
   size_t body, total, addr_len;
   unsigned cmd, fam;
@@ -188,25 +201,8 @@ static int parse_v2(const unsigned char *p, size_t len, iocpd_proxy_header *out)
    * what follows the addresses must be well-formed TLVs. */
   if (fam != 0x00 && !v2_tlvs_valid(p + V2_FIXED + addr_len, p + total))
     return -IOCPD_PROXY_MALFORMED;
-  if (fam == V2_TCP4) {
-    memset(&out->src, 0, sizeof(out->src));
-    memset(&out->dst, 0, sizeof(out->dst));
-    out->src.family = out->dst.family = IOCPD_AF_INET;
-    memcpy(out->src.ip, p + 16, 4);
-    memcpy(out->dst.ip, p + 20, 4);
-    out->src.port = be16(p + 24);
-    out->dst.port = be16(p + 26);
-    out->has_addresses = 1;
-  } else if (fam == V2_TCP6) {
-    memset(&out->src, 0, sizeof(out->src));
-    memset(&out->dst, 0, sizeof(out->dst));
-    out->src.family = out->dst.family = IOCPD_AF_INET6;
-    memcpy(out->src.ip, p + 16, 16);
-    memcpy(out->dst.ip, p + 32, 16);
-    out->src.port = be16(p + 48);
-    out->dst.port = be16(p + 50);
-    out->has_addresses = 1;
-  }
+  if (fam == V2_TCP4) read_block(p + V2_FIXED, IOCPD_AF_INET, 4, out);
+  if (fam == V2_TCP6) read_block(p + V2_FIXED, IOCPD_AF_INET6, 16, out);
   /* Datagram or UNIX families: not this stream's addresses; the
    * connection's own stand, as for LOCAL. */
   return (int)total;
@@ -269,6 +265,20 @@ static void put16(unsigned char *p, uint16_t v) {
   p[1] = (unsigned char)(v & 0xff);
 }
 
+/* Writes the family byte, the length and the address block of a TCP
+ * family after the signature and command; returns the header's length. */
+static size_t write_block(unsigned char *p, unsigned fam, size_t ip_len, const iocpd_addr *s,
+                          const iocpd_addr *d) {
+  unsigned char *b = p + V2_FIXED;
+  p[13] = (unsigned char)fam;
+  put16(p + 14, (uint16_t)(2 * ip_len + 4));
+  memcpy(b, s->ip, ip_len);
+  memcpy(b + ip_len, d->ip, ip_len);
+  put16(b + 2 * ip_len, s->port);
+  put16(b + 2 * ip_len + 2, d->port);
+  return V2_FIXED + 2 * ip_len + 4;
+}
+
 size_t iocpd_proxy_format(char *buf, int version, const iocpd_addr *src, const iocpd_addr *dst) {
   iocpd_addr s, d;
   int v6 = 0;
@@ -306,21 +316,6 @@ size_t iocpd_proxy_format(char *buf, int version, const iocpd_addr *src, const i
       return V2_FIXED;
     }
     p[12] = 0x20 | V2_CMD_PROXY;
-    if (v6) {
-      p[13] = V2_TCP6;
-      put16(p + 14, 36);
-      memcpy(p + 16, s.ip, 16);
-      memcpy(p + 32, d.ip, 16);
-      put16(p + 48, s.port);
-      put16(p + 50, d.port);
-      return V2_FIXED + 36;
-    }
-    p[13] = V2_TCP4;
-    put16(p + 14, 12);
-    memcpy(p + 16, s.ip, 4);
-    memcpy(p + 20, d.ip, 4);
-    put16(p + 24, s.port);
-    put16(p + 26, d.port);
-    return V2_FIXED + 12;
+    return v6 ? write_block(p, V2_TCP6, 16, &s, &d) : write_block(p, V2_TCP4, 4, &s, &d);
   }
 }

@@ -11,6 +11,8 @@ bench_lib_scenarios_proxy=1
 . "${BASH_SOURCE[0]%/*}/contenders.sh"
 # shellcheck source=report.sh
 . "${BASH_SOURCE[0]%/*}/report.sh"
+# shellcheck source=scenarios_relay.sh
+. "${BASH_SOURCE[0]%/*}/scenarios_relay.sh"
 
 # The two iocpd configurations of R6, as they are named in its records.
 r6_names=(iocpd iocpd+pp2)
@@ -34,12 +36,7 @@ r6_run() {
                     iocpd_extra="send_proxy = v2"
                 fi
                 start_relay iocpd "$lp" "$up" || continue
-                if [ "$kind" = R2 ]; then
-                    j=$(loadgen echo -p "$relay_port" -c 50 -s 64 -d "$t_msg" -w "$warm" \
-                        -l "R6/R2 $name")
-                else
-                    j=$(loadgen connrate -p "$relay_port" -c 16 -s 1024 -d "$t_msg" -l "R6/R3 $name")
-                fi
+                j=$(relay_load "$kind" "$relay_port" "R6/$kind $name")
                 stop_relay
                 iocpd_extra=
                 if [ "$(printf '%s' "$j" | json .ok)" != true ]; then

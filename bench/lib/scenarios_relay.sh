@@ -90,6 +90,17 @@ r1_targets() {
 # ----------------------------------------------------------------------------
 # R2 / R3: messages and connection rate through the relays, to epoll_echo
 
+# relay_load R2|R3 PORT LABEL: runs R2's load (50 connections x 64 B
+# echoed) or R3's (16 in parallel: connect, 1 KiB each way, close) against
+# PORT; prints loadgen's JSON. R6 runs the same loads.
+relay_load() {
+    if [ "$1" = R2 ]; then
+        loadgen echo -p "$2" -c 50 -s 64 -d "$t_msg" -w "$warm" -l "$3"
+    else
+        loadgen connrate -p "$2" -c 16 -s 1024 -d "$t_msg" -l "$3"
+    fi
+}
+
 # relay_msgs_run R2|R3: one scenario's rounds; they differ only in the
 # loadgen mode, the ports and what is recorded.
 relay_msgs_run() {
@@ -105,12 +116,7 @@ relay_msgs_run() {
             fi
             start_relay "$name" "$lp" "$p_echo" || continue
             before=$(proc_stats "$relay_pid")
-            if [ "$scen" = R2 ]; then
-                j=$(loadgen echo -p "$relay_port" -c 50 -s 64 -d "$t_msg" -w "$warm" \
-                    -l "R2 $name")
-            else
-                j=$(loadgen connrate -p "$relay_port" -c 16 -s 1024 -d "$t_msg" -l "R3 $name")
-            fi
+            j=$(relay_load "$scen" "$relay_port" "$scen $name")
             after=$(proc_stats "$relay_pid")
             stop_relay
             cpu=$(sub "${after%% *}" "${before%% *}")
