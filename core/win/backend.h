@@ -30,7 +30,7 @@ typedef enum iocpd__op_type {
   IOCPD__OP_READ,    /* zero-byte WSARecv: "data (or FIN) is waiting" */
   IOCPD__OP_WRITE,   /* WSASend of one queued write */
   IOCPD__OP_CONNECT, /* ConnectEx of an outbound connection */
-  IOCPD__OP_FINISH   /* posted by ourselves to tear down outside callbacks */
+  IOCPD__OP_FINISH   /* queued by ourselves to tear down outside callbacks */
 } iocpd__op_type;
 
 typedef struct iocpd__op {

@@ -36,7 +36,7 @@
  * so the code never infers "we closed it" from the error, only from the
  * connection's own close_requested/aborting flags). The connection is
  * freed when `pending` reaches zero. When nothing is pending at close time
- * a FINISH packet is posted to the worker's own port, so that teardown
+ * a FINISH op goes on the worker's completed-inline list, so that teardown
  * always runs from the loop and never inside a handler's call.
  */
 #include <assert.h>
@@ -183,13 +183,17 @@ static int check_done(iocpd_conn *c) {
 }
 
 void iocpd__os_schedule(iocpd_conn *c) {
-  /* With an op pending, its completion runs teardown; without one, a
-   * FINISH packet does, so that it never runs inside the caller's call. */
+  /* With an op pending, its completion runs teardown; without one, the
+   * FINISH op does, so that it never runs inside the caller's call. It
+   * goes on the worker's inline list, which the loop runs after the
+   * current callback has returned, as a packet would be: the caller is
+   * on c's worker, which alone touches that list, and no kernel call
+   * (PostQueuedCompletionStatus) is needed to come back to the loop. */
   if (c->os.pending > 0 || c->os.finish_posted) return;
   memset(&c->os.finish_op.ov, 0, sizeof(c->os.finish_op.ov));
   c->os.finish_posted = 1;
   c->os.pending++;
-  PostQueuedCompletionStatus(c->worker->os.port, 0, IOCPD__KEY_IO, &c->os.finish_op.ov);
+  iocpd__op_completed_inline(c->worker, &c->os.finish_op);
 }
 
 void iocpd__os_release(iocpd_conn *c) {
