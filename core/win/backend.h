@@ -51,6 +51,9 @@ typedef struct iocpd__worker_os {
   unsigned busy_read_count;
   uint64_t next_sweep_ms;
   LPFN_CONNECTEX connect_ex[2]; /* per family (IPv4, IPv6), loaded on first use */
+  /* Whether the TCP provider of each family (IPv4, IPv6) hands out IFS
+   * handles: 0 not known yet, 1 yes, 2 no (see skip_port_on_success). */
+  unsigned char ifs[2];
   /* Ops that completed inside the call that started them, on sockets
    * that skip the port on success: no packet will come for them, so the
    * loop runs them from here, in order (see loop.c). */

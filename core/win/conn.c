@@ -99,22 +99,36 @@ int iocpd__busy_reads_timeout(iocpd__worker *w) {
   return (int)(w->os.next_sweep_ms - w->now_ms);
 }
 
-/* Makes s (already associated with its worker's port) skip the port when
- * an operation completes at once: under Wine every dequeued packet costs a
- * wineserver request, and on Windows a trip through the port. The
- * documentation allows this for a socket only if its provider hands out
- * IFS handles: with a non-IFS layered provider completions may be lost.
- * Returns 1 if the mode is on; on any failure 0, and the socket keeps the
- * ordinary behaviour (a packet for every operation). */
-static int skip_port_on_success(SOCKET s) {
+/* Makes s (already associated with w's port; of family IPv6 if v6, else
+ * IPv4) skip the port when an operation completes at once: under Wine
+ * every dequeued packet costs a wineserver request, and on Windows a trip
+ * through the port. The documentation allows this for a socket only if
+ * its provider hands out IFS handles: with a non-IFS layered provider
+ * completions may be lost. Returns 1 if the mode is on; on any failure 0,
+ * and the socket keeps the ordinary behaviour (a packet for every
+ * operation).
+ *
+ * Whether the provider is IFS is a property of the Winsock catalog entry
+ * that serves the family (the documentation says to detect a non-IFS
+ * provider by its catalog entry), and every socket here is created the
+ * same way (WSASocketW with family, SOCK_STREAM, IPPROTO_TCP and no
+ * protocol info), so the first socket of each family is asked and the
+ * answer kept per worker: asking each socket cost a kernel round trip
+ * per connection. The mode itself belongs to each handle and is set on
+ * each one. */
+static int skip_port_on_success(iocpd__worker *w, SOCKET s, int v6) {
   /* Nothing waits on the socket handle itself, so completions need not
    * signal it either. */
   const UCHAR modes = FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE;
-  WSAPROTOCOL_INFOW info;
-  int len = sizeof(info);
-  if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) != 0 ||
-      (info.dwServiceFlags1 & XP1_IFS_HANDLES) == 0)
-    return 0;
+  if (w->os.ifs[v6] == 0) {
+    WSAPROTOCOL_INFOW info;
+    int len = sizeof(info);
+    w->os.ifs[v6] = getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) == 0 &&
+                            (info.dwServiceFlags1 & XP1_IFS_HANDLES) != 0
+                        ? 1
+                        : 2;
+  }
+  if (w->os.ifs[v6] != 1) return 0;
   return SetFileCompletionNotificationModes((HANDLE)s, modes) ? 1 : 0;
 }
 
@@ -169,7 +183,8 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockad
 int iocpd__os_attach(iocpd_conn *c) {
   /* The listener has associated the socket with the worker's port, and
    * no operation has been posted on it yet. */
-  c->os.skip_port = (unsigned char)skip_port_on_success(c->os.sock);
+  c->os.skip_port = (unsigned char)skip_port_on_success(
+      c->worker, c->os.sock, c->listener->addr.family == IOCPD_AF_INET6);
   return 0;
 }
 
@@ -488,7 +503,7 @@ int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to) {
   c->os.read_op.type = IOCPD__OP_READ;
   c->os.connect_op.type = IOCPD__OP_CONNECT;
   c->os.finish_op.type = IOCPD__OP_FINISH;
-  c->os.skip_port = (unsigned char)skip_port_on_success(s);
+  c->os.skip_port = (unsigned char)skip_port_on_success(w, s, to->family == IOCPD_AF_INET6);
   now = connect_ex(s, (struct sockaddr *)&ss, len, NULL, 0, NULL, &c->os.connect_op.ov);
   if (!now && (e = WSAGetLastError()) != ERROR_IO_PENDING) {
     closesocket(s);
