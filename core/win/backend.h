@@ -99,6 +99,7 @@ typedef struct iocpd__conn_os {
   unsigned char write_posted;
   unsigned char finish_posted;
   unsigned char skip_port;      /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
+  unsigned char nonblocking;    /* FIONBIO is set (for the recv after a zero-byte read) */
   unsigned char busy;           /* the last read delivered data */
   unsigned char read_real;      /* the posted read has a real buffer */
   unsigned char read_cancelled; /* ...and the idle sweep cancelled it */

@@ -4,18 +4,23 @@
  *
  * Reading: a read posts a zero-byte WSARecv, which pins no buffer while
  * the connection is idle. Its completion says "data or FIN is waiting"; a
- * buffer is then taken and filled with a non-blocking recv (the socket is in
- * non-blocking mode, which does not affect overlapped calls), and conn.c
- * hears of the data or the FIN. WSAEWOULDBLOCK there just means the
- * zero-byte read completed early: post it again.
+ * buffer is then taken and filled with a non-blocking recv (the socket is
+ * put in non-blocking mode the first time, which does not affect
+ * overlapped calls), and conn.c hears of the data or the FIN.
+ * WSAEWOULDBLOCK there just means the zero-byte read completed early:
+ * post it again.
  *
  * A busy connection (its last read delivered data) skips that step: the
  * next read is a WSARecv with a real buffer, one operation per chunk
- * instead of two. So that idle connections still pin no buffer, a sweep
- * cancels any such read pending for more than BUSY_READ_IDLE_MS and the
- * connection goes back to zero-byte reads (iocpd__sweep_busy_reads). At
- * most MAX_BUSY_READS per worker are real at a time, which bounds the
- * memory a burst of connections can pin.
+ * instead of two. A new connection, accepted or connected, counts as busy:
+ * its peer is about to talk (a request, a reply), and a first zero-byte
+ * read would cost two more kernel round trips per connection. So that
+ * idle connections still pin no buffer, a sweep cancels any such read
+ * pending for more than BUSY_READ_IDLE_MS and the connection goes back to
+ * zero-byte reads (iocpd__sweep_busy_reads). At most MAX_BUSY_READS per
+ * worker are real at a time, which bounds the memory a burst of
+ * connections can pin; beyond it new connections wait with zero-byte
+ * reads.
  *
  * Writing: only the head of the write queue is posted, so a partial send
  * can be continued without reordering bytes.
@@ -163,7 +168,6 @@ static void fail(iocpd_conn *c, DWORD e) { iocpd__conn_fail(c, iocpd__translate_
 
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockaddr *local,
                             const struct sockaddr *peer) {
-  u_long nonblocking = 1;
   BOOL on = TRUE;
   iocpd_conn *c = iocpd__conn_alloc(l, NULL);
   if (c == NULL) return NULL;
@@ -171,9 +175,11 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockad
   c->established = 1;
   c->os.read_op.type = IOCPD__OP_READ;
   c->os.finish_op.type = IOCPD__OP_FINISH;
+  /* A new connection is about to carry data (see the top): its first
+   * read takes a buffer. */
+  c->os.busy = 1;
   if (local != NULL) iocpd__sockaddr_to(local, &c->local);
   if (peer != NULL) iocpd__sockaddr_to(peer, &c->peer);
-  ioctlsocket(sock, FIONBIO, &nonblocking);
   /* Small echoes and relayed request/response traffic must not wait for
    * Nagle's algorithm. */
   setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
@@ -383,6 +389,14 @@ static void read_done(iocpd_conn *c, DWORD error) {
     fail(c, ERROR_NOT_ENOUGH_MEMORY);
     return;
   }
+  /* The recv must not block the worker if the zero-byte read completed
+   * early. Set once, on the first connection's first need: most
+   * connections never take this path (see the top). */
+  if (!c->os.nonblocking) {
+    u_long nonblocking = 1;
+    ioctlsocket(c->os.sock, FIONBIO, &nonblocking);
+    c->os.nonblocking = 1;
+  }
   n = recv(c->os.sock, buf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
   if (n >= 0) {
     deliver(c, buf, (size_t)n);
@@ -408,7 +422,6 @@ static void write_done(iocpd_conn *c, DWORD bytes, DWORD error) {
 static void connect_done(iocpd_conn *c, DWORD error) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
-  u_long nonblocking = 1;
   BOOL on = TRUE;
 
   if (error == 0 && !c->close_requested && !c->aborting) {
@@ -417,7 +430,6 @@ static void connect_done(iocpd_conn *c, DWORD error) {
     setsockopt(c->os.sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
     if (getsockname(c->os.sock, (struct sockaddr *)&ss, &len) == 0)
       iocpd__sockaddr_to((struct sockaddr *)&ss, &c->local);
-    ioctlsocket(c->os.sock, FIONBIO, &nonblocking);
     setsockopt(c->os.sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
   }
   iocpd__conn_connected(c, iocpd__translate_win(error));
@@ -503,6 +515,7 @@ int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to) {
   c->os.read_op.type = IOCPD__OP_READ;
   c->os.connect_op.type = IOCPD__OP_CONNECT;
   c->os.finish_op.type = IOCPD__OP_FINISH;
+  c->os.busy = 1; /* as an accepted one: see iocpd__conn_new */
   c->os.skip_port = (unsigned char)skip_port_on_success(w, s, to->family == IOCPD_AF_INET6);
   now = connect_ex(s, (struct sockaddr *)&ss, len, NULL, 0, NULL, &c->os.connect_op.ov);
   if (!now && (e = WSAGetLastError()) != ERROR_IO_PENDING) {
