@@ -420,17 +420,16 @@ static void write_done(iocpd_conn *c, DWORD bytes, DWORD error) {
 
 /* ConnectEx came back. */
 static void connect_done(iocpd_conn *c, DWORD error) {
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
   BOOL on = TRUE;
 
   if (error == 0 && !c->close_requested && !c->aborting) {
     /* Like SO_UPDATE_ACCEPT_CONTEXT for accepted sockets: without it,
      * shutdown() and getsockname() fail on a ConnectEx socket. */
     setsockopt(c->os.sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
-    if (getsockname(c->os.sock, (struct sockaddr *)&ss, &len) == 0)
-      iocpd__sockaddr_to((struct sockaddr *)&ss, &c->local);
     setsockopt(c->os.sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
+    /* The local address is looked up only if asked for
+     * (iocpd__conn_local): a kernel round trip per connection saved. */
+    c->local_unknown = 1;
   }
   iocpd__conn_connected(c, iocpd__translate_win(error));
 }
@@ -526,5 +525,12 @@ int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to) {
   return 0;
 }
 
-/* AcceptEx and ConnectEx completions fill in the local address at once. */
-void iocpd__conn_local(iocpd_conn *c) { c->local_unknown = 0; }
+/* Only a connected ConnectEx socket leaves its local address unknown:
+ * AcceptEx hands it over with the peer's. */
+void iocpd__conn_local(iocpd_conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  c->local_unknown = 0;
+  if (c->os.sock != INVALID_SOCKET && getsockname(c->os.sock, (struct sockaddr *)&ss, &len) == 0)
+    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->local);
+}
