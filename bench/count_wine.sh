@@ -91,7 +91,7 @@ if [ -n "$exe_arg" ] && [ ! -f "$exe_arg" ]; then
 fi
 
 # The bench's settings (ports, cache, workers = 1), without installing.
-parse_options --no-install --no-write ${keep_arg:+"$keep_arg"}
+parse_options --no-install --no-write ${keep_arg:+"$keep_arg"} ${exe_arg:+--wine-exe "$exe_arg"}
 # shellcheck source=lib/common.sh
 . "$lib/common.sh"
 # shellcheck source=lib/setup.sh
@@ -109,8 +109,6 @@ if [ "$wine" != 1 ]; then
     exit 1
 fi
 check_ports
-# build_wine builds the worktree's iocpd.exe too; --iocpd-exe replaces it.
-[ -z "$exe_arg" ] || iocpd_exe=$exe_arg
 
 start_upstream || {
     echo "count_wine.sh: the upstream echo server did not start" >&2
