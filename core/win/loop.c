@@ -11,8 +11,8 @@
 /* Completions dequeued per GetQueuedCompletionStatusEx call. */
 #define ENTRIES_PER_WAIT 128
 
-/* Ops completed inline that the loop runs, at most, before it looks at the
- * port again (see iocpd__loop_run). */
+/* Ops completed inline that the loop runs, at most, between two looks at
+ * a port that looked empty (see iocpd__loop_run). */
 #define INLINE_OPS_PER_LOOK 64
 
 int iocpd__backend_init(iocpd_error_info *err) {
@@ -178,6 +178,7 @@ static unsigned run_completed_inline(iocpd__worker *w) {
 void iocpd__loop_run(iocpd__worker *w) {
   OVERLAPPED_ENTRY entries[ENTRIES_PER_WAIT];
   unsigned inline_run = 0; /* ops run from the inline list since the port's last look */
+  int port_busy = 0;       /* the port's last look found packets */
 
   /* Ops completed inline keep their connections alive, and a worker is
    * told to quit only once every connection is gone, so the list is empty
@@ -187,13 +188,17 @@ void iocpd__loop_run(iocpd__worker *w) {
     int timeout, sweep;
     /* Ops completed inline are ready now, and running them needs no
      * kernel call, while a look at the port is one (a request to the
-     * wineserver under Wine) that, on a busy connection, finds nothing
-     * after each op. So they run pass after pass without one; the port
-     * gets its look (without waiting) once INLINE_OPS_PER_LOOK of them
-     * have run, so that a connection whose operations keep completing at
-     * once cannot starve the others' packets or the inbox. Timers run on
-     * every pass, as they do after every look. */
-    if (w->os.inline_head != NULL && inline_run < INLINE_OPS_PER_LOOK) {
+     * wineserver under Wine). When the last look found packets, others
+     * are likely to have come meanwhile (many connections are busy), and
+     * handling them first also gives the reads these ops will post time
+     * to find their data waiting and complete at once: look (without
+     * waiting) before every pass. When it found none (one busy connection
+     * whose operations keep completing at once), a look per op would find
+     * nothing again: the ops run pass after pass without one, and the
+     * port gets its look once INLINE_OPS_PER_LOOK of them have run, so
+     * that such a connection cannot starve the others' packets or the
+     * inbox. Timers run on every pass, as they do after every look. */
+    if (w->os.inline_head != NULL && !port_busy && inline_run < INLINE_OPS_PER_LOOK) {
       iocpd__timers_run(w);
       iocpd__sweep_busy_reads(w);
       inline_run += run_completed_inline(w);
@@ -209,6 +214,7 @@ void iocpd__loop_run(iocpd__worker *w) {
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
                                      timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
       DWORD e = GetLastError();
+      port_busy = 0;
       if (e != WAIT_TIMEOUT) {
         iocpd__log(w->server, IOCPD_LOG_ERROR, "GetQueuedCompletionStatusEx failed: error %lu",
                    (unsigned long)e);
@@ -219,6 +225,7 @@ void iocpd__loop_run(iocpd__worker *w) {
       inline_run += run_completed_inline(w);
       continue;
     }
+    port_busy = n > 0;
     /* First, so that the pass's clock is fresh for the callbacks below. */
     iocpd__timers_run(w);
     iocpd__sweep_busy_reads(w);
