@@ -208,8 +208,8 @@ void iocpd__loop_run(iocpd__worker *w) {
     timeout = iocpd__timers_timeout(w);
     sweep = iocpd__busy_reads_timeout(w);
     if (sweep >= 0 && (timeout < 0 || sweep < timeout)) timeout = sweep;
-    /* Only here with ops still on the list when they have had their turn:
-     * look at the port, never wait. */
+    /* With ops still on the list (the port was busy, or they have had
+     * their turn): look at the port, never wait. */
     if (w->os.inline_head != NULL) timeout = 0;
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
                                      timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
