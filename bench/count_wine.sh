@@ -12,6 +12,8 @@
 #   --messages N      messages per measured echo run (default 2000)
 #   --connections N   connections per measured connection-rate run
 #                     (default 400)
+#   --parallel N      connections at once in the message runs (default 1;
+#                     e.g. 50 to see what batching under load does)
 #   --keep            keep the work directory (configs, logs, the trace)
 #
 # Under Wine every kernel call a Windows program makes (a socket operation,
@@ -50,10 +52,11 @@ lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/lib
 exe_arg=
 messages=2000
 connections=400
+parallel=1
 keep_arg=
 while [ $# -gt 0 ]; do
     case $1 in
-    --iocpd-exe | --messages | --connections)
+    --iocpd-exe | --messages | --connections | --parallel)
         if [ $# -lt 2 ] || [ -z "$2" ]; then
             echo "count_wine.sh: $1 needs a value" >&2
             exit 2
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
         --iocpd-exe) exe_arg=$(realpath -- "$2") ;;
         --messages) messages=$2 ;;
         --connections) connections=$2 ;;
+        --parallel) parallel=$2 ;;
         esac
         shift
         ;;
@@ -85,6 +89,12 @@ for n in "$messages" "$connections"; do
         ;;
     esac
 done
+case $parallel in
+'' | *[!0-9]* | 0)
+    echo "count_wine.sh: --parallel needs a positive number" >&2
+    exit 2
+    ;;
+esac
 if [ -n "$exe_arg" ] && [ ! -f "$exe_arg" ]; then
     echo "count_wine.sh: no such file: $exe_arg" >&2
     exit 2
@@ -181,15 +191,16 @@ count_requests() {
 }
 
 # measure PROGRAM PID MODE PORT COUNT: runs loadgen MODE with one
-# connection and COUNT operations against PORT, and writes the requests of
+# connection (echo: --parallel) and COUNT operations against PORT, and
+# writes the requests of
 # process PID during the run (and a quiet second after it) to
 # $work/counts/PROGRAM.MODE.PORT.COUNT.
 measure() {
-    local prog=$1 pid=$2 mode=$3 port=$4 n=$5 from to size=64 j
-    [ "$mode" = connrate ] && size=1024
+    local prog=$1 pid=$2 mode=$3 port=$4 n=$5 from to size=64 conns=$parallel j
+    [ "$mode" = connrate ] && size=1024 conns=1
     sleep 0.5
     from=$(trace_size)
-    j=$(loadgen "$mode" -p "$port" -c 1 -s "$size" -n "$n" -d 600 -l "count $prog $mode")
+    j=$(loadgen "$mode" -p "$port" -c "$conns" -s "$size" -n "$n" -d 600 -l "count $prog $mode")
     if [ "$(printf '%s' "$j" | json .ok)" != true ]; then
         log "$prog $mode $n: the loadgen run failed"
         return 1
@@ -254,8 +265,8 @@ per_op() {
 echo "### Wineserver requests per operation (iocpd.exe workers = 1, asio one thread)"
 echo
 echo "$(date -u +%Y-%m-%d), $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')," \
-    "iocpd.exe: ${exe_arg:-built from the worktree}; $messages messages, $connections connections" \
-    "per figure (bash bench/count_wine.sh)."
+    "iocpd.exe: ${exe_arg:-built from the worktree}; $messages messages ($parallel at a time)," \
+    "$connections connections per figure (bash bench/count_wine.sh)."
 echo
 echo "| operation | iocpd.exe | asio | iocpd.exe - asio |"
 echo "| --- | ---: | ---: | ---: |"
