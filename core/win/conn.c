@@ -189,8 +189,8 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockad
 int iocpd__os_attach(iocpd_conn *c) {
   /* The listener has associated the socket with the worker's port, and
    * no operation has been posted on it yet. */
-  c->os.skip_port = (unsigned char)skip_port_on_success(
-      c->worker, c->os.sock, c->listener->addr.family == IOCPD_AF_INET6);
+  c->os.skip_port = (unsigned char)skip_port_on_success(c->worker, c->os.sock,
+                                                        c->listener->addr.family == IOCPD_AF_INET6);
   return 0;
 }
 
