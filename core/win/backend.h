@@ -59,6 +59,10 @@ typedef struct iocpd__worker_os {
    * loop runs them from here, in order (see loop.c). */
   iocpd__op *inline_head;
   iocpd__op *inline_tail;
+  /* Connection ops whose packet is still to come through the port (not
+   * counting accepts and wake-ups), so that the loop looks at the port
+   * between inline passes only when something can be there. */
+  unsigned port_ops;
 } iocpd__worker_os;
 
 /* Room AcceptEx needs for one address: the largest sockaddr plus 16. */

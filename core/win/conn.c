@@ -144,7 +144,11 @@ static int skip_port_on_success(iocpd__worker *w, SOCKET s, int v6) {
 static void op_started(iocpd_conn *c, iocpd__op *op, int now) {
   op->failed = 0;
   c->os.pending++;
-  if (now && c->os.skip_port) iocpd__op_completed_inline(c->worker, op);
+  if (now && c->os.skip_port) {
+    iocpd__op_completed_inline(c->worker, op);
+  } else {
+    c->worker->os.port_ops++; /* its packet will come: see loop.c */
+  }
 }
 
 /* Counts an operation whose call failed at once with `error`: no packet

@@ -12,7 +12,7 @@
 #define ENTRIES_PER_WAIT 128
 
 /* Ops completed inline that the loop runs, at most, between two looks at
- * a port that looked empty (see iocpd__loop_run). */
+ * a port that only accepts and wake-ups can reach (see iocpd__loop_run). */
 #define INLINE_OPS_PER_LOOK 64
 
 int iocpd__backend_init(iocpd_error_info *err) {
@@ -178,7 +178,6 @@ static unsigned run_completed_inline(iocpd__worker *w) {
 void iocpd__loop_run(iocpd__worker *w) {
   OVERLAPPED_ENTRY entries[ENTRIES_PER_WAIT];
   unsigned inline_run = 0; /* ops run from the inline list since the port's last look */
-  int port_busy = 0;       /* the port's last look found packets */
 
   /* Ops completed inline keep their connections alive, and a worker is
    * told to quit only once every connection is gone, so the list is empty
@@ -188,17 +187,18 @@ void iocpd__loop_run(iocpd__worker *w) {
     int timeout, sweep;
     /* Ops completed inline are ready now, and running them needs no
      * kernel call, while a look at the port is one (a request to the
-     * wineserver under Wine). When the last look found packets, others
-     * are likely to have come meanwhile (many connections are busy), and
-     * handling them first also gives the reads these ops will post time
-     * to find their data waiting and complete at once: look (without
-     * waiting) before every pass. When it found none (one busy connection
-     * whose operations keep completing at once), a look per op would find
-     * nothing again: the ops run pass after pass without one, and the
-     * port gets its look once INLINE_OPS_PER_LOOK of them have run, so
-     * that such a connection cannot starve the others' packets or the
-     * inbox. Timers run on every pass, as they do after every look. */
-    if (w->os.inline_head != NULL && !port_busy && inline_run < INLINE_OPS_PER_LOOK) {
+     * wineserver under Wine). While connection ops are pending on the
+     * port, their packets can be there: look (without waiting) before
+     * every pass, so that they are handled in turn with the inline ones;
+     * handling them first also gives the reads the inline ops will post
+     * time to find their data waiting and complete at once. When none is
+     * pending (one busy connection whose operations all complete at
+     * once), only an accept or a wake-up could come: the ops run pass
+     * after pass without a look, and the port gets one once
+     * INLINE_OPS_PER_LOOK of them have run, so that new connections and
+     * the inbox are not kept waiting. Timers run on every pass, as they
+     * do after every look. */
+    if (w->os.inline_head != NULL && w->os.port_ops == 0 && inline_run < INLINE_OPS_PER_LOOK) {
       iocpd__timers_run(w);
       iocpd__sweep_busy_reads(w);
       inline_run += run_completed_inline(w);
@@ -208,13 +208,12 @@ void iocpd__loop_run(iocpd__worker *w) {
     timeout = iocpd__timers_timeout(w);
     sweep = iocpd__busy_reads_timeout(w);
     if (sweep >= 0 && (timeout < 0 || sweep < timeout)) timeout = sweep;
-    /* With ops still on the list (the port was busy, or they have had
-     * their turn): look at the port, never wait. */
+    /* With ops still on the list (packets can be there, or the ops have
+     * had their turn): look at the port, never wait. */
     if (w->os.inline_head != NULL) timeout = 0;
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
                                      timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
       DWORD e = GetLastError();
-      port_busy = 0;
       if (e != WAIT_TIMEOUT) {
         iocpd__log(w->server, IOCPD_LOG_ERROR, "GetQueuedCompletionStatusEx failed: error %lu",
                    (unsigned long)e);
@@ -225,7 +224,6 @@ void iocpd__loop_run(iocpd__worker *w) {
       inline_run += run_completed_inline(w);
       continue;
     }
-    port_busy = n > 0;
     /* First, so that the pass's clock is fresh for the callbacks below. */
     iocpd__timers_run(w);
     iocpd__sweep_busy_reads(w);
@@ -239,6 +237,8 @@ void iocpd__loop_run(iocpd__worker *w) {
       if (op->type == IOCPD__OP_ACCEPT) {
         iocpd__accept_done(container_of(op, iocpd__accept_op, op), (DWORD)op->ov.Internal);
       } else {
+        assert(w->os.port_ops > 0);
+        w->os.port_ops--;
         iocpd__conn_op_done(op, entries[i].dwNumberOfBytesTransferred, (DWORD)op->ov.Internal);
       }
     }
