@@ -2,7 +2,8 @@
 # bench/run.sh: iocpd against other relays and echo servers, on loopback.
 #
 #   bash bench/run.sh [--quick] [--no-install] [--no-wine] [--rounds N]
-#                     [--write | --no-write] [--keep]
+#                     [--only LIST] [--write | --no-write] [--keep]
+#                     [--wine-exe PATH]
 #
 #   --quick       a smoke run of about two minutes: one round, short runs,
 #                 1,000 instead of 10,000 idle connections, 1.5 s E4 runs,
@@ -18,6 +19,10 @@
 #   --write       write BENCHMARKS.md even with --quick
 #   --no-write    do not write BENCHMARKS.md
 #   --keep        keep the work directory (configs, logs, raw results)
+#   --wine-exe PATH  run this iocpd.exe in the Wine part instead of the one
+#                 built from the tree (e.g. a build of an older commit, to
+#                 compare; Wine must find inih.dll.so in its folder or a
+#                 parent, as in a build directory)
 #
 # Environment: BENCH_PORT_BASE (default 29100; ports BASE..BASE+199 on
 # 127.0.0.1 must be free), BENCH_WORKERS (threads/processes each server may
@@ -80,7 +85,7 @@ scenarios=(
     "r6 native"   # R6: R2 and R3 through iocpd with send_proxy = v2
     "e123 native" # E1-E3: echo servers, 1 / 50 / 1000 connections
     "e4 native"   # E4: 300 bulk echo streams, fairness between them
-    "wine wine"   # W-echo, W-relay: iocpd.exe and the asio peer under Wine
+    "wine wine"   # W-*: iocpd.exe and the asio peer under Wine (echo, bulk, relay, connection rate)
 )
 
 # selected NAME: whether --only (if given) lists the scenario NAME.

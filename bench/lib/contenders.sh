@@ -14,7 +14,7 @@ bench_lib_contenders=1
 . "${BASH_SOURCE[0]%/*}/common.sh"
 
 iocpd=$cache/native/iocpd      # built by setup.sh (build_iocpd)
-iocpd_exe=$cache/win/iocpd.exe # built by setup.sh (build_wine)
+iocpd_exe=${wine_exe:-$cache/win/iocpd.exe} # built by setup.sh (build_wine), or --wine-exe
 
 # Raises the descriptor limit as far as it goes, for the contenders and
 # loadgen started from here; fdlimit is what it came to. The relays' limits

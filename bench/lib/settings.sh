@@ -30,6 +30,7 @@ parse_options() {
     write_asked=
     write=
     keep=0
+    wine_exe=
     while [ $# -gt 0 ]; do
         case $1 in
         --quick) quick=1 ;;
@@ -57,6 +58,14 @@ parse_options() {
             ;;
         --no-write) write=0 ;;
         --keep) keep=1 ;;
+        --wine-exe)
+            if [ $# -lt 2 ] || [ ! -f "$2" ]; then
+                echo "run.sh: --wine-exe needs the path of an iocpd.exe" >&2
+                exit 2
+            fi
+            wine_exe=$(realpath -- "$2")
+            shift
+            ;;
         -h | --help)
             # run.sh's opening comment, up to its first blank line, is the help.
             sed -n '2,/^$/s/^# \{0,1\}//p' "$here/run.sh"

@@ -30,7 +30,7 @@ typedef enum iocpd__op_type {
   IOCPD__OP_READ,    /* zero-byte WSARecv: "data (or FIN) is waiting" */
   IOCPD__OP_WRITE,   /* WSASend of one queued write */
   IOCPD__OP_CONNECT, /* ConnectEx of an outbound connection */
-  IOCPD__OP_FINISH   /* posted by ourselves to tear down outside callbacks */
+  IOCPD__OP_FINISH   /* queued by ourselves to tear down outside callbacks */
 } iocpd__op_type;
 
 typedef struct iocpd__op {
@@ -51,11 +51,18 @@ typedef struct iocpd__worker_os {
   unsigned busy_read_count;
   uint64_t next_sweep_ms;
   LPFN_CONNECTEX connect_ex[2]; /* per family (IPv4, IPv6), loaded on first use */
+  /* Whether the TCP provider of each family (IPv4, IPv6) hands out IFS
+   * handles: 0 not known yet, 1 yes, 2 no (see skip_port_on_success). */
+  unsigned char ifs[2];
   /* Ops that completed inside the call that started them, on sockets
    * that skip the port on success: no packet will come for them, so the
    * loop runs them from here, in order (see loop.c). */
   iocpd__op *inline_head;
   iocpd__op *inline_tail;
+  /* Connection ops whose packet is still to come through the port (not
+   * counting accepts and wake-ups), so that the loop looks at the port
+   * between inline passes only when something can be there. */
+  unsigned port_ops;
 } iocpd__worker_os;
 
 /* Room AcceptEx needs for one address: the largest sockaddr plus 16. */
@@ -96,6 +103,7 @@ typedef struct iocpd__conn_os {
   unsigned char write_posted;
   unsigned char finish_posted;
   unsigned char skip_port;      /* FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is on */
+  unsigned char nonblocking;    /* FIONBIO is set (for the recv after a zero-byte read) */
   unsigned char busy;           /* the last read delivered data */
   unsigned char read_real;      /* the posted read has a real buffer */
   unsigned char read_cancelled; /* ...and the idle sweep cancelled it */

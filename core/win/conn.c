@@ -4,18 +4,23 @@
  *
  * Reading: a read posts a zero-byte WSARecv, which pins no buffer while
  * the connection is idle. Its completion says "data or FIN is waiting"; a
- * buffer is then taken and filled with a non-blocking recv (the socket is in
- * non-blocking mode, which does not affect overlapped calls), and conn.c
- * hears of the data or the FIN. WSAEWOULDBLOCK there just means the
- * zero-byte read completed early: post it again.
+ * buffer is then taken and filled with a non-blocking recv (the socket is
+ * put in non-blocking mode the first time, which does not affect
+ * overlapped calls), and conn.c hears of the data or the FIN.
+ * WSAEWOULDBLOCK there just means the zero-byte read completed early:
+ * post it again.
  *
  * A busy connection (its last read delivered data) skips that step: the
  * next read is a WSARecv with a real buffer, one operation per chunk
- * instead of two. So that idle connections still pin no buffer, a sweep
- * cancels any such read pending for more than BUSY_READ_IDLE_MS and the
- * connection goes back to zero-byte reads (iocpd__sweep_busy_reads). At
- * most MAX_BUSY_READS per worker are real at a time, which bounds the
- * memory a burst of connections can pin.
+ * instead of two. A new connection, accepted or connected, counts as busy:
+ * its peer is about to talk (a request, a reply), and a first zero-byte
+ * read would cost two more kernel round trips per connection. So that
+ * idle connections still pin no buffer, a sweep cancels any such read
+ * pending for more than BUSY_READ_IDLE_MS and the connection goes back to
+ * zero-byte reads (iocpd__sweep_busy_reads). At most MAX_BUSY_READS per
+ * worker are real at a time, which bounds the memory a burst of
+ * connections can pin; beyond it new connections wait with zero-byte
+ * reads.
  *
  * Writing: only the head of the write queue is posted, so a partial send
  * can be continued without reordering bytes.
@@ -36,7 +41,7 @@
  * so the code never infers "we closed it" from the error, only from the
  * connection's own close_requested/aborting flags). The connection is
  * freed when `pending` reaches zero. When nothing is pending at close time
- * a FINISH packet is posted to the worker's own port, so that teardown
+ * a FINISH op goes on the worker's completed-inline list, so that teardown
  * always runs from the loop and never inside a handler's call.
  */
 #include <assert.h>
@@ -99,22 +104,36 @@ int iocpd__busy_reads_timeout(iocpd__worker *w) {
   return (int)(w->os.next_sweep_ms - w->now_ms);
 }
 
-/* Makes s (already associated with its worker's port) skip the port when
- * an operation completes at once: under Wine every dequeued packet costs a
- * wineserver request, and on Windows a trip through the port. The
- * documentation allows this for a socket only if its provider hands out
- * IFS handles: with a non-IFS layered provider completions may be lost.
- * Returns 1 if the mode is on; on any failure 0, and the socket keeps the
- * ordinary behaviour (a packet for every operation). */
-static int skip_port_on_success(SOCKET s) {
+/* Makes s (already associated with w's port; of family IPv6 if v6, else
+ * IPv4) skip the port when an operation completes at once: under Wine
+ * every dequeued packet costs a wineserver request, and on Windows a trip
+ * through the port. The documentation allows this for a socket only if
+ * its provider hands out IFS handles: with a non-IFS layered provider
+ * completions may be lost. Returns 1 if the mode is on; on any failure 0,
+ * and the socket keeps the ordinary behaviour (a packet for every
+ * operation).
+ *
+ * Whether the provider is IFS is a property of the Winsock catalog entry
+ * that serves the family (the documentation says to detect a non-IFS
+ * provider by its catalog entry), and every socket here is created the
+ * same way (WSASocketW with family, SOCK_STREAM, IPPROTO_TCP and no
+ * protocol info), so the first socket of each family is asked and the
+ * answer kept per worker: asking each socket cost a kernel round trip
+ * per connection. The mode itself belongs to each handle and is set on
+ * each one. */
+static int skip_port_on_success(iocpd__worker *w, SOCKET s, int v6) {
   /* Nothing waits on the socket handle itself, so completions need not
    * signal it either. */
   const UCHAR modes = FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE;
-  WSAPROTOCOL_INFOW info;
-  int len = sizeof(info);
-  if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) != 0 ||
-      (info.dwServiceFlags1 & XP1_IFS_HANDLES) == 0)
-    return 0;
+  if (w->os.ifs[v6] == 0) {
+    WSAPROTOCOL_INFOW info;
+    int len = sizeof(info);
+    w->os.ifs[v6] = getsockopt(s, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) == 0 &&
+                            (info.dwServiceFlags1 & XP1_IFS_HANDLES) != 0
+                        ? 1
+                        : 2;
+  }
+  if (w->os.ifs[v6] != 1) return 0;
   return SetFileCompletionNotificationModes((HANDLE)s, modes) ? 1 : 0;
 }
 
@@ -125,7 +144,11 @@ static int skip_port_on_success(SOCKET s) {
 static void op_started(iocpd_conn *c, iocpd__op *op, int now) {
   op->failed = 0;
   c->os.pending++;
-  if (now && c->os.skip_port) iocpd__op_completed_inline(c->worker, op);
+  if (now && c->os.skip_port) {
+    iocpd__op_completed_inline(c->worker, op);
+  } else {
+    c->worker->os.port_ops++; /* its packet will come: see loop.c */
+  }
 }
 
 /* Counts an operation whose call failed at once with `error`: no packet
@@ -149,7 +172,6 @@ static void fail(iocpd_conn *c, DWORD e) { iocpd__conn_fail(c, iocpd__translate_
 
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockaddr *local,
                             const struct sockaddr *peer) {
-  u_long nonblocking = 1;
   BOOL on = TRUE;
   iocpd_conn *c = iocpd__conn_alloc(l, NULL);
   if (c == NULL) return NULL;
@@ -157,9 +179,11 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockad
   c->established = 1;
   c->os.read_op.type = IOCPD__OP_READ;
   c->os.finish_op.type = IOCPD__OP_FINISH;
+  /* A new connection is about to carry data (see the top): its first
+   * read takes a buffer. */
+  c->os.busy = 1;
   if (local != NULL) iocpd__sockaddr_to(local, &c->local);
   if (peer != NULL) iocpd__sockaddr_to(peer, &c->peer);
-  ioctlsocket(sock, FIONBIO, &nonblocking);
   /* Small echoes and relayed request/response traffic must not wait for
    * Nagle's algorithm. */
   setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
@@ -169,7 +193,8 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockad
 int iocpd__os_attach(iocpd_conn *c) {
   /* The listener has associated the socket with the worker's port, and
    * no operation has been posted on it yet. */
-  c->os.skip_port = (unsigned char)skip_port_on_success(c->os.sock);
+  c->os.skip_port = (unsigned char)skip_port_on_success(c->worker, c->os.sock,
+                                                        c->listener->addr.family == IOCPD_AF_INET6);
   return 0;
 }
 
@@ -183,13 +208,17 @@ static int check_done(iocpd_conn *c) {
 }
 
 void iocpd__os_schedule(iocpd_conn *c) {
-  /* With an op pending, its completion runs teardown; without one, a
-   * FINISH packet does, so that it never runs inside the caller's call. */
+  /* With an op pending, its completion runs teardown; without one, the
+   * FINISH op does, so that it never runs inside the caller's call. It
+   * goes on the worker's inline list, which the loop runs after the
+   * current callback has returned, as a packet would be: the caller is
+   * on c's worker, which alone touches that list, and no kernel call
+   * (PostQueuedCompletionStatus) is needed to come back to the loop. */
   if (c->os.pending > 0 || c->os.finish_posted) return;
   memset(&c->os.finish_op.ov, 0, sizeof(c->os.finish_op.ov));
   c->os.finish_posted = 1;
   c->os.pending++;
-  PostQueuedCompletionStatus(c->worker->os.port, 0, IOCPD__KEY_IO, &c->os.finish_op.ov);
+  iocpd__op_completed_inline(c->worker, &c->os.finish_op);
 }
 
 void iocpd__os_release(iocpd_conn *c) {
@@ -364,6 +393,14 @@ static void read_done(iocpd_conn *c, DWORD error) {
     fail(c, ERROR_NOT_ENOUGH_MEMORY);
     return;
   }
+  /* The recv must not block the worker if the zero-byte read completed
+   * early. Set once, on the first connection's first need: most
+   * connections never take this path (see the top). */
+  if (!c->os.nonblocking) {
+    u_long nonblocking = 1;
+    ioctlsocket(c->os.sock, FIONBIO, &nonblocking);
+    c->os.nonblocking = 1;
+  }
   n = recv(c->os.sock, buf, (int)(size > 0x40000000u ? 0x40000000u : size), 0);
   if (n >= 0) {
     deliver(c, buf, (size_t)n);
@@ -387,19 +424,16 @@ static void write_done(iocpd_conn *c, DWORD bytes, DWORD error) {
 
 /* ConnectEx came back. */
 static void connect_done(iocpd_conn *c, DWORD error) {
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
-  u_long nonblocking = 1;
   BOOL on = TRUE;
 
   if (error == 0 && !c->close_requested && !c->aborting) {
     /* Like SO_UPDATE_ACCEPT_CONTEXT for accepted sockets: without it,
      * shutdown() and getsockname() fail on a ConnectEx socket. */
     setsockopt(c->os.sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
-    if (getsockname(c->os.sock, (struct sockaddr *)&ss, &len) == 0)
-      iocpd__sockaddr_to((struct sockaddr *)&ss, &c->local);
-    ioctlsocket(c->os.sock, FIONBIO, &nonblocking);
     setsockopt(c->os.sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&on, sizeof(on));
+    /* The local address is looked up only if asked for
+     * (iocpd__conn_local): a kernel round trip per connection saved. */
+    c->local_unknown = 1;
   }
   iocpd__conn_connected(c, iocpd__translate_win(error));
 }
@@ -484,7 +518,8 @@ int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to) {
   c->os.read_op.type = IOCPD__OP_READ;
   c->os.connect_op.type = IOCPD__OP_CONNECT;
   c->os.finish_op.type = IOCPD__OP_FINISH;
-  c->os.skip_port = (unsigned char)skip_port_on_success(s);
+  c->os.busy = 1; /* as an accepted one: see iocpd__conn_new */
+  c->os.skip_port = (unsigned char)skip_port_on_success(w, s, to->family == IOCPD_AF_INET6);
   now = connect_ex(s, (struct sockaddr *)&ss, len, NULL, 0, NULL, &c->os.connect_op.ov);
   if (!now && (e = WSAGetLastError()) != ERROR_IO_PENDING) {
     closesocket(s);
@@ -494,5 +529,12 @@ int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to) {
   return 0;
 }
 
-/* AcceptEx and ConnectEx completions fill in the local address at once. */
-void iocpd__conn_local(iocpd_conn *c) { c->local_unknown = 0; }
+/* Only a connected ConnectEx socket leaves its local address unknown:
+ * AcceptEx hands it over with the peer's. */
+void iocpd__conn_local(iocpd_conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  c->local_unknown = 0;
+  if (c->os.sock != INVALID_SOCKET && getsockname(c->os.sock, (struct sockaddr *)&ss, &len) == 0)
+    iocpd__sockaddr_to((struct sockaddr *)&ss, &c->local);
+}

@@ -11,6 +11,10 @@
 /* Completions dequeued per GetQueuedCompletionStatusEx call. */
 #define ENTRIES_PER_WAIT 128
 
+/* Ops completed inline that the loop runs, at most, between two looks at
+ * a port that only accepts and wake-ups can reach (see iocpd__loop_run). */
+#define INLINE_OPS_PER_LOOK 64
+
 int iocpd__backend_init(iocpd_error_info *err) {
   WSADATA wsa;
   int rc = WSAStartup(MAKEWORD(2, 2), &wsa);
@@ -147,11 +151,11 @@ void iocpd__op_completed_inline(iocpd__worker *w, iocpd__op *op) {
 
 /* Runs the ops that completed inline, through the same path as packets,
  * so teardown (pending, FINISH, check_done) stays in one place. Ops that
- * these handlers complete inline in turn wait for the next pass, which
- * polls the port first: a connection whose data keeps arriving at once
- * cannot starve the others, the inbox or the timers. */
-static void run_completed_inline(iocpd__worker *w) {
+ * these handlers complete inline in turn wait for the next pass. Returns
+ * how many ops it ran. */
+static unsigned run_completed_inline(iocpd__worker *w) {
   iocpd__op *op = w->os.inline_head;
+  unsigned n = 0;
   w->os.inline_head = w->os.inline_tail = NULL;
   while (op != NULL) {
     /* Read the link first: handling op may free it (a finished write)
@@ -166,20 +170,48 @@ static void run_completed_inline(iocpd__worker *w) {
      * calls.) It stays put: an op is not posted again before it has run. */
     iocpd__conn_op_done(op, (DWORD)op->ov.InternalHigh, (DWORD)op->ov.Internal);
     op = next;
+    n++;
   }
+  return n;
 }
 
 void iocpd__loop_run(iocpd__worker *w) {
   OVERLAPPED_ENTRY entries[ENTRIES_PER_WAIT];
+  unsigned inline_run = 0; /* ops run from the inline list since the port's last look */
 
   /* Ops completed inline keep their connections alive, and a worker is
    * told to quit only once every connection is gone, so the list is empty
    * by then; the condition makes sure no op is ever left unrun. */
   while (!w->quit || accepts_pending(w) > 0 || w->os.inline_head != NULL) {
     ULONG i, n = 0;
-    int timeout = iocpd__timers_timeout(w), sweep = iocpd__busy_reads_timeout(w);
+    int timeout, sweep;
+    /* Ops completed inline are ready now, and running them needs no
+     * kernel call, while a look at the port is one (a request to the
+     * wineserver under Wine). While connection ops are pending on the
+     * port, their packets can be there: look (without waiting) before
+     * every pass, so that they are handled in turn with the inline ones;
+     * handling them first also gives the reads the inline ops will post
+     * time to find their data waiting and complete at once. When none is
+     * pending (one busy connection whose operations all complete at
+     * once), only an accept or a wake-up could come: the ops run pass
+     * after pass without a look, and the port gets one once
+     * INLINE_OPS_PER_LOOK of them have run, so that new connections and
+     * the inbox are not kept waiting. Timers run on every pass, as they
+     * do after every look. */
+    if (w->os.inline_head != NULL && w->os.port_ops == 0 && inline_run < INLINE_OPS_PER_LOOK) {
+      iocpd__timers_run(w);
+      iocpd__sweep_busy_reads(w);
+      inline_run += run_completed_inline(w);
+      iocpd__conn_run_deferred(w);
+      continue;
+    }
+    inline_run = 0;
+    timeout = iocpd__timers_timeout(w);
+    sweep = iocpd__busy_reads_timeout(w);
     if (sweep >= 0 && (timeout < 0 || sweep < timeout)) timeout = sweep;
-    /* Ops completed inline are ready now: look at the port, never wait. */
+    /* With ops still on the list (packets can be there, or the ops have
+     * had their turn), or input read ahead to deliver: look at the port,
+     * never wait. */
     if (w->os.inline_head != NULL || w->deferred != NULL) timeout = 0;
     if (!GetQueuedCompletionStatusEx(w->os.port, entries, ENTRIES_PER_WAIT, &n,
                                      timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
@@ -191,7 +223,7 @@ void iocpd__loop_run(iocpd__worker *w) {
       }
       iocpd__timers_run(w);
       iocpd__sweep_busy_reads(w);
-      run_completed_inline(w);
+      inline_run += run_completed_inline(w);
       iocpd__conn_run_deferred(w);
       continue;
     }
@@ -208,12 +240,14 @@ void iocpd__loop_run(iocpd__worker *w) {
       if (op->type == IOCPD__OP_ACCEPT) {
         iocpd__accept_done(container_of(op, iocpd__accept_op, op), (DWORD)op->ov.Internal);
       } else {
+        assert(w->os.port_ops > 0);
+        w->os.port_ops--;
         iocpd__conn_op_done(op, entries[i].dwNumberOfBytesTransferred, (DWORD)op->ov.Internal);
       }
     }
     /* After the packets, the timers and the inbox (a WAKE packet), so
      * that what any of them completed inline does not wait a pass. */
-    run_completed_inline(w);
+    inline_run += run_completed_inline(w);
     iocpd__conn_run_deferred(w);
   }
 }

@@ -146,6 +146,8 @@ def wait_lines(workdir, count, timeout=LINE_WAIT):
             recs = read_lines(workdir)
         except (AssertionError, ValueError):
             recs = None  # a line being written right now
+        except FileNotFoundError:
+            recs = None  # a file listed, then rotated away before it was read
         if recs is not None and len(recs) >= count:
             return recs
         if time.monotonic() > deadline:

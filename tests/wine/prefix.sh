@@ -19,7 +19,10 @@
 #   $WINEPREFIX/iocpd-wine.log) receives the standard error of services.exe
 #   and so of every service it starts; IOCPD_WINE_SERVICE_DEBUG (default:
 #   WINEDEBUG, else -all) is the WINEDEBUG those processes get, e.g.
-#   "-all,+eventlog" to see ReportEventW calls.
+#   "-all,+eventlog" to see ReportEventW calls. IOCPD_WINE_SERVER_TRACE,
+#   if set, names a file that receives the wineserver's request trace
+#   (`wineserver -d1`: one line per request and per reply, prefixed with
+#   the calling thread's id); bench/count_wine.sh counts requests with it.
 # stop: kills the wineserver of $WINEPREFIX and waits for it to go; removes
 #   the prefix only if `start` created it (a prefix the caller chose is kept).
 #   Prints `unset WINEPREFIX IOCPD_WINE_LOG` on stdout when it removed it.
@@ -61,13 +64,20 @@ start() {
     # otherwise start an ordinary server, and a second server cannot start
     # while that one lives. The server forks into the background; its output
     # must be detached, or a shell reading ours would wait forever.
-    if ! "$wineserver" -p </dev/null >/dev/null 2>&1; then
+    # The server's debug output goes to its standard error, which it keeps
+    # when it forks into the background.
+    local server_args=(-p) trace=/dev/null
+    if [ -n "${IOCPD_WINE_SERVER_TRACE:-}" ]; then
+        server_args+=(-d1)
+        trace=$IOCPD_WINE_SERVER_TRACE
+    fi
+    if ! "$wineserver" "${server_args[@]}" </dev/null >/dev/null 2>>"$trace"; then
         # A server already runs for this prefix and may not be persistent:
         # replace it, since tests that start services need a persistent one.
         echo "prefix.sh: restarting the running wineserver of $WINEPREFIX" >&2
         "$wineserver" -k </dev/null >/dev/null 2>&1 || true
         "$wineserver" -w </dev/null >/dev/null 2>&1 || true
-        "$wineserver" -p </dev/null >/dev/null 2>&1
+        "$wineserver" "${server_args[@]}" </dev/null >/dev/null 2>>"$trace"
     fi
 
     # wineboot starts services.exe, and every service process (e.g. iocpd
