@@ -19,6 +19,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "iocpd.h"
 
@@ -46,9 +47,12 @@ typedef struct relay {
   iocpd_access_record record; /* filled as each side closes, then reported */
   size_t buf_size;            /* of side[].buf, for the worker's cache */
   /* send_proxy: the header sent first on the upstream connection; it
-   * stays here until its write is out. */
+   * stays here until its write is out. While header_pending, it waits to
+   * go out in one piece with the client's first bytes (see
+   * send_proxy_header). */
   char proxy_header[IOCPD_PROXY_FORMAT_MAX];
   size_t proxy_len;
+  unsigned char header_pending;
   unsigned char skipped[]; /* per step of the first round: passed over as down */
 } relay;
 
@@ -220,13 +224,33 @@ static int client_accept(iocpd_conn *client) {
   return connect_next(r);
 }
 
-/* Queues the PROXY header on the upstream connection, ahead of every
- * byte of the client's: its address (a balancer's header's, if one came
- * in) and the address it connected to. */
-static int send_proxy_header(relay *r, iocpd_conn *client, iocpd_conn *up) {
+/* send_proxy: the PROXY header goes first on the upstream connection,
+ * ahead of every byte of the client's: the client's address (a
+ * balancer's header's, if one came in) and the address it connected to.
+ *
+ * A client that speaks first usually has its first bytes waiting by the
+ * time the upstream answers: the header then goes out with them, in one
+ * write (the client's first read lands HEADER_ROOM bytes into its buffer,
+ * and the header is put in front), which saves a system call on each side
+ * per connection. For a protocol where the server speaks first, the
+ * header goes out alone when the upstream's timer fires, a millisecond
+ * after the connect; splicing waits until the header is out. */
+#define HEADER_ROOM IOCPD_PROXY_FORMAT_MAX
+#define HEADER_WAIT_MS 1
+
+static int prepare_proxy_header(relay *r, iocpd_conn *client, iocpd_conn *up) {
   r->proxy_len = iocpd_proxy_format(r->proxy_header, r->opt->send_proxy,
                                     iocpd_conn_peer_addr(client), iocpd_conn_local_addr(client));
   if (r->proxy_len == 0) return IOCPD_EINVAL;
+  r->header_pending = 1;
+  return iocpd_conn_set_timer(up, HEADER_WAIT_MS);
+}
+
+/* The header alone, when no client bytes came to carry it. */
+static int send_header_alone(relay *r) {
+  iocpd_conn *up = r->side[UPSTREAM].conn;
+  r->header_pending = 0;
+  iocpd_conn_splice_to(r->side[CLIENT].conn, up);
   return iocpd_write(up, r->proxy_header, r->proxy_len, r->proxy_header);
 }
 
@@ -242,7 +266,7 @@ static void upstream_connected(iocpd_conn *up, int status) {
   }
   iocpd_conn_set_timer(up, 0);
   r->connected = 1;
-  if (r->opt->send_proxy != 0 && send_proxy_header(r, c, up) != 0) {
+  if (r->opt->send_proxy != 0 && prepare_proxy_header(r, c, up) != 0) {
     end_relay(r, 1);
     return;
   }
@@ -253,7 +277,7 @@ static void upstream_connected(iocpd_conn *up, int status) {
                      iocpd_addr_format(iocpd_conn_peer_addr(up), upstream));
   /* Bulk chunks may then skip user space (epoll: splice); where the
    * backend has no such path this changes nothing. */
-  iocpd_conn_splice_to(c, up);
+  if (!r->header_pending) iocpd_conn_splice_to(c, up);
   iocpd_conn_splice_to(up, c);
   touch(r);
   if (iocpd_read(c) != 0 || iocpd_read(up) != 0) end_relay(r, 1);
@@ -262,20 +286,31 @@ static void upstream_connected(iocpd_conn *up, int status) {
 /* --------------------------------------------------------------------- */
 /* Relaying: the same functions serve both sides. */
 
+/* Where a side's read goes in its buffer: the client's first one, while
+ * the PROXY header waits, leaves room for the header in front. */
+static size_t read_offset(relay *r, int side) {
+  return side == CLIENT && r->header_pending ? HEADER_ROOM : 0;
+}
+
 static char *relay_alloc(iocpd_conn *conn, size_t *size) {
   relay *r = relay_of(conn);
-  relay_side *s = &r->side[side_of(r, conn)];
+  int side = side_of(r, conn);
+  relay_side *s = &r->side[side];
+  size_t offset = read_offset(r, side);
   r->buf_size = *size; /* the listener's: the same for both sides */
   if (s->buf == NULL) s->buf = iocpd_buffer_get(conn, *size);
-  return s->buf;
+  if (s->buf == NULL) return NULL;
+  *size -= offset;
+  return s->buf + offset;
 }
 
 /* A buffer from relay_alloc came back unused (IOCP, the side went idle). */
 static void relay_release(iocpd_conn *conn, char *buf) {
   relay *r = relay_of(conn);
   relay_side *s = &r->side[side_of(r, conn)];
-  if (s->buf == buf) {
-    iocpd_buffer_put(conn, buf, r->buf_size);
+  /* The read may have started at the header's room (relay_alloc). */
+  if (s->buf != NULL && (buf == s->buf || buf == s->buf + HEADER_ROOM)) {
+    iocpd_buffer_put(conn, s->buf, r->buf_size);
     s->buf = NULL;
   }
 }
@@ -287,9 +322,28 @@ static void relay_data(iocpd_conn *conn, const char *data, size_t len) {
   /* Spliced: the engine has queued the chunk on the other side already,
    * and relay_sent follows as for our own write. */
   if (data == NULL) return;
-  /* data is this side's buffer; it stays put until the write is out. */
-  if (to->conn == NULL || to->ending || iocpd_write(to->conn, data, len, NULL) != 0)
+  if (to->conn == NULL || to->ending) {
     end_relay(r, 1);
+    return;
+  }
+  if (side_of(r, conn) == CLIENT && r->header_pending) {
+    /* The header goes out with these first bytes, in front of them in
+     * the room their read left (relay_alloc). */
+    relay_side *from = &r->side[CLIENT];
+    if (from->buf == NULL || data != from->buf + HEADER_ROOM) {
+      if (send_header_alone(r) != 0) end_relay(r, 1);
+    } else {
+      char *start = from->buf + HEADER_ROOM - r->proxy_len;
+      memcpy(start, r->proxy_header, r->proxy_len);
+      r->header_pending = 0;
+      iocpd_conn_set_timer(to->conn, 0);
+      iocpd_conn_splice_to(conn, to->conn);
+      data = start;
+      len += r->proxy_len;
+    }
+  }
+  /* data is this side's buffer; it stays put until the write is out. */
+  if (iocpd_write(to->conn, data, len, NULL) != 0) end_relay(r, 1);
 }
 
 static void relay_sent(iocpd_conn *conn, size_t len, void *arg) {
@@ -313,6 +367,12 @@ static void relay_peer_closed(iocpd_conn *conn) {
 
   r->side[s].eof = 1;
   end_because(r, s == CLIENT ? IOCPD_END_CLIENT_FIN : IOCPD_END_UPSTREAM_FIN);
+  /* A client that ends before saying anything: the header still goes
+   * first, then the FIN. */
+  if (s == CLIENT && r->header_pending && send_header_alone(r) != 0) {
+    end_relay(r, 1);
+    return;
+  }
   touch(r);
   /* Pass the FIN on. Nothing of this side's is queued on the other (it is
    * read only after its last write went out), so this FIN follows every
@@ -341,6 +401,11 @@ static void relay_error(iocpd_conn *conn, int err) {
 
 static void relay_timer(iocpd_conn *conn) {
   relay *r = relay_of(conn);
+  if (side_of(r, conn) == UPSTREAM && r->connected) {
+    /* No client bytes came to carry the PROXY header: it goes alone. */
+    if (r->header_pending && send_header_alone(r) != 0) end_relay(r, 1);
+    return;
+  }
   if (side_of(r, conn) == UPSTREAM && !r->connected) {
     /* connect_timeout: give up on this upstream; on_closed moves on. */
     if (r->attempts - 1 < MAX_REPORTED) r->errors[r->attempts - 1] = IOCPD_ETIMEDOUT;

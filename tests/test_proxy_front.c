@@ -472,6 +472,25 @@ static void test_send_proxy(void) {
     tnet_close(c);
     tnet_close(u);
 
+    /* A client that waits for the server to speak first: the header
+     * still reaches the upstream (alone, a moment after the connect),
+     * and the client's bytes follow it. */
+    c = tnet_connect(p_plain);
+    u = accept(ls, NULL, NULL);
+    tnet_timeout(u, 10000);
+    client = loopback(local_port(c));
+    {
+      iocpd_addr listener = loopback(p_plain);
+      n = iocpd_proxy_format(want, v, &client, &listener);
+    }
+    CHECK(tnet_recv_exact(u, got, n) == 0 && memcmp(got, want, n) == 0);
+    tnet_send_all(u, "220 hello\r\n", 11);
+    CHECK(tnet_recv_exact(c, got, 11) == 0 && memcmp(got, "220 hello\r\n", 11) == 0);
+    tnet_send_all(c, "HELO", 4);
+    CHECK(tnet_recv_exact(u, got, 4) == 0 && memcmp(got, "HELO", 4) == 0);
+    tnet_close(c);
+    tnet_close(u);
+
     /* The chain: what the balancer said goes on. */
     client = addr_of("203.0.113.50", 61000);
     n = iocpd_proxy_format(want, 1, &client, &dst);
