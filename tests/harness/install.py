@@ -297,6 +297,12 @@ def parse_sddl(text):
 
 def sd_tool(*args):
     r = wine([os.environ["IOCPD_SD_TOOL"]] + list(args))
+    if r.rc != 0 and not r.stdout.strip() and not r.stderr.strip():
+        # sdtool says why whenever it fails: a silent exit 1 is Wine not
+        # running it (seen once under a loaded parallel run). Once more.
+        sys.stderr.write("sdtool %s: exit %d without a word: retrying\n" % (" ".join(args), r.rc))
+        time.sleep(1)
+        r = wine([os.environ["IOCPD_SD_TOOL"]] + list(args))
     if r.rc != 0:
         raise AssertionError("sdtool %s: %r" % (" ".join(args), r))
     return r.stdout.strip()
