@@ -143,22 +143,19 @@ static void check_done(iocpd_conn *c, int ok) {
                      l->name, iocpd_addr_format(&c->peer, addr), (unsigned)row);
 }
 
-/* The headers that carry no address, for upstreams that expect one on
- * every connection (health_send_proxy): a check relays no client. */
-static const char v1_unknown[] = "PROXY UNKNOWN\r\n";
-static const unsigned char v2_local[16] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51,
-                                           0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00};
-
 static void check_connected(iocpd_conn *c, int status) {
   int version = c->listener->health_send_proxy;
+  size_t len = 0;
+  /* For upstreams that expect a header on every connection
+   * (health_send_proxy): the one that carries no address, as a check
+   * relays no client. Constant bytes: they outlive the write. */
+  const void *header = version != 0 ? iocpd__proxy_no_address(version, &len) : NULL;
   check_done(c, status == 0);
   if (status != 0) return;
   /* The answer is all a check wants. With a header to send, the check
    * ends cleanly after it, so that the upstream sees a well-formed
    * connection; otherwise a reset costs the upstream nothing. */
-  if (version != 0 &&
-      iocpd_write(c, version == 1 ? (const void *)v1_unknown : v2_local,
-                  version == 1 ? sizeof(v1_unknown) - 1 : sizeof(v2_local), NULL) == 0) {
+  if (header != NULL && iocpd_write(c, header, len, NULL) == 0) {
     iocpd_close(c);
   } else {
     iocpd_abort(c);

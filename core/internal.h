@@ -445,6 +445,12 @@ void iocpd__conn_defer(iocpd_conn *c);
  * w->deferred is set. Owner only. */
 void iocpd__conn_run_deferred(iocpd__worker *w);
 
+/* --- proxy.c --- */
+
+/* The header of version 1 or 2 that carries no address (v1 UNKNOWN, v2
+ * LOCAL), as constant bytes, and its length in *len. */
+const void *iocpd__proxy_no_address(int version, size_t *len);
+
 /* --- proxy_front.c: PROXY headers on accept_proxy listeners --- */
 
 /* Starts reading c's header (c->proxy_versions are the versions

@@ -20,6 +20,17 @@ static const unsigned char v2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
                                          0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 
 #define V2_FIXED 16 /* signature, version/command, family, length */
+
+/* The headers that carry no address: v1 UNKNOWN, and v2 LOCAL (the
+ * signature, version 2 with the LOCAL command, no family, no block). */
+static const char v1_unknown[] = "PROXY UNKNOWN\r\n";
+static const unsigned char v2_local[V2_FIXED] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51,
+                                                 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00};
+
+const void *iocpd__proxy_no_address(int version, size_t *len) {
+  *len = version == 1 ? sizeof(v1_unknown) - 1 : sizeof(v2_local);
+  return version == 1 ? (const void *)v1_unknown : v2_local;
+}
 #define V2_CMD_LOCAL 0x0
 #define V2_CMD_PROXY 0x1
 #define V2_TCP4 0x11
@@ -298,8 +309,8 @@ size_t iocpd_proxy_format(char *buf, int version, const iocpd_addr *src, const i
     char a[IOCPD_ADDR_STRLEN], b[IOCPD_ADDR_STRLEN];
     int n;
     if (src == NULL || dst == NULL) {
-      memcpy(buf, "PROXY UNKNOWN\r\n", 15);
-      return 15;
+      memcpy(buf, v1_unknown, sizeof(v1_unknown) - 1);
+      return sizeof(v1_unknown) - 1;
     }
     ip_text(&s, a);
     ip_text(&d, b);
@@ -308,13 +319,11 @@ size_t iocpd_proxy_format(char *buf, int version, const iocpd_addr *src, const i
     return n > 0 && n < IOCPD_PROXY_FORMAT_MAX ? (size_t)n : 0;
   } else {
     unsigned char *p = (unsigned char *)buf;
-    memcpy(p, v2_sig, sizeof(v2_sig));
     if (src == NULL || dst == NULL) {
-      p[12] = 0x20 | V2_CMD_LOCAL;
-      p[13] = 0x00;
-      put16(p + 14, 0);
-      return V2_FIXED;
+      memcpy(p, v2_local, sizeof(v2_local));
+      return sizeof(v2_local);
     }
+    memcpy(p, v2_sig, sizeof(v2_sig));
     p[12] = 0x20 | V2_CMD_PROXY;
     return v6 ? write_block(p, V2_TCP6, 16, &s, &d) : write_block(p, V2_TCP4, 4, &s, &d);
   }
