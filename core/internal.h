@@ -190,6 +190,7 @@ struct iocpd__listener {
   char *name;
   iocpd_addr addr;
   int dual_stack; /* IPv6 wildcard taking IPv4 too: as bound, never changed */
+  int udp;        /* protocol IOCPD_UDP: datagrams (udp.c), never connections */
   /* What new connections get; replaced by iocpd_server_update under the
    * server lock, read under it when a connection is made. */
   const iocpd_handler *handler;

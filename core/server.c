@@ -258,6 +258,7 @@ iocpd__listener *iocpd__listener_new(iocpd_server *s, const iocpd_listener_optio
   l->worker = w;
   l->addr = o->addr;
   l->dual_stack = o->dual_stack != 0;
+  l->udp = o->protocol == IOCPD_UDP;
   l->name = malloc(n);
   if (l->name == NULL || iocpd__listener_configure(l, o, g) != 0) {
     iocpd__listener_free(l);

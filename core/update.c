@@ -35,7 +35,9 @@ static iocpd__listener *kept_by(iocpd_server *s, const iocpd_listener_options *o
   size_t i;
   for (i = 0; i < s->listener_count; i++) {
     iocpd__listener *l = s->listeners[i];
-    if (strcmp(l->name, o->name) == 0 && iocpd__addr_equal(&l->addr, &o->addr)) return l;
+    if (strcmp(l->name, o->name) == 0 && iocpd__addr_equal(&l->addr, &o->addr) &&
+        l->udp == (o->protocol == IOCPD_UDP))
+      return l;
   }
   return NULL;
 }

@@ -1,5 +1,6 @@
 /*
- * iocpd engine: a completion-shaped TCP server library.
+ * iocpd engine: a completion-shaped TCP server library, which also relays
+ * and echoes UDP datagrams (see IOCPD_UDP).
  *
  * The engine accepts connections on one or more listeners and drives each
  * connection through a handler: a table of callbacks (see iocpd_handler).
@@ -423,6 +424,10 @@ typedef struct iocpd_access_record {
   iocpd_end_reason end;
   int has_proxy;    /* the client came through a PROXY header: */
   iocpd_addr proxy; /* the balancer that sent it */
+  /* A UDP session (see IOCPD_UDP) rather than a connection: the
+   * datagrams each way, counted like the bytes above. */
+  int udp;
+  uint64_t datagrams_in, datagrams_out, datagrams_up, datagrams_down;
 } iocpd_access_record;
 
 /* Hands a finished connection's record to the server's on_access, if any.
@@ -463,9 +468,55 @@ iocpd_server *iocpd_conn_server(const iocpd_conn *conn);
 /* ------------------------------------------------------------------------ */
 /* Servers */
 
+/* Transports (iocpd_listener_options.protocol). */
+#define IOCPD_TCP 0
+#define IOCPD_UDP 1
+
+/* UDP listeners serve datagrams with one of the two built-in handlers,
+ * named by their handler pointer (no other handler is accepted):
+ *  - iocpd_echo_handler sends each datagram back to its source, as it
+ *    came; it keeps no per-client state (no sessions, no access log).
+ *  - iocpd_forward_handler keys a session by the client's address and
+ *    port. Each session has its own connected socket to one upstream, so
+ *    every reply goes back to the client that caused it. A session ends
+ *    after idle_timeout_ms (0 = IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS) with no
+ *    datagram either way, and is reported once to on_access. An ICMP
+ *    port (or host) unreachable from its upstream counts as a failed
+ *    attempt there (max_fails, fail_timeout_ms) and moves the session to
+ *    the next upstream that is not down; the datagram that met it is
+ *    lost, as on any UDP path. send_proxy must be 0.
+ * A datagram is never split or merged. One that cannot be sent at once
+ * waits in its session's queue, at most IOCPD_UDP_QUEUE_MAX per
+ * direction; beyond that it is dropped and counted. allow/deny apply to
+ * every datagram's source; max_connections and max_connections_per_ip
+ * count sessions. accept_proxy, active health checks, buffer_size and
+ * handshake_timeout_ms mean nothing for UDP and must be left 0; the
+ * server-wide max_connections and the drain count TCP connections only
+ * (closing a UDP listener ends its sessions at once). */
+#define IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS 60000
+#define IOCPD_UDP_QUEUE_MAX 16
+/* The largest datagram over IPv4 (IPv6 jumbograms are not relayed). */
+#define IOCPD_UDP_MAX_DATAGRAM 65507
+
+/* Why a UDP datagram was dropped (index of iocpd_listener_stats.udp_dropped). */
+enum {
+  IOCPD_UDP_DROP_DENIED = 0, /* allow/deny refused its source */
+  IOCPD_UDP_DROP_SESSIONS,   /* a new session, and max_connections are open */
+  IOCPD_UDP_DROP_PER_IP,     /* a new session, and max_connections_per_ip are open */
+  IOCPD_UDP_DROP_QUEUE,      /* the session's queue was full */
+  IOCPD_UDP_DROP_UPSTREAM,   /* no upstream socket, or the OS refused the send */
+  IOCPD_UDP_DROP_NOMEM,      /* out of memory */
+  IOCPD_UDP_DROP_KINDS       /* one more than the last */
+};
+
+/* "denied", "sessions", "per_ip", "queue_full", "upstream" or "no_memory"
+ * ("-" for anything else). */
+const char *iocpd_udp_drop_name(int reason);
+
 typedef struct iocpd_listener_options {
   const char *name;             /* copied; shown in logs */
   iocpd_addr addr;              /* where to listen */
+  int protocol;                 /* IOCPD_TCP (0) or IOCPD_UDP: see above */
   const iocpd_handler *handler; /* must outlive the server */
   void *handler_arg;            /* see iocpd_conn_handler_arg */
   size_t buffer_size;           /* read buffer per connection; 0 = 64 KiB */
@@ -662,6 +713,15 @@ typedef struct iocpd_listener_stats {
   /* accept_proxy: connections closed for their header, by reason (index
    * IOCPD_PROXY_UNKNOWN ... IOCPD_PROXY_UNTRUSTED; 0 unused). */
   uint64_t proxy_errors[IOCPD_PROXY_ERROR_KINDS];
+  /* UDP listeners (protocol is IOCPD_UDP; accepted and active above stay
+   * 0): datagrams client -> iocpd (in), iocpd -> client (out), iocpd ->
+   * upstream (up), upstream -> iocpd (down), their bytes counted in
+   * bytes_* above; those dropped, by reason; forward sessions made so far
+   * and open now. */
+  int protocol;
+  uint64_t datagrams_in, datagrams_out, datagrams_up, datagrams_down;
+  uint64_t udp_dropped[IOCPD_UDP_DROP_KINDS];
+  uint64_t sessions, sessions_open;
 } iocpd_listener_stats;
 
 /* Failed outbound connection attempts (iocpd_connect) of a listener to one
