@@ -98,7 +98,11 @@ if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
     ${PROJECT_SOURCE_DIR}/bench/loadgen/connrate.c
     ${PROJECT_SOURCE_DIR}/bench/loadgen/idle.c
     ${PROJECT_SOURCE_DIR}/bench/loadgen/stream.c
-    ${PROJECT_SOURCE_DIR}/bench/loadgen/churn.c)
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/churn.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/udp.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/udpecho.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/udpstream.c
+    ${PROJECT_SOURCE_DIR}/bench/loadgen/udpidle.c)
   iocpd_blackbox_test(fairness 120 400 SERIAL ENV "IOCPD_LOADGEN=$<TARGET_FILE:loadgen>")
 else()
   iocpd_blackbox_test(fairness 120 400 SERIAL)

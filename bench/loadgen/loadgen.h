@@ -9,6 +9,9 @@
  *   loadgen churn    -p PORT [-c PARALLEL] [-s SIZE] [-d SECS] [--long N] [--long-size BYTES]
  *                    [--reload-cmd CMD [--reloads N] [--reload-every SECS]
  *                    [--reload-window SECS]]
+ *   loadgen udp-echo   -p PORT [-c SESSIONS] [-s SIZE] [-d SECS] [-w SECS]
+ *   loadgen udp-stream -p PORT [-c SESSIONS] [-s SIZE] [-W DATAGRAMS] [-d SECS] [-w SECS]
+ *   loadgen udp-idle   -p PORT [-c SESSIONS] [-d HOLD_SECS] [--ready-file PATH]
  *
  * One thread and one epoll set drive every connection, so on a small
  * machine the generator takes one core at most and leaves the rest to the
@@ -23,7 +26,9 @@
  * fields), conn.c (the pattern, sockets, the epoll set, connecting a fixed
  * set), stats.c (time, the latency histogram, JSON strings), and one file
  * per mode, each starting with what the mode does: echo.c, bulk.c,
- * connrate.c, idle.c, stream.c, churn.c. This header is what they share.
+ * connrate.c, idle.c, stream.c, churn.c; the UDP modes share udp.c (a
+ * session's socket, the datagram format, setting up sessions) and have
+ * udpecho.c, udpstream.c and udpidle.c. This header is what they share.
  */
 #ifndef LOADGEN_H
 #define LOADGEN_H
@@ -66,6 +71,7 @@ typedef struct loadgen_mode {
 } loadgen_mode;
 
 extern const loadgen_mode mode_echo, mode_bulk, mode_connrate, mode_idle, mode_stream, mode_churn;
+extern const loadgen_mode mode_udp_echo, mode_udp_stream, mode_udp_idle;
 
 /* ------------------------------------------------------------------------ */
 /* Connections and options */
@@ -99,7 +105,8 @@ typedef struct options {
   double connect_timeout;
   const char *label;
   const char *ready_file;
-  size_t window; /* stream: most bytes unechoed per connection */
+  size_t window; /* stream: most bytes unechoed per connection; udp-stream:
+                  * most datagrams */
   /* churn: long transfers (conns[0..long_conns), before the opt.conns
    * slots), and the reloads */
   unsigned long_conns;
@@ -133,6 +140,11 @@ extern uint64_t bytes_out; /* payload bytes sent (bulk) */
 extern uint64_t bytes_in;  /* bytes received (bulk), echoed and verified (stream) */
 extern uint64_t errors;    /* failed connects, resets, early EOFs */
 extern uint64_t mismatches;
+extern uint64_t lost; /* UDP: datagrams with no echo within UDP_LOSS_MS */
+extern uint64_t late; /* UDP: echoes that came after that */
+/* UDP: whole, unchanged datagrams of another session (a relay mixed
+ * clients up); not counted as corrupt, so that the run's figures stand. */
+extern uint64_t misrouted;
 extern uint64_t t_begin, t_end, t_measure; /* ns (now_ns) */
 
 /* Nanoseconds on the monotonic clock. */
@@ -236,5 +248,54 @@ unsigned connect_all(unsigned n, int probe);
  * opt.duration after that. Returns -1, having said so, if not every
  * connection came up. */
 int connect_and_start(double warmup, uint64_t *warm_end, uint64_t *deadline);
+
+/* ------------------------------------------------------------------------ */
+/* UDP sessions (udp.c) */
+
+/* A UDP session is a conn whose socket is a UDP socket connected to the
+ * target, so that the relay sees one client address and port per session,
+ * and only datagrams from the target reach it. Every datagram carries a
+ * UDP_HEADER-byte header (the session's id, the datagram's sequence number
+ * and its size), then pattern bytes that depend on both: an echo is
+ * checked whole: one cut, merged or changed counts as corrupt, one that
+ * reaches the wrong session as misrouted. */
+#define UDP_HEADER 16
+#define UDP_BATCH 64         /* datagrams per sendmmsg / recvmmsg */
+#define UDP_LOSS_MS 100      /* no echo this long after sending: lost */
+#define UDP_RETRY_MS 200     /* setup: the first datagram sent again */
+#define UDP_WINDOW 16        /* udp-stream: datagrams out per session (-W) */
+#define UDP_SETUP_PARALLEL 1 /* setup: sessions waiting for their first echo */
+
+/* Allocates the receive buffers for datagrams of opt.size bytes. */
+void udp_init(void);
+
+/* Opens c's socket, connected to the target and in the epoll set
+ * (EPOLLIN). Returns 0, or -1 (counted as an error). */
+int udp_open(conn *c);
+
+/* Sends datagrams first .. first + count - 1 of session c, opt.size bytes
+ * each, with as few sendmmsg calls as it takes (count <= UDP_BATCH).
+ * Returns how many went (0 if the socket is full: EAGAIN), or -1 on another
+ * error (counted; an ICMP error from a relay that is not there, typically). */
+int udp_send(conn *c, uint64_t first, unsigned count);
+
+/* Reads up to UDP_BATCH datagrams waiting on c's socket and checks each
+ * (a wrong one counts as corrupt or misrouted and is skipped). Puts the sequence numbers
+ * of the good ones in seqs and their number in *good. Returns how many
+ * datagrams were read (fewer than UDP_BATCH: the socket is empty now), or
+ * -1 on an error (counted, as for udp_send). */
+int udp_recv(conn *c, uint64_t *seqs, unsigned *good);
+
+/* Sets up sessions conns[0..n): each sends datagram 0 and waits for its
+ * echo (sent again every UDP_RETRY_MS), at most UDP_SETUP_PARALLEL at
+ * once, within the connect timeout. A session whose echo came is in
+ * ST_IDLE with seq 1; the others are closed (ST_DONE). Returns how many
+ * came up. */
+unsigned udp_setup(unsigned n);
+
+/* udp_setup for all opt.conns sessions, then starts the clock as
+ * connect_and_start does. Returns -1, having said so, if one did not come
+ * up. */
+int udp_setup_and_start(double warmup, uint64_t *warm_end, uint64_t *deadline);
 
 #endif

@@ -16,8 +16,9 @@
 
 /* The modes, in the order usage lists them. Adding one is a file with its
  * row (a loadgen_mode) and a line here. */
-static const loadgen_mode *const modes[] = {&mode_echo, &mode_bulk,   &mode_connrate,
-                                            &mode_idle, &mode_stream, &mode_churn};
+static const loadgen_mode *const modes[] = {&mode_echo,     &mode_bulk,       &mode_connrate,
+                                            &mode_idle,     &mode_stream,     &mode_churn,
+                                            &mode_udp_echo, &mode_udp_stream, &mode_udp_idle};
 #define MODES (sizeof(modes) / sizeof(modes[0]))
 
 options opt;
@@ -46,17 +47,21 @@ static void usage(void) {
   fprintf(stderr, " -p PORT [options]\n"
                   "  -H, --host ADDR        target address; only 127.0.0.1 is accepted\n"
                   "  -p, --port PORT        target port (required)\n"
-                  "  -c, --connections N    connections (parallel slots for connrate)\n"
-                  "  -s, --size BYTES       message size (echo 64, bulk and stream write\n"
-                  "                         65536, connrate 1024)\n"
-                  "  -W, --window BYTES     stream: most bytes unechoed per connection\n"
-                  "                         (default 1048576)\n"
+                  "  -c, --connections N    connections (parallel slots for connrate; UDP\n"
+                  "                         sessions for the udp- modes)\n"
+                  "  -s, --size BYTES       message size (echo, udp-echo 64, bulk and stream\n"
+                  "                         write 65536, connrate 1024, udp-stream 1400)\n"
+                  "  -W, --window N         stream: most bytes unechoed per connection\n"
+                  "                         (default 1048576); udp-stream: most datagrams\n"
+                  "                         out per session (default 16)\n"
                   "  -d, --duration SECS    how long to run (idle: how long to hold)\n"
                   "  -n, --count N          stop after N messages / bytes / connections\n"
-                  "  -w, --warmup SECS      echo, stream: run this long before measuring\n"
+                  "  -w, --warmup SECS      echo, stream, udp-echo, udp-stream: run this\n"
+                  "                         long before measuring\n"
                   "  -t, --connect-timeout SECS  for setting up connections (default 30)\n"
                   "  -l, --label TEXT       copied into the JSON output\n"
-                  "  -r, --ready-file PATH  idle: created once every connection is up\n");
+                  "  -r, --ready-file PATH  idle, udp-idle: created once every connection\n"
+                  "                         or session is up\n");
   fprintf(stderr, "  --long N               churn: long transfers open for the whole run\n"
                   "                         (default 50)\n"
                   "  --long-size BYTES      churn: bytes each long transfer sends per 10 ms\n"
@@ -177,7 +182,7 @@ static void parse_args(int argc, char **argv) {
     exit(2);
   }
   if (opt.size == 0) opt.size = opt.mode->default_size;
-  if (opt.window == 0) opt.window = PATTERN_LEN;
+  if (opt.window == 0) opt.window = opt.mode == &mode_udp_stream ? UDP_WINDOW : PATTERN_LEN;
   if (opt.size > PATTERN_LEN) {
     fprintf(stderr, "loadgen: size must be at most %u bytes\n", PATTERN_LEN);
     exit(2);

@@ -14,6 +14,9 @@ uint64_t bytes_out;
 uint64_t bytes_in;
 uint64_t errors;
 uint64_t mismatches;
+uint64_t lost;
+uint64_t late;
+uint64_t misrouted;
 uint64_t t_begin, t_end, t_measure;
 
 uint64_t now_ns(void) {
