@@ -158,7 +158,8 @@ launch_relay() {
 relay_listens() {
     wait_port "$3" "$relay_pid" 10 && return 0
     log "$1 did not start; its log:"
-    tail -n 5 "$2/log" "$2/error.log" 2>/dev/null >&2
+    tail -n 5 "$2/log" >&2
+    [ ! -e "$2/error.log" ] || tail -n 5 "$2/error.log" >&2
     stop_pid "$relay_pid"
     relay_pid=
     return 1
