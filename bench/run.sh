@@ -14,8 +14,9 @@
 #   --no-wine     skip the Wine (iocpd.exe against an asio IOCP peer) part
 #   --rounds N    rounds per scenario (default 3; medians are taken over them)
 #   --only LIST   run only these scenarios, comma-separated: r1, r2, r3, r4,
-#                 r5, r6, e123, e4, wine (e.g. --only r5); the report has only
-#                 them, and BENCHMARKS.md is not written unless --write
+#                 r5, r6, e123, e4, u1, u2, u3, wine (e.g. --only r5); udp
+#                 stands for u1,u2,u3; the report has only them, and
+#                 BENCHMARKS.md is not written unless --write
 #   --write       write BENCHMARKS.md even with --quick
 #   --no-write    do not write BENCHMARKS.md
 #   --keep        keep the work directory (configs, logs, raw results)
@@ -67,6 +68,8 @@ parse_options "$@"
 . "$lib/scenarios_proxy.sh"
 # shellcheck source=lib/scenarios_echo.sh
 . "$lib/scenarios_echo.sh"
+# shellcheck source=lib/scenarios_udp.sh
+. "$lib/scenarios_udp.sh"
 # shellcheck source=lib/scenarios_wine.sh
 . "$lib/scenarios_wine.sh"
 
@@ -85,8 +88,14 @@ scenarios=(
     "r6 native"   # R6: R2 and R3 through iocpd with send_proxy = v2
     "e123 native" # E1-E3: echo servers, 1 / 50 / 1000 connections
     "e4 native"   # E4: 300 bulk echo streams, fairness between them
+    "u1 native"   # U1: 64 B UDP ping-pong through each UDP relay, 50 sessions
+    "u2 native"   # U2: 1,400 B UDP datagrams streamed through each UDP relay
+    "u3 native"   # U3: memory per idle UDP session
     "wine wine"   # W-*: iocpd.exe and the asio peer under Wine (echo, bulk, relay, connection rate)
 )
+
+# Group names --only also takes: udp is the three UDP scenarios.
+only=$(printf ',%s,' "$only" | sed 's/,udp,/,u1,u2,u3,/g; s/^,//; s/,$//')
 
 # selected NAME: whether --only (if given) lists the scenario NAME.
 selected() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }

@@ -36,6 +36,8 @@ packages=(
     # Interop: the PROXY protocol against the real HAProxy and nginx
     # (tests/test_proxy_interop.py runs them on loopback itself)
     haproxy nginx libnginx-mod-stream
+    # The UDP benchmarks' socat contender (bench/run.sh --only udp)
+    socat
 )
 
 # Prints the names, among the arguments, of the packages that are not

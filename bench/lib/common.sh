@@ -12,8 +12,8 @@ bench_lib_common=1
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# The bench tools (loadgen, epoll_echo, proctree, asio_echo.exe), built by
-# setup.sh.
+# The bench tools (loadgen, epoll_echo, udp_echo, proctree, asio_echo.exe),
+# built by setup.sh.
 bin=$cache/bin
 
 # ----------------------------------------------------------------------------
@@ -24,6 +24,7 @@ p_echo=$base              # epoll_echo: the upstream of R2-R4 relays
 p_iperf=$((base + 1))     # iperf3 server: the upstream of R1 relays
 p_echo_b=$((base + 2))    # a second epoll_echo: R5's relays alternate two upstream lists
 p_echo_pp=$((base + 3))   # epoll_echo --proxy: R6's upstream behind send_proxy
+p_udp_echo=$((base + 4))  # udp_echo (a UDP port): the upstream of U1-U3 relays
 p_e_iocpd=$((base + 20))  # E1-E3 servers
 p_e_epoll=$((base + 21))
 p_e_node=$((base + 22))
@@ -37,9 +38,12 @@ p_w_asio_echo=$((base + 32))
 p_w_asio_relay=$((base + 33))
 # Relays listen on BASE + 100 + 10 * scenario + contender index (R1 at
 # +110, R2 at +120...): a fresh port per scenario, so no restart ever binds
-# over another's TIME_WAIT.
+# over another's TIME_WAIT. The UDP relays of U1, U2 and U3 take UDP ports
+# +170, +180 and +190 onwards the same way.
 
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# Whether a UDP socket is bound to 127.0.0.1:$1 or to any address on it.
+listening_udp() { ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
 
 # Exits if any port above is taken: every port we use must be free before
 # anything starts.
@@ -50,6 +54,12 @@ check_ports() {
         $p_w_asio_echo $p_w_asio_relay $(seq $((base + 100)) $((base + 160))); do
         if listening "$p"; then
             echo "run.sh: port $p is in use; set BENCH_PORT_BASE to a free range" >&2
+            exit 1
+        fi
+    done
+    for p in $p_udp_echo $(seq $((base + 170)) $((base + 199))); do
+        if listening_udp "$p"; then
+            echo "run.sh: UDP port $p is in use; set BENCH_PORT_BASE to a free range" >&2
             exit 1
         fi
     done
@@ -133,11 +143,13 @@ stop_pid() {
 }
 
 # Waits until something listens on port $1 (and process $2 still lives),
-# at most $3 seconds (default 10).
+# at most $3 seconds (default 10); with a fourth argument udp, until a UDP
+# socket is bound to it.
 wait_port() {
-    local port=$1 pid=$2 secs=${3:-10} i
+    local port=$1 pid=$2 secs=${3:-10} check=listening i
+    [ "${4:-}" = udp ] && check=listening_udp
     for i in $(seq 1 $((secs * 20))); do
-        listening "$port" && return 0
+        "$check" "$port" && return 0
         kill -0 "$pid" 2>/dev/null || return 1
         sleep 0.05
     done

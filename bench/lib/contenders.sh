@@ -2,11 +2,12 @@
 # bench/lib/contenders.sh: starting and stopping what the scenarios measure
 # and what they measure it against: the relays (iocpd, HAProxy with and
 # without splice, nginx, rinetd, socat; for R5 iocpd, HAProxy and nginx
-# ready to reload their config), the echo servers (iocpd, epoll_echo,
-# node), the upstreams (epoll_echo, iperf3), and under Wine iocpd.exe and
-# the asio peer. Each starter writes the contender's config and log into the
-# work directory, adds its process id to `started` (so that cleanup stops
-# it) and waits, where its caller needs that, until it listens.
+# ready to reload their config), the UDP relays (iocpd, nginx, socat), the
+# echo servers (iocpd, epoll_echo, node), the upstreams (epoll_echo,
+# iperf3, udp_echo), and under Wine iocpd.exe and the asio peer. Each
+# starter writes the contender's config and log into the work directory,
+# adds its process id to `started` (so that cleanup stops it) and waits,
+# where its caller needs that, until it listens.
 
 [ -z "${bench_lib_contenders:-}" ] || return 0
 bench_lib_contenders=1
@@ -267,6 +268,118 @@ EOF
 }
 
 # ----------------------------------------------------------------------------
+# UDP relays (U1-U3)
+
+# The UDP relays, in the order the UDP tables list them; "direct" is the
+# client talking to the udp_echo upstream. HAProxy and rinetd relay no UDP.
+udp_relays=(direct iocpd nginx socat)
+
+# The position of UDP relay $1 in `udp_relays`: its offset in a UDP
+# scenario's ports.
+udp_relay_index() {
+    local i
+    for i in "${!udp_relays[@]}"; do
+        [ "${udp_relays[$i]}" = "$1" ] && echo "$i" && return
+    done
+}
+
+# udp_relay_config NAME DIR LISTEN_PORT UPSTREAM_PORT: prints the config of
+# UDP relay NAME (iocpd or nginx; nginx's pid file and error log go to
+# DIR): one UDP listener forwarding every client's datagrams to the
+# upstream over a socket of the client's own session, and the replies
+# back. Sessions end after 10 minutes without a datagram, longer than any
+# run. nginx's proxy_responses stays unset (no limit): a number would end
+# a session after that many replies, and every ping would then pay for a
+# new session and upstream socket, which iocpd's sessions do not.
+udp_relay_config() {
+    local name=$1 dir=$2 lp=$3 up=$4
+    case $name in
+    iocpd)
+        cat <<EOF
+[service]
+workers = $workers
+drain_timeout = 1s
+log_level = warning
+
+[listener:udp]
+listen = 127.0.0.1:$lp
+protocol = udp
+handler = forward
+upstream = 127.0.0.1:$up
+idle_timeout = 10m
+EOF
+        ;;
+    nginx)
+        # A UDP session takes two of nginx's connections (the client's and
+        # the upstream's) but one descriptor (the upstream socket): twice
+        # the descriptor limit, less what the process keeps for itself.
+        cat <<EOF
+daemon off;
+worker_processes $workers;
+worker_rlimit_nofile $fdlimit;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+events { worker_connections $((2 * (fdlimit - 200))); }
+stream {
+    server {
+        listen 127.0.0.1:$lp udp;
+        proxy_pass 127.0.0.1:$up;
+        proxy_timeout 10m;
+    }
+}
+EOF
+        ;;
+    esac
+}
+
+# start_udp_relay NAME LISTEN_PORT UPSTREAM_PORT: starts UDP relay NAME
+# (direct, iocpd, nginx or socat); sets relay_pid ("" for direct) and
+# relay_port (where clients send). Returns 1 if it failed.
+start_udp_relay() {
+    local name=$1 lp=$2 up=$3 dir=$work/$1-udp-$2
+    relay_pid=
+    # shellcheck disable=SC2034 # relay_port is for the caller
+    relay_port=$lp
+    mkdir -p "$dir"
+    case $name in
+    direct)
+        # shellcheck disable=SC2034 # relay_port is for the caller
+        relay_port=$up
+        return 0
+        ;;
+    iocpd)
+        udp_relay_config iocpd "$dir" "$lp" "$up" >"$dir/iocpd.ini"
+        "$iocpd" run -c "$dir/iocpd.ini" >"$dir/log" 2>&1 &
+        ;;
+    nginx)
+        udp_relay_config nginx "$dir" "$lp" "$up" >"$dir/nginx.conf"
+        nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/log" 2>&1 &
+        ;;
+    socat)
+        # UDP4-LISTEN with fork: the first datagram from a new client
+        # address forks a child, whose socket is connected to that client
+        # and whose UDP4 (connected) socket is its own to the upstream; the
+        # parent binds the port afresh for the next client. So each client
+        # is a session, as in iocpd and nginx. (UDP4-RECVFROM with fork
+        # forks a child for every datagram instead: 1,500 round trips/s
+        # here.) -T 600: a child ends after 10 minutes without traffic.
+        socat -T 600 "UDP4-LISTEN:$lp,bind=127.0.0.1,fork,reuseaddr" "UDP4:127.0.0.1:$up" \
+            >"$dir/log" 2>&1 &
+        ;;
+    esac
+    relay_pid=$!
+    started+=("$relay_pid")
+    wait_port "$lp" "$relay_pid" 10 udp && return 0
+    log "$name (UDP) did not start; its log:"
+    tail -n 5 "$dir/log" >&2
+    [ ! -e "$dir/error.log" ] || tail -n 5 "$dir/error.log" >&2
+    stop_pid "$relay_pid"
+    relay_pid=
+    return 1
+}
+
+# ----------------------------------------------------------------------------
 # Upstreams
 
 # start_epoll_echo PORT LOG VAR [OPTION]: an epoll_echo upstream on PORT
@@ -290,6 +403,17 @@ upstream_b_pid=
 start_upstream() { start_epoll_echo "$p_echo" epoll_echo-upstream upstream_pid; }
 
 stop_upstream() { stop_pid "$upstream_pid"; }
+
+# The udp_echo upstream of the UDP relays, on UDP port p_udp_echo: sets
+# udp_upstream_pid; returns 1 if it is not bound within 10 s.
+start_udp_upstream() {
+    "$bin/udp_echo" -p "$p_udp_echo" >>"$work/udp_echo.log" 2>&1 &
+    udp_upstream_pid=$!
+    started+=("$udp_upstream_pid")
+    wait_port "$p_udp_echo" "$udp_upstream_pid" 10 udp
+}
+
+stop_udp_upstream() { stop_pid "$udp_upstream_pid"; }
 
 # R5's second upstream, on p_echo_b (upstream_b_pid).
 start_upstream_b() { start_epoll_echo "$p_echo_b" epoll_echo-upstream-b upstream_b_pid; }

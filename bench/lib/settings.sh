@@ -84,7 +84,7 @@ parse_options() {
         t_bulk=1         # iperf3 seconds per R1 run
         t_msg=1          # seconds per echo / connrate run
         warm=0.2         # echo warm-up seconds, not measured
-        idle_big=1000    # R4 connections for the relays that scale
+        idle_big=1000    # R4 connections (U3 sessions) for the relays that scale
         idle_hold=0.5
         t_wine=1.5
         t_e4=1.5         # seconds per E4 run, after its warm-up
@@ -120,4 +120,7 @@ parse_options() {
     wine_conns=20     # the Wine runs: E2-like and R2-like, with fewer connections
     e4_conns=300      # E4: concurrent bulk echo streams
     e4_window=1048576 # E4: bytes each stream may have unechoed
+    u1_sessions=50    # U1: UDP sessions, one 64 B datagram out on each
+    u2_sessions=4     # U2: UDP sessions streaming 1,400 B datagrams,
+    u2_window=16      # each with at most this many out
 }

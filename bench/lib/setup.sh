@@ -72,6 +72,7 @@ build_tools() {
     # loadgen is a folder of sources; the others are one file each.
     build_tool loadgen "$here"/loadgen/*.[ch]
     build_tool epoll_echo "$here/epoll_echo.c"
+    build_tool udp_echo "$here/udp_echo.c"
     build_tool proctree "$here/proctree.c"
 }
 
