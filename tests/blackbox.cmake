@@ -104,6 +104,11 @@ if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
     ${PROJECT_SOURCE_DIR}/bench/loadgen/udpstream.c
     ${PROJECT_SOURCE_DIR}/bench/loadgen/udpidle.c)
   iocpd_blackbox_test(fairness 120 400 SERIAL ENV "IOCPD_LOADGEN=$<TARGET_FILE:loadgen>")
+  # The UDP bench tools (U1-U3 of bench/run.sh) work: loadgen's udp- modes
+  # against bench/udp_echo.c, a fraction of a second each.
+  add_executable(bench_udp_echo ${PROJECT_SOURCE_DIR}/bench/udp_echo.c)
+  iocpd_blackbox_test(bench_udp 60 60
+    ENV "IOCPD_LOADGEN=$<TARGET_FILE:loadgen>" "IOCPD_UDP_ECHO=$<TARGET_FILE:bench_udp_echo>")
 else()
   iocpd_blackbox_test(fairness 120 400 SERIAL)
 endif()
