@@ -1,7 +1,8 @@
 """The UDP bench tools work: bench/loadgen/'s udp-echo, udp-stream and
-udp-idle modes against bench/udp_echo.c, briefly (a fraction of a second
-each), checking only that every datagram came back whole and to its own
-session, never how fast. bench/run.sh's U1-U3 (bench/README.md) rely on
+udp-idle modes against bench/udp_echo.c, directly and through an iocpd UDP
+forward listener (U1-U3's relay), briefly (a fraction of a second each),
+checking only that every datagram came back whole and to its own session,
+never how fast. bench/run.sh's U1-U3 (bench/README.md) rely on
 both tools; a tool that miscounts or mis-checks would turn every UDP figure
 there into noise.
 
@@ -127,6 +128,60 @@ class DirectTest(unittest.TestCase):
         r = subprocess.run([LOADGEN, "udp-echo", "-H", "192.0.2.1", "-p", "9"],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2, r.stderr)
+
+
+
+@unittest.skipUnless(LOADGEN and UDP_ECHO, "IOCPD_LOADGEN and IOCPD_UDP_ECHO are not set")
+class RelayTest(unittest.TestCase):
+    """The tools through iocpd, as bench/run.sh's U1-U3 run them: a UDP
+    forward listener (one worker) to udp_echo. A datagram the relay lost
+    is allowed (UDP); one that came back changed or to another session is
+    not."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = UdpEcho()
+        cls.workdir = t.Workdir()
+
+        def launch():
+            cls.port = free_udp_port()
+            cls.workdir.write("iocpd.ini", "\n".join([
+                "[service]", "workers = 1", "", "[listener:udp]",
+                "listen = %s:%d" % (t.HOST, cls.port), "protocol = udp", "handler = forward",
+                "upstream = %s:%d" % (t.HOST, cls.echo.port), "idle_timeout = 10m", ""]))
+            d = t.Daemon(cls.workdir, ["run", "-c", "iocpd.ini"])
+            return d, d
+
+        try:
+            cls.daemon = t.start_on_fresh_ports(launch, t.wait_running)
+        except BaseException:
+            cls.echo.stop()
+            cls.workdir.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.daemon.stop_clean()
+        finally:
+            cls.daemon.kill()
+            cls.workdir.cleanup()
+            cls.echo.stop()
+
+    def tearDown(self):
+        self.assertTrue(self.daemon.running(), "iocpd died\n" + self.daemon.stderr())
+
+    def test_ping_pong(self):
+        r = loadgen("udp-echo", "-p", self.port, "-c", 8, "-s", 64, "-d", 0.3, "-w", 0.1)
+        self.assertGreater(r["msgs"], 100)
+
+    def test_stream(self):
+        r = loadgen("udp-stream", "-p", self.port, "-c", 2, "-s", 1400, "-W", 8, "-d", 0.3)
+        self.assertGreater(r["datagrams"], 100)
+
+    def test_idle_sessions(self):
+        r = loadgen("udp-idle", "-p", self.port, "-c", 200, "-d", 0.2)
+        self.assertEqual(r["established"], 200)
 
 
 if __name__ == "__main__":
