@@ -6,7 +6,8 @@
 #                     [--wine-exe PATH]
 #
 #   --quick       a smoke run of about two minutes: one round, short runs,
-#                 1,000 instead of 10,000 idle connections, 1.5 s E4 runs,
+#                 1,000 instead of 10,000 idle connections (and UDP
+#                 sessions), 1.5 s E4 runs,
 #                 4 instead of 10 R5 reloads;
 #                 its report goes to stdout and the work directory, not to
 #                 BENCHMARKS.md
