@@ -4,8 +4,9 @@ that a relative access_log path is shown to be relative to the config
 file's directory), starting and stopping such a daemon, and reading every
 line of access.log and its rotated files.
 
-A line is logfmt with exactly LINE_KEYS in that order; parse_line() fails
-on anything else, so a torn or reordered line fails the test that reads it.
+A line is logfmt with exactly LINE_KEYS in that order (a UDP session's
+line also has UDP_KEYS); parse_line() fails on anything else, so a torn
+or reordered line fails the test that reads it.
 """
 
 import calendar
@@ -17,7 +18,7 @@ import time
 from .config import config_text_for
 from .daemon import Daemon, start_on_fresh_ports, wait_running
 from .env import pick
-from .ports import addr, distinct_ports
+from .ports import addr, distinct_ports, listener_socktype
 
 CONF_DIR = "conf"
 CONFIG = CONF_DIR + "/iocpd.ini"
@@ -26,6 +27,11 @@ ACCESS_LOG = "access.log"
 
 LINE_KEYS = ["time", "listener", "client", "upstream", "bytes_in", "bytes_out",
              "bytes_up", "bytes_down", "duration_ms", "end", "proxy"]
+# A UDP session's line (IOCPD_UDP) carries these too, in this order: where
+# among LINE_KEYS is the writer's choice, so parse_line accepts them
+# anywhere as long as LINE_KEYS keep their own order. A line with proto=tcp
+# (or no proto) has no datagram counts.
+UDP_KEYS = ["proto", "dgrams_in", "dgrams_out", "dgrams_up", "dgrams_down"]
 END_REASONS = {"client_fin", "upstream_fin", "client_reset", "upstream_reset",
                "idle_timeout", "handshake_timeout", "connect_failed", "denied",
                "limit", "drain_abort", "shutdown", "proxy_error"}
@@ -50,7 +56,9 @@ def start(sc, listeners, service, metrics_on=True):
     def launch():
         # All different: the metrics endpoint on a listener's port would
         # be refused as a clash.
-        picked = distinct_ports([l.family for l in listeners] + [socket.AF_INET])
+        picked = distinct_ports([l.family for l in listeners] + [socket.AF_INET],
+                                [listener_socktype(l) for l in listeners]
+                                + [socket.SOCK_STREAM])
         ports = {l.name: p for l, p in zip(listeners, picked)}
         svc = dict(service)
         mport = None
@@ -84,7 +92,9 @@ def stop(tc, d, timeout=None):
 
 def parse_line(line):
     """One access log line (without its newline) -> dict; raises
-    ValueError unless it is logfmt with exactly LINE_KEYS in order."""
+    ValueError unless it is logfmt with exactly LINE_KEYS in order (and,
+    on a UDP session's line, UDP_KEYS in their order among them). The
+    dict's proto is "tcp" on a line without one."""
     pairs = []
     pos = 0
     while pos < len(line):
@@ -96,15 +106,23 @@ def parse_line(line):
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         pairs.append((m.group(1), value))
         pos = m.end()
-    if [k for k, _ in pairs] != LINE_KEYS:
-        raise ValueError("keys %s, expected %s: %r" % ([k for k, _ in pairs], LINE_KEYS, line))
+    keys = [k for k, _ in pairs]
+    base = [k for k in keys if k not in UDP_KEYS]
+    udp = [k for k in keys if k in UDP_KEYS]
+    if base != LINE_KEYS or udp not in ([], ["proto"], UDP_KEYS):
+        raise ValueError("keys %s, expected %s (a UDP session's with %s)"
+                         % (keys, LINE_KEYS, UDP_KEYS) + ": %r" % line)
     rec = dict(pairs)
+    rec.setdefault("proto", "tcp")
+    if rec["proto"] not in ("tcp", "udp") or (rec["proto"] == "udp") != (udp == UDP_KEYS):
+        raise ValueError("proto=%s with keys %s: %r" % (rec["proto"], udp, line))
     m = TIME_RX.match(rec["time"])
     if m is None:
         raise ValueError("bad time %r" % rec["time"])
     y, mo, d, h, mi, s, ms = (int(x) for x in m.groups())
     rec["time_ms"] = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) * 1000 + ms
-    for k in ("bytes_in", "bytes_out", "bytes_up", "bytes_down", "duration_ms"):
+    for k in ("bytes_in", "bytes_out", "bytes_up", "bytes_down", "duration_ms") + tuple(
+            k for k in UDP_KEYS[1:] if k in rec):
         if not rec[k].isdigit():
             raise ValueError("%s is not a number: %r" % (k, line))
         rec[k] = int(rec[k])
