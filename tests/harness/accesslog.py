@@ -18,7 +18,7 @@ import time
 from .config import config_text_for
 from .daemon import Daemon, start_on_fresh_ports, wait_running
 from .env import pick
-from .ports import addr, distinct_ports, listener_socktype
+from .ports import addr, listener_ports
 
 CONF_DIR = "conf"
 CONFIG = CONF_DIR + "/iocpd.ini"
@@ -56,14 +56,11 @@ def start(sc, listeners, service, metrics_on=True):
     def launch():
         # All different: the metrics endpoint on a listener's port would
         # be refused as a clash.
-        picked = distinct_ports([l.family for l in listeners] + [socket.AF_INET],
-                                [listener_socktype(l) for l in listeners]
-                                + [socket.SOCK_STREAM])
-        ports = {l.name: p for l, p in zip(listeners, picked)}
+        ports, extra = listener_ports(listeners, [socket.AF_INET])
         svc = dict(service)
         mport = None
         if metrics_on:
-            mport = picked[-1]
+            mport = extra[0]
             svc["metrics_listen"] = addr(mport)
         sc.workdir.write(CONFIG, config_text_for(listeners, ports, svc))
         d = Daemon(sc.workdir, ["run", "-c", CONFIG])

@@ -47,13 +47,17 @@ def config_text(listeners, service=None):
 class Listener:
     """One [listener:NAME] section: listen address family, handler, and
     further keys written in order (values as text; a list of texts writes
-    the key once per item, as allow, deny and upstream may be)."""
+    the key once per item, as allow, deny and upstream may be).
+    same_port_as names another listener whose port number this one
+    listens on too (a TCP and a UDP listener on one port)."""
 
-    def __init__(self, name, handler="forward", family=socket.AF_INET, bind=None, **keys):
+    def __init__(self, name, handler="forward", family=socket.AF_INET, bind=None,
+                 same_port_as=None, **keys):
         self.name = name
         self.handler = handler
         self.family = family
         self.bind = bind  # the address part of listen; default the family's loopback
+        self.same_port_as = same_port_as
         self.keys = keys
 
 

@@ -113,6 +113,24 @@ def listener_socktype(listener):
     return socket.SOCK_DGRAM if listener.keys.get("protocol") == "udp" else socket.SOCK_STREAM
 
 
+def listener_ports(listeners, extra=()):
+    """Ports for config.Listener objects, each free for its protocol on its
+    family's loopback address, all different except that a listener with
+    same_port_as = NAME gets NAME's port (picked free for TCP and UDP
+    then), and one TCP port for each family in extra (metrics_listen...).
+    Returns ({name: port}, [extra ports])."""
+    own = [l for l in listeners if l.same_port_as is None]
+    shared = {l.same_port_as for l in listeners if l.same_port_as is not None}
+    kinds = [BOTH if l.name in shared else listener_socktype(l) for l in own]
+    picked = distinct_ports([l.family for l in own] + list(extra),
+                            kinds + [socket.SOCK_STREAM] * len(extra))
+    ports = {l.name: p for l, p in zip(own, picked)}
+    for l in listeners:
+        if l.same_port_as is not None:
+            ports[l.name] = ports[l.same_port_as]
+    return ports, picked[len(own):]
+
+
 def addr(port):
     return "%s:%d" % (HOST, port)
 
