@@ -1,11 +1,10 @@
 /*
  * What a config file must satisfy as a whole, once every section is read:
  * the keys whose meaning depends on others (upstream and connect_timeout
- * on handler), upstream entries (resolved here, so loading may block on
- * the system resolver) and relay loops, listeners sharing an address, the
- * metrics address against the listeners' and, for a file without
- * problems, the warnings: settings that are valid but probably not what
- * was meant. Warnings never make a file invalid.
+ * on handler, the connection keys on protocol), upstream entries (resolved here, so loading may
+ * block on the system resolver) and relay loops, listeners sharing an address, the metrics address
+ * against the listeners' and, for a file without problems, the warnings: settings that are valid
+ * but probably not what was meant. Warnings never make a file invalid.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -73,6 +72,46 @@ static int leads_to(const iocpd_addr *upstream, const iocpd_config_listener *l) 
       (to.family == IOCPD_AF_INET || to.scope_id == listen->scope_id))
     return 1;
   return is_wildcard(listen) && iocpd_addr_is_local(&to);
+}
+
+/* A listener's protocol as far as it is known: protocol = is absent (tcp)
+ * or valid. A misspelt one was reported; the keys that depend on it are
+ * then not judged. */
+static int protocol_known(const listener_rec *rec) {
+  return rec->keys.line[KEY_PROTOCOL] == 0 || rec->keys.ok[KEY_PROTOCOL];
+}
+
+static int is_udp(const listener_rec *rec) {
+  return protocol_known(rec) && rec->out.protocol == IOCPD_UDP;
+}
+
+/* The listener keys that mean nothing for UDP (include/iocpd.h, IOCPD_UDP):
+ * there is no connection to time out or to limit, no connect, active check,
+ * PROXY header or read buffer per connection. The limits have their UDP
+ * names, which the message gives. */
+static const key_id tcp_only[] = {KEY_CONNECT_TIMEOUT,
+                                  KEY_HEALTH_CHECK,
+                                  KEY_HEALTH_INTERVAL,
+                                  KEY_HEALTH_TIMEOUT,
+                                  KEY_RISE,
+                                  KEY_FALL,
+                                  KEY_BUFFER_SIZE,
+                                  KEY_MAX_CONNECTIONS,
+                                  KEY_MAX_CONNECTIONS_PER_IP,
+                                  KEY_HANDSHAKE_TIMEOUT,
+                                  KEY_SEND_PROXY,
+                                  KEY_ACCEPT_PROXY,
+                                  KEY_PROXY_TRUSTED,
+                                  KEY_PROXY_TIMEOUT};
+
+/* Whether key k of rec is one check_protocol_keys reports: then no other
+ * check reports it (or its value) a second time. */
+static int refused_as_udp(const listener_rec *rec, key_id k) {
+  size_t i;
+  if (!is_udp(rec)) return 0;
+  for (i = 0; i < sizeof(tcp_only) / sizeof(tcp_only[0]); i++)
+    if (tcp_only[i] == k) return 1;
+  return 0;
 }
 
 /* Checks one upstream entry and appends its addresses to found (count so
@@ -205,7 +244,7 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
   if (rec->keys.ok[KEY_HANDLER] && rec->out.handler == IOCPD_HANDLER_ECHO) {
     for (i = 0; i < sizeof(forward_only) / sizeof(forward_only[0]); i++) {
       key_id k = forward_only[i];
-      if (rec->keys.line[k] > 0)
+      if (rec->keys.line[k] > 0 && !refused_as_udp(rec, k))
         add_problem(ld, rec->keys.line[k], "%s: only valid with handler = forward", key_name(k));
     }
     return;
@@ -221,7 +260,7 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
                 LISTENER_PREFIX, rec->out.name);
   for (i = 1; i < sizeof(forward_only) / sizeof(forward_only[0]); i++) {
     key_id k = forward_only[i];
-    if (rec->keys.line[k] > 0 && rec->keys.text[k] != NULL)
+    if (rec->keys.line[k] > 0 && rec->keys.text[k] != NULL && !refused_as_udp(rec, k))
       keys_apply(ld, &rec->keys, &rec->out, k);
   }
 }
@@ -232,11 +271,13 @@ static void check_forward_keys(loader *ld, listener_rec *rec) {
  * among its upstreams was reported by add_upstream; an upstream that is
  * an echo listener of this file is a chain, not a loop.) */
 
-/* The listener a connection to upstream arrives at, or -1. */
-static int listener_at(loader *ld, const iocpd_addr *upstream) {
+/* The listener a connection (or datagram) of protocol to upstream arrives
+ * at, or -1. */
+static int listener_at(loader *ld, const iocpd_addr *upstream, int protocol) {
   size_t j;
   for (j = 0; j < ld->listener_count; j++) {
-    if (ld->listeners[j].keys.ok[KEY_LISTEN] && leads_to(upstream, &ld->listeners[j].out))
+    if (ld->listeners[j].keys.ok[KEY_LISTEN] && ld->listeners[j].out.protocol == protocol &&
+        leads_to(upstream, &ld->listeners[j].out))
       return (int)j;
   }
   return -1;
@@ -287,7 +328,7 @@ static void check_relay_cycles(loader *ld) {
     next[i] = malloc(rec->out.upstream_count * sizeof(**next));
     if (next[i] == NULL) goto out_of_memory;
     for (k = 0; k < rec->out.upstream_count; k++)
-      next[i][k] = listener_at(ld, &rec->out.upstreams[k]);
+      next[i][k] = listener_at(ld, &rec->out.upstreams[k], rec->out.protocol);
   }
   for (i = 0; i < n; i++) {
     listener_rec *rec = &ld->listeners[i];
@@ -319,6 +360,7 @@ static void check_proxy_keys(loader *ld, listener_rec *rec) {
   static const key_id with_accept[] = {KEY_PROXY_TRUSTED, KEY_PROXY_TIMEOUT};
   size_t i;
   if (rec->keys.line[KEY_ACCEPT_PROXY] > 0 && !rec->keys.ok[KEY_ACCEPT_PROXY]) return;
+  if (is_udp(rec)) return; /* every one of them was refused as such */
   if (rec->out.accept_proxy == 0) {
     for (i = 0; i < sizeof(with_accept) / sizeof(with_accept[0]); i++) {
       key_id k = with_accept[i];
@@ -344,6 +386,61 @@ static int clash(const iocpd_addr *a, int a_dual, const iocpd_addr *b, int b_dua
   return is_wildcard(a) || is_wildcard(b) ? 2 : 0;
 }
 
+/* The keys that depend on protocol. A UDP listener refuses the keys of
+ * connections (tcp_only); its echo keeps no sessions, so it takes no
+ * session key either. A UDP forward session ends only when idle, so its
+ * idle_timeout cannot be 0 (the engine would take that for its default)
+ * and is IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS when absent, not the TCP
+ * default of the key's row. A TCP listener refuses the session limits,
+ * which have their TCP names. */
+static void check_protocol_keys(loader *ld, listener_rec *rec) {
+  static const key_id session_keys[] = {KEY_IDLE_TIMEOUT, KEY_MAX_SESSIONS,
+                                        KEY_MAX_SESSIONS_PER_IP};
+  size_t i;
+
+  if (!protocol_known(rec)) return;
+  if (rec->out.protocol == IOCPD_TCP) {
+    if (rec->keys.line[KEY_MAX_SESSIONS] > 0)
+      add_problem(ld, rec->keys.line[KEY_MAX_SESSIONS],
+                  "max_sessions: only valid with protocol = udp; use max_connections for a TCP "
+                  "listener");
+    if (rec->keys.line[KEY_MAX_SESSIONS_PER_IP] > 0)
+      add_problem(ld, rec->keys.line[KEY_MAX_SESSIONS_PER_IP],
+                  "max_sessions_per_ip: only valid with protocol = udp; use "
+                  "max_connections_per_ip for a TCP listener");
+    return;
+  }
+  for (i = 0; i < sizeof(tcp_only) / sizeof(tcp_only[0]); i++) {
+    key_id k = tcp_only[i];
+    if (rec->keys.line[k] == 0) continue;
+    if (k == KEY_MAX_CONNECTIONS || k == KEY_MAX_CONNECTIONS_PER_IP)
+      add_problem(ld, rec->keys.line[k],
+                  "%s: means nothing for a UDP listener (protocol = udp); use %s", key_name(k),
+                  key_name(k == KEY_MAX_CONNECTIONS ? KEY_MAX_SESSIONS : KEY_MAX_SESSIONS_PER_IP));
+    else
+      add_problem(ld, rec->keys.line[k], "%s: means nothing for a UDP listener (protocol = udp)",
+                  key_name(k));
+  }
+  if (rec->keys.ok[KEY_HANDLER] && rec->out.handler == IOCPD_HANDLER_ECHO) {
+    for (i = 0; i < sizeof(session_keys) / sizeof(session_keys[0]); i++) {
+      key_id k = session_keys[i];
+      if (rec->keys.line[k] > 0)
+        add_problem(ld, rec->keys.line[k],
+                    "%s: means nothing for a UDP echo listener (UDP echo keeps no sessions)",
+                    key_name(k));
+    }
+    rec->out.idle_timeout_ms = 0;
+    return;
+  }
+  if (rec->keys.line[KEY_IDLE_TIMEOUT] == 0)
+    rec->out.idle_timeout_ms = IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS;
+  else if (rec->keys.ok[KEY_IDLE_TIMEOUT] && rec->out.idle_timeout_ms == 0)
+    add_problem(ld, rec->keys.line[KEY_IDLE_TIMEOUT],
+                "idle_timeout: '%s' must be more than 0 for a UDP listener (its sessions end only "
+                "when idle)",
+                rec->keys.text[KEY_IDLE_TIMEOUT]);
+}
+
 /* ipv6_only means something on the IPv6 wildcard only: another address
  * cannot receive IPv4 clients. */
 static void check_ipv6_only(loader *ld, listener_rec *rec) {
@@ -366,6 +463,7 @@ static void check_listeners(loader *ld) {
       add_problem(ld, rec->out.line, "missing key 'handler' in [%s%s]", LISTENER_PREFIX,
                   rec->out.name);
     check_forward_keys(ld, rec);
+    check_protocol_keys(ld, rec);
     check_proxy_keys(ld, rec);
     check_ipv6_only(ld, rec);
   }
@@ -374,14 +472,15 @@ static void check_listeners(loader *ld) {
   /* Two listeners on one address cannot both bind; neither can a wildcard
    * and a specific address of the same family on the same port (Windows
    * refuses it with SO_EXCLUSIVEADDRUSE, Linux for listening sockets), nor
-   * a dual-stack [::] and an IPv4 address on its port. */
+   * a dual-stack [::] and an IPv4 address on its port. TCP and UDP ports
+   * are apart: a TCP and a UDP listener may share any address. */
   for (j = 1; j < ld->listener_count; j++) {
     listener_rec *b = &ld->listeners[j];
     if (!b->keys.ok[KEY_LISTEN]) continue;
     for (i = 0; i < j; i++) {
       listener_rec *a = &ld->listeners[i];
       int how;
-      if (!a->keys.ok[KEY_LISTEN]) continue;
+      if (!a->keys.ok[KEY_LISTEN] || a->out.protocol != b->out.protocol) continue;
       how = clash(&a->out.listen, a->out.dual_stack, &b->out.listen, b->out.dual_stack);
       if (how == 1) {
         add_problem(ld, b->keys.line[KEY_LISTEN], "listen: %s is already used by [%s%s] (line %d)",
@@ -400,8 +499,9 @@ static void check_listeners(loader *ld) {
   if (ld->listener_headers == 0) add_problem(ld, 0, "no [listener:NAME] section; nothing to serve");
 }
 
-/* metrics_listen: an address like a listener's, which no listener may take
- * (the metrics endpoint is a server of its own and binds it too). */
+/* metrics_listen: an address like a listener's, which no TCP listener may
+ * take (the metrics endpoint is a server of its own and binds it too; a UDP
+ * listener's port is another one). */
 static void check_metrics(loader *ld) {
   int line = ld->service_keys.line[KEY_METRICS_LISTEN];
   const char *text = ld->service_keys.text[KEY_METRICS_LISTEN];
@@ -414,7 +514,7 @@ static void check_metrics(loader *ld) {
     const listener_rec *rec = &ld->listeners[i];
     const iocpd_addr *a = &rec->out.listen;
     int how;
-    if (!rec->keys.ok[KEY_LISTEN]) continue;
+    if (!rec->keys.ok[KEY_LISTEN] || rec->out.protocol != IOCPD_TCP) continue;
     how = clash(a, rec->out.dual_stack, m, 0);
     if (how == 1) {
       add_problem(ld, line, "metrics_listen: %s is already used by [%s%s] (line %d)", text,
@@ -499,11 +599,22 @@ static void warn_about_lists(loader *ld, const listener_rec *rec) {
 }
 
 /* A per-address limit at or above the listener's own limit (or, without
- * one, the service's) can never be reached. Equal is fine: "one client may
- * take every slot" is a clear statement. */
+ * one, the service's, which counts TCP connections only) can never be
+ * reached. Equal is fine: "one client may take every slot" is a clear
+ * statement. */
 static void warn_about_limits(loader *ld, const listener_rec *rec) {
   uint64_t per_ip = rec->out.max_connections_per_ip;
 
+  if (rec->out.protocol == IOCPD_UDP) {
+    if (rec->out.max_sessions_per_ip > 0 && rec->out.max_sessions > 0 &&
+        rec->out.max_sessions_per_ip > rec->out.max_sessions)
+      add_warning(ld, rec->keys.line[KEY_MAX_SESSIONS_PER_IP],
+                  "max_sessions_per_ip = %llu is more than max_sessions = %llu of [%s%s]; it "
+                  "never applies",
+                  (unsigned long long)rec->out.max_sessions_per_ip,
+                  (unsigned long long)rec->out.max_sessions, LISTENER_PREFIX, rec->out.name);
+    return;
+  }
   if (per_ip == 0) return;
   if (rec->out.max_connections > 0 && per_ip > rec->out.max_connections)
     add_warning(ld, rec->keys.line[KEY_MAX_CONNECTIONS_PER_IP],

@@ -31,6 +31,7 @@ typedef struct iocpd_config_listener {
   iocpd_addr listen;          /* listen = */
   char *listen_text;          /* listen = as written, for messages */
   iocpd_handler_kind handler; /* handler = */
+  int protocol;               /* protocol = : IOCPD_TCP (default) or IOCPD_UDP */
   /* forward only: upstream = (every address of every entry, in order) */
   iocpd_addr *upstreams;
   size_t upstream_count;
@@ -41,12 +42,18 @@ typedef struct iocpd_config_listener {
   uint64_t health_interval_ms; /* default 5 s */
   uint64_t health_timeout_ms;  /* default 2 s */
   unsigned rise, fall;         /* defaults 2 and 3 */
-  uint64_t idle_timeout_ms;    /* echo and forward; default 10 min */
-  uint64_t buffer_size;        /* echo and forward; default 64 KiB */
+  /* echo and forward; default 10 min. UDP: a forward session's, default
+   * IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS, never 0; 0 for UDP echo (stateless). */
+  uint64_t idle_timeout_ms;
+  uint64_t buffer_size; /* echo and forward; default 64 KiB */
   /* protection */
   uint64_t max_connections;        /* 0 = no limit (default) */
   uint64_t max_connections_per_ip; /* 0 = no limit (default) */
-  iocpd_cidr *allow;               /* allow = ; none: every address */
+  /* UDP only: the engine's max_connections and max_connections_per_ip,
+   * which count sessions there. */
+  uint64_t max_sessions;        /* 0 = no limit (default) */
+  uint64_t max_sessions_per_ip; /* 0 = no limit (default) */
+  iocpd_cidr *allow;            /* allow = ; none: every address */
   size_t allow_count;
   iocpd_cidr *deny; /* deny = ; checked first */
   size_t deny_count;

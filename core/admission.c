@@ -378,6 +378,52 @@ void iocpd__admit_free(iocpd__listener *l) {
   l->allow = l->deny = l->proxy_trusted = NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* UDP: datagrams and sessions (udp.c) */
+
+int iocpd__admit_datagram(iocpd__listener *l, const iocpd_addr *src) {
+  return address_verdict(l, src) == IOCPD__ADMITTED;
+}
+
+int iocpd__admit_session(iocpd__listener *l, const iocpd_addr *client, unsigned char *ip_counted) {
+  int rc = 0;
+  *ip_counted = 0;
+  iocpd_mutex_lock(l->server->lock);
+  if (l->max_conns != 0 && l->stats.sessions_open >= l->max_conns) {
+    rc = IOCPD_UDP_DROP_SESSIONS;
+  } else if (l->max_per_ip != 0) {
+    uint8_t key[16];
+    iocpd__ip_count *e;
+    ip_key(client, key);
+    e = ip_entry(l, key, 1);
+    if (e == NULL) {
+      rc = IOCPD_UDP_DROP_NOMEM;
+    } else if (e->count >= l->max_per_ip) {
+      rc = IOCPD_UDP_DROP_PER_IP;
+    } else {
+      e->count++;
+      *ip_counted = 1;
+    }
+  }
+  if (rc == 0) {
+    l->stats.sessions_open++;
+    l->stats.sessions++;
+  }
+  iocpd_mutex_unlock(l->server->lock);
+  return rc;
+}
+
+void iocpd__admit_session_forget(iocpd__listener *l, const iocpd_addr *client, int ip_counted) {
+  iocpd_mutex_lock(l->server->lock);
+  l->stats.sessions_open--;
+  if (ip_counted) {
+    uint8_t key[16];
+    ip_key(client, key);
+    ip_entry_drop(l, key);
+  }
+  iocpd_mutex_unlock(l->server->lock);
+}
+
 size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, size_t max) {
   size_t i;
   iocpd_mutex_lock(s->lock);
@@ -390,6 +436,17 @@ size_t iocpd_server_listener_stats(iocpd_server *s, iocpd_listener_stats *out, s
     out[i].bytes_out = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_OUT]);
     out[i].bytes_up = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_UP]);
     out[i].bytes_down = (uint64_t)iocpd__atomic_load(&l->bytes[IOCPD__BYTES_DOWN]);
+    out[i].protocol = l->udp ? IOCPD_UDP : IOCPD_TCP;
+    if (l->udp) {
+      int k;
+      out[i].active = 0;
+      out[i].datagrams_in = (uint64_t)iocpd__atomic_load(&l->datagrams[IOCPD__BYTES_IN]);
+      out[i].datagrams_out = (uint64_t)iocpd__atomic_load(&l->datagrams[IOCPD__BYTES_OUT]);
+      out[i].datagrams_up = (uint64_t)iocpd__atomic_load(&l->datagrams[IOCPD__BYTES_UP]);
+      out[i].datagrams_down = (uint64_t)iocpd__atomic_load(&l->datagrams[IOCPD__BYTES_DOWN]);
+      for (k = 0; k < IOCPD_UDP_DROP_KINDS; k++)
+        out[i].udp_dropped[k] = (uint64_t)iocpd__atomic_load(&l->udp_dropped[k]);
+    }
   }
   iocpd_mutex_unlock(s->lock);
   return s->listener_count;

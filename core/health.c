@@ -224,11 +224,13 @@ void iocpd__health_run_checks(iocpd__worker *w, uint64_t now) {
 }
 
 int iocpd_conn_upstream_down(const iocpd_conn *conn, const iocpd_addr *upstream) {
-  iocpd__listener *l;
+  if (conn == NULL || upstream == NULL) return 0;
+  return iocpd__upstream_down(conn->listener, upstream);
+}
+
+int iocpd__upstream_down(iocpd__listener *l, const iocpd_addr *upstream) {
   iocpd__upstream_health *h;
   int down = 0;
-  if (conn == NULL || upstream == NULL) return 0;
-  l = conn->listener;
   if (l->max_fails == 0 && l->health_interval_ms == 0) return 0;
   iocpd_mutex_lock(l->server->lock);
   h = find(l, upstream);

@@ -185,6 +185,31 @@ typedef struct iocpd__upstream_health {
   int check_down;
 } iocpd__upstream_health;
 
+/* A UDP forward session (udp.c): one client address and port, relayed
+ * through a connected socket of its own to one upstream. It lives on its
+ * listener's worker, in the listener's table, and is touched by that
+ * worker only. */
+typedef struct iocpd__udp_session {
+  iocpd__listener *listener;
+  struct iocpd__udp_session *hash_next; /* chain in the listener's table */
+  struct iocpd__udp_session *older;     /* the listener's sessions by last activity */
+  struct iocpd__udp_session *newer;
+  iocpd_addr client;                /* as shown (IPv4 for a mapped address) */
+  const iocpd_forward_options *fwd; /* the listener's settings when it began */
+  iocpd__generation *generation;    /* ...and its reference on them */
+  size_t upstream;                  /* index in fwd->upstreams it sends to */
+  size_t upstreams_tried;           /* moved on after a failure, since the last reply */
+  uint64_t last_ms;                 /* worker clock at its last datagram either way */
+  uint64_t start_ms, start_mono_ms; /* wall clock and monotonic, at the first */
+  uint64_t datagrams[4];            /* in, out, up, down (IOCPD__BYTES_* order) */
+  uint64_t bytes[4];
+  iocpd_end_reason end_reason;
+  unsigned char ended;       /* out of the table; its socket is closing */
+  unsigned char replied;     /* the upstream has answered since it was chosen */
+  unsigned char ip_counted;  /* counted under its address (max_connections_per_ip) */
+  iocpd__udp_session_os os;  /* its socket, queues and the client's raw address */
+} iocpd__udp_session;
+
 struct iocpd__listener {
   iocpd_server *server;
   char *name;
@@ -247,6 +272,14 @@ struct iocpd__listener {
   /* Bytes in, out, up, down: updated on every read and write by the
    * connections' own workers, so atomically instead of under a lock. */
   volatile int64_t bytes[4];
+  /* UDP (udp.c). Datagrams and drops are counted like bytes, atomically;
+   * the sessions are the owner worker's alone. */
+  volatile int64_t datagrams[4];
+  volatile int64_t udp_dropped[IOCPD_UDP_DROP_KINDS];
+  iocpd__udp_session **udp_table; /* by client address, chained */
+  size_t udp_buckets, udp_count;
+  iocpd__udp_session *udp_oldest, *udp_newest;
+  uint32_t udp_idle_ms; /* forward: sessions idle this long end */
   iocpd__listener_os os;
 };
 
@@ -275,6 +308,7 @@ struct iocpd__worker {
   uint64_t retry_at;    /* when to retry listeners marked retry; 0 = none */
   uint64_t drain_at;    /* when to abort connections of retired listeners; 0 = none */
   uint64_t health_at;   /* when one of its listeners is due a health check; 0 = none */
+  uint64_t udp_at;      /* when a UDP session of its listeners may expire; 0 = none */
   iocpd_conn *deferred; /* connections with read-ahead input to deliver; owner only */
   iocpd_conn **timers;  /* min-heap by timer_due; owner only */
   size_t timer_count;
@@ -459,6 +493,74 @@ const void *iocpd__proxy_no_address(int version, size_t *len);
  * Returns 0 or IOCPD_E* (the caller aborts c). */
 int iocpd__proxy_front_start(iocpd_conn *c);
 
+/* --- udp.c: UDP listeners, what both backends share --- */
+
+/* Whether a datagram from src may be served (allow/deny). Owner worker;
+ * no lock: the lists change only while every worker is parked. */
+int iocpd__admit_datagram(iocpd__listener *l, const iocpd_addr *src);
+/* Counts a new session of client within max_connections and
+ * max_connections_per_ip: 0 (*ip_counted set if it counts under its
+ * address), or IOCPD_UDP_DROP_SESSIONS / _PER_IP / _NOMEM (the caller
+ * counts the drop). Takes the server lock. */
+int iocpd__admit_session(iocpd__listener *l, const iocpd_addr *client, unsigned char *ip_counted);
+/* Forgets a session counted by iocpd__admit_session. */
+void iocpd__admit_session_forget(iocpd__listener *l, const iocpd_addr *client, int ip_counted);
+
+/* Counts n datagrams of `bytes` bytes in direction `which`
+ * (IOCPD__BYTES_*) on l, and on s when not NULL. */
+void iocpd__udp_count(iocpd__listener *l, iocpd__udp_session *s, int which, uint64_t n,
+                      uint64_t bytes);
+/* Counts n datagrams dropped for `reason` (IOCPD_UDP_DROP_*). */
+void iocpd__udp_drop(iocpd__listener *l, int reason, uint64_t n);
+/* The session of client (raw: its address as the socket gave it), made
+ * if new: allowed, within the limits, its upstream chosen and its socket
+ * connected (iocpd__udp_os_open). NULL when the datagram is to be
+ * dropped; the drop is counted. Owner worker. */
+iocpd__udp_session *iocpd__udp_session_get(iocpd__listener *l, const iocpd_addr *client,
+                                           const void *raw, size_t raw_len);
+/* A datagram went either way: the session is the newest again. */
+void iocpd__udp_touch(iocpd__udp_session *s);
+/* Ends s: out of the table, reported to the access log, its socket
+ * closed (iocpd__udp_os_close), freed once nothing is pending on it. */
+void iocpd__udp_session_end(iocpd__udp_session *s, iocpd_end_reason reason);
+/* A datagram came back from s's upstream (after iocpd__udp_count). */
+void iocpd__udp_replied(iocpd__udp_session *s);
+/* Its upstream refused a datagram (ICMP port or host unreachable):
+ * counts a failed attempt there and moves s to the next upstream (the
+ * session ends if none can be used). Owner worker. */
+void iocpd__udp_upstream_failed(iocpd__udp_session *s);
+/* Ends every session of l (its socket is closing). */
+void iocpd__udp_end_all(iocpd__listener *l, iocpd_end_reason reason);
+/* Frees a session once it has ended and nothing is pending on it. */
+void iocpd__udp_session_free(iocpd__udp_session *s);
+/* Ends the sessions of w's listeners idle past their timeout and sets
+ * w->udp_at to the next time one may be. Owner worker. */
+void iocpd__udp_expire(iocpd__worker *w, uint64_t now);
+/* 0 if o is a TCP listener, or a UDP one with settings that mean
+ * something for UDP (see IOCPD_UDP); else IOCPD_EINVAL and err (may be
+ * NULL) says what is wrong. */
+int iocpd__udp_options_check(const iocpd_listener_options *o, iocpd_error_info *err);
+/* 1 if l serves datagrams with the echo handler (no sessions). */
+int iocpd__udp_is_echo(const iocpd__listener *l);
+
+/* The backend's side (posix/udp.c, win/udp.c). */
+
+/* Binds l's datagram socket (iocpd__listener_bind for UDP). */
+int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err);
+/* Starts receiving on it (iocpd__listener_start for UDP). */
+int iocpd__udp_start(iocpd__listener *l, iocpd_error_info *err);
+/* Closes it and ends its sessions (iocpd__listener_close for UDP). */
+void iocpd__udp_close(iocpd__listener *l);
+/* Creates s's socket, connected to its upstream, and starts receiving on
+ * it. Returns 0 or IOCPD_E*. */
+int iocpd__udp_os_open(iocpd__udp_session *s);
+/* Connects s's socket to its (new) upstream: 0, or IOCPD_E* when it
+ * cannot (the caller ends the session). */
+int iocpd__udp_os_reconnect(iocpd__udp_session *s);
+/* Closes s's socket and drops its queues; frees s (iocpd__udp_session_free)
+ * at once or when its last operation completes. */
+void iocpd__udp_os_close(iocpd__udp_session *s);
+
 /* --- timer.c --- */
 
 /* Disarms c's timer (at teardown). Owner only. */
@@ -557,6 +659,8 @@ void iocpd__listener_free(iocpd__listener *l);
 /* 1 if a and b are the same address and port. */
 int iocpd__addr_equal(const iocpd_addr *a, const iocpd_addr *b);
 int iocpd__health_failed(iocpd__listener *l, const iocpd_addr *to);
+/* What iocpd_conn_upstream_down says, for a listener. Any thread. */
+int iocpd__upstream_down(iocpd__listener *l, const iocpd_addr *upstream);
 void iocpd__health_log_down(iocpd__listener *l, const iocpd_addr *to);
 void iocpd__health_succeeded(iocpd__listener *l, const iocpd_addr *to);
 void iocpd__health_free(iocpd__listener *l);

@@ -99,6 +99,7 @@ static int validate_options(const iocpd_server_options *o, iocpd_error_info *err
                 "a listener lacks a name, a handler with on_accept or an address");
       return IOCPD_EINVAL;
     }
+    if (iocpd__udp_options_check(l, err) != 0) return IOCPD_EINVAL;
   }
   return 0;
 }
@@ -243,6 +244,11 @@ int iocpd__listener_configure(iocpd__listener *l, const iocpd_listener_options *
   l->handler = o->handler;
   l->handler_arg = o->handler_arg;
   l->buffer_size = o->buffer_size != 0 ? o->buffer_size : IOCPD__DEFAULT_BUFFER_SIZE;
+  l->udp_idle_ms = IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS;
+  if (o->protocol == IOCPD_UDP && o->handler == &iocpd_forward_handler && o->handler_arg != NULL) {
+    const iocpd_forward_options *f = o->handler_arg;
+    if (f->idle_timeout_ms != 0) l->udp_idle_ms = f->idle_timeout_ms;
+  }
   iocpd__generation_ref(g);
   iocpd__generation_unref(l->generation);
   l->generation = g;

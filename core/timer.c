@@ -177,12 +177,15 @@ static void retry_listeners(iocpd__worker *w, uint64_t now) {
 
 int iocpd__timers_timeout(iocpd__worker *w) {
   uint64_t now, first;
-  if (w->timer_count == 0 && w->retry_at == 0 && w->drain_at == 0 && w->health_at == 0) return -1;
+  if (w->timer_count == 0 && w->retry_at == 0 && w->drain_at == 0 && w->health_at == 0 &&
+      w->udp_at == 0)
+    return -1;
   now = iocpd_now_ms();
   first = w->timer_count > 0 ? due(w, 0) : UINT64_MAX;
   if (w->retry_at != 0 && w->retry_at < first) first = w->retry_at;
   if (w->drain_at != 0 && w->drain_at < first) first = w->drain_at;
   if (w->health_at != 0 && w->health_at < first) first = w->health_at;
+  if (w->udp_at != 0 && w->udp_at < first) first = w->udp_at;
   if (first <= now) return 0;
   return first - now > INT_MAX ? INT_MAX : (int)(first - now);
 }
@@ -193,6 +196,7 @@ void iocpd__timers_run(iocpd__worker *w) {
   retry_listeners(w, now);
   if (w->drain_at != 0 && now >= w->drain_at) iocpd__abort_retired(w, now);
   if (w->health_at != 0 && now >= w->health_at) iocpd__health_run_checks(w, now);
+  if (w->udp_at != 0 && now >= w->udp_at) iocpd__udp_expire(w, now);
   while (w->timer_count > 0 && due(w, 0) <= now) {
     iocpd_conn *c = w->timers[0];
     if (c->timer_want > now) {

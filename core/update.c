@@ -21,7 +21,8 @@ static int valid(const iocpd_update_options *u) {
   for (i = 0; i < u->listener_count; i++) {
     const iocpd_listener_options *o = &u->listeners[i];
     if (o->name == NULL || o->handler == NULL || o->handler->on_accept == NULL ||
-        (o->addr.family != IOCPD_AF_INET && o->addr.family != IOCPD_AF_INET6))
+        (o->addr.family != IOCPD_AF_INET && o->addr.family != IOCPD_AF_INET6) ||
+        iocpd__udp_options_check(o, NULL) != 0)
       return 0;
     for (j = 0; j < i; j++) {
       if (strcmp(u->listeners[j].name, o->name) == 0) return 0;

@@ -80,6 +80,11 @@ size_t access_log_format(const iocpd_access_record *r, char *buf, size_t size) {
   a.duration_ms = r->duration_ms;
   a.end = iocpd_end_reason_name(r->end);
   a.proxy = r->has_proxy ? iocpd_addr_format(&r->proxy, proxy) : "-";
+  a.udp = r->udp;
+  a.dgrams_in = r->datagrams_in;
+  a.dgrams_out = r->datagrams_out;
+  a.dgrams_up = r->datagrams_up;
+  a.dgrams_down = r->datagrams_down;
   return logfmt_access_line(&a, buf, size);
 }
 

@@ -7,7 +7,9 @@
  *   bytes_down=5120 duration_ms=35 end=client_fin
  *
  * (one line in the file). time is when the connection ended (UTC, ms);
- * upstream is "-" without one; end is iocpd_end_reason_name.
+ * upstream is "-" without one; end is iocpd_end_reason_name. A UDP
+ * session's line (record->udp) goes on with proto=udp and its datagram
+ * counts, dgrams_in= dgrams_out= dgrams_up= dgrams_down= (logfmt.h).
  *
  * The engine calls access_log_record on its worker threads, which must
  * never wait for a disk: the line is formatted there and appended to a

@@ -13,20 +13,7 @@
 #include "iocpd_sys.h"
 #include "log.h"
 #include "metrics.h"
-
-/* One loaded config and what the engine was given from it (the handlers'
- * options point into the config). Two hold it: the engine, which releases
- * it (settings_free) once a reload has replaced it and its last
- * connection is gone, or when the server is destroyed; and the daemon,
- * while it is the current one (the metrics thread reads its config). */
-typedef struct daemon_settings {
-  iocpd_mutex *lock; /* guards refs; taken with no other lock inside */
-  int refs;
-  iocpd_config *config;
-  iocpd_listener_options *listeners; /* one per configured listener */
-  iocpd_echo_options *echo;          /* per listener; the engine points here */
-  iocpd_forward_options *forward;    /* per listener */
-} daemon_settings;
+#include "settings.h"
 
 typedef struct daemon_state {
   iocpd_server *server;
@@ -47,14 +34,6 @@ typedef struct daemon_state {
  * either way). */
 int daemon_start(daemon_state *d, const char *path);
 
-/* The shared parts of start and reload (daemon.c). settings_new makes
- * the engine's options from config (NULL when out of memory, config
- * still the caller's); settings_free, an engine release callback, frees
- * them with their config. */
-daemon_settings *settings_new(iocpd_config *config);
-void settings_free(void *arg);
-const iocpd_handler *daemon_handler_for(iocpd_handler_kind kind);
-uint32_t clamp_ms(uint64_t ms);
 /* Open the access log / start the metrics endpoint the config c asks
  * for (*out NULL if none); a failure is logged as fail_event. 0 or -1. */
 int daemon_open_access_log(const iocpd_config *c, log_event_id fail_event, access_log **out);

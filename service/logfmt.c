@@ -145,6 +145,20 @@ size_t logfmt_access_line(const logfmt_access *a, char *buf, size_t size) {
   put_value(&b, a->end);
   put_key(&b, "proxy");
   put_value(&b, a->proxy);
+  /* A TCP line ends here, as it always has: readers of those lines see
+   * nothing new. */
+  if (a->udp) {
+    put_key(&b, "proto");
+    put_text(&b, "udp");
+    put_key(&b, "dgrams_in");
+    put_u64(&b, a->dgrams_in);
+    put_key(&b, "dgrams_out");
+    put_u64(&b, a->dgrams_out);
+    put_key(&b, "dgrams_up");
+    put_u64(&b, a->dgrams_up);
+    put_key(&b, "dgrams_down");
+    put_u64(&b, a->dgrams_down);
+  }
   buf[b.len++] = '\n';
   buf[b.len] = '\0';
   return b.len;

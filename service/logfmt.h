@@ -20,9 +20,9 @@
 #include <stdint.h>
 
 /* Room for any access-log line iocpd makes: listener names and addresses
- * are at most 63 bytes and end reasons 17, so a line is at most about 620
- * bytes even with every byte escaped. */
-#define LOGFMT_LINE_MAX 1280
+ * are at most 63 bytes and end reasons 17, so a line is at most about 760
+ * bytes even with every byte escaped (a UDP one). */
+#define LOGFMT_LINE_MAX 1536
 
 /* The fields of one access-log line, already as text and numbers. */
 typedef struct logfmt_access {
@@ -33,6 +33,10 @@ typedef struct logfmt_access {
   uint64_t bytes_in, bytes_out, bytes_up, bytes_down, duration_ms;
   const char *end;   /* iocpd_end_reason_name */
   const char *proxy; /* the balancer that sent a PROXY header, or "-" */
+  /* A UDP session rather than a TCP connection: its datagrams each way,
+   * counted like the bytes. */
+  int udp;
+  uint64_t dgrams_in, dgrams_out, dgrams_up, dgrams_down;
 } logfmt_access;
 
 /* Writes a as one line into buf (size >= 2 bytes) and returns its length;
@@ -42,11 +46,16 @@ typedef struct logfmt_access {
  *   bytes_in=N bytes_out=N bytes_up=N bytes_down=N duration_ms=N end=V
  *   proxy=V\n
  *
- * (one line; V a value as above, N decimal digits; the time in the
- * proleptic Gregorian calendar, for years 1970 to 9999). A line that
- * does not fit is cut to size - 2 bytes and still ends in "\n" (the key or
- * value where it was cut is then incomplete); at size LOGFMT_LINE_MAX
- * that takes a string over 99 bytes, which iocpd never makes. */
+ * for a TCP connection and, for a UDP session (a->udp), the same with
+ *
+ *   proto=udp dgrams_in=N dgrams_out=N dgrams_up=N dgrams_down=N
+ *
+ * after proxy=V, before the "\n" (one line; V a value as above, N decimal
+ * digits; the time in the proleptic Gregorian calendar, for years 1970
+ * to 9999). A line that does not fit is cut to size - 2 bytes and still
+ * ends in "\n" (the key or value where it was cut is then incomplete); at
+ * size LOGFMT_LINE_MAX that takes a string over 99 bytes, which iocpd
+ * never makes. */
 size_t logfmt_access_line(const logfmt_access *a, char *buf, size_t size);
 
 #endif /* IOCPD_LOGFMT_H */

@@ -108,14 +108,26 @@ static void sample(text *t, const char *name, const char *listener, const char *
   appendf(t, "\"} %llu\n", (unsigned long long)value);
 }
 
+/* Which listeners a family has samples of: a UDP listener has no
+ * connections, so only the families that mean something for it. */
+#define FOR_TCP 1
+#define FOR_UDP 2
+#define FOR_BOTH (FOR_TCP | FOR_UDP)
+
 /* A counter or gauge with samples per listener, read from each listener's
  * iocpd_listener_stats: one sample per listener, or, with a label key,
  * one per label value, each from its own field. */
 typedef struct listener_metric {
   const char *name, *type, *help;
+  int protocols;         /* FOR_TCP, FOR_UDP or FOR_BOTH */
   const char *key;       /* the second label, NULL for none */
   const char *values[8]; /* its values, NULL-terminated if fewer */
   size_t fields[8];      /* the offset of each value's field */
+  /* Instead of values: count values named value_name(v) (the names the
+   * engine gives, e.g. iocpd_udp_drop_name), read from an array of
+   * counters at fields[0]. */
+  const char *(*value_name)(int v);
+  int count;
 } listener_metric;
 
 #define FIELD(f) offsetof(iocpd_listener_stats, f)
@@ -124,62 +136,135 @@ static const listener_metric listener_families[] = {
     {"iocpd_connections_active",
      "gauge",
      "Accepted connections open now.",
+     FOR_TCP,
      NULL,
      {NULL},
-     {FIELD(active)}},
+     {FIELD(active)},
+     NULL,
+     0},
     {"iocpd_connections_total",
      "counter",
      "Connections accepted and handed to the handler.",
+     FOR_TCP,
      NULL,
      {NULL},
-     {FIELD(accepted)}},
+     {FIELD(accepted)},
+     NULL,
+     0},
     {"iocpd_connections_rejected_total",
      "counter",
      "Connections reset at accept: denied by allow/deny, or per_ip (max_connections_per_ip "
      "reached).",
+     FOR_TCP,
      "reason",
      {"denied", "per_ip"},
-     {FIELD(rejected_denied), FIELD(rejected_per_ip)}},
+     {FIELD(rejected_denied), FIELD(rejected_per_ip)},
+     NULL,
+     0},
     {"iocpd_accept_paused_total",
      "counter",
      "Times accepting paused because max_connections were open (new clients wait in the "
      "backlog meanwhile; none is rejected).",
+     FOR_TCP,
      NULL,
      {NULL},
-     {FIELD(paused)}},
+     {FIELD(paused)},
+     NULL,
+     0},
     {"iocpd_descriptors_exhausted_total",
      "counter",
      "Operations refused for lack of file descriptors (handles): accept (accepting pauses and "
      "retries) and, on Linux, pipe (a relay copies instead of splicing).",
+     FOR_TCP,
      "operation",
      {"accept", "pipe"},
-     {FIELD(fd_exhausted_accept), FIELD(fd_exhausted_pipe)}},
+     {FIELD(fd_exhausted_accept), FIELD(fd_exhausted_pipe)},
+     NULL,
+     0},
     {"iocpd_bytes_total",
      "counter",
      "Bytes moved: in (client to iocpd), out (iocpd to client), up (iocpd to upstream), down "
      "(upstream to iocpd).",
+     FOR_BOTH,
      "direction",
      {"in", "out", "up", "down"},
-     {FIELD(bytes_in), FIELD(bytes_out), FIELD(bytes_up), FIELD(bytes_down)}},
+     {FIELD(bytes_in), FIELD(bytes_out), FIELD(bytes_up), FIELD(bytes_down)},
+     NULL,
+     0},
     {"iocpd_proxy_header_errors_total",
      "counter",
      "accept_proxy: connections closed for their PROXY header: untrusted (not from proxy_trusted), "
      "unknown (no header), version, malformed, oversize, truncated (ended inside it), timeout.",
+     FOR_TCP,
      "reason",
      {"untrusted", "unknown", "version", "malformed", "oversize", "truncated", "timeout"},
      {FIELD(proxy_errors[IOCPD_PROXY_UNTRUSTED]), FIELD(proxy_errors[IOCPD_PROXY_UNKNOWN]),
       FIELD(proxy_errors[IOCPD_PROXY_VERSION]), FIELD(proxy_errors[IOCPD_PROXY_MALFORMED]),
       FIELD(proxy_errors[IOCPD_PROXY_OVERSIZE]), FIELD(proxy_errors[IOCPD_PROXY_TRUNCATED]),
-      FIELD(proxy_errors[IOCPD_PROXY_TIMEOUT])}},
+      FIELD(proxy_errors[IOCPD_PROXY_TIMEOUT])},
+     NULL,
+     0},
+    {"iocpd_udp_datagrams_total",
+     "counter",
+     "UDP datagrams moved: in (client to iocpd), out (iocpd to client), up (iocpd to upstream), "
+     "down (upstream to iocpd).",
+     FOR_UDP,
+     "direction",
+     {"in", "out", "up", "down"},
+     {FIELD(datagrams_in), FIELD(datagrams_out), FIELD(datagrams_up), FIELD(datagrams_down)},
+     NULL,
+     0},
+    {"iocpd_udp_dropped_total",
+     "counter",
+     "UDP datagrams dropped: denied (allow/deny), sessions (max_sessions open), per_ip "
+     "(max_sessions_per_ip open), queue_full, upstream (no upstream socket, or the send was "
+     "refused), no_memory.",
+     FOR_UDP,
+     "reason",
+     {NULL},
+     {FIELD(udp_dropped)},
+     iocpd_udp_drop_name,
+     IOCPD_UDP_DROP_KINDS},
+    {"iocpd_udp_sessions_open",
+     "gauge",
+     "UDP forward sessions open now.",
+     FOR_UDP,
+     NULL,
+     {NULL},
+     {FIELD(sessions_open)},
+     NULL,
+     0},
+    {"iocpd_udp_sessions_total",
+     "counter",
+     "UDP forward sessions made (a client's first datagram, or one after its session ended).",
+     FOR_UDP,
+     NULL,
+     {NULL},
+     {FIELD(sessions)},
+     NULL,
+     0},
 };
+
+/* What a listener's stats say it is. */
+static int protocol_of(const iocpd_listener_stats *st) {
+  return st->protocol == IOCPD_UDP ? FOR_UDP : FOR_TCP;
+}
 
 static void listener_family(text *t, const listener_metric *m, const iocpd_listener_stats *st,
                             size_t n) {
   size_t i, v;
   family(t, m->name, m->type, m->help);
   for (i = 0; i < n; i++) {
+    const char *row = (const char *)&st[i];
+    if ((m->protocols & protocol_of(&st[i])) == 0) continue;
+    if (m->value_name != NULL) {
+      const uint64_t *values = (const uint64_t *)(const void *)(row + m->fields[0]);
+      for (v = 0; v < (size_t)m->count; v++)
+        sample(t, m->name, st[i].name, m->key, m->value_name((int)v), values[v]);
+      continue;
+    }
     for (v = 0; v < 8 && (v == 0 || m->values[v] != NULL); v++) {
-      const uint64_t *value = (const uint64_t *)(const void *)((const char *)&st[i] + m->fields[v]);
+      const uint64_t *value = (const uint64_t *)(const void *)(row + m->fields[v]);
       sample(t, m->name, st[i].name, m->key, m->values[v], *value);
     }
   }
@@ -231,6 +316,7 @@ static void histogram(text *t, const iocpd_listener_stats *st, size_t n) {
   family(t, name, "histogram", "How long accepted connections lasted, by listener.");
   for (i = 0; i < n; i++) {
     uint64_t count = 0;
+    if (protocol_of(&st[i]) != FOR_TCP) continue;
     /* The engine counts per bucket; Prometheus buckets count everything
      * up to their bound. */
     for (b = 0; b <= IOCPD_DURATION_BUCKETS; b++) {
@@ -253,10 +339,10 @@ static void histogram(text *t, const iocpd_listener_stats *st, size_t n) {
 }
 
 char *metrics_render(const metrics_source *src, size_t *len) {
-  text t = {NULL, 0, 0, 0};
   iocpd_listener_stats *st;
   iocpd_connect_failures *fail;
   size_t n, nf, room, i;
+  char *body = NULL;
 
   /* Listeners (a reload) and failure counters may appear between the
    * two calls, so ask for some more room and take what fits. */
@@ -265,7 +351,7 @@ char *metrics_render(const metrics_source *src, size_t *len) {
   room = nf + 16;
   st = calloc(n, sizeof(*st));
   fail = calloc(room, sizeof(*fail));
-  if (st == NULL || fail == NULL) goto fail;
+  if (st == NULL || fail == NULL) goto out;
   i = iocpd_server_listener_stats(src->server, st, n);
   if (i < n) n = i;
   /* Asked only when there are some: the engine copies from its table
@@ -273,6 +359,17 @@ char *metrics_render(const metrics_source *src, size_t *len) {
    * memcpy may not be given even for 0 bytes. Once there, it stays. */
   if (nf > 0) nf = iocpd_server_connect_failures(src->server, fail, room);
   if (nf > room) nf = room;
+  body = metrics_format(src, st, n, fail, nf, len);
+out:
+  free(st);
+  free(fail);
+  return body;
+}
+
+char *metrics_format(const metrics_source *src, const iocpd_listener_stats *st, size_t n,
+                     const iocpd_connect_failures *fail, size_t nf, size_t *len) {
+  text t = {NULL, 0, 0, 0};
+  size_t i;
 
   family(&t, "iocpd_build_info", "gauge", "Always 1; the version of iocpd as a label.");
   appendf(&t, "iocpd_build_info{version=\"%s\"} 1\n", IOCPD_VERSION);
@@ -300,17 +397,12 @@ char *metrics_render(const metrics_source *src, size_t *len) {
     if (process_open_handles(&handles) == 0)
       appendf(&t, "iocpd_process_open_handles %llu\n", (unsigned long long)handles);
   }
-  if (t.failed) goto fail;
-  free(st);
-  free(fail);
+  if (t.failed) {
+    free(t.p);
+    return NULL;
+  }
   *len = t.len;
   return t.p;
-
-fail:
-  free(st);
-  free(fail);
-  free(t.p);
-  return NULL;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -70,4 +70,14 @@ void metrics_stop(metrics_server *m);
  * Any thread. */
 char *metrics_render(const metrics_source *source, size_t *len);
 
+/* The same text from counters already read: st (n listeners) and fail (nf
+ * entries); source gives the rest (source->server is asked only about the
+ * upstreams of source->live's config, so it may be NULL without one). A
+ * listener's families are those of its protocol (st->protocol): a UDP
+ * listener has iocpd_bytes_total and the iocpd_udp_* families, with every
+ * drop reason; a TCP listener the connection families and the duration
+ * histogram. metrics_render calls it; tests call it directly. */
+char *metrics_format(const metrics_source *source, const iocpd_listener_stats *st, size_t n,
+                     const iocpd_connect_failures *fail, size_t nf, size_t *len);
+
 #endif /* IOCPD_METRICS_H */

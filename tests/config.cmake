@@ -2,7 +2,8 @@
 #
 #   config_units   C unit test of config/ (units, iocpd_config_load on
 #                  files in a scratch directory and iocpd_config_load_buffer
-#                  on the same texts in memory); built when the tests can
+#                  on the same texts in memory) and of the engine options
+#                  made from a config (service/settings.c); built when the tests can
 #                  run on the build machine: natively, or in a cross build
 #                  through CMAKE_CROSSCOMPILING_EMULATOR (the Wine wrapper),
 #                  which also runs its host-name lookups through Winsock.
@@ -24,7 +25,10 @@ if(NOT CMAKE_CROSSCOMPILING OR CMAKE_CROSSCOMPILING_EMULATOR)
   add_executable(test_config_units
     ${CMAKE_CURRENT_LIST_DIR}/test_config_units.c ${CMAKE_CURRENT_LIST_DIR}/test_config_values.c
     ${CMAKE_CURRENT_LIST_DIR}/test_config_forward.c ${CMAKE_CURRENT_LIST_DIR}/test_config_protection.c
-    ${CMAKE_CURRENT_LIST_DIR}/test_config_observability.c)
+    ${CMAKE_CURRENT_LIST_DIR}/test_config_observability.c ${CMAKE_CURRENT_LIST_DIR}/test_config_udp.c
+    ${PROJECT_SOURCE_DIR}/service/settings.c)
+  # settings.c: what the engine is given from a config (test_config_udp.c).
+  target_include_directories(test_config_units PRIVATE ${PROJECT_SOURCE_DIR}/service)
   target_link_libraries(test_config_units PRIVATE iocpd_config)
   set(IOCPD_CONFIG_UNITS_DIR ${CMAKE_CURRENT_BINARY_DIR}/config_units_tmp)
   file(MAKE_DIRECTORY ${IOCPD_CONFIG_UNITS_DIR})

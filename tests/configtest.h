@@ -16,10 +16,11 @@
   "workers, drain_timeout, log_level, max_connections, access_log, "                               \
   "access_log_max_size, access_log_keep, metrics_listen or resolve_interval"
 #define LISTENER_KEYS                                                                              \
-  "listen, handler, upstream, connect_timeout, max_fails, fail_timeout, health_check, "            \
+  "listen, handler, protocol, upstream, connect_timeout, max_fails, fail_timeout, health_check, "  \
   "health_interval, health_timeout, rise, fall, idle_timeout, "                                    \
-  "buffer_size, max_connections, max_connections_per_ip, allow, deny, handshake_timeout, "         \
-  "send_proxy, accept_proxy, proxy_trusted, proxy_timeout or ipv6_only"
+  "buffer_size, max_connections, max_connections_per_ip, max_sessions, max_sessions_per_ip, "      \
+  "allow, deny, handshake_timeout, send_proxy, accept_proxy, proxy_trusted, proxy_timeout or "     \
+  "ipv6_only"
 
 /* The scratch directory the test writes its files to. */
 extern const char *dir;
@@ -64,5 +65,6 @@ void test_basics(void);
 void test_forward(void);
 void test_protection(void);
 void test_observability(void);
+void test_udp(void);
 
 #endif /* IOCPD_CONFIGTEST_H */

@@ -428,7 +428,10 @@ class ConfigErrors(unittest.TestCase):
             "observability-errors", "access-log-quotes",
             "access-log-directory", "access-log-size-unit",
             "metrics-same-address", "metrics-overlap", "metrics-hostname",
-            "valid-observability", "observability-warnings"}
+            "valid-observability", "observability-warnings",
+            # UDP listeners (protocol = udp).
+            "udp-connection-keys", "udp-echo-keys", "udp-idle-timeout",
+            "tcp-session-keys", "protocol-bad", "udp-same-address", "valid-udp"}
         self.assertEqual(sorted(required - names), [])
         failing = [c for c in self.cases if not c.valid]
         self.assertGreaterEqual(len(failing), 40)

@@ -4,8 +4,9 @@
  * iocpd_config_load_buffer on the same texts in memory (which must give the
  * same messages), including NUL bytes, the size limit, the protection keys
  * (limits, allow/deny lists, handshake_timeout), the observability keys
- * (access_log and its rotation, metrics_listen) and the warnings a valid
- * config may carry.
+ * (access_log and its rotation, metrics_listen), UDP listeners and the
+ * engine options made from them, and the warnings a valid config may
+ * carry.
  *
  * Usage: test_config_units [DIR]
  * DIR (default ".") must exist; the test writes its files there and removes
@@ -195,6 +196,7 @@ int main(int argc, char **argv) {
   test_forward();
   test_protection();
   test_observability();
+  test_udp();
 
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

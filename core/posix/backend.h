@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net.h"
+
 /* Accepting is synchronous here, so a slot reserved before accept4 holds
  * a server-wide slot too, for an instant (see admission.c). */
 #define IOCPD__SLOT_HOLDS_SERVER 1
@@ -22,8 +24,27 @@
 typedef enum iocpd__source_kind {
   IOCPD__SRC_WAKE,
   IOCPD__SRC_LISTENER,
-  IOCPD__SRC_CONN
+  IOCPD__SRC_CONN,
+  IOCPD__SRC_UDP,        /* a UDP listener's socket (udp.c) */
+  IOCPD__SRC_UDP_SESSION /* a UDP session's socket to its upstream */
 } iocpd__source_kind;
+
+struct iocpd__udp_session;
+
+/* A datagram the socket had no room for (udp.c): a copy, waiting. */
+typedef struct iocpd__dgram {
+  struct iocpd__dgram *next;
+  struct sockaddr_in6 to; /* echo: where it goes (a session's go to its client) */
+  socklen_t to_len;
+  size_t len;
+  char data[];
+} iocpd__dgram;
+
+/* At most IOCPD_UDP_QUEUE_MAX of them, in order. */
+typedef struct iocpd__dgram_queue {
+  iocpd__dgram *head, *tail;
+  unsigned count;
+} iocpd__dgram_queue;
 
 typedef struct iocpd__worker_os {
   int epfd;
@@ -39,12 +60,20 @@ typedef struct iocpd__worker_os {
   int idle_pipes[8][2]; /* empty pipes kept for splicing (splice.c) */
   int idle_pipe_count;
   uint64_t pipes_used_ms; /* when a pipe last came back to the pool */
+  struct iocpd__udp_batch *udp_batch;    /* recvmmsg/sendmmsg room, made on first use */
+  struct iocpd__udp_session *udp_ended;  /* ended sessions, freed after the pass (udp.c) */
 } iocpd__worker_os;
 
 typedef struct iocpd__listener_os {
   iocpd__source_kind kind; /* IOCPD__SRC_LISTENER; data.ptr points here */
   int fd;                  /* -1 when closed */
   int polled;              /* in the epoll set (not while paused at a limit) */
+  /* UDP: replies the socket had no room for. An echo listener's wait
+   * in its own queue; a forward listener's in their sessions' queues,
+   * the sessions in a list. EPOLLOUT is asked for meanwhile. */
+  iocpd__dgram_queue echo_out;
+  struct iocpd__udp_session *wait_head, *wait_tail;
+  int out_watched;
 } iocpd__listener_os;
 
 /* The backend's part of a queued write: a spliced chunk (splice.c) has
@@ -53,6 +82,19 @@ typedef struct iocpd__write_os {
   unsigned char piped;
   int pipe_fd[2];
 } iocpd__write_os;
+
+/* The backend's part of a UDP session. */
+typedef struct iocpd__udp_session_os {
+  iocpd__source_kind kind;   /* IOCPD__SRC_UDP_SESSION; data.ptr points here */
+  int fd;                    /* connected to its upstream; -1 once closed */
+  unsigned char out_watched; /* EPOLLOUT asked for: `up` waits */
+  unsigned char waiting;     /* on its listener's wait list: `down` waits */
+  iocpd__dgram_queue up;     /* to the upstream */
+  iocpd__dgram_queue down;   /* to the client, through the listener's socket */
+  struct iocpd__udp_session *wait_prev, *wait_next;
+  struct sockaddr_in6 client_raw; /* the client as the listener's socket names it */
+  socklen_t client_raw_len;
+} iocpd__udp_session_os;
 
 /* The backend's part of a connection. */
 typedef struct iocpd__conn_os {

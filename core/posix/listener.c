@@ -36,6 +36,7 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
   socklen_t len = (socklen_t)iocpd__sockaddr_from(&l->addr, &ss);
   int on = 1;
 
+  if (l->udp) return iocpd__udp_bind(l, err);
   l->os.kind = IOCPD__SRC_LISTENER;
   l->os.fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (l->os.fd < 0) return fail(l, "cannot create a socket for", errno, err);
@@ -70,18 +71,26 @@ static int watch(iocpd__listener *l) {
 }
 
 int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
-  int e = watch(l);
+  int e;
+  if (l->udp) return iocpd__udp_start(l, err);
+  e = watch(l);
   return e == 0 ? 0 : fail(l, "cannot watch", e, err);
 }
 
 void iocpd__listener_resume(iocpd__listener *l) {
-  int e = watch(l);
+  int e;
+  if (l->udp) return; /* never paused: datagrams over a limit are dropped */
+  e = watch(l);
   if (e != 0)
     iocpd__log(l->server, IOCPD_LOG_ERROR, "listener %s: cannot resume accepting: %s", l->name,
                strerror(e));
 }
 
 void iocpd__listener_close(iocpd__listener *l) {
+  if (l->udp) {
+    iocpd__udp_close(l);
+    return;
+  }
   if (l->os.fd < 0 || !l->open) return;
   /* Closing the descriptor also removes it from the epoll set. */
   close(l->os.fd);

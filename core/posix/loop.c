@@ -76,6 +76,8 @@ int iocpd__loop_init(iocpd__worker *w) {
 
 void iocpd__loop_free(iocpd__worker *w) {
   iocpd__splice_free_pipes(w);
+  iocpd__udp_reap(w); /* sessions of listeners closed after the loop ended */
+  iocpd__udp_free_batch(w);
   close(w->os.wakefd);
   close(w->os.epfd);
 }
@@ -201,9 +203,14 @@ void iocpd__loop_run(iocpd__worker *w) {
         case IOCPD__SRC_CONN:
           on_conn_event(container_of(kind, iocpd_conn, os.kind), events[i].events);
           break;
+        case IOCPD__SRC_UDP:
+        case IOCPD__SRC_UDP_SESSION:
+          iocpd__udp_on_event(kind, events[i].events);
+          break;
       }
     }
     run_ready(w);
+    iocpd__udp_reap(w);
     iocpd__splice_trim(w);
   }
 }

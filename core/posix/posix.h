@@ -7,6 +7,12 @@
 
 #include "internal.h"
 
+/* UDP (udp.c): an epoll event on a UDP listener or session socket; the
+ * ended sessions freed once the pass is over; the batch room freed with
+ * the loop. */
+void iocpd__udp_on_event(iocpd__source_kind *kind, uint32_t events);
+void iocpd__udp_reap(iocpd__worker *w);
+void iocpd__udp_free_batch(iocpd__worker *w);
 /* errno -> IOCPD_E* */
 int iocpd__translate_errno(int e);
 /* Puts c on its worker's ready list (once). */

@@ -7,8 +7,11 @@
  * An input is a record as text, fields separated by NUL bytes:
  *
  *   TIME \0 LISTENER \0 CLIENT \0 UPSTREAM \0 IN \0 OUT \0 UP \0 DOWN \0
- *   DURATION \0 END \0 PROXY [\0 SIZE]
+ *   DURATION \0 END \0 PROXY [\0 SIZE [\0 DGRAMS_IN [\0 DGRAMS_OUT
+ *   [\0 DGRAMS_UP [\0 DGRAMS_DOWN]]]]]
  *
+ * A record with a DGRAMS_IN field is a UDP session's (the datagram counts
+ * it lacks are 0); one without is a TCP connection's.
  * Numbers are read from their decimal digits (other bytes are skipped,
  * overflow wraps, TIME is taken modulo the years 1970-9999 that
  * logfmt.h covers); the strings are any bytes but NUL. With fewer than two
@@ -17,8 +20,9 @@
  * line that does not fit is cut.
  *
  * Checked against logfmt.h's contract, with a small logfmt reader written
- * here: the line has exactly the documented keys in order, separated by
- * single spaces, and ends in its only "\n"; no other control character or
+ * here: the line has exactly the documented keys in order (the UDP ones
+ * only for a UDP record), separated by single spaces, and ends in its
+ * only "\n"; no other control character or
  * DEL appears; each value is bare exactly when it needs no quoting; each
  * string reads back as the original with control characters as '?'; each
  * number reads back as itself; the time is the civil date of TIME (by
@@ -36,13 +40,18 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FIELDS 12
+#define FIELDS 16
+/* With this many fields or more, the record is a UDP session's. */
+#define UDP_FIELDS 13
+#define TCP_KEYS 11
+#define UDP_KEYS 16
 /* 9999-12-31T23:59:59.999Z is the last time logfmt.h covers. */
 #define TIME_END 253402300800000u
 
-static const char *const keys[11] = {"time",        "listener",  "client",   "upstream",
-                                     "bytes_in",    "bytes_out", "bytes_up", "bytes_down",
-                                     "duration_ms", "end",       "proxy"};
+static const char *const keys[UDP_KEYS] = {"time",        "listener",   "client",    "upstream",
+                                           "bytes_in",    "bytes_out",  "bytes_up",  "bytes_down",
+                                           "duration_ms", "end",        "proxy",     "proto",
+                                           "dgrams_in",   "dgrams_out", "dgrams_up", "dgrams_down"};
 
 static void fail(const char *what, const char *line) {
   fprintf(stderr, "fuzz_logfmt: %s\nline: ", what);
@@ -115,8 +124,13 @@ static void read_record(const uint8_t *data, size_t size, record *r) {
   r->a.duration_ms = number(field[8], len[8]);
   r->a.end = r->strings[3];
   r->a.proxy = r->strings[4];
-  if (count == FIELDS)
+  if (count >= 12)
     r->small = 2 + (len[11] > 0 ? (field[11][0] + number(field[11], len[11])) % 1024 : 0);
+  r->a.udp = count >= UDP_FIELDS;
+  r->a.dgrams_in = number(field[12], len[12]);
+  r->a.dgrams_out = number(field[13], len[13]);
+  r->a.dgrams_up = number(field[14], len[14]);
+  r->a.dgrams_down = number(field[15], len[15]);
 }
 
 static void free_record(record *r) {
@@ -238,9 +252,9 @@ static void check_time(const pair *p, uint64_t ms, const char *line) {
 
 /* The full line: every rule of logfmt.h. */
 static void check_line(const record *r, const char *line, size_t len) {
-  pair pairs[12];
+  pair pairs[UDP_KEYS + 1];
   char *body;
-  int n, i;
+  int n, i, want = r->a.udp ? UDP_KEYS : TCP_KEYS;
   size_t k;
 
   if (len == 0 || strlen(line) != len || line[len - 1] != '\n') fail("not one line", line);
@@ -249,8 +263,8 @@ static void check_line(const record *r, const char *line, size_t len) {
     if (c < 0x20 || c == 0x7f) fail("a control character in the line", line);
   }
   body = string((const uint8_t *)line, len - 1);
-  n = read_pairs(body, pairs, 12);
-  if (n != 11) fail("not logfmt, or not 11 pairs", line);
+  n = read_pairs(body, pairs, UDP_KEYS + 1);
+  if (n != want) fail("not logfmt, or not 11 (TCP) or 16 (UDP) pairs", line);
   for (i = 0; i < n; i++) {
     if (strcmp(pairs[i].key, keys[i]) != 0) fail("keys not as documented", line);
   }
@@ -265,6 +279,13 @@ static void check_line(const record *r, const char *line, size_t len) {
   check_number(&pairs[8], r->a.duration_ms, line);
   check_string(&pairs[9], r->a.end, line);
   check_string(&pairs[10], r->a.proxy, line);
+  if (r->a.udp) {
+    check_string(&pairs[11], "udp", line);
+    check_number(&pairs[12], r->a.dgrams_in, line);
+    check_number(&pairs[13], r->a.dgrams_out, line);
+    check_number(&pairs[14], r->a.dgrams_up, line);
+    check_number(&pairs[15], r->a.dgrams_down, line);
+  }
   for (i = 0; i < n; i++) free(pairs[i].value);
   free(body);
 }
