@@ -23,9 +23,16 @@
 #   blackbox.udp_dns      dig through iocpd to dnsmasq: A, AAAA, TXT and
 #                         NXDOMAIN as answered directly; skipped (exit 77)
 #                         when dnsmasq or dig is missing
+#   blackbox.udp_service  (Wine only) the reload of a running Windows
+#                         service (`iocpd reload`) keeps a UDP session;
+#                         the service shares the prefix's one SCM with
+#                         the other service tests, so it runs alone
 #
 # Each script's own watchdog (the time_limit at its end) fires first and
 # prints where it hung; these limits are the backstop.
 iocpd_blackbox_test(udp_echo 300 800 SERIAL LABELS udp)
 iocpd_blackbox_test(udp_forward 480 1200 SERIAL LABELS udp)
 iocpd_blackbox_test(udp_dns 120 300 LABELS udp)
+if(IOCPD_TEST_PLATFORM STREQUAL "wine")
+  iocpd_blackbox_test(udp_service 60 240 SERIAL LABELS udp service)
+endif()
