@@ -4,8 +4,9 @@ that a relative access_log path is shown to be relative to the config
 file's directory), starting and stopping such a daemon, and reading every
 line of access.log and its rotated files.
 
-A line is logfmt with exactly LINE_KEYS in that order; parse_line() fails
-on anything else, so a torn or reordered line fails the test that reads it.
+A line is logfmt with exactly LINE_KEYS in that order (a UDP session's
+then goes on with UDP_KEYS); parse_line() fails on anything else, so a torn
+or reordered line fails the test that reads it.
 """
 
 import calendar
@@ -26,6 +27,7 @@ ACCESS_LOG = "access.log"
 
 LINE_KEYS = ["time", "listener", "client", "upstream", "bytes_in", "bytes_out",
              "bytes_up", "bytes_down", "duration_ms", "end", "proxy"]
+UDP_KEYS = ["proto", "dgrams_in", "dgrams_out", "dgrams_up", "dgrams_down"]
 END_REASONS = {"client_fin", "upstream_fin", "client_reset", "upstream_reset",
                "idle_timeout", "handshake_timeout", "connect_failed", "denied",
                "limit", "drain_abort", "shutdown", "proxy_error"}
@@ -84,7 +86,8 @@ def stop(tc, d, timeout=None):
 
 def parse_line(line):
     """One access log line (without its newline) -> dict; raises
-    ValueError unless it is logfmt with exactly LINE_KEYS in order."""
+    ValueError unless it is logfmt with exactly LINE_KEYS in order, or
+    LINE_KEYS then UDP_KEYS with proto=udp (a UDP session's line)."""
     pairs = []
     pos = 0
     while pos < len(line):
@@ -96,9 +99,17 @@ def parse_line(line):
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         pairs.append((m.group(1), value))
         pos = m.end()
-    if [k for k, _ in pairs] != LINE_KEYS:
-        raise ValueError("keys %s, expected %s: %r" % ([k for k, _ in pairs], LINE_KEYS, line))
+    keys = [k for k, _ in pairs]
+    if keys != LINE_KEYS and keys != LINE_KEYS + UDP_KEYS:
+        raise ValueError("keys %s, expected %s: %r" % (keys, LINE_KEYS, line))
     rec = dict(pairs)
+    if keys != LINE_KEYS:
+        if rec["proto"] != "udp":
+            raise ValueError("proto is not udp: %r" % line)
+        for k in UDP_KEYS[1:]:
+            if not rec[k].isdigit():
+                raise ValueError("%s is not a number: %r" % (k, line))
+            rec[k] = int(rec[k])
     m = TIME_RX.match(rec["time"])
     if m is None:
         raise ValueError("bad time %r" % rec["time"])
