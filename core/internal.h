@@ -204,10 +204,10 @@ typedef struct iocpd__udp_session {
   uint64_t datagrams[4];            /* in, out, up, down (IOCPD__BYTES_* order) */
   uint64_t bytes[4];
   iocpd_end_reason end_reason;
-  unsigned char ended;       /* out of the table; its socket is closing */
-  unsigned char replied;     /* the upstream has answered since it was chosen */
-  unsigned char ip_counted;  /* counted under its address (max_connections_per_ip) */
-  iocpd__udp_session_os os;  /* its socket, queues and the client's raw address */
+  unsigned char ended;      /* out of the table; its socket is closing */
+  unsigned char replied;    /* the upstream has answered since it was chosen */
+  unsigned char ip_counted; /* counted under its address (max_connections_per_ip) */
+  iocpd__udp_session_os os; /* its socket, queues and the client's raw address */
 } iocpd__udp_session;
 
 struct iocpd__listener {

@@ -20,8 +20,8 @@
 
 #define UDP_FIRST_BUCKETS 64
 
-static const char *const drop_names[IOCPD_UDP_DROP_KINDS] = {
-    "denied", "sessions", "per_ip", "queue_full", "upstream", "no_memory"};
+static const char *const drop_names[IOCPD_UDP_DROP_KINDS] = {"denied",     "sessions", "per_ip",
+                                                             "queue_full", "upstream", "no_memory"};
 
 const char *iocpd_udp_drop_name(int reason) {
   if (reason < 0 || reason >= IOCPD_UDP_DROP_KINDS) return "-";
@@ -217,7 +217,7 @@ iocpd__udp_session *iocpd__udp_session_get(iocpd__listener *l, const iocpd_addr 
   s->upstream = next_upstream(s, (size_t)((turn + fwd->upstream_count - 1) % fwd->upstream_count));
   if (raw_len > sizeof(s->os.client_raw)) raw_len = sizeof(s->os.client_raw);
   memcpy(&s->os.client_raw, raw, raw_len);
-  s->os.client_raw_len = (iocpd__socklen)raw_len;
+  s->os.client_raw_len = (int)raw_len; /* at most a sockaddr_in6 */
   rc = iocpd__udp_os_open(s);
   if (rc != 0) {
     if (rc == IOCPD_EMFILE) iocpd__count_fd_exhausted(l, 0);

@@ -26,7 +26,7 @@ static void usage(FILE *out) {
           "  reload [--name NAME]     (Windows) make the running service reload its config\n"
           "                           (on Linux: SIGHUP; in a console: Ctrl+Break)\n"
           "  firewall add|remove [--name NAME]\n"
-          "                           (Windows) the service's inbound firewall rule\n"
+          "                           (Windows) the service's inbound firewall rules\n"
           "  import-portproxy [-o FILE]\n"
           "                           (Windows) write a config that relays like the\n"
           "                           netsh interface portproxy rules (stdout by default)\n"

@@ -160,7 +160,8 @@ void portproxy_write_config(FILE *out, portproxy_rule *rules, size_t n) {
           IOCPD_VERSION);
   for (i = 0; i < n; i++) {
     const portproxy_rule *r = &rules[i];
-    /* The rule as netsh shows it, cut to fit one config line. */
+    /* The rule as netsh shows it, cut to fit one config line. netsh
+     * portproxy relays TCP only: no protocol key, so TCP, the default. */
     fprintf(out, "\n; netsh portproxy %s: %.60s -> %.100s\n", r->kind, r->listen_raw,
             r->connect_raw);
     fprintf(out,

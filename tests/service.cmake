@@ -23,12 +23,15 @@ if(WIN32)
   add_executable(test_service_units
     test_service_units.c
     "${_iocpd_service_dir}/win/scm_state.c"
-    "${_iocpd_service_dir}/win/eventlog.c")
+    "${_iocpd_service_dir}/win/eventlog.c"
+    "${_iocpd_service_dir}/win/firewall.c")
   target_include_directories(test_service_units PRIVATE
     "${_iocpd_service_dir}" "${_iocpd_service_dir}/win")
   # iocpd_core for iocpd.h and the Windows version macros; iocpd_messages
   # (cmake/messages.cmake) for messages.h and the message table itself.
   target_link_libraries(test_service_units PRIVATE iocpd_core iocpd_messages)
+  # firewall.c: the rules' names (iocpd_config for its UTF-8 helpers; COM).
+  target_link_libraries(test_service_units PRIVATE iocpd_config ole32 oleaut32)
   add_test(NAME service.units COMMAND test_service_units)
   set_tests_properties(service.units PROPERTIES TIMEOUT 60 LABELS "service")
 endif()

@@ -79,6 +79,35 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.rc, 1, r)
         self.assertIn("missing.ini", r.stderr)
 
+    def test_example_udp_section(self):
+        # The example config is valid as shipped (echo on loopback only), and
+        # so is its commented UDP relay once uncommented; TCP and UDP
+        # listeners may share its address.
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                               "iocpd.ini.example")
+        with open(example, encoding="utf-8") as f:
+            text = f.read()
+        start = text.index(";[listener:dns]")
+        self.assertNotIn("\n[listener:dns]", text)
+        lines = [line[1:] if line.startswith(";") else line
+                 for line in text[start:].splitlines()]
+        self.assertIn("protocol = udp           ; tcp (the default) or udp", lines)
+        udp = text[:start] + "\n".join(lines) + "\n"
+        self.workdir.write("shipped.ini", text)
+        self.workdir.write("udp.ini", udp)
+        self.workdir.write("both.ini", udp + "[listener:dns-tcp]\nlisten = 127.0.0.1:5353\n"
+                           "handler = echo\n")
+        for name in ("shipped.ini", "udp.ini", "both.ini"):
+            r = self.run_iocpd("check-config", "-c", name)
+            self.assertEqual(r.rc, 0, (name, r))
+            self.assertNotIn("%s:" % name, r.stderr)  # no problem, no warning
+        # A UDP listener refuses a key of connections, with its line.
+        self.workdir.write("bad.ini", udp + "buffer_size = 4k\n")
+        r = self.run_iocpd("check-config", "-c", "bad.ini")
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("bad.ini:%d: buffer_size: means nothing for a UDP listener (protocol = udp)"
+                      % (len(udp.splitlines()) + 1), r.stderr)
+
     def test_help_config_matches_readme(self):
         r = self.run_iocpd("help-config")
         self.assertEqual(r.rc, 0, r)

@@ -214,11 +214,12 @@ class InstallTest(unittest.TestCase):
         try:
             r = iocpd(self.workdir, "install", "-c", "fw.ini", "--name", name, "--firewall")
             self.assertEqual(r.rc, 0, r)
-            self.assertRegex(r.stdout, r"firewall:\s+inbound TCP allowed for the service")
-            self.assertNotIn("firewall rule was not applied", r.stderr)
+            self.assertRegex(r.stdout, r"firewall:\s+inbound TCP and UDP allowed for the service")
+            self.assertNotIn("firewall rules were not applied", r.stderr)
             r = iocpd(self.workdir, "firewall", "add", "--name", name)
             self.assertEqual((r.rc, r.stdout.strip()),
-                             (0, "iocpd: added the firewall rule for the service '%s'" % name))
+                             (0, "iocpd: added the firewall rules (TCP and UDP) for the service "
+                                 "'%s'" % name))
             r = iocpd(self.workdir, "firewall", "remove", "--name", name)
             self.assertEqual(r.rc, 0, r)
             for bad in (["firewall"], ["firewall", "open"], ["firewall", "add", "--nme", "x"]):

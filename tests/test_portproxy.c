@@ -128,6 +128,8 @@ static void test_config(void) {
           strcmp(iocpd_addr_format(&c->listeners[0].upstreams[0], a), "10.0.0.5:80") == 0);
     CHECK(strcmp(iocpd_addr_format(&c->listeners[2].upstreams[0], a), "[2001:db8::1]:81") == 0);
     CHECK(strcmp(iocpd_addr_format(&c->listeners[3].listen, a), "[::1]:8082") == 0);
+    /* netsh portproxy relays TCP only: so does every imported listener. */
+    for (i = 0; i < c->listener_count; i++) CHECK(c->listeners[i].protocol == IOCPD_TCP);
     iocpd_config_free(c);
   }
   free(text);

@@ -4,16 +4,19 @@
  * (scm_state.h), the SERVICE_STATUS reported at each step, the Event Log
  * id and type of every log.h event (eventlog.h), and the message table
  * compiled from messages.mc, rendered the way Event Viewer renders it
- * (FormatMessage with the event's message as insertion string %1).
+ * (FormatMessage with the event's message as insertion string %1), and
+ * the names of the Windows Firewall rules (firewall.h).
  *
  * Windows only (a PE; ctest runs it under Wine in the cross build).
  */
 #include <windows.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
 #include "eventlog.h"
+#include "firewall.h"
 #include "log.h"
 #include "scm_state.h"
 
@@ -229,8 +232,20 @@ static void test_sink(void) {
   eventlog_sink(EV_ERROR, IOCPD_LOG_ERROR, longer);
 }
 
+/* The firewall rules' names: the TCP one as it has always been (a service
+ * installed before the UDP rule keeps it, and removal finds it), the UDP
+ * one beside it. */
+static void test_firewall_names(void) {
+  wchar_t *tcp = firewall_rule_name(L"iocpd", 0), *udp = firewall_rule_name(L"my svc", 1);
+  CHECK(tcp != NULL && wcscmp(tcp, L"iocpd (iocpd)") == 0);
+  CHECK(udp != NULL && wcscmp(udp, L"iocpd (my svc) UDP") == 0);
+  free(tcp);
+  free(udp);
+}
+
 int main(void) {
   test_controls();
+  test_firewall_names();
   test_status();
   test_messages();
   test_sink();

@@ -59,9 +59,9 @@ typedef struct iocpd__worker_os {
   uint64_t pass;        /* loop passes so far */
   int idle_pipes[8][2]; /* empty pipes kept for splicing (splice.c) */
   int idle_pipe_count;
-  uint64_t pipes_used_ms; /* when a pipe last came back to the pool */
-  struct iocpd__udp_batch *udp_batch;    /* recvmmsg/sendmmsg room, made on first use */
-  struct iocpd__udp_session *udp_ended;  /* ended sessions, freed after the pass (udp.c) */
+  uint64_t pipes_used_ms;               /* when a pipe last came back to the pool */
+  struct iocpd__udp_batch *udp_batch;   /* recvmmsg/sendmmsg room, made on first use */
+  struct iocpd__udp_session *udp_ended; /* ended sessions, freed after the pass (udp.c) */
 } iocpd__worker_os;
 
 typedef struct iocpd__listener_os {

@@ -204,9 +204,7 @@ void iocpd__loop_run(iocpd__worker *w) {
           on_conn_event(container_of(kind, iocpd_conn, os.kind), events[i].events);
           break;
         case IOCPD__SRC_UDP:
-        case IOCPD__SRC_UDP_SESSION:
-          iocpd__udp_on_event(kind, events[i].events);
-          break;
+        case IOCPD__SRC_UDP_SESSION: iocpd__udp_on_event(kind, events[i].events); break;
       }
     }
     run_ready(w);

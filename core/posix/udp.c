@@ -183,7 +183,8 @@ static void send_down(iocpd__listener *l, iocpd__udp_batch *b, unsigned k) {
     int e;
     unsigned sent = send_batch(l->os.fd, b->out + i, k - i, &e), j;
     for (j = i; j < i + sent; j++) {
-      iocpd__udp_count(l, b->out_session[j], IOCPD__BYTES_OUT, 1, b->out[j].msg_hdr.msg_iov->iov_len);
+      iocpd__udp_count(l, b->out_session[j], IOCPD__BYTES_OUT, 1,
+                       b->out[j].msg_hdr.msg_iov->iov_len);
     }
     i += sent;
     if (i == k) break;
@@ -230,7 +231,8 @@ static void send_up(iocpd__udp_session *s, iocpd__udp_batch *b, unsigned first, 
     unsigned sent, j;
     if (s->os.up.count > 0) break;
     sent = send_batch(s->os.fd, m + i, n - i, &e);
-    for (j = i; j < i + sent; j++) iocpd__udp_count(l, s, IOCPD__BYTES_UP, 1, m[j].msg_hdr.msg_iov->iov_len);
+    for (j = i; j < i + sent; j++)
+      iocpd__udp_count(l, s, IOCPD__BYTES_UP, 1, m[j].msg_hdr.msg_iov->iov_len);
     i += sent;
     if (i == n || no_room(e)) break;
     if ((e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH) && retried++ < 1) {
@@ -516,8 +518,8 @@ int iocpd__udp_start(iocpd__listener *l, iocpd_error_info *err) {
   if (err != NULL) {
     err->code = iocpd__translate_errno(e);
     err->os_error = e;
-    snprintf(err->message, sizeof(err->message), "listener %s: cannot watch %s (UDP): %s",
-             l->name, iocpd_addr_format(&l->addr, addr), strerror(e));
+    snprintf(err->message, sizeof(err->message), "listener %s: cannot watch %s (UDP): %s", l->name,
+             iocpd_addr_format(&l->addr, addr), strerror(e));
   }
   return iocpd__translate_errno(e);
 }

@@ -15,6 +15,7 @@
 #define IOCPD_BACKEND_H
 
 #include <winsock2.h>
+#include <ws2tcpip.h>
 #include <mswsock.h>
 #include <windows.h>
 
@@ -30,7 +31,8 @@ typedef enum iocpd__op_type {
   IOCPD__OP_READ,    /* zero-byte WSARecv: "data (or FIN) is waiting" */
   IOCPD__OP_WRITE,   /* WSASend of one queued write */
   IOCPD__OP_CONNECT, /* ConnectEx of an outbound connection */
-  IOCPD__OP_FINISH   /* queued by ourselves to tear down outside callbacks */
+  IOCPD__OP_FINISH,  /* queued by ourselves to tear down outside callbacks */
+  IOCPD__OP_UDP      /* a datagram received or sent (an iocpd__udp_op, udp.c) */
 } iocpd__op_type;
 
 typedef struct iocpd__op {
@@ -63,6 +65,13 @@ typedef struct iocpd__worker_os {
    * counting accepts and wake-ups), so that the loop looks at the port
    * between inline passes only when something can be there. */
   unsigned port_ops;
+  /* UDP (udp.c): ops posted and not yet completed (the loop runs until
+   * none is left), idle ops kept for reuse, sessions ended but with ops
+   * still out. */
+  unsigned udp_pending;
+  struct iocpd__udp_op *udp_idle;
+  unsigned udp_idle_count;
+  struct iocpd__udp_session *udp_ended;
 } iocpd__worker_os;
 
 /* Room AcceptEx needs for one address: the largest sockaddr plus 16. */
@@ -86,7 +95,39 @@ typedef struct iocpd__listener_os {
   iocpd_conn *parked_tail;
   unsigned accept_count;
   unsigned pending; /* AcceptEx calls not yet completed */
+  /* UDP: receives posted, and echo replies in flight (at most a bound). */
+  unsigned udp_recvs;
+  unsigned udp_echo_sends;
 } iocpd__listener_os;
+
+struct iocpd__udp_session;
+
+/* One datagram operation with its own buffer (udp.c): a receive that
+ * becomes the send of what it received, so a datagram is never copied. */
+typedef struct iocpd__udp_op {
+  iocpd__op op;
+  unsigned char kind; /* what it is doing now (see udp.c) */
+  iocpd__listener *listener;
+  struct iocpd__udp_session *session; /* NULL: the listener's own (echo) */
+  struct iocpd__udp_op *next_idle;
+  SOCKET sock; /* the socket it was posted on */
+  WSABUF buf;
+  DWORD flags;
+  INT addr_len;
+  SOCKADDR_IN6 addr; /* a receive's source; a send's destination */
+  char data[];       /* IOCPD__UDP_SLOT bytes */
+} iocpd__udp_op;
+
+/* The backend's part of a UDP session. */
+typedef struct iocpd__udp_session_os {
+  SOCKET sock;         /* connected to its upstream; INVALID_SOCKET once closed */
+  unsigned pending;    /* its ops not yet completed */
+  unsigned sends_up;   /* datagrams in flight to the upstream */
+  unsigned sends_down; /* replies in flight to the client */
+  struct iocpd__udp_session *ended_next;
+  SOCKADDR_IN6 client_raw; /* the client as the listener's socket names it */
+  INT client_raw_len;
+} iocpd__udp_session_os;
 
 /* The backend's part of a queued write: the WSASend it is posted with. */
 typedef struct iocpd__write_os {

@@ -48,6 +48,7 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
   int len = iocpd__sockaddr_from(&l->addr, &ss);
   BOOL on = TRUE;
 
+  if (l->udp) return iocpd__udp_bind(l, err);
   l->os.sock = new_socket(ss.ss_family);
   if (l->os.sock == INVALID_SOCKET)
     return iocpd__listener_fail(l, "cannot create a socket for", WSAGetLastError(), err);
@@ -119,6 +120,7 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
   unsigned i;
   DWORD e;
 
+  if (l->udp) return iocpd__udp_start(l, err);
   if (CreateIoCompletionPort((HANDLE)l->os.sock, l->worker->os.port, IOCPD__KEY_IO, 0) == NULL)
     return iocpd__listener_fail(l, "cannot attach a completion port to", GetLastError(), err);
   if (load_extension(l->os.sock, accept_guid, &l->os.accept_ex, sizeof(l->os.accept_ex)) != 0 ||
@@ -141,6 +143,7 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
 
 void iocpd__listener_resume(iocpd__listener *l) {
   DWORD e;
+  if (l->udp) return; /* never paused: datagrams over a limit are dropped */
   /* Connections parked while the server was full go first, in order. */
   while (l->os.parked_head != NULL) {
     iocpd_conn *c = l->os.parked_head;
@@ -156,6 +159,10 @@ void iocpd__listener_resume(iocpd__listener *l) {
 }
 
 void iocpd__listener_close(iocpd__listener *l) {
+  if (l->udp) {
+    iocpd__udp_close(l);
+    return;
+  }
   /* Parked connections were never served: reset them, give their slots
    * back. */
   while (l->os.parked_head != NULL) {

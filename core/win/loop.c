@@ -115,7 +115,11 @@ int iocpd__loop_init(iocpd__worker *w) {
   return 0;
 }
 
-void iocpd__loop_free(iocpd__worker *w) { CloseHandle(w->os.port); }
+void iocpd__loop_free(iocpd__worker *w) {
+  iocpd__udp_reap(w);
+  iocpd__udp_free_idle(w);
+  CloseHandle(w->os.port);
+}
 
 void iocpd__loop_wakeup(iocpd__worker *w) {
   PostQueuedCompletionStatus(w->os.port, 0, IOCPD__KEY_WAKE, NULL);
@@ -182,9 +186,10 @@ void iocpd__loop_run(iocpd__worker *w) {
   /* Ops completed inline keep their connections alive, and a worker is
    * told to quit only once every connection is gone, so the list is empty
    * by then; the condition makes sure no op is ever left unrun. */
-  while (!w->quit || accepts_pending(w) > 0 || w->os.inline_head != NULL) {
+  while (!w->quit || accepts_pending(w) > 0 || w->os.inline_head != NULL || w->os.udp_pending > 0) {
     ULONG i, n = 0;
     int timeout, sweep;
+    iocpd__udp_reap(w);
     /* Ops completed inline are ready now, and running them needs no
      * kernel call, while a look at the port is one (a request to the
      * wineserver under Wine). While connection ops are pending on the
@@ -239,6 +244,9 @@ void iocpd__loop_run(iocpd__worker *w) {
       op = container_of(entries[i].lpOverlapped, iocpd__op, ov);
       if (op->type == IOCPD__OP_ACCEPT) {
         iocpd__accept_done(container_of(op, iocpd__accept_op, op), (DWORD)op->ov.Internal);
+      } else if (op->type == IOCPD__OP_UDP) {
+        iocpd__udp_op_done(container_of(op, iocpd__udp_op, op),
+                           entries[i].dwNumberOfBytesTransferred, (DWORD)op->ov.Internal);
       } else {
         assert(w->os.port_ops > 0);
         w->os.port_ops--;

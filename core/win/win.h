@@ -28,6 +28,11 @@ DWORD iocpd__op_error(SOCKET s, iocpd__op *op);
 void iocpd__sweep_busy_reads(iocpd__worker *w);
 /* Milliseconds until the next sweep is due, -1 if none is needed. */
 int iocpd__busy_reads_timeout(iocpd__worker *w);
+/* UDP (udp.c): a datagram op's completion; frees the sessions that have
+ * ended and have nothing pending; frees the idle ops (with the loop). */
+void iocpd__udp_op_done(iocpd__udp_op *op, DWORD bytes, DWORD status);
+void iocpd__udp_reap(iocpd__worker *w);
+void iocpd__udp_free_idle(iocpd__worker *w);
 /* Wraps an accepted socket in a connection (not yet on any worker). */
 iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockaddr *local,
                             const struct sockaddr *peer);

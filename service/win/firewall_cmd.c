@@ -1,6 +1,6 @@
 /*
  * iocpd firewall add|remove [--name NAME]: the service's Windows Firewall
- * rule on its own (firewall.h), for the MSI's FIREWALL=1 and its removal,
+ * rules on their own (firewall.h), for the MSI's FIREWALL=1 and its removal,
  * and for an administrator who installed without --firewall.
  */
 #include <windows.h>
@@ -16,9 +16,10 @@
 static void firewall_usage(FILE *out) {
   fprintf(out,
           "usage: iocpd firewall add|remove [--name NAME]\n"
-          "add: a Windows Firewall rule 'iocpd (NAME)' that lets inbound TCP reach the\n"
-          "service NAME (default %s), bound to this program and the service, not to\n"
-          "ports; remove: takes it away again (iocpd uninstall does too).\n"
+          "add: Windows Firewall rules 'iocpd (NAME)' and 'iocpd (NAME) UDP' that let\n"
+          "inbound TCP and UDP reach the service NAME (default %s), bound to this\n"
+          "program and the service, not to ports; remove: takes them away again\n"
+          "(iocpd uninstall does too).\n"
           "Run from an elevated prompt.\n"
           "exit codes: 0 done, 2 usage error, 3 failure\n",
           INSTALL_DEFAULT_NAME);
@@ -52,13 +53,13 @@ int cmd_firewall(int argc, char **argv) {
     if (exe == NULL) goto out;
     r = firewall_add(wname, exe, why, sizeof(why));
     if (r == 0) {
-      printf("iocpd: added the firewall rule for the service '%s'\n", name);
+      printf("iocpd: added the firewall rules (TCP and UDP) for the service '%s'\n", name);
       rc = EXIT_OK;
     }
   } else {
     r = firewall_remove(wname, why, sizeof(why));
     if (r >= 0) {
-      printf(r == 1 ? "iocpd: removed the firewall rule of the service '%s'\n"
+      printf(r == 1 ? "iocpd: removed the firewall rules of the service '%s'\n"
                     : "iocpd: no firewall rule of the service '%s' to remove\n",
              name);
       rc = EXIT_OK;

@@ -171,9 +171,9 @@ static void install_usage(FILE *out) {
           "                     creating it: description, recovery, preshutdown\n"
           "                     timeout, service SID, --start, and the default config\n"
           "                     as above when its command line uses it; the MSI runs this\n"
-          "  --firewall         add a Windows Firewall rule that lets inbound TCP reach\n"
-          "                     the service (bound to its program and service name, not\n"
-          "                     to ports); iocpd uninstall removes it\n"
+          "  --firewall         add Windows Firewall rules that let inbound TCP and UDP\n"
+          "                     reach the service (bound to its program and service name,\n"
+          "                     not to ports); iocpd uninstall removes them\n"
           "exit codes: 0 installed (warnings name settings this system could not apply),\n"
           "2 usage error, 3 failure (not elevated, service exists...)\n",
           platform_default_config(), INSTALL_DEFAULT_NAME);
@@ -529,7 +529,7 @@ out:
 /* iocpd install --existing: applies the settings to a service that exists
  * already, e.g. one the MSI created with ServiceInstall (WiX and wixl have
  * no portable element for recovery or preshutdown settings). */
-/* --firewall: the service's inbound rule; a failure is a warning, like
+/* --firewall: the service's inbound rules; a failure is a warning, like
  * any setting this system could not apply. */
 static void apply_firewall(install_job *job, const install_options *opt) {
   char why[300];
@@ -539,9 +539,9 @@ static void apply_firewall(install_job *job, const install_options *opt) {
     return;
   }
   if (firewall_add(job->name, job->exe, why, sizeof(why)) == 0) {
-    printf("  %-14s%s\n", "firewall:", "inbound TCP allowed for the service");
+    printf("  %-14s%s\n", "firewall:", "inbound TCP and UDP allowed for the service");
   } else {
-    fprintf(stderr, "iocpd: warning: the firewall rule was not applied: %s\n", why);
+    fprintf(stderr, "iocpd: warning: the firewall rules were not applied: %s\n", why);
     job->warnings++;
   }
 }

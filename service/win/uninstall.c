@@ -152,7 +152,7 @@ int cmd_uninstall(int argc, char **argv) {
     char why[300];
     long fw = firewall_remove(wname, why, sizeof(why));
     if (fw == 1) {
-      printf("iocpd: removed the firewall rule of '%s'\n", name);
+      printf("iocpd: removed the firewall rules of '%s'\n", name);
     } else if (fw != 0) {
       fprintf(stderr, "iocpd: warning: %s\n", why);
     }

@@ -5,7 +5,7 @@ file's directory), starting and stopping such a daemon, and reading every
 line of access.log and its rotated files.
 
 A line is logfmt with exactly LINE_KEYS in that order (a UDP session's
-line also has UDP_KEYS); parse_line() fails on anything else, so a torn
+then goes on with UDP_KEYS); parse_line() fails on anything else, so a torn
 or reordered line fails the test that reads it.
 """
 
@@ -27,10 +27,6 @@ ACCESS_LOG = "access.log"
 
 LINE_KEYS = ["time", "listener", "client", "upstream", "bytes_in", "bytes_out",
              "bytes_up", "bytes_down", "duration_ms", "end", "proxy"]
-# A UDP session's line (IOCPD_UDP) carries these too, in this order: where
-# among LINE_KEYS is the writer's choice, so parse_line accepts them
-# anywhere as long as LINE_KEYS keep their own order. A line with proto=tcp
-# (or no proto) has no datagram counts.
 UDP_KEYS = ["proto", "dgrams_in", "dgrams_out", "dgrams_up", "dgrams_down"]
 END_REASONS = {"client_fin", "upstream_fin", "client_reset", "upstream_reset",
                "idle_timeout", "handshake_timeout", "connect_failed", "denied",
@@ -89,9 +85,8 @@ def stop(tc, d, timeout=None):
 
 def parse_line(line):
     """One access log line (without its newline) -> dict; raises
-    ValueError unless it is logfmt with exactly LINE_KEYS in order (and,
-    on a UDP session's line, UDP_KEYS in their order among them). The
-    dict's proto is "tcp" on a line without one."""
+    ValueError unless it is logfmt with exactly LINE_KEYS in order, or
+    LINE_KEYS then UDP_KEYS with proto=udp (a UDP session's line)."""
     pairs = []
     pos = 0
     while pos < len(line):
@@ -104,22 +99,22 @@ def parse_line(line):
         pairs.append((m.group(1), value))
         pos = m.end()
     keys = [k for k, _ in pairs]
-    base = [k for k in keys if k not in UDP_KEYS]
-    udp = [k for k in keys if k in UDP_KEYS]
-    if base != LINE_KEYS or udp not in ([], ["proto"], UDP_KEYS):
-        raise ValueError("keys %s, expected %s (a UDP session's with %s)"
-                         % (keys, LINE_KEYS, UDP_KEYS) + ": %r" % line)
+    if keys != LINE_KEYS and keys != LINE_KEYS + UDP_KEYS:
+        raise ValueError("keys %s, expected %s: %r" % (keys, LINE_KEYS, line))
     rec = dict(pairs)
-    rec.setdefault("proto", "tcp")
-    if rec["proto"] not in ("tcp", "udp") or (rec["proto"] == "udp") != (udp == UDP_KEYS):
-        raise ValueError("proto=%s with keys %s: %r" % (rec["proto"], udp, line))
+    if keys != LINE_KEYS:
+        if rec["proto"] != "udp":
+            raise ValueError("proto is not udp: %r" % line)
+        for k in UDP_KEYS[1:]:
+            if not rec[k].isdigit():
+                raise ValueError("%s is not a number: %r" % (k, line))
+            rec[k] = int(rec[k])
     m = TIME_RX.match(rec["time"])
     if m is None:
         raise ValueError("bad time %r" % rec["time"])
     y, mo, d, h, mi, s, ms = (int(x) for x in m.groups())
     rec["time_ms"] = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) * 1000 + ms
-    for k in ("bytes_in", "bytes_out", "bytes_up", "bytes_down", "duration_ms") + tuple(
-            k for k in UDP_KEYS[1:] if k in rec):
+    for k in ("bytes_in", "bytes_out", "bytes_up", "bytes_down", "duration_ms"):
         if not rec[k].isdigit():
             raise ValueError("%s is not a number: %r" % (k, line))
         rec[k] = int(rec[k])
