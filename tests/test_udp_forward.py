@@ -42,9 +42,9 @@ reply.
                     upstream-side port before and after
 
 Natively and with iocpd.exe under Wine (whose console has no reload
-signal: reload_keeps_session is skipped there, the Windows service's
-reload path being tested by test_service_reload.py). Every daemon reads
-conf/iocpd.ini, with metrics (harness/accesslog.py).
+signal: reload_keeps_session is skipped there, and test_udp_service.py
+reloads a UDP session's listener through the Windows service instead).
+Every daemon reads conf/iocpd.ini, with metrics (harness/accesslog.py).
 
 Run: IOCPD_BIN=/path/to/iocpd python3 tests/test_udp_forward.py
 [UdpForwardTest.test_deny ...]. Environment: see harness/env.py."""
@@ -316,7 +316,9 @@ class UdpForwardTest(unittest.TestCase):
     @limited(60, 180)
     def test_max_sessions(self, sc):
         lo, hi = ONE_SECOND_WINDOW
-        idle = t.pick(3, 5)
+        # Long enough for the three sessions to outlive the fourth client's
+        # wait for an answer (unserved(): about 1.6 s, 3.6 s under Wine).
+        idle = t.pick(3, 8)
         say("max_sessions = 3, idle_timeout = %ds: a fourth client is dropped (3 datagrams "
             "counted as 'sessions'), the three are undisturbed; served once they expired" % idle)
         up = sc.add(udp.TagUpstream())
@@ -424,7 +426,7 @@ class UdpForwardTest(unittest.TestCase):
     @limited(40, 60)
     def test_reload_keeps_session(self, sc):
         if t.WINE:
-            self.skipTest("no reload signal in a Wine console (test_service_reload.py reloads "
+            self.skipTest("no reload signal in a Wine console (test_udp_service.py reloads "
                           "the Windows service)")
         say("a SIGHUP reload that keeps UDP listener 'f' and adds 'extra': the open session "
             "keeps its upstream-side port")
