@@ -435,8 +435,8 @@ int iocpd__udp_os_open(iocpd__udp_session *s) {
   iocpd__listener *l = s->listener;
   iocpd__udp_op *op;
   DWORD e;
-  s->os.sock = new_socket(s->fwd->upstreams[s->upstream].family == IOCPD_AF_INET ? AF_INET
-                                                                                 : AF_INET6);
+  s->os.sock =
+      new_socket(s->fwd->upstreams[s->upstream].family == IOCPD_AF_INET ? AF_INET : AF_INET6);
   if (s->os.sock == INVALID_SOCKET) return iocpd__translate_win((DWORD)WSAGetLastError());
   e = connect_upstream(s);
   if (e == 0 &&
