@@ -13,7 +13,7 @@ reply.
                     the upstream saw exactly those 1,000 ports; the
                     metrics show 1,000 sessions open and every datagram
                     each way; after the stop the access log has one line
-                    per session with its datagram counts
+                    per session (end=shutdown) with its datagram counts
   idle_expiry       idle_timeout = 1s: datagrams 0.5 s apart keep one
                     session (one upstream-side port); 1 s of silence ends
                     it, with one access log line (proto=udp, the datagram
@@ -39,7 +39,13 @@ reply.
   reload_keeps_session
                     (native: SIGHUP) a reload that keeps the UDP listener
                     and adds another keeps the open session: the same
-                    upstream-side port before and after
+                    upstream-side port before and after, no line logged;
+                    a reload that removes the listener ends the session at
+                    once (end=shutdown) and its port answers no more
+  reload_idle_timeout
+                    (native: SIGHUP) idle_timeout = 10s, then a reload to
+                    1s: the session kept through it ends by idling within
+                    the window of a 1 s timeout
 
 Natively and with iocpd.exe under Wine (whose console has no reload
 signal: reload_keeps_session is skipped there, and test_udp_service.py
@@ -253,6 +259,7 @@ class UdpForwardTest(unittest.TestCase):
         by_client = collections.Counter(r["client"] for r in recs)
         self.assertEqual(set(by_client), {c.addr for c in clients}, "clients in the access log")
         self.assertEqual(max(by_client.values()), 1, "a session reported twice")
+        self.assertEqual(dict(ends), {"shutdown": SESSIONS}, "end reasons at the stop")
         index = {c.addr: i for i, c in enumerate(clients)}
         for r in recs:
             i = index[r["client"]]
@@ -423,33 +430,100 @@ class UdpForwardTest(unittest.TestCase):
                              "down" % (i, n))
         stop(self, d)
 
+    def _reloader(self, sc, d, ports, service):
+        """A function (listeners, summary) that writes the config with
+        listeners, sends SIGHUP and waits for the reload's log line, which
+        must say "configuration reloaded: " + summary."""
+        count = [0]
+
+        def reload(listeners, summary):
+            sc.workdir.write(CONFIG, config_text_for(listeners, ports, service))
+            os.kill(d.pid, signal.SIGHUP)
+            count[0] += 1
+            deadline = time.monotonic() + t.pick(10, 30)
+            while True:
+                done = re.findall(r"configuration (?:not )?reloaded: [^\n]*", d.stderr())
+                if len(done) >= count[0] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(len(done), count[0], "reload %d not logged" % count[0])
+            self.assertIn("configuration reloaded: " + summary, done[-1])
+        return reload
+
     @limited(40, 60)
     def test_reload_keeps_session(self, sc):
         if t.WINE:
             self.skipTest("no reload signal in a Wine console (test_udp_service.py reloads "
                           "the Windows service)")
-        say("a SIGHUP reload that keeps UDP listener 'f' and adds 'extra': the open session "
-            "keeps its upstream-side port")
+        say("SIGHUP reloads: one that keeps UDP listener 'f' and adds 'extra' keeps the open "
+            "session (its upstream-side port); one that removes 'f' ends it with end=shutdown")
         up = sc.add(udp.TagUpstream())
         f = udp_fwd("f", [up.addr])
         service = {"access_log": ACCESS_LOG}
         d, ports, mport = start(sc, [f], service)
-        c = udp.client(sc, ports["f"])
-        before = ask(self, c, b"before")
         ports["extra"] = free_port(socket.AF_INET)
         service["metrics_listen"] = t.addr(mport)
-        sc.workdir.write(CONFIG, config_text_for([f, echo("extra")], ports, service))
-        os.kill(d.pid, signal.SIGHUP)
-        m = d.wait_log(r"configuration (not )?reloaded: [^\n]*")
-        self.assertIsNone(m.group(1), m.group(0))
-        self.assertIn("1 listeners kept, 1 added, 0 removed", m.group(0))
+        reload = self._reloader(sc, d, ports, service)
+        c = udp.client(sc, ports["f"])
+        before = ask(self, c, b"before")
+        reload([f, echo("extra")], "1 listeners kept, 1 added, 0 removed")
         self.assertTrue(t.port_accepts(ports["extra"]), "the added listener does not serve")
         after = ask(self, c, b"after")
         self.assertEqual(after, before, "the session did not survive the reload")
         cnt = udp.wait_counters(mport, "f", lambda x: x["in"] == 2)
         self.assertEqual((cnt["sessions_open"], cnt["sessions_total"]), (1, 1))
+        self.assertEqual(lines_for(sc.workdir, c.addr), [], "the kept session was logged")
+        # Removing the listener ends its sessions at once.
+        reload([echo("extra")], "1 listeners kept, 0 added, 1 removed")
+        recs = []
+        deadline = time.monotonic() + LINE_WAIT
+        while not recs and time.monotonic() < deadline:
+            time.sleep(0.02)
+            recs = lines_for(sc.workdir, c.addr)
+        self.assertEqual([(r["end"], r["dgrams_in"], r["dgrams_out"]) for r in recs],
+                         [("shutdown", 2, 2)], "the removed listener's session")
+        try:
+            got = c.ask(b"anybody?", tries=1, interval=0.5)[0]
+        except ConnectionRefusedError:
+            got = None
+        self.assertIsNone(got, "the removed listener still answers")
         stop(self, d)
         self.assertEqual(len(lines_for(sc.workdir, c.addr)), 1)
+
+    @limited(40, 60)
+    def test_reload_idle_timeout(self, sc):
+        if t.WINE:
+            self.skipTest("no reload signal in a Wine console")
+        lo, hi = ONE_SECOND_WINDOW
+        old = 10
+        say("idle_timeout = %ds, then a reload to 1s: the session kept through it ends "
+            "%g..%g s later, by idling (README: the new idle_timeout applies to the kept "
+            "sessions too)" % (old, lo, hi))
+        up = sc.add(udp.TagUpstream())
+        service = {"access_log": ACCESS_LOG}
+        d, ports, mport = start(sc, [udp_fwd("f", [up.addr], idle_timeout="%ds" % old)],
+                                service)
+        service["metrics_listen"] = t.addr(mport)
+        reload = self._reloader(sc, d, ports, service)
+        c = udp.client(sc, ports["f"])
+        first = ask(self, c, b"before")
+        reload([udp_fwd("f", [up.addr], idle_timeout="1s")],
+               "1 listeners kept, 0 added, 0 removed")
+        began = time.monotonic()
+        recs = []
+        while not recs and time.monotonic() < began + old + LINE_WAIT:
+            time.sleep(0.02)
+            recs = lines_for(sc.workdir, c.addr)
+        took = time.monotonic() - began
+        self.assertEqual(len(recs), 1, "access log lines of the kept session")
+        say("the kept session ended %.2f s after the reload: %s" % (took, recs[0]["end"]))
+        self.assertEqual((recs[0]["end"], recs[0]["dgrams_in"]), ("idle_timeout", 1))
+        self.assertLessEqual(took, hi, "the kept session ended %.2f s after a reload to "
+                             "idle_timeout = 1s: the old idle_timeout (%ds) still applied to it"
+                             % (took, old))
+        second = ask(self, c, b"after")
+        self.assertNotEqual(second, first)
+        stop(self, d)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@
 #   blackbox.udp_forward  1,000 sessions at once with no cross-wiring, idle
 #                         expiry and its access log line, max_sessions,
 #                         max_sessions_per_ip, deny, failover on ICMP port
-#                         unreachable, (native) a reload keeping a
-#                         session. Timing windows of about 1 s: runs alone
+#                         unreachable, (native) reloads: a kept listener
+#                         keeps its session, a removed one ends it, a new
+#                         idle_timeout applies to kept sessions. Timing
+#                         windows of about 1 s: runs alone
 #   blackbox.udp_dns      dig through iocpd to dnsmasq: A, AAAA, TXT and
 #                         NXDOMAIN as answered directly; skipped (exit 77)
 #                         when dnsmasq or dig is missing
