@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -252,6 +253,8 @@ def start_on_fresh_ports(launch, ready):
         last = d
         if not (d.proc.returncode == 3 and re.search(r"(?i)in use|10048", d.stderr())):
             break
+        sys.stderr.write("    (a port picked for iocpd was taken meanwhile: starting it again on "
+                         "fresh ports)\n%s\n" % d.stderr()[-500:])
     raise AssertionError("iocpd exited (%r) instead of starting\n--- stderr ---\n%s"
                          % (last.proc.returncode, last.stderr()))
 
