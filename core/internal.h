@@ -495,6 +495,9 @@ int iocpd__proxy_front_start(iocpd_conn *c);
 
 /* --- udp.c: UDP listeners, what both backends share --- */
 
+/* The receive buffer asked for on a UDP listener's socket. */
+#define IOCPD__UDP_RECEIVE_BUFFER (4 * 1024 * 1024)
+
 /* Whether a datagram from src may be served (allow/deny). Owner worker;
  * no lock: the lists change only while every worker is parked. */
 int iocpd__admit_datagram(iocpd__listener *l, const iocpd_addr *src);

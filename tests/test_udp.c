@@ -43,6 +43,15 @@ static uint16_t local_port(tsock s) {
   return ntohs(sin.sin_port);
 }
 
+/* A UDP port on 127.0.0.1 that was free a moment ago (tnet_free_port
+ * asks TCP, whose free ports say nothing of UDP's). */
+static uint16_t free_udp_port(void) {
+  tsock s = udp_socket("127.0.0.1", 0);
+  uint16_t port = s != TSOCK_BAD ? local_port(s) : 0;
+  if (s != TSOCK_BAD) tnet_close(s);
+  return port;
+}
+
 static int send_to(tsock s, uint16_t port, const void *data, size_t len) {
   struct sockaddr_in to;
   memset(&to, 0, sizeof(to));
@@ -143,7 +152,7 @@ static iocpd_listener_options udp_listener(uint16_t port, const iocpd_handler *h
 /* Echo */
 
 static void test_echo(void) {
-  uint16_t port = tnet_free_port();
+  uint16_t port = free_udp_port();
   iocpd_listener_options l = udp_listener(port, &iocpd_echo_handler, NULL);
   iocpd_server *s = start_udp(&l);
   static char out[IOCPD_UDP_MAX_DATAGRAM], in[IOCPD_UDP_MAX_DATAGRAM + 16];
@@ -192,7 +201,7 @@ typedef struct fwd_setup {
 
 static int fwd_start(fwd_setup *f, uint32_t idle_ms, size_t max_sessions, const iocpd_cidr *deny) {
   memset(f, 0, sizeof(*f));
-  f->port = tnet_free_port();
+  f->port = free_udp_port();
   f->upstream = udp_socket("127.0.0.1", 0);
   f->upstreams[0] = loopback(local_port(f->upstream));
   f->fwd.upstreams = f->upstreams;
@@ -369,7 +378,7 @@ static void test_forward_failover(void) {
 }
 
 static void test_bad_options(void) {
-  iocpd_listener_options l = udp_listener(tnet_free_port(), &iocpd_forward_handler, NULL);
+  iocpd_listener_options l = udp_listener(free_udp_port(), &iocpd_forward_handler, NULL);
   iocpd_server_options o;
   iocpd_error_info err;
   iocpd_server *s = NULL;

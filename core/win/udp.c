@@ -385,6 +385,7 @@ int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
   int len = iocpd__sockaddr_from(&l->addr, &ss);
   BOOL on = TRUE, off = FALSE;
   DWORD bytes = 0;
+  int room = IOCPD__UDP_RECEIVE_BUFFER;
 
   l->os.sock = new_socket(ss.ss_family);
   if (l->os.sock == INVALID_SOCKET)
@@ -399,6 +400,9 @@ int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
    * WSAECONNRESET: one client could keep breaking the listener. A stack
    * without the option still works; its errors are retried above. */
   WSAIoctl(l->os.sock, SIO_UDP_CONNRESET, &off, sizeof(off), NULL, 0, &bytes, NULL, NULL);
+  /* Room for a burst while the posted receives are being handed on: what
+   * arrives with the buffer full is dropped by the stack. */
+  setsockopt(l->os.sock, SOL_SOCKET, SO_RCVBUF, (const char *)&room, sizeof(room));
   if (bind(l->os.sock, (struct sockaddr *)&ss, len) != 0)
     return iocpd__listener_fail(l, "cannot bind UDP", WSAGetLastError(), err);
   l->open = 1;
