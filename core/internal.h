@@ -390,6 +390,10 @@ iocpd__worker *iocpd__next_worker(iocpd_server *s);
 
 /* --- bufcache.c --- */
 
+/* A buffer of size bytes from w's cache (or malloc), and back: what
+ * iocpd_buffer_get/put do for a connection's worker. Owner worker. */
+char *iocpd__buffer_get(iocpd__worker *w, size_t size);
+void iocpd__buffer_put(iocpd__worker *w, char *buf, size_t size);
 /* Frees the worker's cached buffers (at server free). */
 void iocpd__buffers_free(iocpd__worker *w);
 

@@ -6,7 +6,8 @@
  * the socket never sits without a receive. A completed receive becomes
  * the send of what it received (back to its source for echo, up the
  * session's socket for forward) and a fresh op is posted in its place: a
- * datagram is never copied, split or merged. A session's socket keeps one
+ * datagram is never copied, split or merged. Buffers come from the
+ * worker's buffer cache, as connections' do. A session's socket keeps one
  * WSARecv posted for its upstream's replies, which leave through the
  * listener's socket with WSASendTo in the same way.
  *
@@ -41,25 +42,32 @@ enum {
 /* ------------------------------------------------------------------------ */
 /* Ops */
 
+/* An op with a buffer from the worker's cache (the one connections read
+ * into), or NULL when memory is short. */
 static iocpd__udp_op *op_get(iocpd__listener *l, iocpd__udp_session *s) {
   iocpd__worker *w = l->worker;
   iocpd__udp_op *op = w->os.udp_idle;
+  char *data = iocpd__buffer_get(w, UDP_SLOT);
+  if (data == NULL) return NULL;
   if (op != NULL) {
     w->os.udp_idle = op->next_idle;
     w->os.udp_idle_count--;
-  } else {
-    op = malloc(sizeof(*op) + UDP_SLOT);
-    if (op == NULL) return NULL;
+  } else if ((op = malloc(sizeof(*op))) == NULL) {
+    iocpd__buffer_put(w, data, UDP_SLOT);
+    return NULL;
   }
   memset(op, 0, sizeof(*op));
   op->op.type = IOCPD__OP_UDP;
   op->listener = l;
   op->session = s;
+  op->data = data;
   return op;
 }
 
 static void op_put(iocpd__udp_op *op) {
   iocpd__worker *w = op->listener->worker;
+  iocpd__buffer_put(w, op->data, UDP_SLOT);
+  op->data = NULL;
   if (w->os.udp_idle_count >= IDLE_OPS) {
     free(op);
     return;
