@@ -36,18 +36,11 @@ static tsock udp_socket(const char *ip, uint16_t port) {
   return s;
 }
 
-static uint16_t local_port(tsock s) {
-  struct sockaddr_in sin;
-  socklen_t len = sizeof(sin);
-  getsockname(s, (struct sockaddr *)&sin, &len);
-  return ntohs(sin.sin_port);
-}
-
 /* A UDP port on 127.0.0.1 that was free a moment ago (tnet_free_port
  * asks TCP, whose free ports say nothing of UDP's). */
 static uint16_t free_udp_port(void) {
   tsock s = udp_socket("127.0.0.1", 0);
-  uint16_t port = s != TSOCK_BAD ? local_port(s) : 0;
+  uint16_t port = s != TSOCK_BAD ? tnet_local_port(s) : 0;
   if (s != TSOCK_BAD) tnet_close(s);
   return port;
 }
@@ -203,7 +196,7 @@ static int fwd_start(fwd_setup *f, uint32_t idle_ms, size_t max_sessions, const 
   memset(f, 0, sizeof(*f));
   f->port = free_udp_port();
   f->upstream = udp_socket("127.0.0.1", 0);
-  f->upstreams[0] = loopback(local_port(f->upstream));
+  f->upstreams[0] = loopback(tnet_local_port(f->upstream));
   f->fwd.upstreams = f->upstreams;
   f->fwd.upstream_count = 1;
   f->fwd.idle_timeout_ms = idle_ms;
@@ -287,8 +280,8 @@ static void test_forward_idle(void) {
     CHECK(r->datagrams_in == 1 && r->datagrams_up == 1 && r->datagrams_down == 1 &&
           r->datagrams_out == 1);
     CHECK(r->bytes_in == 5 && r->bytes_out == r->bytes_down && r->bytes_down > 5);
-    CHECK(r->has_upstream && r->upstream.port == local_port(f.upstream));
-    CHECK(r->client.port == local_port(a));
+    CHECK(r->has_upstream && r->upstream.port == tnet_local_port(f.upstream));
+    CHECK(r->client.port == tnet_local_port(a));
   }
   /* A new session, through a new socket. */
   p2 = round_trip(&f, a, "second");
@@ -355,7 +348,7 @@ static void test_forward_failover(void) {
   iocpd_server_destroy(f.server);
   gone = udp_socket("127.0.0.1", 0);
   f.upstreams[1] = f.upstreams[0];
-  f.upstreams[0] = loopback(local_port(gone));
+  f.upstreams[0] = loopback(tnet_local_port(gone));
   tnet_close(gone);
   f.fwd.upstream_count = 2;
   f.l.max_fails = 1;
