@@ -13,8 +13,13 @@
 /* Kept per size class; beyond this a returned buffer is freed. */
 #define BUFFERS_PER_CLASS 32
 
-char *iocpd_buffer_get(iocpd_conn *c, size_t size) {
-  iocpd__worker *w = c->worker;
+char *iocpd_buffer_get(iocpd_conn *c, size_t size) { return iocpd__buffer_get(c->worker, size); }
+
+void iocpd_buffer_put(iocpd_conn *c, char *buf, size_t size) {
+  iocpd__buffer_put(c->worker, buf, size);
+}
+
+char *iocpd__buffer_get(iocpd__worker *w, size_t size) {
   int i;
   for (i = 0; i < IOCPD__BUFFER_CLASSES; i++) {
     iocpd__buffer_class *k = &w->buffers[i];
@@ -23,8 +28,7 @@ char *iocpd_buffer_get(iocpd_conn *c, size_t size) {
   return malloc(size);
 }
 
-void iocpd_buffer_put(iocpd_conn *c, char *buf, size_t size) {
-  iocpd__worker *w = c->worker;
+void iocpd__buffer_put(iocpd__worker *w, char *buf, size_t size) {
   int i;
   if (buf == NULL) return;
   for (i = 0; i < IOCPD__BUFFER_CLASSES; i++) {

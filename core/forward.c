@@ -374,14 +374,18 @@ static void relay_peer_closed(iocpd_conn *conn) {
     return;
   }
   touch(r);
+  /* Both FINs are in: closing both passes this one on. The other side has
+   * sent its FIN, so closing its socket sends ours after its queued bytes,
+   * as a shutdown would (see after_writes in conn.c): one call fewer per
+   * relayed connection. */
+  if (r->side[!s].eof) {
+    end_relay(r, 0);
+    return;
+  }
   /* Pass the FIN on. Nothing of this side's is queued on the other (it is
    * read only after its last write went out), so this FIN follows every
    * byte that came before it. */
-  if (to->conn != NULL && !to->ending && iocpd_shutdown(to->conn) != 0) {
-    end_relay(r, 1);
-    return;
-  }
-  if (r->side[!s].eof) end_relay(r, 0);
+  if (to->conn != NULL && !to->ending && iocpd_shutdown(to->conn) != 0) end_relay(r, 1);
 }
 
 static void relay_error(iocpd_conn *conn, int err) {

@@ -390,6 +390,10 @@ iocpd__worker *iocpd__next_worker(iocpd_server *s);
 
 /* --- bufcache.c --- */
 
+/* A buffer of size bytes from w's cache (or malloc), and back: what
+ * iocpd_buffer_get/put do for a connection's worker. Owner worker. */
+char *iocpd__buffer_get(iocpd__worker *w, size_t size);
+void iocpd__buffer_put(iocpd__worker *w, char *buf, size_t size);
 /* Frees the worker's cached buffers (at server free). */
 void iocpd__buffers_free(iocpd__worker *w);
 
@@ -494,6 +498,9 @@ const void *iocpd__proxy_no_address(int version, size_t *len);
 int iocpd__proxy_front_start(iocpd_conn *c);
 
 /* --- udp.c: UDP listeners, what both backends share --- */
+
+/* The receive buffer asked for on a UDP listener's socket. */
+#define IOCPD__UDP_RECEIVE_BUFFER (4 * 1024 * 1024)
 
 /* Whether a datagram from src may be served (allow/deny). Owner worker;
  * no lock: the lists change only while every worker is parked. */

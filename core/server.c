@@ -245,6 +245,9 @@ int iocpd__listener_configure(iocpd__listener *l, const iocpd_listener_options *
   l->handler_arg = o->handler_arg;
   l->buffer_size = o->buffer_size != 0 ? o->buffer_size : IOCPD__DEFAULT_BUFFER_SIZE;
   l->udp_idle_ms = IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS;
+  /* Workers are parked (or not started) now: have the owner look at its
+   * sessions' expiry again, under the timeout set below. */
+  if (l->udp && l->worker != NULL && l->worker->udp_at != 0) l->worker->udp_at = 1;
   if (o->protocol == IOCPD_UDP && o->handler == &iocpd_forward_handler && o->handler_arg != NULL) {
     const iocpd_forward_options *f = o->handler_arg;
     if (f->idle_timeout_ms != 0) l->udp_idle_ms = f->idle_timeout_ms;

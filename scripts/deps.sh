@@ -36,6 +36,10 @@ packages=(
     # Interop: the PROXY protocol against the real HAProxy and nginx
     # (tests/test_proxy_interop.py runs them on loopback itself)
     haproxy nginx libnginx-mod-stream
+    # UDP relaying of a real protocol: the DNS server dnsmasq (the -base
+    # package: the program without the system service) and the client dig
+    # (tests/test_udp_dns.py runs both on loopback itself)
+    dnsmasq-base bind9-dnsutils
     # The UDP benchmarks' socat contender (bench/run.sh --only udp)
     socat
 )

@@ -13,9 +13,10 @@
 #
 #   blackbox.observability_access_log  the end reasons, rotation (2000
 #                                      connections natively, 200 under
-#                                      Wine), access_log_keep
-#   blackbox.observability_metrics     the values, bad requests, start
-#                                      failures
+#                                      Wine), access_log_keep, a UDP
+#                                      session's line
+#   blackbox.observability_metrics     the values, UDP listeners' families,
+#                                      bad requests, start failures
 # Both have timing windows (timeouts of 1 s, a 5 s request deadline), so
 # each runs alone; both are also labelled `observability`.
 #

@@ -27,6 +27,11 @@ AccessLogTest
                       limit, and iocpd_access_log_dropped_total stays 0.
   rotation_keep       access_log_keep = 2: only access.log, .1 and .2 are
                       left, holding the newest lines.
+  udp_session         a UDP forward session (protocol = udp) of three
+                      datagrams each way gets one line when idle_timeout
+                      ends it: the TCP keys, then proto=udp and its
+                      datagram counts; UDP echo writes none, and a TCP
+                      line beside it has no proto key.
   Every daemon here reads conf/iocpd.ini with `access_log = access.log`, run
   from the directory above conf/: the log is looked for in conf/, which
   shows that a relative path is relative to the config file's directory
@@ -55,7 +60,7 @@ import unittest
 
 import harness as t
 from harness import upstreams as us
-from harness.accesslog import (ACCESS_LOG, END_REASONS, log_files, parse_line,
+from harness.accesslog import (ACCESS_LOG, END_REASONS, LINE_WAIT, log_files, parse_line,
                                read_lines, start, stop, wait_lines)
 from harness.clients import closed_cleanly, connect_until_end
 from harness.config import Listener, fwd
@@ -370,6 +375,54 @@ class AccessLogTest(unittest.TestCase):
             size = sizes[r["client"]]
             self.assertEqual((r["bytes_in"], r["bytes_out"], r["bytes_up"], r["bytes_down"]),
                              (size, size, 0, 0), r["client"])
+
+    @limited(60, 180)
+    def test_udp_session(self, sc):
+        say("a UDP forward session of 3 datagrams each way: one line with proto=udp and "
+            "its datagram counts once idle_timeout ends it; none for UDP echo")
+        up = sc.add(us.UdpEchoUpstream())
+        d, ports, _ = start(sc, [
+            Listener("dns", "forward", protocol="udp", upstream=up.addr, idle_timeout="1s"),
+            Listener("uecho", "echo", protocol="udp"),
+            Listener("echo", "echo"),
+        ], {"access_log": ACCESS_LOG}, metrics_on=False)
+        c = sc.sock(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        c.bind(("127.0.0.1", 0))  # so that its address is the one iocpd logs
+        c.settimeout(t.pick(5, 15))
+        sizes = [10, 200, 1400]
+        began = time.time()
+        for i, n in enumerate(sizes):
+            payload = bytes([65 + i]) * n
+            c.sendto(payload, ("127.0.0.1", ports["dns"]))
+            self.assertEqual(c.recvfrom(65536), (payload, ("127.0.0.1", ports["dns"])))
+        c.sendto(b"ping", ("127.0.0.1", ports["uecho"]))
+        self.assertEqual(c.recvfrom(65536), (b"ping", ("127.0.0.1", ports["uecho"])))
+        tcp = t.connect(ports["echo"])
+        tcp.sendall(b"tcp")
+        tcp.shutdown(socket.SHUT_WR)
+        self.assertEqual(t.recv_until_eof(tcp), b"tcp")
+        tcp.close()
+        wait_lines(sc.workdir, 2, timeout=LINE_WAIT + 1)
+        # Nothing more comes (UDP echo keeps no sessions): give it a moment.
+        time.sleep(t.pick(0.5, 2))
+        stop(self, d)
+        recs = read_lines(sc.workdir)
+        self.assertEqual(sorted(r["listener"] for r in recs), ["dns", "echo"], recs)
+        udp = [r for r in recs if r["listener"] == "dns"][0]
+        total = sum(sizes)
+        self.assertEqual((udp["client"], udp["upstream"], udp["end"], udp["proxy"]),
+                         (sock_addr(c), up.addr, "idle_timeout", "-"))
+        self.assertEqual((udp["bytes_in"], udp["bytes_out"], udp["bytes_up"],
+                          udp["bytes_down"]), (total, total, total, total))
+        self.assertEqual((udp["proto"], udp["dgrams_in"], udp["dgrams_out"],
+                          udp["dgrams_up"], udp["dgrams_down"]), ("udp", 3, 3, 3, 3))
+        # It ended idle_timeout after its last datagram, within this run.
+        self.assertGreaterEqual(udp["duration_ms"], 1000)
+        self.assertGreaterEqual(udp["time_ms"] / 1000.0, began)
+        self.assertLessEqual(udp["time_ms"] / 1000.0, time.time())
+        tcp_rec = [r for r in recs if r["listener"] == "echo"][0]
+        self.assertNotIn("proto", tcp_rec)
+        self.assertEqual(up.received, 3)
 
     @limited(60, 240)
     def test_rotation_keep(self, sc):

@@ -6,6 +6,10 @@ MetricsTest
   values              traffic of known size on echo, denied and dead-
                       upstream listeners; a scrape with urllib, parsed by
                       prometheus_client, shows exactly that traffic.
+  udp                 UDP listeners (protocol = udp): datagrams, drops by
+                      reason (every reason present), sessions open and
+                      made, their bytes; none of the connection families,
+                      which a TCP listener beside them keeps.
   bad_requests        405 (with Allow), 404, 400 for garbage, 431 for an
                       oversized head, 408 and close for a request that
                       never ends (also one sent a byte at a time); HEAD
@@ -156,6 +160,68 @@ class MetricsTest(unittest.TestCase):
         recs = read_lines(sc.workdir)
         self.assertEqual(len(recs), k + n_denied + n_dead)
         self.assertEqual(sum(r["bytes_in"] for r in recs if r["listener"] == "echo"), total)
+
+    @limited(60, 180)
+    def test_udp(self, sc):
+        say("UDP: 2 datagrams in a forward session, 1 beyond max_sessions, 3 denied on echo: "
+            "the scrape shows them, every drop reason, and no connection family")
+        up = sc.add(us.UdpEchoUpstream())
+        d, ports, mport = start(sc, [
+            Listener("dns", "forward", protocol="udp", upstream=up.addr, max_sessions="1"),
+            Listener("uecho", "echo", protocol="udp", deny="127.0.0.0/8"),
+            Listener("echo", "echo"),
+        ], {})
+        timeout = t.pick(5, 15)
+        a = sc.sock(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        b = sc.sock(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        for s in (a, b):
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(timeout)
+        for payload in (b"x" * 100, b"y" * 28):
+            a.sendto(payload, ("127.0.0.1", ports["dns"]))
+            self.assertEqual(a.recvfrom(65536)[0], payload)
+        # A second client would be a second session: dropped, nothing back.
+        b.sendto(b"z", ("127.0.0.1", ports["dns"]))
+        for _ in range(3):
+            b.sendto(b"denied", ("127.0.0.1", ports["uecho"]))
+        b.settimeout(t.pick(0.5, 2))
+        self.assertRaises(socket.timeout, b.recvfrom, 65536)
+        deadline = time.monotonic() + timeout
+        while True:
+            values, families, _ = metrics(mport)
+            dropped = {(l, r): value(values, "iocpd_udp_dropped_total", listener=l, reason=r)
+                       for l, r in (("dns", "sessions"), ("uecho", "denied"))}
+            if dropped == {("dns", "sessions"): 1, ("uecho", "denied"): 3}:
+                break
+            if time.monotonic() > deadline:
+                break  # the assertions below say what is missing
+            time.sleep(0.05)
+        for l in ("dns", "uecho"):
+            for r in ("denied", "sessions", "per_ip", "queue_full", "upstream", "no_memory"):
+                want = {("dns", "sessions"): 1, ("uecho", "denied"): 3}.get((l, r), 0)
+                self.assertEqual(value(values, "iocpd_udp_dropped_total", listener=l, reason=r),
+                                 want, (l, r, dropped))
+            for name in ("iocpd_connections_total", "iocpd_connections_active",
+                         "iocpd_accept_paused_total"):
+                self.assertNotIn((name, frozenset({"listener": l}.items())), values)
+        for direction in ("out", "up", "down"):
+            self.assertEqual(value(values, "iocpd_udp_datagrams_total", listener="dns",
+                                   direction=direction), 2, direction)
+            self.assertEqual(value(values, "iocpd_bytes_total", listener="dns",
+                                   direction=direction), 128, direction)
+        self.assertEqual(value(values, "iocpd_udp_datagrams_total", listener="uecho",
+                               direction="out"), 0)
+        self.assertEqual(value(values, "iocpd_udp_sessions_total", listener="dns"), 1)
+        self.assertEqual(value(values, "iocpd_udp_sessions_open", listener="dns"), 1)
+        self.assertEqual(value(values, "iocpd_connections_total", listener="echo"), 0)
+        self.assertNotIn(("iocpd_udp_sessions_total", frozenset({"listener": "echo"}.items())),
+                         values)
+        for name, kind in (("iocpd_udp_datagrams", "counter"), ("iocpd_udp_dropped", "counter"),
+                           ("iocpd_udp_sessions_open", "gauge"),
+                           ("iocpd_udp_sessions", "counter")):
+            self.assertEqual(families[name].type, kind, name)
+            self.assertTrue(families[name].documentation, "%s has no HELP" % name)
+        stop(self, d)
 
     @limited(90, 300)
     def test_bad_requests(self, sc):

@@ -402,13 +402,6 @@ static tsock listen_on(uint16_t *p) {
   return s;
 }
 
-static uint16_t local_port(tsock s) {
-  struct sockaddr_in sin;
-  socklen_t len = sizeof(sin);
-  getsockname(s, (struct sockaddr *)&sin, &len);
-  return ntohs(sin.sin_port);
-}
-
 static void test_send_proxy(void) {
   iocpd_listener_options l[2];
   iocpd_forward_options f[2];
@@ -460,7 +453,7 @@ static void test_send_proxy(void) {
     tnet_send_all(c, "ping", 4);
     u = accept(ls, NULL, NULL);
     tnet_timeout(u, 10000);
-    client = loopback(local_port(c));
+    client = loopback(tnet_local_port(c));
     {
       iocpd_addr listener = loopback(p_plain);
       n = iocpd_proxy_format(want, v, &client, &listener);
@@ -478,7 +471,7 @@ static void test_send_proxy(void) {
     c = tnet_connect(p_plain);
     u = accept(ls, NULL, NULL);
     tnet_timeout(u, 10000);
-    client = loopback(local_port(c));
+    client = loopback(tnet_local_port(c));
     {
       iocpd_addr listener = loopback(p_plain);
       n = iocpd_proxy_format(want, v, &client, &listener);

@@ -36,11 +36,13 @@ static tsock udp_socket(const char *ip, uint16_t port) {
   return s;
 }
 
-static uint16_t local_port(tsock s) {
-  struct sockaddr_in sin;
-  socklen_t len = sizeof(sin);
-  getsockname(s, (struct sockaddr *)&sin, &len);
-  return ntohs(sin.sin_port);
+/* A UDP port on 127.0.0.1 that was free a moment ago (tnet_free_port
+ * asks TCP, whose free ports say nothing of UDP's). */
+static uint16_t free_udp_port(void) {
+  tsock s = udp_socket("127.0.0.1", 0);
+  uint16_t port = s != TSOCK_BAD ? tnet_local_port(s) : 0;
+  if (s != TSOCK_BAD) tnet_close(s);
+  return port;
 }
 
 static int send_to(tsock s, uint16_t port, const void *data, size_t len) {
@@ -143,7 +145,7 @@ static iocpd_listener_options udp_listener(uint16_t port, const iocpd_handler *h
 /* Echo */
 
 static void test_echo(void) {
-  uint16_t port = tnet_free_port();
+  uint16_t port = free_udp_port();
   iocpd_listener_options l = udp_listener(port, &iocpd_echo_handler, NULL);
   iocpd_server *s = start_udp(&l);
   static char out[IOCPD_UDP_MAX_DATAGRAM], in[IOCPD_UDP_MAX_DATAGRAM + 16];
@@ -192,9 +194,9 @@ typedef struct fwd_setup {
 
 static int fwd_start(fwd_setup *f, uint32_t idle_ms, size_t max_sessions, const iocpd_cidr *deny) {
   memset(f, 0, sizeof(*f));
-  f->port = tnet_free_port();
+  f->port = free_udp_port();
   f->upstream = udp_socket("127.0.0.1", 0);
-  f->upstreams[0] = loopback(local_port(f->upstream));
+  f->upstreams[0] = loopback(tnet_local_port(f->upstream));
   f->fwd.upstreams = f->upstreams;
   f->fwd.upstream_count = 1;
   f->fwd.idle_timeout_ms = idle_ms;
@@ -278,8 +280,8 @@ static void test_forward_idle(void) {
     CHECK(r->datagrams_in == 1 && r->datagrams_up == 1 && r->datagrams_down == 1 &&
           r->datagrams_out == 1);
     CHECK(r->bytes_in == 5 && r->bytes_out == r->bytes_down && r->bytes_down > 5);
-    CHECK(r->has_upstream && r->upstream.port == local_port(f.upstream));
-    CHECK(r->client.port == local_port(a));
+    CHECK(r->has_upstream && r->upstream.port == tnet_local_port(f.upstream));
+    CHECK(r->client.port == tnet_local_port(a));
   }
   /* A new session, through a new socket. */
   p2 = round_trip(&f, a, "second");
@@ -346,7 +348,7 @@ static void test_forward_failover(void) {
   iocpd_server_destroy(f.server);
   gone = udp_socket("127.0.0.1", 0);
   f.upstreams[1] = f.upstreams[0];
-  f.upstreams[0] = loopback(local_port(gone));
+  f.upstreams[0] = loopback(tnet_local_port(gone));
   tnet_close(gone);
   f.fwd.upstream_count = 2;
   f.l.max_fails = 1;
@@ -369,7 +371,7 @@ static void test_forward_failover(void) {
 }
 
 static void test_bad_options(void) {
-  iocpd_listener_options l = udp_listener(tnet_free_port(), &iocpd_forward_handler, NULL);
+  iocpd_listener_options l = udp_listener(free_udp_port(), &iocpd_forward_handler, NULL);
   iocpd_server_options o;
   iocpd_error_info err;
   iocpd_server *s = NULL;

@@ -43,6 +43,14 @@ static inline void tnet_sleep_ms(unsigned ms) {
 #define TNET_SHUT_WR SHUT_WR
 #endif
 
+/* The local port of a bound or connected IPv4 socket. */
+static inline uint16_t tnet_local_port(tsock s) {
+  struct sockaddr_in sin;
+  socklen_t len = sizeof(sin);
+  getsockname(s, (struct sockaddr *)&sin, &len);
+  return ntohs(sin.sin_port);
+}
+
 /* A port on 127.0.0.1 that was free a moment ago. */
 static inline uint16_t tnet_free_port(void) {
   struct sockaddr_in sin;

@@ -475,6 +475,25 @@ void iocpd__udp_on_event(iocpd__source_kind *kind, uint32_t events) {
 /* ------------------------------------------------------------------------ */
 /* Listener and session sockets */
 
+/* Room for a burst: the kernel drops what arrives while the socket's
+ * receive buffer is full, and the default (about 208 KiB) is three of the
+ * largest datagrams, a fraction of a millisecond at a high rate. Past
+ * net.core.rmem_max only a privileged process may go (SO_RCVBUFFORCE);
+ * otherwise the kernel's cap stands, and the log says so once. */
+static void receive_room(iocpd__listener *l) {
+  int want = IOCPD__UDP_RECEIVE_BUFFER, got = 0;
+  socklen_t len = sizeof(got);
+  if (setsockopt(l->os.fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) != 0)
+    setsockopt(l->os.fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+  /* Linux reports twice what it grants (the rest is its bookkeeping). */
+  if (getsockopt(l->os.fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 && got / 2 < want) {
+    iocpd__log(l->server, IOCPD_LOG_INFO,
+               "listener %s: UDP receive buffer %d KiB (net.core.rmem_max caps it; %d KiB "
+               "absorbs longer bursts)",
+               l->name, got / 2 / 1024, want / 1024);
+  }
+}
+
 int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
   struct sockaddr_storage ss;
   socklen_t len = (socklen_t)iocpd__sockaddr_from(&l->addr, &ss);
@@ -489,6 +508,7 @@ int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
       int v6only = !l->dual_stack;
       setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
     }
+    receive_room(l);
     what = "cannot bind";
     if (bind(l->os.fd, (struct sockaddr *)&ss, len) == 0) {
       l->open = 1;

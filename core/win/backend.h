@@ -115,7 +115,7 @@ typedef struct iocpd__udp_op {
   DWORD flags;
   INT addr_len;
   SOCKADDR_IN6 addr; /* a receive's source; a send's destination */
-  char data[];       /* IOCPD__UDP_SLOT bytes */
+  char *data;        /* a buffer of the worker's cache, while the op is out */
 } iocpd__udp_op;
 
 /* The backend's part of a UDP session. */

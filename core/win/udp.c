@@ -6,7 +6,8 @@
  * the socket never sits without a receive. A completed receive becomes
  * the send of what it received (back to its source for echo, up the
  * session's socket for forward) and a fresh op is posted in its place: a
- * datagram is never copied, split or merged. A session's socket keeps one
+ * datagram is never copied, split or merged. Buffers come from the
+ * worker's buffer cache, as connections' do. A session's socket keeps one
  * WSARecv posted for its upstream's replies, which leave through the
  * listener's socket with WSASendTo in the same way.
  *
@@ -41,25 +42,32 @@ enum {
 /* ------------------------------------------------------------------------ */
 /* Ops */
 
+/* An op with a buffer from the worker's cache (the one connections read
+ * into), or NULL when memory is short. */
 static iocpd__udp_op *op_get(iocpd__listener *l, iocpd__udp_session *s) {
   iocpd__worker *w = l->worker;
   iocpd__udp_op *op = w->os.udp_idle;
+  char *data = iocpd__buffer_get(w, UDP_SLOT);
+  if (data == NULL) return NULL;
   if (op != NULL) {
     w->os.udp_idle = op->next_idle;
     w->os.udp_idle_count--;
-  } else {
-    op = malloc(sizeof(*op) + UDP_SLOT);
-    if (op == NULL) return NULL;
+  } else if ((op = malloc(sizeof(*op))) == NULL) {
+    iocpd__buffer_put(w, data, UDP_SLOT);
+    return NULL;
   }
   memset(op, 0, sizeof(*op));
   op->op.type = IOCPD__OP_UDP;
   op->listener = l;
   op->session = s;
+  op->data = data;
   return op;
 }
 
 static void op_put(iocpd__udp_op *op) {
   iocpd__worker *w = op->listener->worker;
+  iocpd__buffer_put(w, op->data, UDP_SLOT);
+  op->data = NULL;
   if (w->os.udp_idle_count >= IDLE_OPS) {
     free(op);
     return;
@@ -385,6 +393,7 @@ int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
   int len = iocpd__sockaddr_from(&l->addr, &ss);
   BOOL on = TRUE, off = FALSE;
   DWORD bytes = 0;
+  int room = IOCPD__UDP_RECEIVE_BUFFER;
 
   l->os.sock = new_socket(ss.ss_family);
   if (l->os.sock == INVALID_SOCKET)
@@ -399,6 +408,9 @@ int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
    * WSAECONNRESET: one client could keep breaking the listener. A stack
    * without the option still works; its errors are retried above. */
   WSAIoctl(l->os.sock, SIO_UDP_CONNRESET, &off, sizeof(off), NULL, 0, &bytes, NULL, NULL);
+  /* Room for a burst while the posted receives are being handed on: what
+   * arrives with the buffer full is dropped by the stack. */
+  setsockopt(l->os.sock, SOL_SOCKET, SO_RCVBUF, (const char *)&room, sizeof(room));
   if (bind(l->os.sock, (struct sockaddr *)&ss, len) != 0)
     return iocpd__listener_fail(l, "cannot bind UDP", WSAGetLastError(), err);
   l->open = 1;
@@ -435,8 +447,8 @@ int iocpd__udp_os_open(iocpd__udp_session *s) {
   iocpd__listener *l = s->listener;
   iocpd__udp_op *op;
   DWORD e;
-  s->os.sock = new_socket(s->fwd->upstreams[s->upstream].family == IOCPD_AF_INET ? AF_INET
-                                                                                 : AF_INET6);
+  s->os.sock =
+      new_socket(s->fwd->upstreams[s->upstream].family == IOCPD_AF_INET ? AF_INET : AF_INET6);
   if (s->os.sock == INVALID_SOCKET) return iocpd__translate_win((DWORD)WSAGetLastError());
   e = connect_upstream(s);
   if (e == 0 &&

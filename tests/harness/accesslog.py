@@ -4,8 +4,9 @@ that a relative access_log path is shown to be relative to the config
 file's directory), starting and stopping such a daemon, and reading every
 line of access.log and its rotated files.
 
-A line is logfmt with exactly LINE_KEYS in that order; parse_line() fails
-on anything else, so a torn or reordered line fails the test that reads it.
+A line is logfmt with exactly LINE_KEYS in that order (a UDP session's
+then goes on with UDP_KEYS); parse_line() fails on anything else, so a torn
+or reordered line fails the test that reads it.
 """
 
 import calendar
@@ -17,7 +18,7 @@ import time
 from .config import config_text_for
 from .daemon import Daemon, start_on_fresh_ports, wait_running
 from .env import pick
-from .ports import addr, distinct_ports
+from .ports import addr, listener_ports
 
 CONF_DIR = "conf"
 CONFIG = CONF_DIR + "/iocpd.ini"
@@ -26,6 +27,7 @@ ACCESS_LOG = "access.log"
 
 LINE_KEYS = ["time", "listener", "client", "upstream", "bytes_in", "bytes_out",
              "bytes_up", "bytes_down", "duration_ms", "end", "proxy"]
+UDP_KEYS = ["proto", "dgrams_in", "dgrams_out", "dgrams_up", "dgrams_down"]
 END_REASONS = {"client_fin", "upstream_fin", "client_reset", "upstream_reset",
                "idle_timeout", "handshake_timeout", "connect_failed", "denied",
                "limit", "drain_abort", "shutdown", "proxy_error"}
@@ -50,12 +52,11 @@ def start(sc, listeners, service, metrics_on=True):
     def launch():
         # All different: the metrics endpoint on a listener's port would
         # be refused as a clash.
-        picked = distinct_ports([l.family for l in listeners] + [socket.AF_INET])
-        ports = {l.name: p for l, p in zip(listeners, picked)}
+        ports, extra = listener_ports(listeners, [socket.AF_INET])
         svc = dict(service)
         mport = None
         if metrics_on:
-            mport = picked[-1]
+            mport = extra[0]
             svc["metrics_listen"] = addr(mport)
         sc.workdir.write(CONFIG, config_text_for(listeners, ports, svc))
         d = Daemon(sc.workdir, ["run", "-c", CONFIG])
@@ -84,7 +85,8 @@ def stop(tc, d, timeout=None):
 
 def parse_line(line):
     """One access log line (without its newline) -> dict; raises
-    ValueError unless it is logfmt with exactly LINE_KEYS in order."""
+    ValueError unless it is logfmt with exactly LINE_KEYS in order, or
+    LINE_KEYS then UDP_KEYS with proto=udp (a UDP session's line)."""
     pairs = []
     pos = 0
     while pos < len(line):
@@ -96,9 +98,17 @@ def parse_line(line):
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         pairs.append((m.group(1), value))
         pos = m.end()
-    if [k for k, _ in pairs] != LINE_KEYS:
-        raise ValueError("keys %s, expected %s: %r" % ([k for k, _ in pairs], LINE_KEYS, line))
+    keys = [k for k, _ in pairs]
+    if keys != LINE_KEYS and keys != LINE_KEYS + UDP_KEYS:
+        raise ValueError("keys %s, expected %s: %r" % (keys, LINE_KEYS, line))
     rec = dict(pairs)
+    if keys != LINE_KEYS:
+        if rec["proto"] != "udp":
+            raise ValueError("proto is not udp: %r" % line)
+        for k in UDP_KEYS[1:]:
+            if not rec[k].isdigit():
+                raise ValueError("%s is not a number: %r" % (k, line))
+            rec[k] = int(rec[k])
     m = TIME_RX.match(rec["time"])
     if m is None:
         raise ValueError("bad time %r" % rec["time"])

@@ -23,7 +23,7 @@ import time
 from .config import config_text_for
 from .daemon import Daemon, Workdir, start_on_fresh_ports, wait_running
 from .env import WINE, pick
-from .ports import distinct_ports
+from .ports import listener_ports
 from .procinfo import fd_count
 from .sockets import connect_to
 
@@ -138,8 +138,7 @@ class Scope:
         service = dict({"log_level": "debug"}, **(service or {}))
 
         def launch():
-            picked = distinct_ports([l.family for l in listeners])
-            ports = {l.name: p for l, p in zip(listeners, picked)}
+            ports, _ = listener_ports(listeners)
             self.workdir.write("iocpd.ini", config_text_for(listeners, ports, service))
             d = Daemon(self.workdir, ["run", "-c", "iocpd.ini"])
             d.expect_exit = False

@@ -20,6 +20,7 @@ left behind.
   Blackhole           a listener that never accepts, filled up until new
                       connection attempts hang (connect timeouts).
   ClosedPort          a bound port nobody listens on: connects are refused.
+  UdpEchoUpstream     a UDP socket that sends each datagram back to its source.
 
 The byte streams they exchange are in streams.py.
 """
@@ -525,3 +526,42 @@ class ClosedPort:
     def close(self):
         self.sock.close()
         return []
+
+
+class UdpEchoUpstream:
+    """A UDP socket on loopback that sends every datagram back to where it
+    came from, on a thread of its own, and counts them (received)."""
+
+    def __init__(self, family=socket.AF_INET):
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((loopback(family), 0))
+        self.sock.settimeout(_POLL)
+        self.port = self.sock.getsockname()[1]
+        self.addr = format_addr(family, self.port)
+        self.received = 0
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError as e:
+                if not self._stop.is_set():
+                    self.errors.append("recvfrom: %s" % e)
+                return
+            self.received += 1
+            try:
+                self.sock.sendto(data, peer)
+            except OSError as e:
+                self.errors.append("sendto: %s" % e)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+        return list(self.errors)
