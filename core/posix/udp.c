@@ -10,6 +10,9 @@
  * queue and sent when EPOLLOUT says so; beyond the bound it is dropped
  * and counted, as UDP allows and memory requires.
  *
+ * Replies from upstreams are gathered over a loop pass and leave together
+ * at its end: one sendmmsg for the replies of many sessions.
+ *
  * An ended session's socket is closed at once, but its memory is freed
  * only after the loop pass (iocpd__udp_reap): an event for it may still
  * be in the batch epoll_wait returned.
@@ -38,6 +41,16 @@ typedef struct iocpd__udp_batch {
   struct mmsghdr out[UDP_BATCH];
   iocpd__udp_session *out_session[UDP_BATCH]; /* whose reply out[i] is (NULL: echo) */
   char *room;                                 /* UDP_BATCH slots of UDP_SLOT bytes */
+  /* Replies read from sessions' sockets during a loop pass, received
+   * straight into slots of their own and sent to their clients together,
+   * in one sendmmsg through reply_l's socket, at the end of the pass (or
+   * once the slots are full, or another listener's come). */
+  iocpd__listener *reply_l;
+  unsigned replies;
+  struct mmsghdr reply[UDP_BATCH];
+  struct iovec reply_iov[UDP_BATCH];
+  iocpd__udp_session *reply_session[UDP_BATCH];
+  char *reply_room;
 } iocpd__udp_batch;
 
 static iocpd__udp_batch *batch_of(iocpd__worker *w) {
@@ -47,7 +60,10 @@ static iocpd__udp_batch *batch_of(iocpd__worker *w) {
   if (b == NULL) return NULL;
   /* Pages are touched only as datagrams fill them. */
   b->room = malloc((size_t)UDP_BATCH * UDP_SLOT);
-  if (b->room == NULL) {
+  b->reply_room = malloc((size_t)UDP_BATCH * UDP_SLOT);
+  if (b->room == NULL || b->reply_room == NULL) {
+    free(b->room);
+    free(b->reply_room);
     free(b);
     return NULL;
   }
@@ -256,27 +272,29 @@ static void send_up(iocpd__udp_session *s, iocpd__udp_batch *b, unsigned first, 
 /* ------------------------------------------------------------------------ */
 /* Receiving */
 
-/* Reads up to UDP_BATCH datagrams from fd into b->in, with their sources
- * when want_from. Returns how many, 0 when none is waiting, or -errno. */
-static int receive(int fd, iocpd__udp_batch *b, int want_from) {
+/* Reads up to count datagrams from fd into m[0..count), each into its
+ * slot of room, with their sources in from[] when from is not NULL.
+ * Returns how many, 0 when none is waiting, or -errno. */
+static int receive(int fd, struct mmsghdr *m, struct iovec *iov, char *room, unsigned count,
+                   struct sockaddr_in6 *from) {
   unsigned i;
   int n;
-  for (i = 0; i < UDP_BATCH; i++) {
-    b->in_iov[i].iov_base = b->room + (size_t)i * UDP_SLOT;
-    b->in_iov[i].iov_len = UDP_SLOT;
-    memset(&b->in[i].msg_hdr, 0, sizeof(b->in[i].msg_hdr));
-    b->in[i].msg_hdr.msg_iov = &b->in_iov[i];
-    b->in[i].msg_hdr.msg_iovlen = 1;
-    if (want_from) {
-      b->in[i].msg_hdr.msg_name = &b->from[i];
-      b->in[i].msg_hdr.msg_namelen = sizeof(b->from[i]);
+  for (i = 0; i < count; i++) {
+    iov[i].iov_base = room + (size_t)i * UDP_SLOT;
+    iov[i].iov_len = UDP_SLOT;
+    memset(&m[i].msg_hdr, 0, sizeof(m[i].msg_hdr));
+    m[i].msg_hdr.msg_iov = &iov[i];
+    m[i].msg_hdr.msg_iovlen = 1;
+    if (from != NULL) {
+      m[i].msg_hdr.msg_name = &from[i];
+      m[i].msg_hdr.msg_namelen = sizeof(from[i]);
     }
   }
   do {
-    n = recvmmsg(fd, b->in, UDP_BATCH, MSG_DONTWAIT, NULL);
+    n = recvmmsg(fd, m, count, MSG_DONTWAIT, NULL);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return no_room(errno) ? 0 : -errno;
-  for (i = 0; i < (unsigned)n; i++) b->in_iov[i].iov_len = b->in[i].msg_len;
+  for (i = 0; i < (unsigned)n; i++) iov[i].iov_len = m[i].msg_len;
   return n;
 }
 
@@ -352,7 +370,7 @@ static void listener_readable(iocpd__listener *l) {
   int round;
   if (b == NULL) return; /* retried on the next event: the socket stays readable */
   for (round = 0; round < UDP_READS_PER_EVENT && l->open; round++) {
-    int n = receive(l->os.fd, b, 1);
+    int n = receive(l->os.fd, b->in, b->in_iov, b->room, UDP_BATCH, b->from);
     if (n < 0) {
       /* An ICMP error for an earlier echo reply, or the like: it
        * concerns one client, never the listener. */
@@ -371,14 +389,41 @@ static void listener_readable(iocpd__listener *l) {
   }
 }
 
+/* Sends the replies gathered in this pass (see iocpd__udp_batch) to their
+ * clients; those of sessions that have ended since are dropped. */
+static void send_replies(iocpd__udp_batch *b) {
+  iocpd__listener *l = b->reply_l;
+  unsigned i, k = 0, n = b->replies;
+  b->replies = 0;
+  b->reply_l = NULL;
+  if (n == 0) return;
+  for (i = 0; i < n; i++) {
+    if (b->reply_session[i]->ended || !l->open) continue;
+    b->out[k] = b->reply[i];
+    b->out_session[k] = b->reply_session[i];
+    k++;
+  }
+  if (k < n && l->open) iocpd__udp_drop(l, IOCPD_UDP_DROP_UPSTREAM, n - k);
+  if (k > 0) send_down(l, b, k);
+}
+
 static void session_readable(iocpd__udp_session *s) {
   iocpd__listener *l = s->listener;
   iocpd__udp_batch *b = batch_of(l->worker);
   int round;
   if (b == NULL) return;
-  for (round = 0; round < UDP_READS_PER_EVENT && !s->ended; round++) {
-    int n = receive(s->os.fd, b, 0), i;
+  for (round = 0; round < UDP_READS_PER_EVENT && !s->ended && l->open; round++) {
+    int queued = down_waits(l, s), n, i;
+    unsigned first, room;
     uint64_t bytes = 0;
+    if (b->replies == UDP_BATCH || (b->reply_l != NULL && b->reply_l != l)) send_replies(b);
+    /* Behind replies that wait for room already: into the queue, in
+     * order. Otherwise into the reply slots, to go out with the pass's. */
+    first = queued ? 0 : b->replies;
+    room = UDP_BATCH - first;
+    n = queued ? receive(s->os.fd, b->in, b->in_iov, b->room, UDP_BATCH, NULL)
+               : receive(s->os.fd, b->reply + first, b->reply_iov + first,
+                         b->reply_room + (size_t)first * UDP_SLOT, room, NULL);
     if (n < 0) {
       if (n == -ECONNREFUSED || n == -EHOSTUNREACH || n == -ENETUNREACH) {
         iocpd__udp_upstream_failed(s);
@@ -388,27 +433,25 @@ static void session_readable(iocpd__udp_session *s) {
       return;
     }
     if (n == 0) return;
-    for (i = 0; i < n; i++) bytes += b->in[i].msg_len;
+    for (i = 0; i < n; i++) bytes += queued ? b->in[i].msg_len : b->reply[first + i].msg_len;
     iocpd__udp_count(l, s, IOCPD__BYTES_DOWN, (uint64_t)n, bytes);
     iocpd__udp_replied(s);
     iocpd__udp_touch(s);
-    if (!l->open) return;
-    if (down_waits(l, s)) {
+    if (queued) {
       for (i = 0; i < n; i++) {
         queue_push(l, &s->os.down, b->in_iov[i].iov_base, b->in_iov[i].iov_len, NULL, 0);
       }
-      continue;
+    } else {
+      for (i = 0; i < n; i++) {
+        struct msghdr *h = &b->reply[first + i].msg_hdr;
+        h->msg_name = &s->os.client_raw;
+        h->msg_namelen = s->os.client_raw_len;
+        b->reply_session[first + i] = s;
+      }
+      b->replies += (unsigned)n;
+      b->reply_l = l;
     }
-    for (i = 0; i < n; i++) {
-      memset(&b->out[i], 0, sizeof(b->out[i]));
-      b->out[i].msg_hdr.msg_name = &s->os.client_raw;
-      b->out[i].msg_hdr.msg_namelen = s->os.client_raw_len;
-      b->out[i].msg_hdr.msg_iov = &b->in_iov[i];
-      b->out[i].msg_hdr.msg_iovlen = 1;
-      b->out_session[i] = s;
-    }
-    send_down(l, b, (unsigned)n);
-    if (n < UDP_BATCH) return;
+    if ((unsigned)n < (queued ? UDP_BATCH : room)) return;
   }
 }
 
@@ -597,6 +640,8 @@ void iocpd__udp_os_close(iocpd__udp_session *s) {
 }
 
 void iocpd__udp_reap(iocpd__worker *w) {
+  /* The pass's replies first: their sessions may be among those freed. */
+  if (w->os.udp_batch != NULL) send_replies(w->os.udp_batch);
   while (w->os.udp_ended != NULL) {
     iocpd__udp_session *s = w->os.udp_ended;
     w->os.udp_ended = s->hash_next;
@@ -607,6 +652,7 @@ void iocpd__udp_reap(iocpd__worker *w) {
 void iocpd__udp_free_batch(iocpd__worker *w) {
   if (w->os.udp_batch == NULL) return;
   free(w->os.udp_batch->room);
+  free(w->os.udp_batch->reply_room);
   free(w->os.udp_batch);
   w->os.udp_batch = NULL;
 }
