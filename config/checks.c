@@ -392,7 +392,9 @@ static int clash(const iocpd_addr *a, int a_dual, const iocpd_addr *b, int b_dua
  * idle_timeout cannot be 0 (the engine would take that for its default)
  * and is IOCPD_DEFAULT_UDP_IDLE_TIMEOUT_MS when absent, not the TCP
  * default of the key's row. A TCP listener refuses the session limits,
- * which have their TCP names. */
+ * which have their TCP names; max_sessions (its row's default bounds
+ * what a flood of new source addresses can cost) stays 0 where it means
+ * nothing. */
 static void check_protocol_keys(loader *ld, listener_rec *rec) {
   static const key_id session_keys[] = {KEY_IDLE_TIMEOUT, KEY_MAX_SESSIONS,
                                         KEY_MAX_SESSIONS_PER_IP};
@@ -408,6 +410,7 @@ static void check_protocol_keys(loader *ld, listener_rec *rec) {
       add_problem(ld, rec->keys.line[KEY_MAX_SESSIONS_PER_IP],
                   "max_sessions_per_ip: only valid with protocol = udp; use "
                   "max_connections_per_ip for a TCP listener");
+    rec->out.max_sessions = 0;
     return;
   }
   for (i = 0; i < sizeof(tcp_only) / sizeof(tcp_only[0]); i++) {
@@ -430,6 +433,7 @@ static void check_protocol_keys(loader *ld, listener_rec *rec) {
                     key_name(k));
     }
     rec->out.idle_timeout_ms = 0;
+    rec->out.max_sessions = 0;
     return;
   }
   if (rec->keys.line[KEY_IDLE_TIMEOUT] == 0)

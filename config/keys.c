@@ -603,7 +603,7 @@ static const config_key keys[KEY_COUNT] = {
                                     LST(max_connections_per_ip), 0, 0, 1000000, NULL, NULL, 0, "0",
                                     "connections from one client address; 0 = no limit", 0},
     [KEY_MAX_SESSIONS] = {SECTION_LISTENER, "max_sessions", set_limit, LST(max_sessions), 0, 0,
-                          1000000, NULL, NULL, 0, "0",
+                          1000000, NULL, NULL, 0, "10000",
                           "udp forward: sessions open at once; 0 = no limit", 0},
     [KEY_MAX_SESSIONS_PER_IP] = {SECTION_LISTENER, "max_sessions_per_ip", set_limit,
                                  LST(max_sessions_per_ip), 0, 0, 1000000, NULL, NULL, 0, "0",

@@ -102,6 +102,15 @@ static void test_udp_values(void) {
         "udp: slow protocol %d idle %llu", slow->protocol,
         (unsigned long long)slow->idle_timeout_ms);
   check(tcp->protocol == IOCPD_TCP, "udp: tcp protocol %d", tcp->protocol);
+  /* max_sessions absent: 10000 on a UDP forward listener (what a flood
+   * of source addresses may open), 0 where it means nothing. */
+  check(slow->max_sessions == 10000 && v6->max_sessions == 10000,
+        "udp: default max_sessions %llu, %llu", (unsigned long long)slow->max_sessions,
+        (unsigned long long)v6->max_sessions);
+  check(tcp->max_sessions == 0 && dns_tcp->max_sessions == 0 && uecho->max_sessions == 0,
+        "udp: max_sessions where it means nothing %llu, %llu, %llu",
+        (unsigned long long)tcp->max_sessions, (unsigned long long)dns_tcp->max_sessions,
+        (unsigned long long)uecho->max_sessions);
   check(v6->protocol == IOCPD_UDP && v6->dual_stack == 1, "udp: v6 protocol %d dual %d",
         v6->protocol, v6->dual_stack);
 out:

@@ -288,7 +288,8 @@ udp_relay_index() {
 # DIR): one UDP listener forwarding every client's datagrams to the
 # upstream over a socket of the client's own session, and the replies
 # back. Sessions end after 10 minutes without a datagram, longer than any
-# run. nginx's proxy_responses stays unset (no limit): a number would end
+# run; iocpd's max_sessions (10000 unless set) is lifted, as nginx's
+# worker_connections are, since U3 opens 10,000 sessions. nginx's proxy_responses stays unset (no limit): a number would end
 # a session after that many replies, and every ping would then pay for a
 # new session and upstream socket, which iocpd's sessions do not.
 udp_relay_config() {
@@ -307,6 +308,7 @@ protocol = udp
 handler = forward
 upstream = 127.0.0.1:$up
 idle_timeout = 10m
+max_sessions = 0
 EOF
         ;;
     nginx)
