@@ -501,6 +501,10 @@ int iocpd__proxy_front_start(iocpd_conn *c);
 
 /* The receive buffer asked for on a UDP listener's socket. */
 #define IOCPD__UDP_RECEIVE_BUFFER (4 * 1024 * 1024)
+/* The most datagram bytes a worker holds while they wait for a socket to
+ * take them (copies queued on epoll, sends in flight on IOCP), over all
+ * its sessions: beyond it they are dropped as queue_full. */
+#define IOCPD__UDP_QUEUED_MAX (16 * 1024 * 1024)
 
 /* Whether a datagram from src may be served (allow/deny). Owner worker;
  * no lock: the lists change only while every worker is parked. */

@@ -62,6 +62,7 @@ typedef struct iocpd__worker_os {
   uint64_t pipes_used_ms;               /* when a pipe last came back to the pool */
   struct iocpd__udp_batch *udp_batch;   /* recvmmsg/sendmmsg room, made on first use */
   struct iocpd__udp_session *udp_ended; /* ended sessions, freed after the pass (udp.c) */
+  size_t udp_queued;                    /* bytes of datagrams waiting in its queues */
 } iocpd__worker_os;
 
 typedef struct iocpd__listener_os {

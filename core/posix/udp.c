@@ -101,8 +101,11 @@ static void session_watch_out(iocpd__udp_session *s, int on) {
  * memory is short. */
 static void queue_push(iocpd__listener *l, iocpd__dgram_queue *q, const void *data, size_t len,
                        const struct sockaddr_in6 *to, socklen_t to_len) {
+  iocpd__worker *w = l->worker;
   iocpd__dgram *d;
-  if (q->count >= IOCPD_UDP_QUEUE_MAX) {
+  /* Full: the queue, or the worker's room for copies of all its
+   * sessions' (so that memory stays bounded however many wait). */
+  if (q->count >= IOCPD_UDP_QUEUE_MAX || w->os.udp_queued + len > IOCPD__UDP_QUEUED_MAX) {
     iocpd__udp_drop(l, IOCPD_UDP_DROP_QUEUE, 1);
     return;
   }
@@ -116,6 +119,7 @@ static void queue_push(iocpd__listener *l, iocpd__dgram_queue *q, const void *da
   memcpy(d->data, data, len);
   if (to != NULL) memcpy(&d->to, to, to_len);
   d->to_len = to_len;
+  w->os.udp_queued += len;
   if (q->tail != NULL) {
     q->tail->next = d;
   } else {
@@ -125,16 +129,17 @@ static void queue_push(iocpd__listener *l, iocpd__dgram_queue *q, const void *da
   q->count++;
 }
 
-static void queue_pop(iocpd__dgram_queue *q) {
+static void queue_pop(iocpd__worker *w, iocpd__dgram_queue *q) {
   iocpd__dgram *d = q->head;
+  w->os.udp_queued -= d->len;
   q->head = d->next;
   if (q->head == NULL) q->tail = NULL;
   q->count--;
   free(d);
 }
 
-static void queue_clear(iocpd__dgram_queue *q) {
-  while (q->head != NULL) queue_pop(q);
+static void queue_clear(iocpd__worker *w, iocpd__dgram_queue *q) {
+  while (q->head != NULL) queue_pop(w, q);
 }
 
 static void wait_list_add(iocpd__listener *l, iocpd__udp_session *s) {
@@ -481,7 +486,7 @@ static int flush_queue(iocpd__listener *l, iocpd__udp_session *s, iocpd__dgram_q
     } else {
       iocpd__udp_count(l, s, which, 1, d->len);
     }
-    queue_pop(q);
+    queue_pop(l->worker, q);
   }
   return 1;
 }
@@ -594,7 +599,7 @@ void iocpd__udp_close(iocpd__listener *l) {
   l->os.polled = 0;
   l->os.out_watched = 0;
   l->open = 0;
-  queue_clear(&l->os.echo_out);
+  queue_clear(l->worker, &l->os.echo_out);
   iocpd__udp_end_all(l, IOCPD_END_SHUTDOWN);
 }
 
@@ -622,7 +627,7 @@ int iocpd__udp_os_reconnect(iocpd__udp_session *s) {
   /* A datagram socket may be connected again: the new peer replaces the
    * old one, and the error that reported the old one is already taken. */
   if (connect(s->os.fd, (struct sockaddr *)&ss, len) != 0) return iocpd__translate_errno(errno);
-  queue_clear(&s->os.up);
+  queue_clear(s->listener->worker, &s->os.up);
   session_watch_out(s, 0);
   return 0;
 }
@@ -632,8 +637,8 @@ void iocpd__udp_os_close(iocpd__udp_session *s) {
   iocpd__worker *w = l->worker;
   if (s->os.fd >= 0) close(s->os.fd); /* also out of the epoll set */
   s->os.fd = -1;
-  queue_clear(&s->os.up);
-  queue_clear(&s->os.down);
+  queue_clear(s->listener->worker, &s->os.up);
+  queue_clear(s->listener->worker, &s->os.down);
   wait_list_remove(l, s);
   s->hash_next = w->os.udp_ended;
   w->os.udp_ended = s;

@@ -69,6 +69,7 @@ typedef struct iocpd__worker_os {
    * none is left), idle ops kept for reuse, sessions ended but with ops
    * still out. */
   unsigned udp_pending;
+  unsigned udp_sends; /* of those, sends (each holds a buffer) */
   struct iocpd__udp_op *udp_idle;
   unsigned udp_idle_count;
   struct iocpd__udp_session *udp_ended;

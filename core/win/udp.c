@@ -86,6 +86,12 @@ void iocpd__udp_free_idle(iocpd__worker *w) {
   w->os.udp_idle_count = 0;
 }
 
+/* Whether the worker may have one more send in flight: each holds a
+ * buffer of UDP_SLOT bytes until it completes. */
+static int worker_room(iocpd__listener *l) {
+  return (size_t)(l->worker->os.udp_sends + 1) * UDP_SLOT <= IOCPD__UDP_QUEUED_MAX;
+}
+
 /* Counts op as out (on the worker, and on its session). */
 static void op_out(iocpd__udp_op *op) {
   op->listener->worker->os.udp_pending++;
@@ -189,6 +195,7 @@ static DWORD post_send(iocpd__udp_op *op, int kind, DWORD len) {
     if (e != WSA_IO_PENDING) return e;
   }
   op_out(op);
+  l->worker->os.udp_sends++;
   if (kind == UDP_SEND) {
     op->session->os.sends_up++;
   } else if (op->session != NULL) {
@@ -231,7 +238,7 @@ static void client_datagram(iocpd__udp_op *op, DWORD n) {
   }
   if (iocpd__udp_is_echo(l)) {
     iocpd__udp_count(l, NULL, IOCPD__BYTES_IN, 1, n);
-    if (l->os.udp_echo_sends >= ECHO_SENDS) {
+    if (l->os.udp_echo_sends >= ECHO_SENDS || !worker_room(l)) {
       iocpd__udp_drop(l, IOCPD_UDP_DROP_QUEUE, 1);
       op_put(op);
       return;
@@ -246,7 +253,7 @@ static void client_datagram(iocpd__udp_op *op, DWORD n) {
     }
     iocpd__udp_count(l, s, IOCPD__BYTES_IN, 1, n);
     iocpd__udp_touch(s);
-    if (s->os.sends_up >= IOCPD_UDP_QUEUE_MAX) {
+    if (s->os.sends_up >= IOCPD_UDP_QUEUE_MAX || !worker_room(l)) {
       iocpd__udp_drop(l, IOCPD_UDP_DROP_QUEUE, 1);
       op_put(op);
       return;
@@ -283,7 +290,7 @@ static void upstream_datagram(iocpd__udp_op *op, DWORD n) {
   iocpd__udp_replied(s);
   iocpd__udp_touch(s);
   next = op_get(l, s);
-  if (!l->open || s->os.sends_down >= IOCPD_UDP_QUEUE_MAX || next == NULL) {
+  if (!l->open || s->os.sends_down >= IOCPD_UDP_QUEUE_MAX || !worker_room(l) || next == NULL) {
     /* Reuse op for the receive; the reply is dropped. */
     iocpd__udp_drop(l, next == NULL ? IOCPD_UDP_DROP_NOMEM : IOCPD_UDP_DROP_QUEUE, 1);
     if (next != NULL) op_put(next);
@@ -314,7 +321,10 @@ void iocpd__udp_op_done(iocpd__udp_op *op, DWORD bytes, DWORD status) {
   if (status != 0) error = iocpd__op_error(op->sock, &op->op);
   /* An op of the socket a session left when it moved upstream: over. */
   if (s != NULL && (op->kind == UDP_RECV || op->kind == UDP_SEND) && op->sock != s->os.sock) {
-    if (op->kind == UDP_SEND) s->os.sends_up--;
+    if (op->kind == UDP_SEND) {
+      s->os.sends_up--;
+      l->worker->os.udp_sends--;
+    }
     op_put(op);
     return;
   }
@@ -336,6 +346,7 @@ void iocpd__udp_op_done(iocpd__udp_op *op, DWORD bytes, DWORD status) {
       fill_recvs(l);
       return;
     case UDP_SEND_TO:
+      l->worker->os.udp_sends--;
       if (s != NULL) {
         s->os.sends_down--;
       } else {
@@ -349,6 +360,7 @@ void iocpd__udp_op_done(iocpd__udp_op *op, DWORD bytes, DWORD status) {
       op_put(op);
       return;
     case UDP_SEND:
+      l->worker->os.udp_sends--;
       s->os.sends_up--;
       if (error == 0) {
         iocpd__udp_count(l, s, IOCPD__BYTES_UP, 1, bytes);
