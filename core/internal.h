@@ -521,6 +521,9 @@ void iocpd__admit_session_forget(iocpd__listener *l, const iocpd_addr *client, i
  * (IOCPD__BYTES_*) on l, and on s when not NULL. */
 void iocpd__udp_count(iocpd__listener *l, iocpd__udp_session *s, int which, uint64_t n,
                       uint64_t bytes);
+/* Counts one datagram on s alone, for a batch whose listener total is
+ * counted once (iocpd__udp_count with s NULL). Owner worker. */
+void iocpd__udp_count_session(iocpd__udp_session *s, int which, uint64_t bytes);
 /* Counts n datagrams dropped for `reason` (IOCPD_UDP_DROP_*). */
 void iocpd__udp_drop(iocpd__listener *l, int reason, uint64_t n);
 /* The session of client (raw: its address as the socket gave it), made

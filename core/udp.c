@@ -66,6 +66,11 @@ void iocpd__udp_count(iocpd__listener *l, iocpd__udp_session *s, int which, uint
   }
 }
 
+void iocpd__udp_count_session(iocpd__udp_session *s, int which, uint64_t bytes) {
+  s->datagrams[which]++;
+  s->bytes[which] += bytes;
+}
+
 void iocpd__udp_drop(iocpd__listener *l, int reason, uint64_t n) {
   if (n > 0) iocpd__atomic_add(&l->udp_dropped[reason], (int64_t)n);
 }

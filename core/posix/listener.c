@@ -18,7 +18,7 @@
  * sockets again, so one busy listener cannot starve its connections. */
 #define ACCEPTS_PER_EVENT 64
 
-static int fail(iocpd__listener *l, const char *what, int e, iocpd_error_info *err) {
+int iocpd__listener_fail(iocpd__listener *l, const char *what, int e, iocpd_error_info *err) {
   char addr[IOCPD_ADDR_STRLEN];
   if (err != NULL) {
     err->code = iocpd__translate_errno(e);
@@ -39,7 +39,7 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
   if (l->udp) return iocpd__udp_bind(l, err);
   l->os.kind = IOCPD__SRC_LISTENER;
   l->os.fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (l->os.fd < 0) return fail(l, "cannot create a socket for", errno, err);
+  if (l->os.fd < 0) return iocpd__listener_fail(l, "cannot create a socket for", errno, err);
   /* SO_REUSEADDR on Linux only lets a restart bind over TIME_WAIT
    * leftovers; it never lets two live listeners share a port (that would
    * take SO_REUSEPORT, which iocpd does not use). */
@@ -50,8 +50,10 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
     int v6only = !l->dual_stack;
     setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
   }
-  if (bind(l->os.fd, (struct sockaddr *)&ss, len) != 0) return fail(l, "cannot bind", errno, err);
-  if (listen(l->os.fd, SOMAXCONN) != 0) return fail(l, "cannot listen on", errno, err);
+  if (bind(l->os.fd, (struct sockaddr *)&ss, len) != 0)
+    return iocpd__listener_fail(l, "cannot bind", errno, err);
+  if (listen(l->os.fd, SOMAXCONN) != 0)
+    return iocpd__listener_fail(l, "cannot listen on", errno, err);
   l->open = 1;
   return 0;
 }
@@ -74,7 +76,7 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
   int e;
   if (l->udp) return iocpd__udp_start(l, err);
   e = watch(l);
-  return e == 0 ? 0 : fail(l, "cannot watch", e, err);
+  return e == 0 ? 0 : iocpd__listener_fail(l, "cannot watch", e, err);
 }
 
 void iocpd__listener_resume(iocpd__listener *l) {

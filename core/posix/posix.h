@@ -13,6 +13,9 @@
 void iocpd__udp_on_event(iocpd__source_kind *kind, uint32_t events);
 void iocpd__udp_reap(iocpd__worker *w);
 void iocpd__udp_free_batch(iocpd__worker *w);
+/* Fills err with "listener NAME: WHAT ADDR: <strerror>", closes l's
+ * socket and returns the IOCPD_E* code of errno value e. */
+int iocpd__listener_fail(iocpd__listener *l, const char *what, int e, iocpd_error_info *err);
 /* errno -> IOCPD_E* */
 int iocpd__translate_errno(int e);
 /* Puts c on its worker's ready list (once). */

@@ -203,10 +203,15 @@ static void send_down(iocpd__listener *l, iocpd__udp_batch *b, unsigned k) {
   while (i < k) {
     int e;
     unsigned sent = send_batch(l->os.fd, b->out + i, k - i, &e), j;
+    uint64_t bytes = 0;
+    /* The listener's counters once per call, each session's as it goes. */
     for (j = i; j < i + sent; j++) {
-      iocpd__udp_count(l, b->out_session[j], IOCPD__BYTES_OUT, 1,
-                       b->out[j].msg_hdr.msg_iov->iov_len);
+      size_t len = b->out[j].msg_hdr.msg_iov->iov_len;
+      bytes += len;
+      if (b->out_session[j] != NULL)
+        iocpd__udp_count_session(b->out_session[j], IOCPD__BYTES_OUT, len);
     }
+    iocpd__udp_count(l, NULL, IOCPD__BYTES_OUT, sent, bytes);
     i += sent;
     if (i == k) break;
     if (no_room(e)) break;
@@ -250,10 +255,11 @@ static void send_up(iocpd__udp_session *s, iocpd__udp_batch *b, unsigned first, 
   while (i < n && !s->ended) {
     int e;
     unsigned sent, j;
+    uint64_t bytes = 0;
     if (s->os.up.count > 0) break;
     sent = send_batch(s->os.fd, m + i, n - i, &e);
-    for (j = i; j < i + sent; j++)
-      iocpd__udp_count(l, s, IOCPD__BYTES_UP, 1, m[j].msg_hdr.msg_iov->iov_len);
+    for (j = i; j < i + sent; j++) bytes += m[j].msg_hdr.msg_iov->iov_len;
+    iocpd__udp_count(l, s, IOCPD__BYTES_UP, sent, bytes);
     i += sent;
     if (i == n || no_room(e)) break;
     if ((e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH) && retried++ < 1) {
@@ -362,7 +368,9 @@ static void forward_batch(iocpd__listener *l, iocpd__udp_batch *b, unsigned n) {
     }
     {
       unsigned j;
-      for (j = i; j < i + run; j++) iocpd__udp_count(l, s, IOCPD__BYTES_IN, 1, b->in[j].msg_len);
+      uint64_t bytes = 0;
+      for (j = i; j < i + run; j++) bytes += b->in[j].msg_len;
+      iocpd__udp_count(l, s, IOCPD__BYTES_IN, run, bytes);
     }
     iocpd__udp_touch(s);
     send_up(s, b, i, run);
@@ -545,51 +553,26 @@ static void receive_room(iocpd__listener *l) {
 int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
   struct sockaddr_storage ss;
   socklen_t len = (socklen_t)iocpd__sockaddr_from(&l->addr, &ss);
-  char addr[IOCPD_ADDR_STRLEN];
-  const char *what = "cannot create a socket for";
-  int e;
 
   l->os.kind = IOCPD__SRC_UDP;
   l->os.fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (l->os.fd >= 0) {
-    if (ss.ss_family == AF_INET6) {
-      int v6only = !l->dual_stack;
-      setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-    }
-    receive_room(l);
-    what = "cannot bind";
-    if (bind(l->os.fd, (struct sockaddr *)&ss, len) == 0) {
-      l->open = 1;
-      return 0;
-    }
+  if (l->os.fd < 0) return iocpd__listener_fail(l, "cannot create a UDP socket for", errno, err);
+  if (ss.ss_family == AF_INET6) {
+    int v6only = !l->dual_stack;
+    setsockopt(l->os.fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
   }
-  e = errno;
-  if (err != NULL) {
-    err->code = iocpd__translate_errno(e);
-    err->os_error = e;
-    snprintf(err->message, sizeof(err->message), "listener %s: %s %s (UDP): %s", l->name, what,
-             iocpd_addr_format(&l->addr, addr), strerror(e));
-  }
-  if (l->os.fd >= 0) close(l->os.fd);
-  l->os.fd = -1;
-  return iocpd__translate_errno(e);
+  receive_room(l);
+  if (bind(l->os.fd, (struct sockaddr *)&ss, len) != 0)
+    return iocpd__listener_fail(l, "cannot bind UDP", errno, err);
+  l->open = 1;
+  return 0;
 }
 
 int iocpd__udp_start(iocpd__listener *l, iocpd_error_info *err) {
-  char addr[IOCPD_ADDR_STRLEN];
-  int e;
-  if (epoll_set(l->worker, EPOLL_CTL_ADD, l->os.fd, &l->os.kind, 0) == 0) {
-    l->os.polled = 1;
-    return 0;
-  }
-  e = errno;
-  if (err != NULL) {
-    err->code = iocpd__translate_errno(e);
-    err->os_error = e;
-    snprintf(err->message, sizeof(err->message), "listener %s: cannot watch %s (UDP): %s", l->name,
-             iocpd_addr_format(&l->addr, addr), strerror(e));
-  }
-  return iocpd__translate_errno(e);
+  if (epoll_set(l->worker, EPOLL_CTL_ADD, l->os.fd, &l->os.kind, 0) != 0)
+    return iocpd__listener_fail(l, "cannot watch UDP", errno, err);
+  l->os.polled = 1;
+  return 0;
 }
 
 void iocpd__udp_close(iocpd__listener *l) {
