@@ -209,6 +209,39 @@ stop_relay() {
     relay_pid=
 }
 
+# Holds n idle connections or sessions (loadgen MODE, labelled LABEL)
+# through the relay that runs now and measures its memory meanwhile: sets
+# the caller's s0 and s1 (proc_stats before and while they are held), j
+# (loadgen's JSON line, also kept in runs.jsonl) and est (how many were
+# held), and stops the relay. Returns 1 when none was held.
+# shellcheck disable=SC2034 # s0, s1, j and est are the caller's (bash's dynamic scope)
+hold_idle() {
+    local mode=$1 label=$2 n=$3 lpid i
+    sleep 0.3
+    s0=$(proc_stats "$relay_pid")
+    rm -f "$work/ready"
+    # In the background: the relay's memory is measured while loadgen
+    # holds them (it touches the ready file once they are all up).
+    "$bin/loadgen" "$mode" -p "$relay_port" -c "$n" -d "$idle_hold" -t 60 -r "$work/ready" \
+        -l "$label" >"$work/idle.json" 2>"$work/idle.err" &
+    lpid=$!
+    started+=("$lpid")
+    for i in $(seq 1 1800); do
+        [ -e "$work/ready" ] && break
+        kill -0 "$lpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    s1=$(proc_stats "$relay_pid")
+    wait "$lpid"
+    forget "$lpid"
+    stop_relay
+    sed 's/^/    /' "$work/idle.err" >&2
+    j=$(cat "$work/idle.json")
+    printf '%s\n' "$j" >>"$work/runs.jsonl"
+    est=$(printf '%s' "$j" | json .established)
+    [ -n "$est" ] && [ "$est" != 0 ] && [ -e "$work/ready" ]
+}
+
 # Whether this iocpd build reloads its config: such a build lists a reload
 # command in `iocpd --help` and re-reads the config on SIGHUP. Without it
 # SIGHUP ends iocpd, so R5 does not measure it.

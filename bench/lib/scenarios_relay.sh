@@ -238,7 +238,7 @@ idle_count() {
 }
 
 r4_run() {
-    local r name lp n j s0 s1 est i lpid rss0 pss0 rss1 pss1
+    local r name lp n j s0 s1 est rss0 pss0 rss1 pss1
     log "R4: idle relayed connections, resident memory ($rounds rounds)"
     for r in $(seq 1 "$rounds"); do
         for name in "${relays[@]}"; do
@@ -248,30 +248,7 @@ r4_run() {
             n=$(idle_count "$name")
             # A fresh relay each round: memory once grown is rarely returned.
             start_relay "$name" "$lp" "$p_echo" || continue
-            sleep 0.3
-            s0=$(proc_stats "$relay_pid")
-            rm -f "$work/ready"
-            # In the background: the relay's memory is measured while
-            # loadgen holds the connections (it touches the ready file
-            # once they are all up).
-            "$bin/loadgen" idle -p "$relay_port" -c "$n" -d "$idle_hold" -t 60 -r "$work/ready" \
-                -l "R4 $name" >"$work/idle.json" 2>"$work/idle.err" &
-            lpid=$!
-            started+=("$lpid")
-            for i in $(seq 1 1800); do
-                [ -e "$work/ready" ] && break
-                kill -0 "$lpid" 2>/dev/null || break
-                sleep 0.05
-            done
-            s1=$(proc_stats "$relay_pid")
-            wait "$lpid"
-            forget "$lpid"
-            stop_relay
-            sed 's/^/    /' "$work/idle.err" >&2
-            j=$(cat "$work/idle.json")
-            printf '%s\n' "$j" >>"$work/runs.jsonl"
-            est=$(printf '%s' "$j" | json .established)
-            if [ -z "$est" ] || [ "$est" = 0 ] || [ ! -e "$work/ready" ]; then
+            if ! hold_idle idle "R4 $name" "$n"; then
                 log "R4 round $r $name: no idle connections held"
                 continue
             fi

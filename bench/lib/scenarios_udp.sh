@@ -172,7 +172,7 @@ udp_idle_count() {
 }
 
 u3_run() {
-    local r name lp n j s0 s1 est i lpid rss0 pss0 rss1 pss1
+    local r name lp n j s0 s1 est rss0 pss0 rss1 pss1
     log "U3: idle UDP sessions, resident memory ($rounds rounds)"
     udp_upstream_up U3 || return
     for r in $(seq 1 "$rounds"); do
@@ -183,30 +183,7 @@ u3_run() {
             n=$(udp_idle_count "$name")
             # A fresh relay each round: memory once grown is rarely returned.
             start_udp_relay "$name" "$lp" "$p_udp_echo" || continue
-            sleep 0.3
-            s0=$(proc_stats "$relay_pid")
-            rm -f "$work/ready"
-            # In the background: the relay's memory is measured while
-            # loadgen holds the sessions (it touches the ready file once
-            # they are all up).
-            "$bin/loadgen" udp-idle -p "$relay_port" -c "$n" -d "$idle_hold" -t 60 -r "$work/ready" \
-                -l "U3 $name" >"$work/idle.json" 2>"$work/idle.err" &
-            lpid=$!
-            started+=("$lpid")
-            for i in $(seq 1 1800); do
-                [ -e "$work/ready" ] && break
-                kill -0 "$lpid" 2>/dev/null || break
-                sleep 0.05
-            done
-            s1=$(proc_stats "$relay_pid")
-            wait "$lpid"
-            forget "$lpid"
-            stop_relay
-            sed 's/^/    /' "$work/idle.err" >&2
-            j=$(cat "$work/idle.json")
-            printf '%s\n' "$j" >>"$work/runs.jsonl"
-            est=$(printf '%s' "$j" | json .established)
-            if [ -z "$est" ] || [ "$est" = 0 ] || [ ! -e "$work/ready" ]; then
+            if ! hold_idle udp-idle "U3 $name" "$n"; then
                 log "U3 round $r $name: no idle sessions held"
                 continue
             fi
