@@ -46,13 +46,18 @@ detect_contenders() {
 # can_run NAME: whether relay NAME is installed (detect_contenders).
 can_run() { [ -n "${have[$1]:-}" ]; }
 
-# The position of relay $1 in `relays`: its offset in a scenario's ports.
-relay_index() {
-    local i
-    for i in "${!relays[@]}"; do
-        [ "${relays[$i]}" = "$1" ] && echo "$i" && return
+# position NAME WORD...: the index of NAME among the words.
+position() {
+    local name=$1 i=0 w
+    shift
+    for w in "$@"; do
+        [ "$w" = "$name" ] && echo "$i" && return
+        i=$((i + 1))
     done
 }
+
+# The position of relay $1 in `relays`: its offset in a scenario's ports.
+relay_index() { position "$1" "${relays[@]}"; }
 
 # relay_config NAME DIR LISTEN_PORT UPSTREAM_PORT...: prints the config of
 # relay NAME (iocpd, haproxy, haproxy-splice or nginx; nginx's pid file
@@ -309,12 +314,7 @@ udp_relays=(direct iocpd nginx socat)
 
 # The position of UDP relay $1 in `udp_relays`: its offset in a UDP
 # scenario's ports.
-udp_relay_index() {
-    local i
-    for i in "${!udp_relays[@]}"; do
-        [ "${udp_relays[$i]}" = "$1" ] && echo "$i" && return
-    done
-}
+udp_relay_index() { position "$1" "${udp_relays[@]}"; }
 
 # udp_relay_config NAME DIR LISTEN_PORT UPSTREAM_PORT: prints the config of
 # UDP relay NAME (iocpd or nginx; nginx's pid file and error log go to

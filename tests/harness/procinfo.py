@@ -159,20 +159,28 @@ OPEN_STATES = {"ESTABLISHED", "SYN_SENT", "SYN_RECV", "CLOSE_WAIT"}
 RELEASE_WITHIN = pick(2.0, 5.0)
 
 
-def tcp_table():
-    """(local port, remote port, state, inode) of every TCP socket."""
+def proc_net_rows(*paths):
+    """The rows of the kernel's socket tables at paths (/proc/net/tcp,
+    udp6, ...), each split into its fields, headings left out; a table that
+    cannot be read gives none."""
     rows = []
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for path in paths:
         try:
             with open(path) as f:
                 lines = f.read().splitlines()[1:]
-        except FileNotFoundError:
+        except OSError:
             continue
-        for line in lines:
-            fields = line.split()
-            lport = int(fields[1].rsplit(":", 1)[1], 16)
-            rport = int(fields[2].rsplit(":", 1)[1], 16)
-            rows.append((lport, rport, TCP_STATES.get(fields[3], fields[3]), fields[9]))
+        rows.extend(line.split() for line in lines)
+    return rows
+
+
+def tcp_table():
+    """(local port, remote port, state, inode) of every TCP socket."""
+    rows = []
+    for fields in proc_net_rows("/proc/net/tcp", "/proc/net/tcp6"):
+        lport = int(fields[1].rsplit(":", 1)[1], 16)
+        rport = int(fields[2].rsplit(":", 1)[1], 16)
+        rows.append((lport, rport, TCP_STATES.get(fields[3], fields[3]), fields[9]))
     return rows
 
 

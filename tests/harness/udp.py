@@ -30,6 +30,7 @@ import time
 
 from .env import pick
 from .ports import format_addr, free_udp_port, loopback
+from .procinfo import proc_net_rows
 
 # The largest UDP payload over IPv4 (IOCPD_UDP_MAX_DATAGRAM).
 MAX_DATAGRAM = 65507
@@ -291,22 +292,15 @@ def kernel_drops(port):
     threw away because a socket's receive buffer was full. {} when the
     tables cannot be read."""
     out = {}
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
+    for cols in proc_net_rows("/proc/net/udp", "/proc/net/udp6"):
+        if len(cols) < 13:
             continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) < 13:
-                continue
-            local, queues = cols[1], cols[4]
-            host, _, hexport = local.rpartition(":")
-            if int(hexport, 16) != port:
-                continue
-            rx = int(queues.split(":")[1], 16)
-            if len(host) == 8:  # IPv4, in the host's byte order (little-endian)
-                host = socket.inet_ntoa(bytes.fromhex(host)[::-1])
-            out["%s:%d" % (host, port)] = (int(cols[12]), rx)
+        local, queues = cols[1], cols[4]
+        host, _, hexport = local.rpartition(":")
+        if int(hexport, 16) != port:
+            continue
+        rx = int(queues.split(":")[1], 16)
+        if len(host) == 8:  # IPv4, in the host's byte order (little-endian)
+            host = socket.inet_ntoa(bytes.fromhex(host)[::-1])
+        out["%s:%d" % (host, port)] = (int(cols[12]), rx)
     return out
