@@ -12,8 +12,9 @@
 #   --messages N      messages per measured echo run (default 2000)
 #   --connections N   connections per measured connection-rate run
 #                     (default 400)
-#   --parallel N      connections at once in the message runs (default 1;
-#                     e.g. 50 to see what batching under load does)
+#   --parallel N      connections at once in every run (default 1; e.g. 50
+#                     to see what batching under load does, 16 for the
+#                     load of bench/run.sh's W-connrate)
 #   --keep            keep the work directory (configs, logs, the trace)
 #
 # Under Wine every kernel call a Windows program makes (a socket operation,
@@ -190,14 +191,13 @@ count_requests() {
             END { for (k in count) print k, count[k]; print "total", total + 0 }'
 }
 
-# measure PROGRAM PID MODE PORT COUNT: runs loadgen MODE with one
-# connection (echo: --parallel) and COUNT operations against PORT, and
-# writes the requests of
-# process PID during the run (and a quiet second after it) to
+# measure PROGRAM PID MODE PORT COUNT: runs loadgen MODE with --parallel
+# connections at once and COUNT operations against PORT, and writes the
+# requests of process PID during the run (and a quiet second after it) to
 # $work/counts/PROGRAM.MODE.PORT.COUNT.
 measure() {
     local prog=$1 pid=$2 mode=$3 port=$4 n=$5 from to size=64 conns=$parallel j
-    [ "$mode" = connrate ] && size=1024 conns=1
+    [ "$mode" = connrate ] && size=1024
     sleep 0.5
     from=$(trace_size)
     j=$(loadgen "$mode" -p "$port" -c "$conns" -s "$size" -n "$n" -d 600 -l "count $prog $mode")
@@ -265,8 +265,8 @@ per_op() {
 echo "### Wineserver requests per operation (iocpd.exe workers = 1, asio one thread)"
 echo
 echo "$(date -u +%Y-%m-%d), $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')," \
-    "iocpd.exe: ${exe_arg:-built from the worktree}; $messages messages ($parallel at a time)," \
-    "$connections connections per figure (bash bench/count_wine.sh)."
+    "iocpd.exe: ${exe_arg:-built from the worktree}; $messages messages," \
+    "$connections connections per figure, $parallel at a time (bash bench/count_wine.sh)."
 echo
 echo "| operation | iocpd.exe | asio | iocpd.exe - asio |"
 echo "| --- | ---: | ---: | ---: |"
