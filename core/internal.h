@@ -472,7 +472,8 @@ void iocpd__os_close(iocpd_conn *c, int reset);
 void iocpd__os_schedule(iocpd_conn *c);
 /* Releases what the backend still holds for c, just before it is freed. */
 void iocpd__os_release(iocpd_conn *c);
-/* Fills c->local (asked for through iocpd_conn_local_addr). Owner. */
+/* Fills c->local from the socket (asked for through iocpd_conn_local_addr,
+ * when the listener's address does not tell). Owner. */
 void iocpd__conn_local(iocpd_conn *c);
 
 /* Takes the next read's input from c->pending instead of the socket

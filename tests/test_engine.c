@@ -14,6 +14,118 @@
 
 /* ------------------------------------------------------------------------ */
 
+/* Clients that queue in the backlog while the worker is busy are all
+ * served, each with its own addresses. (The IOCP backend takes such
+ * clients with accept() behind a completed AcceptEx, and looks their local
+ * address up only when asked; the epoll backend takes them in its accept
+ * loop.) The handler holds the worker in the first connection's on_accept
+ * until the others have connected, then tells each client the peer and
+ * local addresses the engine gives it. */
+static atomic_int queued_holding, queued_release;
+
+static int queued_accept(iocpd_conn *c) {
+  int i;
+  if (atomic_exchange(&queued_holding, 1) == 0) {
+    for (i = 0; i < 1000 && !atomic_load(&queued_release); i++) tnet_sleep_ms(10);
+  }
+  return iocpd_read(c);
+}
+static void queued_data(iocpd_conn *c, const char *data, size_t len) {
+  char peer[IOCPD_ADDR_STRLEN], local[IOCPD_ADDR_STRLEN], line[2 * IOCPD_ADDR_STRLEN + 2];
+  (void)data;
+  (void)len;
+  snprintf(line, sizeof(line), "%s %s", iocpd_addr_format(iocpd_conn_peer_addr(c), peer),
+           iocpd_addr_format(iocpd_conn_local_addr(c), local));
+  if (iocpd_write(c, line, strlen(line), NULL) != 0) iocpd_abort(c);
+  iocpd_close(c);
+}
+static const iocpd_handler queued_handler = {
+    .name = "queued", .on_accept = queued_accept, .on_data = queued_data};
+
+/* Connects from src to dst:port (IPv4 loopback addresses). */
+static tsock connect_between(const char *src, const char *dst, uint16_t port) {
+  struct sockaddr_in sin;
+  tsock s = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  inet_pton(AF_INET, src, &sin.sin_addr);
+  if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) != 0) goto fail;
+  sin.sin_port = htons(port);
+  inet_pton(AF_INET, dst, &sin.sin_addr);
+  if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0) goto fail;
+  tnet_timeout(s, 10000);
+  return s;
+fail:
+  tnet_close(s);
+  return TSOCK_BAD;
+}
+
+static void test_queued_clients_addresses(void) {
+  enum { N = 24 };
+  static const char *const srcs[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+  static const char *const dsts[] = {"127.0.0.1", "127.0.0.5"};
+  uint16_t port = tnet_free_port();
+  iocpd_listener_options l;
+  iocpd_server_options o;
+  iocpd_error_info err;
+  iocpd_server *s = NULL;
+  tsock c[N];
+  char want[N][2 * IOCPD_ADDR_STRLEN + 2], got[2 * IOCPD_ADDR_STRLEN + 2];
+  int i, n, served = 0;
+
+  atomic_store(&queued_holding, 0);
+  atomic_store(&queued_release, 0);
+  memset(&l, 0, sizeof(l));
+  memset(&o, 0, sizeof(o));
+  l.name = "queued";
+  iocpd_addr_parse_ip("0.0.0.0", &l.addr); /* a wildcard: local addresses differ */
+  l.addr.port = port;
+  l.handler = &queued_handler;
+  o.workers = 1;
+  o.listeners = &l;
+  o.listener_count = 1;
+  CHECK(iocpd_server_create(&o, &s, &err) == 0);
+  if (s == NULL) return;
+  for (i = 0; i < N; i++) {
+    struct sockaddr_in me;
+    socklen_t me_len = sizeof(me);
+    char ip[INET_ADDRSTRLEN];
+    c[i] = connect_between(srcs[i % 3], dsts[i % 2], port);
+    CHECK(c[i] != TSOCK_BAD);
+    want[i][0] = '\0';
+    if (c[i] != TSOCK_BAD && getsockname(c[i], (struct sockaddr *)&me, &me_len) == 0) {
+      inet_ntop(AF_INET, &me.sin_addr, ip, sizeof(ip));
+      snprintf(want[i], sizeof(want[i]), "%s:%u %s:%u", ip, (unsigned)ntohs(me.sin_port),
+               dsts[i % 2], (unsigned)port);
+    }
+    /* The first holds the worker: the others queue behind it. */
+    for (n = 0; i == 0 && n < 500 && !atomic_load(&queued_holding); n++) tnet_sleep_ms(10);
+  }
+  atomic_store(&queued_release, 1);
+  for (i = 0; i < N; i++) {
+    if (c[i] == TSOCK_BAD) continue;
+    memset(got, 0, sizeof(got));
+    CHECK(tnet_send_all(c[i], "?", 1) == 0);
+    n = 0;
+    for (;;) {
+      int r = recv(c[i], got + n, (int)(sizeof(got) - 1 - (size_t)n), 0);
+      if (r <= 0) break;
+      n += r;
+    }
+    if (strcmp(got, want[i]) == 0) {
+      served++;
+    } else {
+      printf("client %d: engine said \"%s\", want \"%s\"\n", i, got, want[i]);
+    }
+    tnet_close(c[i]);
+  }
+  CHECK(served == N);
+  CHECK(wait_count(s, 0));
+  iocpd_server_destroy(s);
+}
+
+/* ------------------------------------------------------------------------ */
+
 static void test_create_is_all_or_nothing(void) {
   uint16_t p1 = tnet_free_port(), p2 = tnet_free_port();
   iocpd_listener_options l[2];
@@ -322,6 +434,7 @@ int main(void) {
   test_send_by_id();
   test_closed_once_per_connection();
   test_close_listeners_keeps_connections();
+  test_queued_clients_addresses();
   test_busy_then_idle_then_busy();
   test_drain_aborts_at_deadline();
   test_destroy_with_open_connections();

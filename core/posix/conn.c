@@ -181,23 +181,9 @@ void iocpd__conn_process(iocpd_conn *c) {
   if (c->socket_closed && (c->aborting || c->close_requested)) iocpd__conn_free(c);
 }
 
-/* 1 if a is the wildcard address (0.0.0.0 or ::). */
-static int is_wildcard(const iocpd_addr *a) {
-  static const uint8_t zero[16];
-  return memcmp(a->ip, zero, a->family == IOCPD_AF_INET ? 4 : 16) == 0;
-}
-
 void iocpd__conn_local(iocpd_conn *c) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
-  /* An accepted connection of a listener bound to one address and port
-   * arrived there: no system call needed (send_proxy asks for every
-   * relayed connection). A wildcard listener's could be any address. */
-  if (!c->outbound && !is_wildcard(&c->listener->addr) && c->listener->addr.port != 0) {
-    c->local = c->listener->addr;
-    c->local_unknown = 0;
-    return;
-  }
   if (c->os.fd >= 0 && getsockname(c->os.fd, (struct sockaddr *)&ss, &len) == 0)
     iocpd__sockaddr_to((struct sockaddr *)&ss, &c->local);
   c->local_unknown = 0;

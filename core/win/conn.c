@@ -529,8 +529,8 @@ int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to) {
   return 0;
 }
 
-/* Only a connected ConnectEx socket leaves its local address unknown:
- * AcceptEx hands it over with the peer's. */
+/* A connected ConnectEx socket, and one that accept() made, leave their
+ * local address unknown (AcceptEx hands it over with the peer's). */
 void iocpd__conn_local(iocpd_conn *c) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);

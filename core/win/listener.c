@@ -1,11 +1,21 @@
 /*
- * IOCP backend: listening sockets and a pool of pre-posted AcceptEx calls.
+ * IOCP backend: listening sockets. A posted AcceptEx wakes the worker when
+ * a client arrives; accept() then takes the clients queued behind it.
  *
- * Each listener keeps up to ACCEPT_POOL accepts posted, so a burst of
- * connections is absorbed without waiting for the loop; each completed
- * accept is re-posted at once. The kernel completes a posted AcceptEx on
- * its own, so each one first reserves an admission slot: at a connection
- * limit fewer (or no) accepts are posted, and new clients wait in the
+ * A completion port tells of a new client only through a completed
+ * AcceptEx, so each listener keeps ACCEPTS_POSTED of them posted, each on
+ * a socket made in advance. When one completes, the clients that queued in
+ * the backlog meanwhile are taken with accept() on the non-blocking
+ * listening socket, up to ACCEPTS_PER_WAKE, and only then is the AcceptEx
+ * posted again. accept() makes its socket in the same kernel call, where
+ * AcceptEx needs a socket made beforehand (a call of its own) and a
+ * completion to come back: under a stream of connections most clients
+ * arrive while the worker is busy and take the one-call path, and a lone
+ * client costs one accept() that finds the backlog empty.
+ *
+ * The kernel completes a posted AcceptEx on its own, so each one first
+ * reserves an admission slot, as each accept() does: at a connection limit
+ * fewer (or no) accepts are posted or made, and new clients wait in the
  * backlog instead of being accepted and dropped. A new connection's socket
  * is bound to the completion port of the worker that will own it before it
  * is handed over, so its completions go straight to that worker.
@@ -18,7 +28,16 @@
 #include "sockaddr.h"
 #include "win.h"
 
-#define ACCEPT_POOL 32
+/* AcceptEx calls kept posted per listener: one is enough to wake the
+ * worker, since accept() takes whoever queued behind it; more would take
+ * those clients the costlier way. */
+#define ACCEPTS_POSTED 1
+
+/* Clients taken with accept() per completed AcceptEx before the loop looks
+ * at its other work again, so one busy listener cannot starve its
+ * connections (the AcceptEx, posted again, completes at once if more are
+ * waiting). */
+#define ACCEPTS_PER_WAKE 64
 
 int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e, iocpd_error_info *err) {
   char addr[IOCPD_ADDR_STRLEN], text[160];
@@ -47,6 +66,7 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
   struct sockaddr_storage ss;
   int len = iocpd__sockaddr_from(&l->addr, &ss);
   BOOL on = TRUE;
+  u_long nonblocking = 1;
 
   if (l->udp) return iocpd__udp_bind(l, err);
   l->os.sock = new_socket(ss.ss_family);
@@ -65,6 +85,10 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
     return iocpd__listener_fail(l, "cannot bind", WSAGetLastError(), err);
   if (listen(l->os.sock, SOMAXCONN) != 0)
     return iocpd__listener_fail(l, "cannot listen on", WSAGetLastError(), err);
+  /* accept() must find the backlog empty rather than wait on it (see the
+   * top); overlapped calls, AcceptEx included, are not affected. */
+  if (ioctlsocket(l->os.sock, FIONBIO, &nonblocking) != 0)
+    return iocpd__listener_fail(l, "cannot make non-blocking", WSAGetLastError(), err);
   l->open = 1;
   return 0;
 }
@@ -126,11 +150,11 @@ int iocpd__listener_start(iocpd__listener *l, iocpd_error_info *err) {
   if (load_extension(l->os.sock, accept_guid, &l->os.accept_ex, sizeof(l->os.accept_ex)) != 0 ||
       load_extension(l->os.sock, addrs_guid, &l->os.get_addrs, sizeof(l->os.get_addrs)) != 0)
     return iocpd__listener_fail(l, "cannot load AcceptEx for", WSAGetLastError(), err);
-  l->os.accepts = calloc(ACCEPT_POOL, sizeof(*l->os.accepts));
+  l->os.accepts = calloc(ACCEPTS_POSTED, sizeof(*l->os.accepts));
   if (l->os.accepts == NULL)
     return iocpd__listener_fail(l, "out of memory for", ERROR_NOT_ENOUGH_MEMORY, err);
-  l->os.accept_count = ACCEPT_POOL;
-  for (i = 0; i < ACCEPT_POOL; i++) {
+  l->os.accept_count = ACCEPTS_POSTED;
+  for (i = 0; i < ACCEPTS_POSTED; i++) {
     l->os.accepts[i].op.type = IOCPD__OP_ACCEPT;
     l->os.accepts[i].listener = l;
     l->os.accepts[i].sock = INVALID_SOCKET;
@@ -269,6 +293,42 @@ static int admit_or_park(iocpd__listener *l, iocpd_conn *c) {
   return 1;
 }
 
+/* Takes the clients waiting in l's backlog with accept(), as far as
+ * admission slots allow (see the top). */
+static void take_queued(iocpd__listener *l) {
+  int i;
+  for (i = 0; i < ACCEPTS_PER_WAKE && l->open; i++) {
+    struct sockaddr_storage peer;
+    int peer_len = sizeof(peer);
+    iocpd_conn *c;
+    SOCKET s;
+    DWORD e;
+
+    if (!iocpd__admit_reserve(l)) return; /* paused until a close resumes it */
+    s = accept(l->os.sock, (struct sockaddr *)&peer, &peer_len);
+    if (s == INVALID_SOCKET) {
+      e = WSAGetLastError();
+      iocpd__admit_release(l);
+      if (e == WSAECONNRESET) continue; /* the client gave up while queued */
+      /* WSAEWOULDBLOCK: all taken. Out of sockets or memory: the AcceptEx
+       * posted next meets it too, and retries later (iocpd__listener_resume). */
+      return;
+    }
+    /* The local address is looked up only if asked for (iocpd__conn_local). */
+    c = iocpd__conn_new(l, s, NULL, (struct sockaddr *)&peer);
+    if (c == NULL) {
+      iocpd__admit_release(l);
+      iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: out of memory, connection dropped",
+                 l->name);
+      reset(s);
+      return;
+    }
+    c->local_unknown = 1;
+    /* Parked (the server is full): the rest wait in the backlog. */
+    if (!admit_or_park(l, c)) return;
+  }
+}
+
 void iocpd__accept_done(iocpd__accept_op *a, DWORD status) {
   iocpd__listener *l = a->listener;
   DWORD error = status == 0 ? 0 : iocpd__op_error(l->os.sock, &a->op);
@@ -286,6 +346,7 @@ void iocpd__accept_done(iocpd__accept_op *a, DWORD status) {
   }
   if (error == 0) {
     take_connection(l, a);
+    take_queued(l);
   } else {
     /* A client that reset before we accepted it, or a transient shortage:
      * drop this socket and post the accept again. */
