@@ -78,7 +78,7 @@ typedef struct iocpd__worker_os {
 /* Room AcceptEx needs for one address: the largest sockaddr plus 16. */
 #define IOCPD__ACCEPT_ADDR_LEN (sizeof(struct sockaddr_storage) + 16)
 
-/* One pre-posted AcceptEx. */
+/* One posted AcceptEx (see listener.c). */
 typedef struct iocpd__accept_op {
   iocpd__op op;
   iocpd__listener *listener;
@@ -91,7 +91,7 @@ typedef struct iocpd__listener_os {
   SOCKET sock;
   LPFN_ACCEPTEX accept_ex;
   LPFN_GETACCEPTEXSOCKADDRS get_addrs;
-  iocpd__accept_op *accepts; /* the pool of pre-posted accepts */
+  iocpd__accept_op *accepts; /* the AcceptEx calls kept posted */
   iocpd_conn *parked_head;   /* accepted while the server was full, FIFO */
   iocpd_conn *parked_tail;
   unsigned accept_count;
