@@ -182,7 +182,11 @@ iocpd_conn *iocpd__conn_new(iocpd__listener *l, SOCKET sock, const struct sockad
   /* A new connection is about to carry data (see the top): its first
    * read takes a buffer. */
   c->os.busy = 1;
-  if (local != NULL) iocpd__sockaddr_to(local, &c->local);
+  if (local != NULL) {
+    iocpd__sockaddr_to(local, &c->local);
+  } else {
+    c->local_unknown = 1; /* looked up if asked for (iocpd__conn_local) */
+  }
   if (peer != NULL) iocpd__sockaddr_to(peer, &c->peer);
   /* Small echoes and relayed request/response traffic must not wait for
    * Nagle's algorithm. */

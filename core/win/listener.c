@@ -56,6 +56,8 @@ int iocpd__listener_fail(iocpd__listener *l, const char *what, DWORD e, iocpd_er
 
 static void reset(SOCKET s);
 static int admit_or_park(iocpd__listener *l, iocpd_conn *c);
+static int serve_accepted(iocpd__listener *l, SOCKET s, const struct sockaddr *local,
+                          const struct sockaddr *peer);
 
 static SOCKET new_socket(int family) {
   return WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
@@ -224,7 +226,6 @@ static void reset(SOCKET s) {
 static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
   struct sockaddr *local = NULL, *peer = NULL;
   int local_len = 0, peer_len = 0;
-  iocpd_conn *c;
   SOCKET s = a->sock;
 
   a->sock = INVALID_SOCKET;
@@ -238,15 +239,24 @@ static void take_connection(iocpd__listener *l, iocpd__accept_op *a) {
   }
   l->os.get_addrs(a->addrs, 0, IOCPD__ACCEPT_ADDR_LEN, IOCPD__ACCEPT_ADDR_LEN, &local, &local_len,
                   &peer, &peer_len);
-  c = iocpd__conn_new(l, s, local, peer);
+  serve_accepted(l, s, local, peer);
+}
+
+/* Makes a connection of s, accepted on l with an admission slot reserved,
+ * and admits it (admit_or_park). local may be NULL: it is then looked up
+ * only if asked for (iocpd__conn_local). Returns 0 if the connection was
+ * parked or memory ran out, so the caller stops taking clients. */
+static int serve_accepted(iocpd__listener *l, SOCKET s, const struct sockaddr *local,
+                          const struct sockaddr *peer) {
+  iocpd_conn *c = iocpd__conn_new(l, s, local, peer);
   if (c == NULL) {
     iocpd__admit_release(l);
     iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: out of memory, connection dropped",
                l->name);
     reset(s);
-    return;
+    return 0;
   }
-  admit_or_park(l, c);
+  return admit_or_park(l, c);
 }
 
 /* Admits c (a connection accepted on l, not yet on any worker) and hands
@@ -300,7 +310,6 @@ static void take_queued(iocpd__listener *l) {
   for (i = 0; i < ACCEPTS_PER_WAKE && l->open; i++) {
     struct sockaddr_storage peer;
     int peer_len = sizeof(peer);
-    iocpd_conn *c;
     SOCKET s;
     DWORD e;
 
@@ -314,18 +323,8 @@ static void take_queued(iocpd__listener *l) {
        * posted next meets it too, and retries later (iocpd__listener_resume). */
       return;
     }
-    /* The local address is looked up only if asked for (iocpd__conn_local). */
-    c = iocpd__conn_new(l, s, NULL, (struct sockaddr *)&peer);
-    if (c == NULL) {
-      iocpd__admit_release(l);
-      iocpd__log(l->server, IOCPD_LOG_WARNING, "listener %s: out of memory, connection dropped",
-                 l->name);
-      reset(s);
-      return;
-    }
-    c->local_unknown = 1;
     /* Parked (the server is full): the rest wait in the backlog. */
-    if (!admit_or_park(l, c)) return;
+    if (!serve_accepted(l, s, NULL, (struct sockaddr *)&peer)) return;
   }
 }
 
