@@ -23,19 +23,11 @@ import time
 import unittest
 
 import harness as t
+from harness.config import config_text_for, udp_fwd
+from harness.ports import free_udp_port, listener_ports
 
 LOADGEN = os.environ.get("IOCPD_LOADGEN", "").strip()
 UDP_ECHO = os.environ.get("IOCPD_UDP_ECHO", "").strip()
-
-
-def free_udp_port():
-    """A UDP port that was free on 127.0.0.1 a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind((t.HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 class UdpEcho:
@@ -143,12 +135,12 @@ class RelayTest(unittest.TestCase):
         cls.echo = UdpEcho()
         cls.workdir = t.Workdir()
 
+        listeners = [udp_fwd("udp", [t.addr(cls.echo.port)], idle_timeout="10m")]
+
         def launch():
-            cls.port = free_udp_port()
-            cls.workdir.write("iocpd.ini", "\n".join([
-                "[service]", "workers = 1", "", "[listener:udp]",
-                "listen = %s:%d" % (t.HOST, cls.port), "protocol = udp", "handler = forward",
-                "upstream = %s:%d" % (t.HOST, cls.echo.port), "idle_timeout = 10m", ""]))
+            ports, _ = listener_ports(listeners)
+            cls.port = ports["udp"]
+            cls.workdir.write("iocpd.ini", config_text_for(listeners, ports, {"workers": 1}))
             d = t.Daemon(cls.workdir, ["run", "-c", "iocpd.ini"])
             return d, d
 

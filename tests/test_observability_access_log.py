@@ -63,7 +63,7 @@ from harness import upstreams as us
 from harness.accesslog import (ACCESS_LOG, END_REASONS, LINE_WAIT, log_files, parse_line,
                                read_lines, start, stop, wait_lines)
 from harness.clients import closed_cleanly, connect_until_end
-from harness.config import Listener, fwd
+from harness.config import Listener, fwd, udp_echo, udp_fwd
 from harness.interop import connect_from
 from harness.metrics import metrics, value
 from harness.scope import limited, say
@@ -382,8 +382,8 @@ class AccessLogTest(unittest.TestCase):
             "its datagram counts once idle_timeout ends it; none for UDP echo")
         up = sc.add(us.UdpEchoUpstream())
         d, ports, _ = start(sc, [
-            Listener("dns", "forward", protocol="udp", upstream=up.addr, idle_timeout="1s"),
-            Listener("uecho", "echo", protocol="udp"),
+            udp_fwd("dns", [up.addr], idle_timeout="1s"),
+            udp_echo("uecho"),
             Listener("echo", "echo"),
         ], {"access_log": ACCESS_LOG}, metrics_on=False)
         c = sc.sock(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))

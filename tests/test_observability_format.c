@@ -24,10 +24,17 @@ static iocpd_addr addr_of(const char *text) {
 /* 2025-11-25T00:29:03.023Z. */
 #define LINE_TIME_MS 1764030543023u
 
+/* Checks that r is written exactly as want, with the length returned. */
+static void check_line(const iocpd_access_record *r, const char *want) {
+  char line[ACCESS_LOG_LINE_MAX];
+  size_t len = access_log_format(r, line, sizeof(line));
+  CHECK(strcmp(line, want) == 0);
+  CHECK(len == strlen(line));
+  printf("%s", line);
+}
+
 static void test_tcp_line(void) {
   iocpd_access_record r;
-  char line[ACCESS_LOG_LINE_MAX];
-  size_t len;
 
   memset(&r, 0, sizeof(r));
   r.listener = "fwd";
@@ -39,18 +46,13 @@ static void test_tcp_line(void) {
   r.end = IOCPD_END_CLIENT_FIN;
   /* Datagram counts on a TCP record are not written. */
   r.datagrams_in = 9;
-  len = access_log_format(&r, line, sizeof(line));
-  CHECK(strcmp(line, "time=2025-11-25T00:29:03.023Z listener=fwd client=127.0.0.1:39472 "
-                     "upstream=127.0.0.1:7007 bytes_in=15 bytes_out=15 bytes_up=15 "
-                     "bytes_down=15 duration_ms=0 end=client_fin proxy=-\n") == 0);
-  CHECK(len == strlen(line));
-  printf("%s", line);
+  check_line(&r, "time=2025-11-25T00:29:03.023Z listener=fwd client=127.0.0.1:39472 "
+                 "upstream=127.0.0.1:7007 bytes_in=15 bytes_out=15 bytes_up=15 "
+                 "bytes_down=15 duration_ms=0 end=client_fin proxy=-\n");
 }
 
 static void test_udp_line(void) {
   iocpd_access_record r;
-  char line[ACCESS_LOG_LINE_MAX];
-  size_t len;
 
   memset(&r, 0, sizeof(r));
   r.listener = "dns";
@@ -69,14 +71,11 @@ static void test_udp_line(void) {
   r.datagrams_out = 4;
   r.datagrams_up = 5;
   r.datagrams_down = 18446744073709551615u;
-  len = access_log_format(&r, line, sizeof(line));
-  CHECK(strcmp(line, "time=2025-11-25T00:29:03.023Z listener=dns client=[::1]:40213 "
-                     "upstream=[::1]:53 bytes_in=120 bytes_out=480 bytes_up=120 "
-                     "bytes_down=480 duration_ms=60012 end=idle_timeout proxy=- proto=udp "
-                     "dgrams_in=3 dgrams_out=4 dgrams_up=5 "
-                     "dgrams_down=18446744073709551615\n") == 0);
-  CHECK(len == strlen(line));
-  printf("%s", line);
+  check_line(&r, "time=2025-11-25T00:29:03.023Z listener=dns client=[::1]:40213 "
+                 "upstream=[::1]:53 bytes_in=120 bytes_out=480 bytes_up=120 "
+                 "bytes_down=480 duration_ms=60012 end=idle_timeout proxy=- proto=udp "
+                 "dgrams_in=3 dgrams_out=4 dgrams_up=5 "
+                 "dgrams_down=18446744073709551615\n");
 }
 
 /* ------------------------------------------------------------------------ */

@@ -45,7 +45,7 @@ import harness as t
 from harness import upstreams as us
 from harness.accesslog import ACCESS_LOG, CONF_DIR, CONFIG, LINE_WAIT, read_lines, start, stop
 from harness.clients import connect_until_end
-from harness.config import Listener, config_text_for, fwd
+from harness.config import Listener, config_text_for, fwd, udp_echo, udp_fwd
 from harness.metrics import metrics, raw_request, scrape, status_of, value
 from harness.ports import free_port
 from harness.scope import limited, say
@@ -167,8 +167,8 @@ class MetricsTest(unittest.TestCase):
             "the scrape shows them, every drop reason, and no connection family")
         up = sc.add(us.UdpEchoUpstream())
         d, ports, mport = start(sc, [
-            Listener("dns", "forward", protocol="udp", upstream=up.addr, max_sessions="1"),
-            Listener("uecho", "echo", protocol="udp", deny="127.0.0.0/8"),
+            udp_fwd("dns", [up.addr], max_sessions="1"),
+            udp_echo("uecho", deny="127.0.0.0/8"),
             Listener("echo", "echo"),
         ], {})
         timeout = t.pick(5, 15)

@@ -59,6 +59,12 @@ position() {
 # The position of relay $1 in `relays`: its offset in a scenario's ports.
 relay_index() { position "$1" "${relays[@]}"; }
 
+# iocpd_service WORKERS: the [service] section of every iocpd config the
+# bench writes: WORKERS workers, quiet, and a short drain so stops are quick.
+iocpd_service() {
+    printf '[service]\nworkers = %s\ndrain_timeout = 1s\nlog_level = warning\n' "$1"
+}
+
 # relay_config NAME DIR LISTEN_PORT UPSTREAM_PORT...: prints the config of
 # relay NAME (iocpd, haproxy, haproxy-splice or nginx; nginx's pid file
 # and error log go to DIR), listening on LISTEN_PORT and forwarding to the
@@ -71,10 +77,7 @@ relay_config() {
     case $name in
     iocpd)
         cat <<EOF
-[service]
-workers = $workers
-drain_timeout = 1s
-log_level = warning
+$(iocpd_service "$workers")
 
 [listener:relay]
 listen = 127.0.0.1:$lp
@@ -322,18 +325,16 @@ udp_relay_index() { position "$1" "${udp_relays[@]}"; }
 # upstream over a socket of the client's own session, and the replies
 # back. Sessions end after 10 minutes without a datagram, longer than any
 # run; iocpd's max_sessions (10000 unless set) is lifted, as nginx's
-# worker_connections are, since U3 opens 10,000 sessions. nginx's proxy_responses stays unset (no limit): a number would end
-# a session after that many replies, and every ping would then pay for a
-# new session and upstream socket, which iocpd's sessions do not.
+# worker_connections are, since U3 opens 10,000 sessions. nginx's
+# proxy_responses stays unset (no limit): a number would end a session
+# after that many replies, and every ping would then pay for a new session
+# and upstream socket, which iocpd's sessions do not.
 udp_relay_config() {
     local name=$1 dir=$2 lp=$3 up=$4
     case $name in
     iocpd)
         cat <<EOF
-[service]
-workers = $workers
-drain_timeout = 1s
-log_level = warning
+$(iocpd_service "$workers")
 
 [listener:udp]
 listen = 127.0.0.1:$lp
@@ -470,10 +471,7 @@ start_iperf_server() {
 # echo_ini PORT WORKERS: an iocpd config with one echo listener.
 echo_ini() {
     cat <<EOF
-[service]
-workers = $2
-drain_timeout = 1s
-log_level = warning
+$(iocpd_service "$2")
 
 [listener:echo]
 listen = 127.0.0.1:$1
@@ -517,10 +515,7 @@ declare -gA w_pid # process ids of the Wine contenders, by name
 start_wine_contenders() {
     local dir=$1 wrapper=$root/tests/wine/iocpd-wine
     cat >"$dir/iocpd.ini" <<EOF
-[service]
-workers = $workers
-drain_timeout = 1s
-log_level = warning
+$(iocpd_service "$workers")
 
 [listener:echo]
 listen = 127.0.0.1:$p_w_iocpd_echo
