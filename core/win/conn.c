@@ -115,12 +115,12 @@ int iocpd__busy_reads_timeout(iocpd__worker *w) {
  *
  * Whether the provider is IFS is a property of the Winsock catalog entry
  * that serves the family (the documentation says to detect a non-IFS
- * provider by its catalog entry), and every socket here is created the
- * same way (WSASocketW with family, SOCK_STREAM, IPPROTO_TCP and no
- * protocol info), so the first socket of each family is asked and the
- * answer kept per worker: asking each socket cost a kernel round trip
- * per connection. The mode itself belongs to each handle and is set on
- * each one. */
+ * provider by its catalog entry), and every TCP socket here comes from
+ * iocpd__new_socket (WSASocketW with family, SOCK_STREAM, IPPROTO_TCP and
+ * no protocol info) or from accept() on a listener made by it, so the
+ * first socket of each family is asked and the answer kept per worker:
+ * asking each socket cost a kernel round trip per connection. The mode
+ * itself belongs to each handle and is set on each one. */
 static int skip_port_on_success(iocpd__worker *w, SOCKET s, int v6) {
   /* Nothing waits on the socket handle itself, so completions need not
    * signal it either. */
@@ -504,8 +504,7 @@ int iocpd__os_connect(iocpd_conn *c, const iocpd_addr *to) {
   int len;
 
   len = iocpd__sockaddr_from(to, &ss);
-  s = WSASocketW(ss.ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                 WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  s = iocpd__new_socket(ss.ss_family, 0);
   if (s == INVALID_SOCKET) return iocpd__translate_win(WSAGetLastError());
   /* ConnectEx wants a bound socket: any local address, any port. */
   memset(&any_addr, 0, sizeof(any_addr));

@@ -59,11 +59,6 @@ static int admit_or_park(iocpd__listener *l, iocpd_conn *c);
 static int serve_accepted(iocpd__listener *l, SOCKET s, const struct sockaddr *local,
                           const struct sockaddr *peer);
 
-static SOCKET new_socket(int family) {
-  return WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                    WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-}
-
 int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
   struct sockaddr_storage ss;
   int len = iocpd__sockaddr_from(&l->addr, &ss);
@@ -71,7 +66,7 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
   u_long nonblocking = 1;
 
   if (l->udp) return iocpd__udp_bind(l, err);
-  l->os.sock = new_socket(ss.ss_family);
+  l->os.sock = iocpd__new_socket(ss.ss_family, 0);
   if (l->os.sock == INVALID_SOCKET)
     return iocpd__listener_fail(l, "cannot create a socket for", WSAGetLastError(), err);
   /* Exclusive use: no other process can bind the same port, even with
@@ -99,7 +94,7 @@ int iocpd__listener_bind(iocpd__listener *l, iocpd_error_info *err) {
 static DWORD post_accept(iocpd__listener *l, iocpd__accept_op *a) {
   DWORD bytes = 0;
   memset(&a->op.ov, 0, sizeof(a->op.ov));
-  a->sock = new_socket(l->addr.family == IOCPD_AF_INET ? AF_INET : AF_INET6);
+  a->sock = iocpd__new_socket(l->addr.family == IOCPD_AF_INET ? AF_INET : AF_INET6, 0);
   if (a->sock == INVALID_SOCKET) return WSAGetLastError();
   if (!l->os.accept_ex(l->os.sock, a->sock, a->addrs, 0, IOCPD__ACCEPT_ADDR_LEN,
                        IOCPD__ACCEPT_ADDR_LEN, &bytes, &a->op.ov)) {

@@ -395,11 +395,6 @@ void iocpd__udp_op_done(iocpd__udp_op *op, DWORD bytes, DWORD status) {
 /* ------------------------------------------------------------------------ */
 /* Listener and session sockets */
 
-static SOCKET new_socket(int family) {
-  return WSASocketW(family, SOCK_DGRAM, IPPROTO_UDP, NULL, 0,
-                    WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-}
-
 int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
   struct sockaddr_storage ss;
   int len = iocpd__sockaddr_from(&l->addr, &ss);
@@ -407,7 +402,7 @@ int iocpd__udp_bind(iocpd__listener *l, iocpd_error_info *err) {
   DWORD bytes = 0;
   int room = IOCPD__UDP_RECEIVE_BUFFER;
 
-  l->os.sock = new_socket(ss.ss_family);
+  l->os.sock = iocpd__new_socket(ss.ss_family, 1);
   if (l->os.sock == INVALID_SOCKET)
     return iocpd__listener_fail(l, "cannot create a UDP socket for", WSAGetLastError(), err);
   setsockopt(l->os.sock, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&on, sizeof(on));
@@ -459,8 +454,8 @@ int iocpd__udp_os_open(iocpd__udp_session *s) {
   iocpd__listener *l = s->listener;
   iocpd__udp_op *op;
   DWORD e;
-  s->os.sock =
-      new_socket(s->fwd->upstreams[s->upstream].family == IOCPD_AF_INET ? AF_INET : AF_INET6);
+  s->os.sock = iocpd__new_socket(
+      s->fwd->upstreams[s->upstream].family == IOCPD_AF_INET ? AF_INET : AF_INET6, 1);
   if (s->os.sock == INVALID_SOCKET) return iocpd__translate_win((DWORD)WSAGetLastError());
   e = connect_upstream(s);
   if (e == 0 &&

@@ -8,6 +8,14 @@
 #define IOCPD__KEY_WAKE 1 /* the inbox has mail; no OVERLAPPED */
 #define IOCPD__KEY_IO 2   /* an iocpd__op completed */
 
+/* A new socket of the backend: overlapped, not inherited by child
+ * processes; TCP, or UDP if udp. Every socket the backend makes is made
+ * here (see skip_port_on_success in conn.c for why that matters). */
+static inline SOCKET iocpd__new_socket(int family, int udp) {
+  return WSASocketW(family, udp ? SOCK_DGRAM : SOCK_STREAM, udp ? IPPROTO_UDP : IPPROTO_TCP, NULL,
+                    0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+}
+
 /* Win32 / WSA error code -> IOCPD_E* */
 int iocpd__translate_win(DWORD e);
 /* Fills err with "listener NAME: WHAT ADDR: <Windows text>". */

@@ -34,10 +34,11 @@ def free_ports(count):
             s.close()
 
 
-def free_port(family):
-    """One port that was free on the family's loopback address a moment ago
-    (ports of several calls may repeat: see free_ports for distinct ones)."""
-    s = socket.socket(family, socket.SOCK_STREAM)
+def free_port(family, socktype=socket.SOCK_STREAM):
+    """One port (TCP, or of socktype) that was free on the family's loopback
+    address a moment ago (ports of several calls may repeat: see free_ports
+    for distinct ones)."""
+    s = socket.socket(family, socktype)
     try:
         s.bind((loopback(family), 0))
         return s.getsockname()[1]
@@ -99,12 +100,7 @@ def free_udp_port(family=socket.AF_INET):
     """One UDP port that was free on the family's loopback address a moment
     ago (nobody bound to it: a datagram sent there meets an ICMP port
     unreachable)."""
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        s.bind((loopback(family), 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    return free_port(family, socket.SOCK_DGRAM)
 
 
 def listener_socktype(listener):
