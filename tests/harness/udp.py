@@ -163,8 +163,7 @@ class TagUpstream:
     source: through a relay, the relay's socket of that session. Counts
     the datagrams and bytes of each source. The answer to a datagram
     longer than MAX_DATAGRAM minus the tag cannot be sent and is counted
-    in `too_big` instead. The answers may be held back (hold()) and let go
-    again (release())."""
+    in `too_big` instead."""
 
     def __init__(self, host=None, family=socket.AF_INET):
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -210,13 +209,17 @@ class TagUpstream:
                 with self._lock:
                     self.too_big += 1
                 continue
+            # Counted before it is sent: a client may get the answer and
+            # the test take a snapshot before this thread runs again, and
+            # the snapshot must already include every answer delivered.
+            with self._lock:
+                self.answered += 1
             try:
                 self.sock.sendto(answer, src)
             except OSError as e:
+                with self._lock:
+                    self.answered -= 1
                 self.errors.append(e)
-                continue
-            with self._lock:
-                self.answered += 1
 
     def snapshot(self):
         """(received, answered, {source: datagrams})."""
