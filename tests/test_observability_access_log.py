@@ -103,15 +103,18 @@ class AccessLogTest(unittest.TestCase):
         service = {"access_log": ACCESS_LOG, "drain_timeout": t.pick("2s", "6s"),
                    "log_level": "debug"}
         d, ports, mport = start(sc, listeners, service)
-        expected = {}  # client address -> expected fields
-        window = {}    # client address -> (wall clock before, after) in ms
+        # Keyed by (listener, client address): where iocpd closes first, the
+        # client's port is free at once, and Linux may give it to a later
+        # connection to another listener.
+        expected = {}  # (listener, client) -> expected fields
+        window = {}    # (listener, client) -> (wall clock before, after) in ms
 
         def expect(client, began, listener, end, upstream="-", bytes_in=0, bytes_out=0,
                    bytes_up=0, bytes_down=0):
-            expected[client] = dict(listener=listener, upstream=upstream, bytes_in=bytes_in,
+            expected[listener, client] = dict(listener=listener, upstream=upstream, bytes_in=bytes_in,
                                     bytes_out=bytes_out, bytes_up=bytes_up,
                                     bytes_down=bytes_down, end=end)
-            window[client] = (began, time.time() * 1000)
+            window[listener, client] = (began, time.time() * 1000)
 
         # client_fin, echo: the client holds the connection 0.3 s, so the
         # duration and the end time can be told from the start.
@@ -270,16 +273,19 @@ class AccessLogTest(unittest.TestCase):
         recs = read_lines(sc.workdir)
         by_client = {}
         for r in recs:
-            self.assertNotIn(r["client"], by_client, "two lines for %s" % r["client"])
-            by_client[r["client"]] = r
+            key = r["listener"], r["client"]
+            self.assertNotIn(key, by_client, "two lines for %s on %s; all lines:\n%s"
+                             % (key[1], key[0], "\n".join(str(r) for r in recs)))
+            by_client[key] = r
         say("%d lines, %d connections" % (len(recs), len(expected)))
         self.assertEqual(sorted(by_client), sorted(expected),
                          "lines for other clients than the test's:\n%s"
                          % "\n".join(str(r) for r in recs))
         reasons = set()
         wrong = []
-        for client, want in expected.items():
-            r = by_client[client]
+        for key, want in expected.items():
+            r = by_client[key]
+            client = "%s on %s" % (key[1], key[0])
             got = {k: r[k] for k in want}
             if t.WINE and want["end"] in WINE_RESET_AS_FIN and \
                     got == dict(want, end=WINE_RESET_AS_FIN[want["end"]]):
@@ -289,7 +295,7 @@ class AccessLogTest(unittest.TestCase):
             if got != want:
                 wrong.append("%s (%s): got %s" % (client, want["end"], got))
                 continue
-            lo, hi = window[client]
+            lo, hi = window[key]
             self.assertGreaterEqual(r["time_ms"], lo - 1000, "%s ended before it began" % client)
             self.assertLessEqual(r["time_ms"], hi + 1000, "%s: time %s is after the test "
                                  "saw the end" % (client, r["time"]))
