@@ -157,6 +157,10 @@ def wine(args, timeout=90, debug=None):
     through the wrapper, returns a Result. A launch that Wine itself
     failed (the program never ran) is tried again, up to three times."""
     env = dict(os.environ)
+    if debug is None and args[0] == "sc":
+        # Wine's sc.exe says why a call failed only on its err channel;
+        # with -all it exits 1 with nothing on stdout or stderr.
+        debug = "-all,err+sc"
     if debug is not None:
         env["WINEDEBUG"] = debug
     wrapper = shlex.split(os.environ.get("IOCPD_WRAPPER", ""))
