@@ -21,11 +21,6 @@ static int same_ip(const iocpd_addr *a, const iocpd_addr *b) {
          memcmp(a->ip, b->ip, sizeof(a->ip)) == 0;
 }
 
-static int is_wildcard(const iocpd_addr *a) {
-  static const uint8_t zero[16];
-  return memcmp(a->ip, zero, sizeof(zero)) == 0;
-}
-
 static int is_loopback(const iocpd_addr *a) {
   static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   if (a->family == IOCPD_AF_INET) return a->ip[0] == 127;
@@ -44,7 +39,7 @@ static iocpd_addr destination(const iocpd_addr *a) {
     d.family = IOCPD_AF_INET;
     d.scope_id = 0;
   }
-  if (is_wildcard(&d)) {
+  if (iocpd_addr_is_wildcard(&d)) {
     memset(d.ip, 0, sizeof(d.ip));
     if (d.family == IOCPD_AF_INET) {
       d.ip[0] = 127;
@@ -66,12 +61,12 @@ static int leads_to(const iocpd_addr *upstream, const iocpd_config_listener *l) 
   if (to.port != listen->port) return 0;
   /* A dual-stack [::] listener takes this machine's IPv4 addresses too. */
   if (to.family == IOCPD_AF_INET && listen->family == IOCPD_AF_INET6 && l->dual_stack)
-    return is_wildcard(listen) && iocpd_addr_is_local(&to);
+    return iocpd_addr_is_wildcard(listen) && iocpd_addr_is_local(&to);
   if (to.family != listen->family) return 0;
   if (memcmp(to.ip, listen->ip, to.family == IOCPD_AF_INET ? 4 : 16) == 0 &&
       (to.family == IOCPD_AF_INET || to.scope_id == listen->scope_id))
     return 1;
-  return is_wildcard(listen) && iocpd_addr_is_local(&to);
+  return iocpd_addr_is_wildcard(listen) && iocpd_addr_is_local(&to);
 }
 
 /* A listener's protocol as far as it is known: protocol = is absent (tcp)
@@ -383,7 +378,7 @@ static int clash(const iocpd_addr *a, int a_dual, const iocpd_addr *b, int b_dua
   if (a->port != b->port) return 0;
   if (a->family != b->family) return (a->family == IOCPD_AF_INET6 ? a_dual : b_dual) ? 2 : 0;
   if (same_ip(a, b)) return 1;
-  return is_wildcard(a) || is_wildcard(b) ? 2 : 0;
+  return iocpd_addr_is_wildcard(a) || iocpd_addr_is_wildcard(b) ? 2 : 0;
 }
 
 /* The keys that depend on protocol. A UDP listener refuses the keys of
@@ -450,7 +445,7 @@ static void check_protocol_keys(loader *ld, listener_rec *rec) {
 static void check_ipv6_only(loader *ld, listener_rec *rec) {
   const iocpd_addr *a = &rec->out.listen;
   if (rec->keys.line[KEY_IPV6_ONLY] == 0 || !rec->keys.ok[KEY_LISTEN]) return;
-  if (a->family != IOCPD_AF_INET6 || !is_wildcard(a))
+  if (a->family != IOCPD_AF_INET6 || !iocpd_addr_is_wildcard(a))
     add_problem(ld, rec->keys.line[KEY_IPV6_ONLY],
                 "ipv6_only: only valid on a listener on [::] (listen = %s)", rec->out.listen_text);
 }

@@ -188,6 +188,11 @@ static void format_ipv6(const uint8_t ip[16], char *buf, size_t size) {
   }
 }
 
+int iocpd_addr_is_wildcard(const iocpd_addr *addr) {
+  static const uint8_t zero[16];
+  return memcmp(addr->ip, zero, addr->family == IOCPD_AF_INET ? 4 : 16) == 0;
+}
+
 int iocpd__addr_equal(const iocpd_addr *a, const iocpd_addr *b) {
   return a->family == b->family && a->port == b->port && memcmp(a->ip, b->ip, 16) == 0;
 }

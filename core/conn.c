@@ -379,12 +379,6 @@ void iocpd_conn_set_data(iocpd_conn *c, void *data) { c->data = data; }
 void *iocpd_conn_handler_arg(const iocpd_conn *c) { return c->handler_arg; }
 const char *iocpd_conn_listener_name(const iocpd_conn *c) { return c->listener->name; }
 const iocpd_addr *iocpd_conn_peer_addr(const iocpd_conn *c) { return &c->peer; }
-/* 1 if a is the wildcard address (0.0.0.0 or ::). */
-static int is_wildcard(const iocpd_addr *a) {
-  static const uint8_t zero[16];
-  return memcmp(a->ip, zero, a->family == IOCPD_AF_INET ? 4 : 16) == 0;
-}
-
 const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
   /* Looked up lazily; the connection is only logically const here. */
   iocpd_conn *m = (iocpd_conn *)c;
@@ -392,7 +386,7 @@ const iocpd_addr *iocpd_conn_local_addr(const iocpd_conn *c) {
   /* An accepted connection of a listener bound to one address and port
    * arrived there: no system call needed (send_proxy asks for every
    * relayed connection). A wildcard listener's could be any address. */
-  if (!m->outbound && !is_wildcard(&m->listener->addr) && m->listener->addr.port != 0) {
+  if (!m->outbound && !iocpd_addr_is_wildcard(&m->listener->addr) && m->listener->addr.port != 0) {
     m->local = m->listener->addr;
     m->local_unknown = 0;
   } else {

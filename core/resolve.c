@@ -65,13 +65,12 @@ int iocpd_resolve(const char *text, iocpd_addr *out, size_t max, char *errbuf, s
 }
 
 int iocpd_addr_is_local(const iocpd_addr *addr) {
-  static const uint8_t any[16];
   struct sockaddr_storage ss;
   iocpd_addr probe;
   iocpd__socket s;
   int len, local;
 
-  if (memcmp(addr->ip, any, addr->family == IOCPD_AF_INET ? 4 : 16) == 0) return 1;
+  if (iocpd_addr_is_wildcard(addr)) return 1;
   if (iocpd__backend_init(NULL) != 0) return 0;
   /* Binding succeeds only to an address of this machine. A TCP socket
    * bound to port 0 and closed again sends nothing. (Not a datagram

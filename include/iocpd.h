@@ -86,6 +86,9 @@ int iocpd_addr_parse_ip(const char *text, iocpd_addr *out);
  * bytes) and returns buf. */
 char *iocpd_addr_format(const iocpd_addr *addr, char *buf);
 
+/* 1 if addr (its port ignored) is the wildcard 0.0.0.0 or ::, else 0. */
+int iocpd_addr_is_wildcard(const iocpd_addr *addr);
+
 /* Resolves "host:port", "a.b.c.d:port" or "[ipv6]:port" to every address
  * the name has (IPv4 and IPv6, in the resolver's order), through the
  * system resolver. Writes at most max addresses to out and returns how many

@@ -1,4 +1,5 @@
-/* iocpd_addr_parse / iocpd_addr_parse_ip / iocpd_addr_format. */
+/* iocpd_addr_parse / iocpd_addr_parse_ip / iocpd_addr_format /
+ * iocpd_addr_is_wildcard / iocpd_addr_is_local. */
 #include <stdio.h>
 #include <string.h>
 
@@ -111,6 +112,28 @@ int main(void) {
       if (iocpd_addr_parse_ip(remote[i], &a) != 0 || iocpd_addr_is_local(&a)) {
         failures++;
         fprintf(stderr, "iocpd_addr_is_local(%s) is not 0\n", remote[i]);
+      }
+    }
+  }
+
+  /* The wildcard of each family, and nothing else: IPv4-mapped 0.0.0.0 is
+   * an IPv6 address that is not ::. */
+  {
+    static const char *const any[] = {"0.0.0.0", "::"};
+    static const char *const one[] = {"0.0.0.1", "127.0.0.1", "::1", "::ffff:0.0.0.0", "1::"};
+    size_t i;
+    for (i = 0; i < sizeof(any) / sizeof(any[0]); i++) {
+      checks++;
+      if (iocpd_addr_parse_ip(any[i], &a) != 0 || !iocpd_addr_is_wildcard(&a)) {
+        failures++;
+        fprintf(stderr, "iocpd_addr_is_wildcard(%s) is not 1\n", any[i]);
+      }
+    }
+    for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+      checks++;
+      if (iocpd_addr_parse_ip(one[i], &a) != 0 || iocpd_addr_is_wildcard(&a)) {
+        failures++;
+        fprintf(stderr, "iocpd_addr_is_wildcard(%s) is not 0\n", one[i]);
       }
     }
   }
