@@ -42,24 +42,6 @@ static void queued_data(iocpd_conn *c, const char *data, size_t len) {
 static const iocpd_handler queued_handler = {
     .name = "queued", .on_accept = queued_accept, .on_data = queued_data};
 
-/* Connects from src to dst:port (IPv4 loopback addresses). */
-static tsock connect_between(const char *src, const char *dst, uint16_t port) {
-  struct sockaddr_in sin;
-  tsock s = socket(AF_INET, SOCK_STREAM, 0);
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  inet_pton(AF_INET, src, &sin.sin_addr);
-  if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) != 0) goto fail;
-  sin.sin_port = htons(port);
-  inet_pton(AF_INET, dst, &sin.sin_addr);
-  if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0) goto fail;
-  tnet_timeout(s, 10000);
-  return s;
-fail:
-  tnet_close(s);
-  return TSOCK_BAD;
-}
-
 static void test_queued_clients_addresses(void) {
   enum { N = 24 };
   static const char *const srcs[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
@@ -90,7 +72,7 @@ static void test_queued_clients_addresses(void) {
     struct sockaddr_in me;
     socklen_t me_len = sizeof(me);
     char ip[INET_ADDRSTRLEN];
-    c[i] = connect_between(srcs[i % 3], dsts[i % 2], port);
+    c[i] = tnet_connect_between(srcs[i % 3], dsts[i % 2], port);
     CHECK(c[i] != TSOCK_BAD);
     want[i][0] = '\0';
     if (c[i] != TSOCK_BAD && getsockname(c[i], (struct sockaddr *)&me, &me_len) == 0) {

@@ -105,9 +105,9 @@ static inline void tnet_timeout(tsock s, unsigned ms) {
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&t, sizeof(t));
 }
 
-/* Connects to 127.0.0.1:port from the loopback address src (e.g.
- * "127.0.0.2"; NULL for the default). */
-static inline tsock tnet_connect_from(const char *src, uint16_t port) {
+/* Connects from the IPv4 address src (e.g. "127.0.0.2"; NULL for the
+ * default) to dst:port (NULL for 127.0.0.1). */
+static inline tsock tnet_connect_between(const char *src, const char *dst, uint16_t port) {
   struct sockaddr_in sin;
   tsock s = socket(AF_INET, SOCK_STREAM, 0);
   if (src != NULL) {
@@ -122,13 +122,19 @@ static inline tsock tnet_connect_from(const char *src, uint16_t port) {
   memset(&sin, 0, sizeof(sin));
   sin.sin_family = AF_INET;
   sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, dst != NULL ? dst : "127.0.0.1", &sin.sin_addr);
   if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
     tnet_close(s);
     return TSOCK_BAD;
   }
   tnet_timeout(s, 10000);
   return s;
+}
+
+/* Connects to 127.0.0.1:port from the loopback address src (NULL for the
+ * default). */
+static inline tsock tnet_connect_from(const char *src, uint16_t port) {
+  return tnet_connect_between(src, NULL, port);
 }
 
 static inline tsock tnet_connect(uint16_t port) { return tnet_connect_from(NULL, port); }
