@@ -32,6 +32,23 @@ static void round_trip(const char *text, const char *expect) {
   }
 }
 
+/* Parses each of texts (addresses without a port) and checks that
+ * predicate says want (1 or 0) of it. */
+static void check_predicate(const char *name, int (*predicate)(const iocpd_addr *),
+                            const char *const *texts, size_t n, int want) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    iocpd_addr a;
+    checks++;
+    if (iocpd_addr_parse_ip(texts[i], &a) != 0 || !predicate(&a) != !want) {
+      failures++;
+      fprintf(stderr, "%s(%s) is not %d\n", name, texts[i], want);
+    }
+  }
+}
+#define CHECK_PREDICATE(fn, texts, want)                                                           \
+  check_predicate(#fn, fn, texts, sizeof(texts) / sizeof(texts[0]), want)
+
 int main(void) {
   iocpd_addr a;
 
@@ -99,21 +116,8 @@ int main(void) {
   {
     static const char *const local[] = {"127.0.0.1", "127.0.0.2", "0.0.0.0", "::"};
     static const char *const remote[] = {"192.0.2.1", "2001:db8::1"};
-    size_t i;
-    for (i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
-      checks++;
-      if (iocpd_addr_parse_ip(local[i], &a) != 0 || !iocpd_addr_is_local(&a)) {
-        failures++;
-        fprintf(stderr, "iocpd_addr_is_local(%s) is not 1\n", local[i]);
-      }
-    }
-    for (i = 0; i < sizeof(remote) / sizeof(remote[0]); i++) {
-      checks++;
-      if (iocpd_addr_parse_ip(remote[i], &a) != 0 || iocpd_addr_is_local(&a)) {
-        failures++;
-        fprintf(stderr, "iocpd_addr_is_local(%s) is not 0\n", remote[i]);
-      }
-    }
+    CHECK_PREDICATE(iocpd_addr_is_local, local, 1);
+    CHECK_PREDICATE(iocpd_addr_is_local, remote, 0);
   }
 
   /* The wildcard of each family, and nothing else: IPv4-mapped 0.0.0.0 is
@@ -121,21 +125,8 @@ int main(void) {
   {
     static const char *const any[] = {"0.0.0.0", "::"};
     static const char *const one[] = {"0.0.0.1", "127.0.0.1", "::1", "::ffff:0.0.0.0", "1::"};
-    size_t i;
-    for (i = 0; i < sizeof(any) / sizeof(any[0]); i++) {
-      checks++;
-      if (iocpd_addr_parse_ip(any[i], &a) != 0 || !iocpd_addr_is_wildcard(&a)) {
-        failures++;
-        fprintf(stderr, "iocpd_addr_is_wildcard(%s) is not 1\n", any[i]);
-      }
-    }
-    for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
-      checks++;
-      if (iocpd_addr_parse_ip(one[i], &a) != 0 || iocpd_addr_is_wildcard(&a)) {
-        failures++;
-        fprintf(stderr, "iocpd_addr_is_wildcard(%s) is not 0\n", one[i]);
-      }
-    }
+    CHECK_PREDICATE(iocpd_addr_is_wildcard, any, 1);
+    CHECK_PREDICATE(iocpd_addr_is_wildcard, one, 0);
   }
 
   printf("%d passed, %d failed\n", checks - failures, failures);
