@@ -163,7 +163,7 @@ class InstallTest(unittest.TestCase):
         command_line = '"%s" service -c "%s"' % (exe_win, config_win)
         try:
             r = wine(["sc", "create", name, "binPath=", command_line, "start=", "demand",
-                      "obj=", "NT SERVICE\\" + name], debug="-all,err+sc")
+                      "obj=", "NT SERVICE\\" + name])
             self.assertEqual(r.rc, 0, r)
             r = wine(["sc", "failure", name, "reset=", "86400",
                       "actions=", "restart/5000/restart/30000/restart/60000"])

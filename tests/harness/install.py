@@ -188,7 +188,7 @@ def iocpd(workdir, *args):
 def service_state(name):
     """The state sc query shows ("RUNNING", "STOPPED"...), or None when the
     service does not exist (sc: "failed to open service 1060")."""
-    r = wine(["sc", "query", name], debug="-all,err+sc")
+    r = wine(["sc", "query", name])
     m = re.search(r"STATE\s*:\s*\d+\s+(\w+)", r.stdout)
     if m:
         return m.group(1)
